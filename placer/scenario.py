@@ -1,0 +1,442 @@
+"""Scenario: the inputs to a placement, as pydantic v2 models.
+
+These models are the single source of truth for the scenario file format (YAML or
+JSON); ``placer schema`` prints the JSON Schema generated from them.
+
+A scenario has four parts:
+
+* ``catalog``  -- hardware SKUs (vendor-neutral);
+* ``topology`` -- nodes (sites, substations, plants, metros) and edges (feeds, lines,
+  fiber), every one tagged with ``kind``; :mod:`placer.topology` turns it into a
+  :class:`networkx.MultiGraph`;
+* ``demand``   -- per tenant, lines of (SKU, GPUs) plus island, site-count, latency and
+  region rules;
+* ``policy``   -- facility power band, cost model, objective weights, solver options.
+
+Units are in the field names (``_mw``, ``_kw``, ``_km``, ``_ms``, ``_usd``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+# Finite-number aliases: pydantic's allow_inf_nan=False rejects NaN and +-inf.
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class Sku(_Model):
+    """One rack-scale hardware product. The rack is the unit of placement."""
+
+    id: Identifier
+    name: str = ""
+    vendor: str
+    gpus_per_rack: Annotated[int, Field(gt=0, le=10_000)]
+    it_kw_per_rack: Positive = Field(description="IT power per rack at peak, kW (incl. its share of networking)")
+    liquid_share: Share = Field(description="share of the rack's heat removed by liquid cooling; the rest goes to air")
+    scalable_unit_racks: Annotated[int, Field(gt=0)] = Field(
+        1, description="racks per scalable unit (informational; NVLink domains are rack-bound)"
+    )
+    source: str = Field("", description="where the figures come from, or 'est.'")
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class _Node(_Model):
+    id: Identifier
+    name: str = ""
+    source: str = Field("", description="where the figures come from, or 'est.'")
+
+
+class Site(_Node):
+    """A candidate data-center site."""
+
+    kind: Literal["site"] = "site"
+    lat: Latitude
+    lon: Longitude
+    region: Identifier
+    it_capacity_mw: Positive = Field(description="IT load the site can host, MW")
+    liquid_cooling_mw: NonNegative = Field(description="heat the liquid loop can reject, MW")
+    air_cooling_mw: NonNegative = Field(description="heat the air side can reject, MW")
+    pue: Annotated[float, Field(ge=1.0, le=3.0, allow_inf_nan=False)] = Field(
+        description="power usage effectiveness: facility power = IT power x PUE"
+    )
+    energy_price_usd_per_mwh: Positive
+    capex_usd_per_mw: NonNegative = Field(description="capital cost per MW of IT load installed, USD")
+    fixed_usd_per_year: NonNegative = Field(0.0, description="annual cost of opening the site at all, USD")
+
+
+class Substation(_Node):
+    """A grid bus that can feed sites."""
+
+    kind: Literal["substation"] = "substation"
+    lat: Latitude
+    lon: Longitude
+    kv: Positive
+    headroom_mw: NonNegative = Field(description="firm headroom for new load, MW")
+    load_mw: NonNegative = Field(0.0, description="existing load at the bus, MW (grid model)")
+
+
+class Plant(_Node):
+    """A power plant, connected to the grid by lines."""
+
+    kind: Literal["plant"] = "plant"
+    lat: Latitude
+    lon: Longitude
+    type: str = Field(description="nuclear, coal, lng, hydro, solar, wind, ...")
+    capacity_mw: Positive
+    spare_mw: NonNegative = Field(description="capacity available to serve new load, MW")
+    cost_usd_per_mwh: NonNegative | None = Field(None, description="marginal cost; default by type")
+
+    @model_validator(mode="after")
+    def _spare_within_capacity(self) -> Plant:
+        if self.spare_mw > self.capacity_mw:
+            raise ValueError(f"spare_mw {self.spare_mw:g} exceeds capacity_mw {self.capacity_mw:g}")
+        return self
+
+
+class Metro(_Node):
+    """A user centre that latency requirements refer to."""
+
+    kind: Literal["metro"] = "metro"
+    lat: Latitude
+    lon: Longitude
+
+
+Node = Annotated[Union[Site, Substation, Plant, Metro], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- edges
+
+
+class _Edge(_Model):
+    id: Identifier | None = Field(None, description="unique edge id; generated from the ends when omitted")
+    from_node: Identifier = Field(alias="from")
+    to_node: Identifier = Field(alias="to")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _no_self_loop(self) -> _Edge:
+        if self.from_node == self.to_node:
+            raise ValueError(f"edge joins node '{self.from_node}' to itself")
+        return self
+
+
+class Feed(_Edge):
+    """A utility feed from a substation to a site."""
+
+    kind: Literal["feed"] = "feed"
+    capacity_mw: Positive
+
+
+class Line(_Edge):
+    """A transmission line or transformer between two grid buses (substations or plants)."""
+
+    kind: Literal["line"] = "line"
+    rating_mw: Positive = Field(description="normal (continuous) thermal rating, MW")
+    emergency_rating_mw: Positive | None = Field(None, description="post-contingency rating, MW; defaults to rating_mw")
+    reactance_pu: Positive = Field(description="series reactance, per unit on the system base")
+    kv: Positive | None = None
+
+    @model_validator(mode="after")
+    def _emergency_at_least_normal(self) -> Line:
+        if self.emergency_rating_mw is not None and self.emergency_rating_mw < self.rating_mw:
+            raise ValueError(
+                f"emergency_rating_mw {self.emergency_rating_mw:g} is below rating_mw {self.rating_mw:g}"
+            )
+        return self
+
+
+class Fiber(_Edge):
+    """A fiber route. Give its length (latency derived) or its one-way latency."""
+
+    kind: Literal["fiber"] = "fiber"
+    length_km: Positive | None = None
+    latency_ms: Positive | None = Field(None, description="one-way latency, ms; overrides length_km")
+
+    @model_validator(mode="after")
+    def _length_or_latency(self) -> Fiber:
+        if self.length_km is None and self.latency_ms is None:
+            raise ValueError("fiber needs length_km or latency_ms")
+        return self
+
+
+Edge = Annotated[Union[Feed, Line, Fiber], Field(discriminator="kind")]
+
+# Which node kinds each edge kind may join (unordered).
+EDGE_ENDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "feed": (frozenset({"site"}), frozenset({"substation"})),
+    "line": (frozenset({"substation", "plant"}), frozenset({"substation", "plant"})),
+    "fiber": (frozenset({"site", "metro", "substation"}), frozenset({"site", "metro", "substation"})),
+}
+
+
+class Topology(_Model):
+    nodes: list[Node]
+    edges: list[Edge]
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Topology:
+        kinds: dict[str, str] = {}
+        for i, node in enumerate(self.nodes):
+            if node.id in kinds:
+                raise ValueError(f"nodes[{i}]: duplicate node id '{node.id}'")
+            kinds[node.id] = node.kind
+        seen_edges: set[str] = set()
+        for i, edge in enumerate(self.edges):
+            for end in (edge.from_node, edge.to_node):
+                if end not in kinds:
+                    raise ValueError(f"edges[{i}]: {edge.kind} refers to unknown node '{end}'")
+            a, b = kinds[edge.from_node], kinds[edge.to_node]
+            left, right = EDGE_ENDS[edge.kind]
+            if not ((a in left and b in right) or (b in left and a in right)):
+                raise ValueError(
+                    f"edges[{i}]: a {edge.kind} cannot join {a} '{edge.from_node}' to {b} '{edge.to_node}'"
+                )
+            if edge.id is None:
+                base = f"{edge.kind}:{edge.from_node}-{edge.to_node}"
+                edge.id, n = base, 2
+                while edge.id in seen_edges:
+                    edge.id, n = f"{base}#{n}", n + 1
+            if edge.id in seen_edges:
+                raise ValueError(f"edges[{i}]: duplicate edge id '{edge.id}'")
+            seen_edges.add(edge.id)
+        fed = {e.from_node for e in self.edges if e.kind == "feed"} | {
+            e.to_node for e in self.edges if e.kind == "feed"
+        }
+        for i, node in enumerate(self.nodes):
+            if node.kind == "site" and node.id not in fed:
+                raise ValueError(f"nodes[{i}]: site '{node.id}' is not fed by any substation")
+        return self
+
+    def of_kind(self, kind: str) -> list:
+        return [n for n in self.nodes if n.kind == kind]
+
+    @property
+    def sites(self) -> list[Site]:
+        return self.of_kind("site")
+
+    @property
+    def substations(self) -> list[Substation]:
+        return self.of_kind("substation")
+
+    @property
+    def plants(self) -> list[Plant]:
+        return self.of_kind("plant")
+
+    @property
+    def metros(self) -> list[Metro]:
+        return self.of_kind("metro")
+
+    def edges_of_kind(self, kind: str) -> list:
+        return [e for e in self.edges if e.kind == kind]
+
+    def to_graph(self):
+        """This topology as a networkx MultiGraph (see :func:`placer.topology.to_graph`)."""
+        from placer.topology import to_graph
+
+        return to_graph(self)
+
+
+# --------------------------------------------------------------------------- demand
+
+
+class DemandLine(_Model):
+    sku: Identifier
+    gpus: Annotated[int, Field(gt=0)]
+
+
+class LatencyRequirement(_Model):
+    """At least ``min_share`` of the tenant's GPUs sit within ``max_rtt_ms`` round trip of ``metro``."""
+
+    metro: Identifier
+    max_rtt_ms: Positive
+    min_share: Share
+
+
+class Tenant(_Model):
+    id: Identifier
+    name: str = ""
+    lines: list[DemandLine] = Field(min_length=1)
+    min_island_gpus: Annotated[int, Field(ge=0)] = Field(
+        0, description="every site the tenant uses holds at least this many of its GPUs"
+    )
+    max_sites: Annotated[int, Field(gt=0)] | None = None
+    latency: list[LatencyRequirement] = Field(default_factory=list)
+    allowed_regions: list[Identifier] | None = Field(None, description="regions the tenant may use; all when omitted")
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(line.gpus for line in self.lines)
+
+
+class Demand(_Model):
+    tenants: list[Tenant] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class PowerBand(_Model):
+    min_mw: NonNegative
+    max_mw: Positive
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PowerBand:
+        if self.min_mw > self.max_mw:
+            raise ValueError(f"min_mw {self.min_mw:g} exceeds max_mw {self.max_mw:g}")
+        return self
+
+
+class CostModel(_Model):
+    """How capital and energy become one annual figure."""
+
+    asset_life_years: Annotated[float, Field(gt=0, le=100)] = 15.0
+    discount_rate: Annotated[float, Field(ge=0, le=1)] = 0.08
+    utilization: Share = Field(0.8, description="average IT load over peak, for energy cost")
+
+    @property
+    def capital_recovery_factor(self) -> float:
+        r, n = self.discount_rate, self.asset_life_years
+        if r == 0:
+            return 1.0 / n
+        return r * (1 + r) ** n / ((1 + r) ** n - 1)
+
+
+class Objective(_Model):
+    """Weights on the annualized cost terms and the named penalties (all USD per year)."""
+
+    capex_weight: NonNegative = 1.0
+    energy_weight: NonNegative = 1.0
+    site_fixed_weight: NonNegative = 1.0
+    tenant_site_usd_per_year: NonNegative = Field(
+        0.0, description="penalty per (tenant, site) pair used: discourages spreading a tenant thin"
+    )
+    region_surcharge_usd_per_mw_year: dict[Identifier, NonNegative] = Field(
+        default_factory=dict, description="penalty per MW of facility power by region (e.g. grid-fee differentials)"
+    )
+
+
+class SolverOptions(_Model):
+    time_limit_s: Positive = 60.0
+    workers: Annotated[int, Field(ge=1, le=256)] = 2
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    log_search: bool = False
+
+
+class Policy(_Model):
+    power_band_mw: PowerBand
+    cost: CostModel = Field(default_factory=CostModel)
+    objective: Objective = Field(default_factory=Objective)
+    solver: SolverOptions = Field(default_factory=SolverOptions)
+    fiber_ms_per_km: Positive = Field(0.0049, description="one-way fiber latency per km (4.9 us/km)")
+    base_mva: Positive = Field(100.0, description="system base for per-unit reactances")
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: Identifier
+    description: str = ""
+    catalog: list[Sku] = Field(min_length=1)
+    topology: Topology
+    demand: Demand
+    policy: Policy
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Scenario:
+        skus = {}
+        for i, sku in enumerate(self.catalog):
+            if sku.id in skus:
+                raise ValueError(f"catalog[{i}]: duplicate SKU id '{sku.id}'")
+            skus[sku.id] = sku
+        metros = {m.id for m in self.topology.metros}
+        regions = {s.region for s in self.topology.sites}
+        tenant_ids: set[str] = set()
+        for t, tenant in enumerate(self.demand.tenants):
+            where = f"demand.tenants[{t}]"
+            if tenant.id in tenant_ids:
+                raise ValueError(f"{where}: duplicate tenant id '{tenant.id}'")
+            tenant_ids.add(tenant.id)
+            seen_skus: set[str] = set()
+            for j, line in enumerate(tenant.lines):
+                if line.sku not in skus:
+                    raise ValueError(f"{where}.lines[{j}].sku: unknown SKU '{line.sku}' (catalog has {sorted(skus)})")
+                if line.sku in seen_skus:
+                    raise ValueError(f"{where}.lines[{j}].sku: SKU '{line.sku}' listed twice for '{tenant.id}'")
+                seen_skus.add(line.sku)
+                per_rack = skus[line.sku].gpus_per_rack
+                if line.gpus % per_rack:
+                    lo = (line.gpus // per_rack) * per_rack
+                    valid = [v for v in (lo, lo + per_rack) if v > 0]
+                    raise ValueError(
+                        f"{where}.lines[{j}].gpus: {line.gpus:,} is not a whole number of '{line.sku}' racks "
+                        f"({per_rack} GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in valid)}"
+                    )
+            for j, req in enumerate(tenant.latency):
+                if req.metro not in metros:
+                    raise ValueError(f"{where}.latency[{j}].metro: unknown metro '{req.metro}'")
+            for j, region in enumerate(tenant.allowed_regions or []):
+                if region not in regions:
+                    raise ValueError(
+                        f"{where}.allowed_regions[{j}]: no site is in region '{region}' (regions: {sorted(regions)})"
+                    )
+        return self
+
+    # ---- lookups -------------------------------------------------------------
+    def sku(self, sku_id: str) -> Sku:
+        return next(s for s in self.catalog if s.id == sku_id)
+
+    def digest(self) -> str:
+        """SHA-256 of the scenario's canonical JSON: the same inputs give the same digest."""
+        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def json_schema() -> dict:
+    """The scenario file's JSON Schema, generated from the models."""
+    return Scenario.model_json_schema(by_alias=True)
+
+
+__all__ = [
+    "Scenario",
+    "Sku",
+    "Site",
+    "Substation",
+    "Plant",
+    "Metro",
+    "Feed",
+    "Line",
+    "Fiber",
+    "Topology",
+    "Tenant",
+    "DemandLine",
+    "LatencyRequirement",
+    "Demand",
+    "Policy",
+    "PowerBand",
+    "CostModel",
+    "Objective",
+    "SolverOptions",
+    "json_schema",
+]
