@@ -1,0 +1,171 @@
+"""The ``placer`` command line: solve, verify, scenarios, schema.
+
+Exit codes: 0 success, 1 the plan has violations, 2 bad input, 3 infeasible or no plan
+found. A user's mistake is one line on stderr, never a traceback, and no output file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import structlog
+import typer
+from rich.console import Console
+
+from placer import logs
+from placer.errors import InfeasibleError, InputError, PlacerError
+from placer.io import atomic_write_text, dump_model, load_plan, load_scenario
+from placer.plan import plan_json_schema
+from placer.scenario import Scenario, json_schema
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Place GPUs in datacenters under power, cooling, grid and latency limits, and verify the plan.",
+)
+out = Console()
+err = Console(stderr=True)
+log = structlog.get_logger("placer.cli")
+
+
+def resolve_scenario(arg: str) -> Scenario:
+    """A built-in scenario name or a path to a YAML/JSON file."""
+    from topologies import builtin_names, builtin_scenario
+
+    if arg in builtin_names():
+        return builtin_scenario(arg)
+    path = Path(arg)
+    if path.exists() or path.suffix or "/" in arg:
+        return load_scenario(path)
+    raise InputError(
+        f"unknown scenario; built-in scenarios are {', '.join(builtin_names())}, or give a file path", file=arg
+    )
+
+
+@app.callback()
+def _main(
+    log_json: bool = typer.Option(False, "--log-json", help="structured JSON logs on stderr"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="warnings and errors only"),
+) -> None:
+    logs.configure(json_logs=log_json, quiet=quiet)
+
+
+@app.command()
+def solve(
+    scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
+    solver: str = typer.Option("cpsat", "--solver", help="cpsat | greedy"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0),
+) -> None:
+    """Solve a scenario, verify the plan, print a summary and write the plan."""
+    from placer.report import print_plan
+    from placer.verify import verify
+    from solvers import solve as run_solver
+
+    sc = resolve_scenario(scenario)
+    if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise InputError("output directory does not exist", file=str(output))
+    log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
+    plan = run_solver(sc, solver, time_limit_s=time_limit, workers=workers, seed=seed)
+    report = verify(sc, plan)
+    print_plan(out, sc, plan)
+    if not report.valid:
+        _print_violations(report)
+        err.print(f"error: the {solver} plan failed verification; no plan written")
+        raise typer.Exit(1)
+    out.print(f"[green]verified[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
+    if output is not None:
+        atomic_write_text(output, plan.model_dump_json(indent=2) + "\n")
+        out.print(f"plan written to {output}")
+
+
+def _print_violations(report) -> None:
+    for v in report.violations:
+        out.print(f"[red]{v.code}[/red] {v.entity}: {v.message}")
+
+
+@app.command()
+def verify(
+    scenario: str = typer.Argument(..., help="built-in scenario name or scenario file"),
+    plan: Path = typer.Argument(..., help="plan file (JSON)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Recompute every constraint from the scenario and the plan. Exit 0 valid, 1 violations, 2 bad input."""
+    from placer.verify import verify as run_verify
+
+    sc = resolve_scenario(scenario)
+    pl = load_plan(plan)
+    try:
+        report = run_verify(sc, pl)
+    except InputError as exc:
+        raise InputError(exc.message, file=str(plan), where=exc.where) from None
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    elif report.valid:
+        out.print(f"[green]valid[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
+    else:
+        _print_violations(report)
+        out.print(f"[red]invalid[/red]: {len(report.violations)} violation(s)")
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command()
+def scenarios(
+    name: Optional[str] = typer.Argument(None, help="a built-in scenario to write out"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="file to write (.yaml or .json)"),
+) -> None:
+    """List the built-in scenarios, or write one out as an editable file."""
+    from topologies import builtin_names, builtin_scenario, describe
+
+    if name is None:
+        for n in builtin_names():
+            out.print(f"{n}\t{describe(n)}")
+        return
+    sc = builtin_scenario(name)
+    if output is None:
+        print(sc.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+        return
+    dump_model(sc, output)
+    out.print(f"wrote {name} to {output}")
+
+
+@app.command()
+def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's schema instead")) -> None:
+    """Print the JSON Schema of the scenario file (generated from the pydantic models)."""
+    print(json.dumps(plan_json_schema() if plan else json_schema(), indent=2))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except PlacerError as exc:
+        logs_line = str(exc) if not isinstance(exc, InputError) else exc.one_line()
+        err.print(f"error: {logs_line}", highlight=False, soft_wrap=True)
+        if isinstance(exc, InfeasibleError):
+            for reason in exc.reasons:
+                err.print(f"  - {reason}", highlight=False, soft_wrap=True)
+            if not exc.reasons:
+                err.print("  (no smaller set of conflicting constraints was found in time)")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors: one line, exit 2
+        import click
+
+        if isinstance(exc, click.ClickException):
+            err.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

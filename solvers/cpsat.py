@@ -1,0 +1,384 @@
+"""CP-SAT placement: integer racks per (tenant, SKU, site).
+
+Input: a :class:`~solvers.problem.Problem` and solver options. Output: a plan (via
+:func:`solvers.assemble.assemble_plan`), or :class:`~placer.errors.InfeasibleError`
+whose reasons name, in the planner's words, a set of constraints that cannot all hold.
+
+The model (see the README's maths) is built in :class:`PlacementModel`:
+
+* ``x[c]`` integer racks for each candidate c = (t, k, s);
+* ``use[t, s]`` booleans, 1 when tenant t has GPUs at site s (islands, max sites, the
+  tenant-spread penalty); ``open[s]`` booleans for the site fixed cost.
+
+Every constraint is added through :meth:`PlacementModel.add` with a name and a sentence.
+To explain infeasibility the model is rebuilt with one enforcement literal per named
+constraint, solved under assumptions, and the infeasible core is read back as sentences.
+
+Size: C integer variables (C <= T·K·S candidates after pruning), T·S + S booleans,
+O(C) non-zeros per constraint family.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ortools
+import structlog
+from ortools.sat.python import cp_model
+
+from placer.errors import InfeasibleError, NoSolutionError
+from placer.plan import Plan
+from solvers.assemble import assemble_plan
+from solvers.problem import Problem
+from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
+
+log = structlog.get_logger("placer.cpsat")
+
+
+@dataclass
+class NamedConstraint:
+    name: str
+    sentence: str  # in the planner's words: what must hold
+    literal: cp_model.IntVar | None = None
+
+
+@dataclass
+class Variables:
+    x: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    use: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
+    open: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    upper: dict[int, int] = field(default_factory=dict)  # variable index -> upper bound
+
+    def ub(self, var: cp_model.IntVar) -> int:
+        # Booleans are not registered: their bound is 1.
+        return self.upper.get(var.index, 1)
+
+
+class PlacementModel:
+    """Builds the CP-SAT model for a problem. ``explain=True`` guards every constraint with a literal."""
+
+    def __init__(self, problem: Problem, *, explain: bool = False):
+        self.p = problem
+        self.explain = explain
+        self.model = cp_model.CpModel()
+        self.v = Variables()
+        self.constraints: list[NamedConstraint] = []
+        self.max_abs_sum = 0
+        self._build()
+
+    # ---- helpers --------------------------------------------------------------
+    def add(self, name: str, sentence: str, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None):
+        """Add lo <= sum(coef * var) <= hi as a named constraint, after an overflow check."""
+        coefs = [c for c, _ in terms]
+        ubs = [self.v.ub(var) for _, var in terms]
+        self.max_abs_sum = max(self.max_abs_sum, check_linear(name, coefs, ubs, max(abs(lo or 0), abs(hi or 0))))
+        expr = cp_model.LinearExpr.weighted_sum([v for _, v in terms], coefs)
+        named = NamedConstraint(name, sentence)
+        cts = []
+        if lo is not None and hi is not None and lo == hi:
+            cts.append(self.model.add(expr == lo))
+        else:
+            if lo is not None:
+                cts.append(self.model.add(expr >= lo))
+            if hi is not None:
+                cts.append(self.model.add(expr <= hi))
+        if self.explain:
+            named.literal = self.model.new_bool_var(name)
+            for ct in cts:
+                ct.only_enforce_if(named.literal)
+        for ct in cts:
+            ct.with_name(name)
+        self.constraints.append(named)
+
+    # ---- the model ------------------------------------------------------------
+    def _build(self) -> None:
+        p, m, v = self.p, self.model, self.v
+        cands = p.candidates
+        by_site: dict[int, list[int]] = {}
+        by_demand: dict[tuple[int, int], list[int]] = {}
+        by_pair: dict[tuple[int, int], list[int]] = {}
+        for i, c in enumerate(cands):
+            # In explain mode keep domains wide so that infeasibility lands in named constraints.
+            ub = p.demand_racks[(c.t, c.k)] if self.explain else c.max_racks
+            v.x[i] = m.new_int_var(0, ub, f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
+            v.upper[v.x[i].index] = ub
+            by_site.setdefault(c.s, []).append(i)
+            by_demand.setdefault((c.t, c.k), []).append(i)
+            by_pair.setdefault((c.t, c.s), []).append(i)
+
+        # demand: every demand line placed exactly
+        for (t, k), racks in p.demand_racks.items():
+            tenant, sku = p.tenants[t].id, p.skus[k].id
+            idx = by_demand.get((t, k), [])
+            self.add(
+                f"demand[{tenant},{sku}]",
+                f"tenant {tenant} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
+                [(1, v.x[i]) for i in idx],
+                racks,
+                racks,
+            )
+
+        # per-site limits
+        for s, idx in sorted(by_site.items()):
+            site = p.sites[s]
+            self.add(
+                f"site_it_capacity[{site.id}]",
+                f"site {site.id} hosts at most {site.it_capacity_mw:g} MW of IT load",
+                [(up_w(p.it_mw(cands[i].k)), v.x[i]) for i in idx],
+                None,
+                down_w(site.it_capacity_mw),
+            )
+            liquid = [(up_w(p.liquid_mw(cands[i].k)), v.x[i]) for i in idx if p.liquid_mw(cands[i].k) > 0]
+            if liquid:
+                self.add(
+                    f"liquid_cooling[{site.id}]",
+                    f"site {site.id} rejects at most {site.liquid_cooling_mw:g} MW of heat by liquid",
+                    liquid,
+                    None,
+                    down_w(site.liquid_cooling_mw),
+                )
+            air = [(up_w(p.air_mw(cands[i].k)), v.x[i]) for i in idx if p.air_mw(cands[i].k) > 0]
+            if air:
+                self.add(
+                    f"air_cooling[{site.id}]",
+                    f"site {site.id} rejects at most {site.air_cooling_mw:g} MW of heat by air",
+                    air,
+                    None,
+                    down_w(site.air_cooling_mw),
+                )
+            self.add(
+                f"feed_capacity[{site.id}]",
+                f"site {site.id}'s feeds carry at most {p.feed_limit_mw[s]:g} MW of facility load"
+                + (" after losing any one feed" if p.n_feeds[s] > 1 else ""),
+                [(up_w(p.facility_mw(cands[i].k, s)), v.x[i]) for i in idx],
+                None,
+                down_w(p.feed_limit_mw[s]),
+            )
+
+        # substation headroom: a site draws on its feeds in proportion to their capacity
+        sub_terms: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
+        for s, idx in by_site.items():
+            for b, share in p.feed_shares[s].items():
+                sub_terms.setdefault(b, []).extend(
+                    (up_w(p.facility_mw(cands[i].k, s) * share), v.x[i]) for i in idx
+                )
+        subs = {b.id: b for b in p.scenario.topology.substations}
+        for b, terms in sorted(sub_terms.items()):
+            sub = subs[p.substation_ids[b]]
+            self.add(
+                f"substation_headroom[{sub.id}]",
+                f"substation {sub.id} supplies at most {sub.headroom_mw:g} MW of new load",
+                terms,
+                None,
+                down_w(sub.headroom_mw),
+            )
+
+        # facility power band (upper with rounded-up, lower with rounded-down coefficients)
+        band = p.scenario.policy.power_band_mw
+        every = list(range(len(cands)))
+        self.add(
+            "power_band_max",
+            f"total facility power stays at or below {band.max_mw:g} MW",
+            [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
+            None,
+            down_w(band.max_mw),
+        )
+        self.add(
+            "power_band_min",
+            f"total facility power reaches at least {band.min_mw:g} MW",
+            [(down_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
+            up_w(band.min_mw),
+            None,
+        )
+        plants = p.scenario.topology.plants
+        if plants:
+            spare = sum(pl.spare_mw for pl in plants)
+            self.add(
+                "generation_adequacy",
+                f"total facility power stays within the plants' {spare:g} MW of spare capacity",
+                [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
+                None,
+                down_w(spare),
+            )
+
+        # tenant rules: use[t,s] links GPUs at a site to islands, site counts and the spread penalty
+        for (t, s), idx in sorted(by_pair.items()):
+            tenant, site = p.tenants[t], p.sites[s]
+            u = m.new_bool_var(f"use[{tenant.id},{site.id}]")
+            v.use[(t, s)] = u
+            gpus = [(p.skus[cands[i].k].gpus_per_rack, v.x[i]) for i in idx]
+            # x > 0 => use: sum(gpus) <= total * use (structural, not a planner rule)
+            m.add(cp_model.LinearExpr.weighted_sum([x for _, x in gpus], [g for g, _ in gpus]) <= tenant.total_gpus * u)
+            if tenant.min_island_gpus > 0:
+                self.add_island(t, s, gpus, u)
+        for t, tenant in enumerate(p.tenants):
+            pairs = [u for (tt, _), u in sorted(v.use.items()) if tt == t]
+            if tenant.max_sites is not None and pairs:
+                self.add(
+                    f"max_sites[{tenant.id}]",
+                    f"tenant {tenant.id} uses at most {tenant.max_sites} sites",
+                    [(1, u) for u in pairs],
+                    None,
+                    tenant.max_sites,
+                )
+            for j, req in enumerate(tenant.latency):
+                near = p.latency_eligible(req.metro, req.max_rtt_ms)
+                need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
+                terms = [(p.skus[c.k].gpus_per_rack, v.x[i]) for i, c in enumerate(cands) if c.t == t and c.s in near]
+                self.add(
+                    f"latency_share[{tenant.id},{req.metro},{j}]",
+                    f"at least {req.min_share:.0%} of tenant {tenant.id}'s GPUs ({need:,}) sit within "
+                    f"{req.max_rtt_ms:g} ms round trip of {req.metro}",
+                    terms,
+                    need,
+                    None,
+                )
+
+        # site fixed cost: open[s] >= use[t, s]
+        for s in sorted(by_site):
+            if p.sites[s].fixed_usd_per_year > 0:
+                o = m.new_bool_var(f"open[{p.sites[s].id}]")
+                v.open[s] = o
+                for (t, ss), u in v.use.items():
+                    if ss == s:
+                        m.add_implication(u, o)
+
+        self._objective()
+
+    def add_island(self, t: int, s: int, gpus: list[tuple[int, cp_model.IntVar]], u: cp_model.IntVar) -> None:
+        tenant, site = self.p.tenants[t], self.p.sites[s]
+        name = f"training_island[{tenant.id},{site.id}]"
+        expr = cp_model.LinearExpr.weighted_sum([x for _, x in gpus], [g for g, _ in gpus])
+        ct = self.model.add(expr >= tenant.min_island_gpus).only_enforce_if(u)
+        named = NamedConstraint(
+            name, f"tenant {tenant.id} has at least {tenant.min_island_gpus:,} GPUs at {site.id} if it uses it"
+        )
+        if self.explain:
+            named.literal = self.model.new_bool_var(name)
+            # Guarded twice: the island rule only binds when the site is used and the rule is assumed.
+            ct.only_enforce_if([u, named.literal])
+        ct.with_name(name)
+        self.constraints.append(named)
+
+    def _objective(self) -> None:
+        p, v = self.p, self.v
+        w = p.scenario.policy.objective
+        terms: list[tuple[int, cp_model.IntVar]] = [
+            (round(c.annual_cost_usd_per_rack), v.x[i]) for i, c in enumerate(p.candidates)
+        ]
+        if w.tenant_site_usd_per_year > 0:
+            terms += [(round(w.tenant_site_usd_per_year), u) for u in v.use.values()]
+        if w.site_fixed_weight > 0:
+            terms += [(round(w.site_fixed_weight * p.sites[s].fixed_usd_per_year), o) for s, o in v.open.items()]
+        check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms])
+        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in terms], [c for c, _ in terms]))
+
+    def hint(self, racks: dict[int, int]) -> None:
+        for i, x in self.v.x.items():
+            self.model.add_hint(x, racks.get(i, 0))
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    """Logs every improving incumbent with the bound and gap (live progress)."""
+
+    def __init__(self, on_progress=None):
+        super().__init__()
+        self.on_progress = on_progress
+        self.count = 0
+
+    def on_solution_callback(self) -> None:
+        self.count += 1
+        obj, bound = self.objective_value, self.best_objective_bound
+        gap = (obj - bound) / abs(obj) if obj else 0.0
+        event = {"solution": self.count, "seconds": round(self.wall_time, 3), "objective_usd": obj, "bound_usd": bound, "gap": gap}
+        log.info("cpsat.incumbent", **event)
+        if self.on_progress:
+            self.on_progress(event)
+
+
+STATUS = {
+    cp_model.OPTIMAL: "OPTIMAL",
+    cp_model.FEASIBLE: "FEASIBLE",
+    cp_model.INFEASIBLE: "INFEASIBLE",
+    cp_model.UNKNOWN: "UNKNOWN",
+    cp_model.MODEL_INVALID: "MODEL_INVALID",
+}
+
+
+def _parameters(opts, *, workers: int | None = None) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(opts.time_limit_s)
+    solver.parameters.num_workers = workers or opts.workers
+    solver.parameters.random_seed = opts.seed
+    solver.parameters.log_search_progress = bool(opts.log_search)
+    return solver
+
+
+def explain_infeasibility(problem: Problem, opts) -> list[str]:
+    """Sentences naming a set of constraints that cannot all hold (an infeasible core)."""
+    model = PlacementModel(problem, explain=True)
+    literals = [c.literal for c in model.constraints]
+    model.model.add_assumptions(literals)
+    solver = _parameters(opts, workers=1)
+    solver.parameters.max_time_in_seconds = min(30.0, float(opts.time_limit_s))
+    status = solver.solve(model.model)
+    if status != cp_model.INFEASIBLE:
+        return []
+    core = set(solver.sufficient_assumptions_for_infeasibility())
+    return [c.sentence for c in model.constraints if c.literal.index in core]
+
+
+def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> Plan:
+    opts = problem.scenario.policy.solver
+    t0 = time.perf_counter()
+    pm = PlacementModel(problem)
+    if hint:
+        pm.hint(hint)
+    build_s = time.perf_counter() - t0
+    stats = pm.model.proto
+    log.info(
+        "cpsat.model",
+        variables=len(stats.variables),
+        constraints=len(stats.constraints),
+        candidates=len(problem.candidates),
+        max_abs_linear_sum=pm.max_abs_sum,
+        build_seconds=round(build_s, 3),
+    )
+    solver = _parameters(opts)
+    t1 = time.perf_counter()
+    status = solver.solve(pm.model, _Progress(on_progress))
+    solve_s = time.perf_counter() - t1
+    name = STATUS.get(status, "UNKNOWN")
+    log.info("cpsat.done", status=name, seconds=round(solve_s, 3), wall=solver.wall_time)
+    if status == cp_model.INFEASIBLE:
+        reasons = explain_infeasibility(problem, opts)
+        raise InfeasibleError("no placement satisfies all the constraints", reasons)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise NoSolutionError(
+            f"CP-SAT found no plan within {opts.time_limit_s:g} s (status {name}); raise --time-limit"
+        )
+    racks = {i: int(solver.value(x)) for i, x in pm.v.x.items()}
+    params: dict[str, Any] = {
+        "max_time_in_seconds": solver.parameters.max_time_in_seconds,
+        "num_workers": solver.parameters.num_workers,
+        "random_seed": solver.parameters.random_seed,
+        "power_unit": f"1/{W_PER_MW} MW",
+        "hinted": bool(hint),
+    }
+    return assemble_plan(
+        problem,
+        racks,
+        status=name,
+        solver="cpsat",
+        solver_version=ortools.__version__,
+        parameters=params,
+        build_seconds=build_s,
+        solve_seconds=solve_s,
+        bound=float(solver.best_objective_bound),
+        engine_objective=float(solver.objective_value),
+        notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
+               "it does not model transmission-line flows (use --solver milp for grid limits)."],
+    )

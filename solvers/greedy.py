@@ -1,0 +1,154 @@
+"""Greedy baseline: cheapest feasible site first, tenant by tenant.
+
+Input: a :class:`~solvers.problem.Problem`. Output: rack counts per candidate
+(:func:`greedy_racks`) or a plan (:func:`solve_greedy`); CP-SAT uses the racks as hints.
+
+Tenants are taken largest first. For each, latency requirements are met first from the
+cheapest eligible sites, then the rest of its demand goes to the cheapest sites; a new
+site is opened only if it can take a whole training island, and never beyond the
+tenant's maximum site count. Every rack respects the remaining site, cooling, feed,
+substation, band and adequacy capacity. It does not backtrack, so it can fail where an
+exact solver succeeds, and it does not aim for the band's minimum.
+
+Complexity: O(T · S log S + C · F) for T tenants, S sites, C candidates, F feeds per site.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from placer.errors import NoSolutionError
+from placer.plan import Plan
+from solvers.assemble import assemble_plan
+from solvers.problem import Problem
+
+EPS = 1e-9
+
+
+class _Residual:
+    """Capacity left after the racks placed so far."""
+
+    def __init__(self, p: Problem):
+        self.p = p
+        self.it = [s.it_capacity_mw for s in p.sites]
+        self.liquid = [s.liquid_cooling_mw for s in p.sites]
+        self.air = [s.air_cooling_mw for s in p.sites]
+        self.feed = list(p.feed_limit_mw)
+        subs = {b.id: b.headroom_mw for b in p.scenario.topology.substations}
+        self.sub = [subs[b] for b in p.substation_ids]
+        self.band = p.scenario.policy.power_band_mw.max_mw
+        plants = p.scenario.topology.plants
+        self.spare = sum(pl.spare_mw for pl in plants) if plants else math.inf
+
+    def fit(self, k: int, s: int) -> int:
+        p = self.p
+        it, liq, air, fac = p.it_mw(k), p.liquid_mw(k), p.air_mw(k), p.facility_mw(k, s)
+        limits = [self.it[s] / it, self.feed[s] / fac, self.band / fac, self.spare / fac]
+        if liq > 0:
+            limits.append(self.liquid[s] / liq)
+        if air > 0:
+            limits.append(self.air[s] / air)
+        limits += [self.sub[b] / (fac * share) for b, share in p.feed_shares[s].items()]
+        return max(0, math.floor(min(limits) + EPS))
+
+    def take(self, k: int, s: int, n: int) -> None:
+        p = self.p
+        fac = n * p.facility_mw(k, s)
+        self.it[s] -= n * p.it_mw(k)
+        self.liquid[s] -= n * p.liquid_mw(k)
+        self.air[s] -= n * p.air_mw(k)
+        self.feed[s] -= fac
+        self.band -= fac
+        self.spare -= fac
+        for b, share in p.feed_shares[s].items():
+            self.sub[b] -= fac * share
+
+
+def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
+    """Rack counts per candidate index, and the demand it could not place (empty when complete)."""
+    p = problem
+    res = _Residual(p)
+    racks: dict[int, int] = {}
+    unplaced: list[str] = []
+    index = {(c.t, c.k, c.s): i for i, c in enumerate(p.candidates)}
+    order = sorted(range(len(p.tenants)), key=lambda t: (-p.tenants[t].total_gpus, p.tenants[t].id))
+    for t in order:
+        tenant = p.tenants[t]
+        remaining = {k: n for (tt, k), n in p.demand_racks.items() if tt == t}
+        site_cost: dict[int, float] = {}
+        for c in p.candidates:
+            if c.t == t:
+                per_gpu = c.annual_cost_usd_per_rack / p.skus[c.k].gpus_per_rack
+                site_cost[c.s] = min(site_cost.get(c.s, math.inf), per_gpu)
+        ranked = sorted(site_cost, key=lambda s: (site_cost[s], p.sites[s].id))
+        used: dict[int, int] = {}  # site -> GPUs placed
+
+        def place(s: int, gpu_cap: float) -> int:
+            """Place up to gpu_cap GPUs of the tenant at s; return GPUs placed."""
+            plan: list[tuple[int, int]] = []
+            budget = gpu_cap
+            trial = _Residual.__new__(_Residual)
+            trial.__dict__ = {key: (list(val) if isinstance(val, list) else val) for key, val in res.__dict__.items()}
+            for k in sorted(remaining, key=lambda k: -p.skus[k].gpus_per_rack):
+                if remaining[k] == 0 or (t, k, s) not in index:
+                    continue
+                g = p.skus[k].gpus_per_rack
+                n = min(remaining[k], trial.fit(k, s), budget // g if budget != math.inf else remaining[k])
+                n = int(n)
+                if n > 0:
+                    trial.take(k, s, n)
+                    plan.append((k, n))
+                    budget -= n * g
+            placed = sum(n * p.skus[k].gpus_per_rack for k, n in plan)
+            if placed == 0:
+                return 0
+            if s not in used:
+                if tenant.max_sites is not None and len(used) >= tenant.max_sites:
+                    return 0
+                if placed < tenant.min_island_gpus:
+                    return 0
+            for k, n in plan:
+                res.take(k, s, n)
+                racks[index[(t, k, s)]] = racks.get(index[(t, k, s)], 0) + n
+                remaining[k] -= n
+            used[s] = used.get(s, 0) + placed
+            return placed
+
+        for req in tenant.latency:
+            near = p.latency_eligible(req.metro, req.max_rtt_ms)
+            need = math.ceil(req.min_share * tenant.total_gpus - EPS) - sum(g for s, g in used.items() if s in near)
+            for s in ranked:
+                if need <= 0:
+                    break
+                if s in near:
+                    need -= place(s, need)
+        for s in sorted(ranked, key=lambda s: (s not in used, site_cost[s], p.sites[s].id)):
+            if sum(remaining.values()) == 0:
+                break
+            place(s, math.inf)
+        for k, n in remaining.items():
+            if n:
+                unplaced.append(f"{n * p.skus[k].gpus_per_rack:,} {p.skus[k].id} GPUs of tenant {tenant.id}")
+    return racks, unplaced
+
+
+def solve_greedy(problem: Problem) -> Plan:
+    t0 = time.perf_counter()
+    racks, unplaced = greedy_racks(problem)
+    seconds = time.perf_counter() - t0
+    if unplaced:
+        raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced))
+    return assemble_plan(
+        problem,
+        racks,
+        status="FEASIBLE",
+        solver="greedy",
+        solver_version="placer-greedy-1",
+        parameters={"order": "tenants by size, sites by annual cost per GPU"},
+        build_seconds=0.0,
+        solve_seconds=seconds,
+        bound=None,
+        notes=["greedy baseline: no optimality bound; it does not target the power band's minimum "
+               "or model transmission-line flows"],
+    )
