@@ -215,7 +215,7 @@ class Topology(_Model):
                 base = f"{edge.kind}:{edge.from_node}-{edge.to_node}"
                 edge.id, n = base, 2
                 while edge.id in seen_edges:
-                    edge.id, n = f"{base}#{n}", n + 1
+                    edge.id, n = f"{base}:{n}", n + 1
             if edge.id in seen_edges:
                 raise ValueError(f"edges[{i}]: duplicate edge id '{edge.id}'")
             seen_edges.add(edge.id)
@@ -408,8 +408,12 @@ class Scenario(_Model):
         return next(s for s in self.catalog if s.id == sku_id)
 
     def digest(self) -> str:
-        """SHA-256 of the scenario's canonical JSON: the same inputs give the same digest."""
-        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the scenario's canonical JSON: the same problem gives the same digest.
+
+        Solver options (time limit, workers, seed) are left out: they change how a plan is
+        searched for, not what a valid plan is, and the plan records them itself."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"policy": {"solver"}})
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -320,15 +320,30 @@ def _parameters(opts, *, workers: int | None = None) -> cp_model.CpSolver:
 def explain_infeasibility(problem: Problem, opts) -> list[str]:
     """Sentences naming a set of constraints that cannot all hold (an infeasible core)."""
     model = PlacementModel(problem, explain=True)
-    literals = [c.literal for c in model.constraints]
-    model.model.add_assumptions(literals)
-    solver = _parameters(opts, workers=1)
-    solver.parameters.max_time_in_seconds = min(30.0, float(opts.time_limit_s))
-    status = solver.solve(model.model)
-    if status != cp_model.INFEASIBLE:
+    by_index = {c.literal.index: c for c in model.constraints}
+    deadline = time.perf_counter() + min(30.0, float(opts.time_limit_s))
+
+    def infeasible_core(assumed: list[int]) -> list[int] | None:
+        """The solver's sufficient assumptions if ``assumed`` is infeasible, else None."""
+        model.model.clear_assumptions()
+        model.model.add_assumptions([by_index[i].literal for i in assumed])
+        solver = _parameters(opts, workers=1)
+        solver.parameters.max_time_in_seconds = max(0.1, deadline - time.perf_counter())
+        if solver.solve(model.model) != cp_model.INFEASIBLE:
+            return None
+        return sorted(solver.sufficient_assumptions_for_infeasibility()) or assumed
+
+    core = infeasible_core(sorted(by_index))
+    if core is None:
         return []
-    core = set(solver.sufficient_assumptions_for_infeasibility())
-    return [c.sentence for c in model.constraints if c.literal.index in core]
+    # Deletion-based minimisation: drop each constraint whose removal keeps the rest infeasible.
+    for i in list(core):
+        if i not in core or time.perf_counter() > deadline:
+            continue
+        smaller = infeasible_core([j for j in core if j != i])
+        if smaller is not None:
+            core = smaller
+    return [by_index[i].sentence for i in core]
 
 
 def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> Plan:
@@ -355,7 +370,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     log.info("cpsat.done", status=name, seconds=round(solve_s, 3), wall=solver.wall_time)
     if status == cp_model.INFEASIBLE:
         reasons = explain_infeasibility(problem, opts)
-        raise InfeasibleError("no placement satisfies all the constraints", reasons)
+        raise InfeasibleError("no placement satisfies all the constraints; these cannot all hold together:", reasons)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise NoSolutionError(
             f"CP-SAT found no plan within {opts.time_limit_s:g} s (status {name}); raise --time-limit"

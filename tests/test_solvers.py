@@ -1,0 +1,75 @@
+"""Solver behaviour on the small hand-checkable scenario: optimality, baselines, infeasibility, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from placer.errors import InfeasibleError
+from placer.topology import from_graph
+from placer.verify import verify
+from solvers import solve
+from solvers.scaling import ScalingError, check_linear
+
+
+def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
+    exact = solve(tiny, "cpsat")
+    greedy = solve(tiny, "greedy")
+    assert exact.summary.status == "OPTIMAL"
+    assert exact.summary.gpus_placed == sum(t.total_gpus for t in tiny.demand.tenants)
+    assert verify(tiny, exact).valid
+    assert verify(tiny, greedy).valid
+    assert exact.summary.objective <= greedy.summary.objective + 1e-6
+    assert exact.summary.gap is not None and exact.summary.gap < 1e-6
+    assert sum(c.usd_per_year for c in exact.cost_breakdown) == pytest.approx(exact.summary.objective)
+
+
+def test_plan_records_solver_provenance(tiny):
+    plan = solve(tiny, "cpsat", seed=7, workers=1)
+    s = plan.summary
+    assert s.solver == "cpsat" and s.solver_version and s.seed == 7 and s.workers == 1
+    assert s.parameters["random_seed"] == 7 and s.parameters["num_workers"] == 1
+    assert plan.scenario_digest == tiny.digest()
+
+
+def test_same_seed_and_workers_give_the_same_plan(tiny):
+    a = solve(tiny, "cpsat", seed=3, workers=2)
+    b = solve(tiny, "cpsat", seed=3, workers=2)
+    assert a.assignments == b.assignments
+
+
+def test_infeasible_demand_is_explained_in_words(tiny):
+    bad = tiny.model_copy(deep=True)
+    bad.demand.tenants[1].lines[0].gpus = 72_000  # beta may only use the 40 MW south site
+    with pytest.raises(InfeasibleError) as info:
+        solve(bad, "cpsat")
+    reasons = info.value.reasons
+    assert reasons, "an infeasible problem must say why"
+    assert any("tenant beta gets all 72,000 nvl72 GPUs" in r for r in reasons)
+    assert len(reasons) <= 4, reasons  # a minimal conflict, not the whole model
+
+
+def test_infeasible_via_cli_exit_3(tiny_path, tmp_path, cli):
+    text = tiny_path.read_text().replace("gpus: 7200}", "gpus: 72000}")
+    path = tmp_path / "impossible.yaml"
+    path.write_text(text)
+    out = tmp_path / "plan.json"
+    result = cli("solve", str(path), "-o", str(out))
+    assert result.returncode == 3
+    assert "no placement satisfies all the constraints" in result.stderr
+    assert "tenant beta gets all 72,000 nvl72 GPUs" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_overflow_guard_names_the_constraint():
+    with pytest.raises(ScalingError, match="site_it_capacity"):
+        check_linear("site_it_capacity[x]", [10**15], [10**5])
+
+
+def test_graph_round_trip(tiny):
+    graph = tiny.topology.to_graph()
+    assert all("kind" in d for _, d in graph.nodes(data=True))
+    assert all("kind" in d for *_, d in graph.edges(keys=True, data=True))
+    again = from_graph(graph)
+    assert {n.id for n in again.nodes} == {n.id for n in tiny.topology.nodes}
+    assert {e.id for e in again.edges} == {e.id for e in tiny.topology.edges}
