@@ -158,10 +158,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors: one line, exit 2
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (bad option value, missing argument). Typer may vendor its own click,
+        # so recognise them by interface rather than by class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             err.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
             sys.exit(2)
         raise

@@ -210,8 +210,10 @@ class PlacementModel:
             u = m.new_bool_var(f"use[{tenant.id},{site.id}]")
             v.use[(t, s)] = u
             gpus = [(p.skus[cands[i].k].gpus_per_rack, v.x[i]) for i in idx]
-            # x > 0 => use: sum(gpus) <= total * use (structural, not a planner rule)
-            m.add(cp_model.LinearExpr.weighted_sum([x for _, x in gpus], [g for g, _ in gpus]) <= tenant.total_gpus * u)
+            # x > 0 => use, per candidate with its own bound: much tighter LP relaxation
+            # than one aggregated big-M on the tenant's total (structural, not a planner rule).
+            for i in idx:
+                m.add(v.x[i] <= v.ub(v.x[i]) * u)
             if tenant.min_island_gpus > 0:
                 self.add_island(t, s, gpus, u)
         for t, tenant in enumerate(p.tenants):
@@ -288,13 +290,17 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         super().__init__()
         self.on_progress = on_progress
         self.count = 0
+        self.last_logged = 0.0
 
     def on_solution_callback(self) -> None:
         self.count += 1
         obj, bound = self.objective_value, self.best_objective_bound
         gap = (obj - bound) / abs(obj) if obj else 0.0
         event = {"solution": self.count, "seconds": round(self.wall_time, 3), "objective_usd": obj, "bound_usd": bound, "gap": gap}
-        log.info("cpsat.incumbent", **event)
+        # At most one line a second: CP-SAT can find hundreds of small improvements.
+        if self.count == 1 or self.wall_time - self.last_logged >= 1.0:
+            self.last_logged = self.wall_time
+            log.info("cpsat.incumbent", **event)
         if self.on_progress:
             self.on_progress(event)
 
@@ -367,7 +373,13 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     status = solver.solve(pm.model, _Progress(on_progress))
     solve_s = time.perf_counter() - t1
     name = STATUS.get(status, "UNKNOWN")
-    log.info("cpsat.done", status=name, seconds=round(solve_s, 3), wall=solver.wall_time)
+    log.info(
+        "cpsat.done",
+        status=name,
+        seconds=round(solve_s, 3),
+        objective_usd=solver.objective_value if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None,
+        bound_usd=solver.best_objective_bound,
+    )
     if status == cp_model.INFEASIBLE:
         reasons = explain_infeasibility(problem, opts)
         raise InfeasibleError("no placement satisfies all the constraints; these cannot all hold together:", reasons)
