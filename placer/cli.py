@@ -6,8 +6,13 @@ found. A user's mistake is one line on stderr, never a traceback, and no output 
 
 from __future__ import annotations
 
-import json
-import sys
+import os
+
+# BLAS threads fight the solver for a small machine's cores; set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import json  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path
 from typing import Optional
 
@@ -143,7 +148,9 @@ def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's sche
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except PlacerError as exc:
         logs_line = str(exc) if not isinstance(exc, InputError) else exc.one_line()
         err.print(f"error: {logs_line}", highlight=False, soft_wrap=True)
