@@ -100,3 +100,13 @@ def test_schema_is_generated_from_the_models():
     assert schema["title"] == "Scenario" and "topology" in schema["properties"]
     plan_schema = json.loads(run_cli("schema", "--plan").stdout)
     assert plan_schema["title"] == "Plan"
+
+
+def test_cpsat_is_no_worse_than_greedy_on_korea(solved):
+    from solvers import solve
+    from topologies import builtin_scenario
+
+    _, plan = solved
+    greedy = solve(builtin_scenario("korea-2025"), "greedy")
+    assert greedy.summary.gpus_placed == 260_000
+    assert plan["summary"]["objective"] <= greedy.summary.objective + 1e-6
