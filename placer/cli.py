@@ -63,7 +63,7 @@ def _main(
 def solve(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
-    solver: str = typer.Option("cpsat", "--solver", help="cpsat | greedy"),
+    solver: str = typer.Option("cpsat", "--solver", help="cpsat | milp (HiGHS) | scip | greedy"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
     seed: Optional[int] = typer.Option(None, "--seed", min=0),
@@ -138,6 +138,29 @@ def scenarios(
         return
     dump_model(sc, output)
     out.print(f"wrote {name} to {output}")
+
+
+@app.command("import-grid")
+def import_grid(
+    case: Path = typer.Argument(..., help="MATPOWER case file (.m), e.g. a PGLib-OPF case"),
+    output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
+    sites: int = typer.Option(20, "--sites", min=1, help="candidate sites to attach to buses"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed for site placement and figures"),
+    gpus: int = typer.Option(26_000, "--gpus", min=1, help="GPUs of demand (Korea tenant mix, whole racks)"),
+) -> None:
+    """Import a MATPOWER grid into a scenario: buses, generators and branches, plus seeded sites and demand."""
+    from topologies.matpower import import_case
+
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise InputError("output directory does not exist", file=str(output))
+    scenario = import_case(case, sites=sites, seed=seed, gpus=gpus)
+    dump_model(scenario, output)
+    topo = scenario.topology
+    out.print(
+        f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
+        f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
+        f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
+    )
 
 
 @app.command()

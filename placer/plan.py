@@ -80,6 +80,73 @@ class CostTerm(_Model):
     description: str
 
 
+class LineFlow(_Model):
+    line: str
+    flow_mw: float = Field(description="base-case DC flow, positive from the line's 'from' end")
+    limit_mw: float = Field(description="base-case limit applied: max(rating_mw, |pre-existing flow|)")
+    rating_mw: float
+    loading_pct: float = Field(description="100 * |flow| / limit")
+
+
+class ContingencyLoading(_Model):
+    outage: str = Field(description="the line lost")
+    line: str = Field(description="the line loaded")
+    flow_mw: float
+    limit_mw: float = Field(description="max(emergency rating, |pre-existing post-outage flow|): the no-harm limit")
+    loading_pct: float
+
+
+class Redispatch(_Model):
+    plant: str
+    mw: float = Field(description="extra output serving the new load, within [0, spare_mw]")
+    spare_mw: float
+    cost_usd_per_mwh: float
+
+
+class PreexistingGrid(_Model):
+    """The grid before the new load: least-cost DC OPF of the existing load (facts, not faults of the plan)."""
+
+    dispatch_mw: dict[str, float] = Field(description="plant output, within [0, capacity - spare]")
+    cost_usd_per_h: float
+    relaxed: bool = Field(description="true when base-case limits could not all hold without the new load")
+    base_overloads: list[LineFlow] = Field(default_factory=list)
+    n1_overloads: list[ContingencyLoading] = Field(
+        default_factory=list, description="post-outage loadings above the emergency rating before any new load"
+    )
+
+
+class LoopIteration(_Model):
+    iteration: int
+    seconds: float
+    objective: float | None
+    base_constraints_added: int
+    contingency_constraints_added: int
+    worst_violation_mw: float
+
+
+class GridReport(_Model):
+    """Everything needed to recompute the flows with any DC power flow."""
+
+    security: Literal["none", "n-0", "n-1"]
+    enforced_by_solver: bool = Field(description="whether the solver held line limits while placing")
+    base_mva: float
+    monitored_lines: int
+    injections_mw: dict[str, float] = Field(description="net injection per bus with the new load and re-dispatch, MW")
+    new_load_mw: dict[str, float] = Field(description="data-center facility load per bus, MW")
+    redispatch: list[Redispatch]
+    preexisting: PreexistingGrid
+    lines: list[LineFlow]
+    worst_contingencies: list[ContingencyLoading] = Field(description="the highest post-outage loadings, worst first")
+    bridges: list[str] = Field(description="lines whose outage islands buses: listed and skipped")
+    violations: list[ContingencyLoading] = Field(
+        default_factory=list, description="no-harm violations left in the plan (base case: outage '-')"
+    )
+    n_minus_1: Literal["secure", "insecure", "not_checked"]
+    iterations: list[LoopIteration] = Field(default_factory=list)
+    constraints_added: int = 0
+    loop_seconds: float = 0.0
+
+
 class Plan(_Model):
     schema_version: Literal[1] = PLAN_SCHEMA_VERSION
     scenario: str
@@ -89,6 +156,7 @@ class Plan(_Model):
     sites: list[SiteLoad]
     substations: list[SubstationLoad]
     cost_breakdown: list[CostTerm]
+    grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
 
 
 def plan_json_schema() -> dict:

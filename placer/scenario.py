@@ -342,6 +342,23 @@ class SolverOptions(_Model):
     log_search: bool = False
 
 
+class GridPolicy(_Model):
+    """Transmission security for the new load (DC power flow), see the README's grid section."""
+
+    security: Literal["none", "n-0", "n-1"] = Field(
+        "n-1",
+        description="none: ignore line flows; n-0: base case only; n-1: also after every single-line outage",
+    )
+    monitor_min_kv: Positive | None = Field(None, description="monitor only lines at or above this voltage")
+    monitor_min_loading: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this"
+    )
+    redispatch_weight: NonNegative = Field(
+        1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective"
+    )
+    max_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(50, description="contingency-loop iterations")
+
+
 class Policy(_Model):
     power_band_mw: PowerBand
     cost: CostModel = Field(default_factory=CostModel)
@@ -349,6 +366,7 @@ class Policy(_Model):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     fiber_ms_per_km: Positive = Field(0.0049, description="one-way fiber latency per km (4.9 us/km)")
     base_mva: Positive = Field(100.0, description="system base for per-unit reactances")
+    grid: GridPolicy = Field(default_factory=GridPolicy)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -442,5 +460,6 @@ __all__ = [
     "CostModel",
     "Objective",
     "SolverOptions",
+    "GridPolicy",
     "json_schema",
 ]

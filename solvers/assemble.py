@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
+from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, SubstationLoad, Summary
 from solvers.problem import HOURS_PER_YEAR, Problem
 
 
@@ -60,6 +60,8 @@ def assemble_plan(
     bound: float | None,
     engine_objective: float | None = None,
     notes: list[str] | None = None,
+    grid: GridReport | None = None,
+    extra_terms: list[tuple[str, float, str]] | None = None,
 ) -> Plan:
     """Build the plan. ``bound`` is in the engine's objective units; when the engine's
     objective (``engine_objective``) differs from the float cost by rounding, the bound is
@@ -124,6 +126,7 @@ def assemble_plan(
         if sub_load[b] > 0
     ]
     terms = cost_terms(problem, racks)
+    terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in extra_terms or []]
     objective = sum(t.usd_per_year for t in terms)
     gap = None
     if bound is not None and engine_objective is not None:
@@ -158,4 +161,5 @@ def assemble_plan(
         sites=sites,
         substations=substations,
         cost_breakdown=terms,
+        grid=grid,
     )

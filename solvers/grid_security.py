@@ -1,0 +1,307 @@
+"""Grid security for the new load: lazy base-case and N-1 line constraints on a MathOpt model.
+
+Input: a scenario with lines, a MathOpt model that holds one continuous variable per site
+(facility MW) and per plant (re-dispatch MW). Output: the balance constraints, the flow
+constraints the loop found violated, and the :class:`~placer.plan.GridReport`.
+
+The no-harm rule (issue 3): with pre-existing flows f0 (least-cost DC OPF of the
+existing load) and the plan's flows f = f0 + PTDF·ΔP,
+
+* base case: |f_l| <= max(rating_l, |f0_l|);
+* after losing line k (not a bridge): |f_l + LODF[l,k] f_k| <= max(emergency_l, |f0_l + LODF[l,k] f0_k|).
+
+Rather than adding all L + L·K rows up front, :class:`SecurityLoop` screens a solution
+with PTDF/LODF (one dense product) and adds only the rows it violates; the caller
+re-solves until the screen is clean. Each row is a dense combination of PTDF rows,
+restricted to the plants and sites that can move the flow: O(G + S) non-zeros.
+
+Complexity per screen: O(L·B) for flows, O(L·K) for the post-outage matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
+from placer.scenario import Scenario
+from solvers.dcpf import GridModel, PreexistingState
+
+COEF_EPS = 1e-9  # sensitivities below this are numerical noise, not physics
+TOL_MW = 1e-6
+WORST_REPORTED = 10
+
+
+def has_grid(scenario: Scenario) -> bool:
+    return bool(scenario.topology.edges_of_kind("line"))
+
+
+@dataclass
+class Screen:
+    """Flows of one candidate solution and the no-harm rows it breaks."""
+
+    flows_mw: np.ndarray  # base case, per line
+    post_mw: np.ndarray  # lines x screened outages
+    base_violations: list[int]  # line indices
+    post_violations: list[tuple[int, int]]  # (line, outage column)
+    worst_violation_mw: float
+
+
+@dataclass
+class SecurityLoop:
+    scenario: Scenario
+    grid: GridModel
+    pre: PreexistingState
+    site_ids: list[str]
+    iterations: list[LoopIteration] = field(default_factory=list)
+    added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
+
+    def __post_init__(self) -> None:
+        g, pol = self.grid, self.scenario.policy.grid
+        self.security = pol.security
+        self.ptdf = g.ptdf()
+        self.outages = g.non_bridge_outages() if self.security == "n-1" else np.zeros(0, dtype=np.int64)
+        self.lodf_cols = g.lodf()[:, self.outages] if self.outages.size else np.zeros((g.n_line, 0))
+        f0 = self.pre.flows_mw
+        self.pre_post = f0[:, None] + self.lodf_cols * f0[self.outages][None, :]
+        self.base_limit = np.maximum(g.rating_mw, np.abs(f0))
+        self.post_limit = np.maximum(g.emergency_mw[:, None], np.abs(self.pre_post))
+        # a line is not monitored against its own outage
+        for j, k in enumerate(self.outages):
+            self.post_limit[k, j] = np.inf
+        self.monitored = g.monitored(min_kv=pol.monitor_min_kv)
+        if pol.monitor_min_loading is not None:
+            worst = np.abs(f0) / g.rating_mw
+            if self.outages.size:
+                post = np.abs(self.pre_post) / g.emergency_mw[:, None]
+                post[self.outages, np.arange(self.outages.size)] = 0.0
+                worst = np.maximum(worst, post.max(axis=1))
+            self.monitored &= worst >= pol.monitor_min_loading
+        # site -> bus shares, as a dense S x B matrix (S is small)
+        self.share = np.zeros((len(self.site_ids), g.n_bus))
+        for s, sid in enumerate(self.site_ids):
+            for b, sh in g.site_feeds.get(sid, []):
+                self.share[s, b] += sh
+
+    # ------------------------------------------------------------------ maths
+    def delta_injections(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> np.ndarray:
+        p = -(self.share.T @ site_mw)
+        np.add.at(p, self.grid.plant_bus, redispatch_mw)
+        return p
+
+    def screen(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> Screen:
+        f = self.pre.flows_mw + self.ptdf @ self.delta_injections(site_mw, redispatch_mw)
+        post = f[:, None] + self.lodf_cols * f[self.outages][None, :]
+        over_base = (np.abs(f) - self.base_limit) * self.monitored
+        base = [int(l) for l in np.flatnonzero(over_base > TOL_MW)]
+        over_post = (np.abs(post) - self.post_limit) * self.monitored[:, None]
+        post_v = [(int(l), int(j)) for l, j in zip(*np.nonzero(over_post > TOL_MW))]
+        worst = max([0.0, *over_base[base], *(over_post[l, j] for l, j in post_v)])
+        return Screen(f, post, base, post_v, float(worst))
+
+    def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]:
+        """Sensitivity of the monitored flow to bus injections, its pre-existing value and its limit."""
+        if j < 0:
+            return self.ptdf[l], float(self.pre.flows_mw[l]), float(self.base_limit[l])
+        k = self.outages[j]
+        a = self.ptdf[l] + self.lodf_cols[l, j] * self.ptdf[k]
+        return a, float(self.pre_post[l, j]), float(self.post_limit[l, j])
+
+    # ------------------------------------------------------------------ model
+    def add_balance(self, model: mathopt.Model, site_vars: list, redispatch_vars: list) -> None:
+        """Per connected component: re-dispatch serves exactly the new load drawn there."""
+        labels = self.grid.components
+        for c in np.unique(labels):
+            ct = model.add_linear_constraint(lb=0.0, ub=0.0, name=f"grid_balance[component {c}]")
+            for g, v in enumerate(redispatch_vars):
+                if labels[self.grid.plant_bus[g]] == c:
+                    ct.set_coefficient(v, 1.0)
+            for s, v in enumerate(site_vars):
+                w = float(self.share[s, labels == c].sum())
+                if w > 0:
+                    ct.set_coefficient(v, -w)
+
+    def add_rows(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, screen: Screen) -> tuple[int, int]:
+        rows = [(l, -1) for l in screen.base_violations] + list(screen.post_violations)
+        n_base = n_post = 0
+        for l, j in rows:
+            if (l, j) in self.added:
+                continue  # already a row: a violation here is solver tolerance, not a missing cut
+            self.added.add((l, j))
+            a, const, limit = self.row(l, j)
+            name = f"line_limit[{self.grid.line_ids[l]}]" if j < 0 else (
+                f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]"
+            )
+            ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
+            for g, v in enumerate(redispatch_vars):
+                c = a[self.grid.plant_bus[g]]
+                if abs(c) > COEF_EPS:
+                    ct.set_coefficient(v, float(c))
+            site_coef = -(self.share @ a)
+            for s, v in enumerate(site_vars):
+                if abs(site_coef[s]) > COEF_EPS:
+                    ct.set_coefficient(v, float(site_coef[s]))
+            if j < 0:
+                n_base += 1
+            else:
+                n_post += 1
+        return n_base, n_post
+
+    # ------------------------------------------------------------------ report
+    def report(
+        self, site_mw: np.ndarray, redispatch_mw: np.ndarray, *, enforced: bool, loop_seconds: float
+    ) -> GridReport:
+        g, sc = self.grid, self.scenario
+        scr = self.screen(site_mw, redispatch_mw)
+        f, post = scr.flows_mw, scr.post_mw
+        new_load = self.share.T @ site_mw
+        inj = self.pre.injections_mw + self.delta_injections(site_mw, redispatch_mw)
+        lines = [
+            LineFlow(
+                line=g.line_ids[l],
+                flow_mw=float(f[l]),
+                limit_mw=float(self.base_limit[l]),
+                rating_mw=float(g.rating_mw[l]),
+                loading_pct=float(100 * abs(f[l]) / self.base_limit[l]),
+            )
+            for l in range(g.n_line)
+        ]
+
+        def loading(l: int, j: int) -> ContingencyLoading:
+            return ContingencyLoading(
+                outage=g.line_ids[self.outages[j]],
+                line=g.line_ids[l],
+                flow_mw=float(post[l, j]),
+                limit_mw=float(self.post_limit[l, j]),
+                loading_pct=float(100 * abs(post[l, j]) / self.post_limit[l, j]),
+            )
+
+        worst: list[ContingencyLoading] = []
+        if self.outages.size:
+            ratio = np.where(self.monitored[:, None], np.abs(post) / self.post_limit, -1.0)
+            top = np.argsort(-ratio, axis=None, kind="stable")[:WORST_REPORTED]
+            worst = [loading(*np.unravel_index(i, ratio.shape)) for i in top if ratio.flat[i] >= 0]
+        violations = [
+            ContingencyLoading(outage="-", line=g.line_ids[l], flow_mw=float(f[l]), limit_mw=float(self.base_limit[l]),
+                               loading_pct=float(100 * abs(f[l]) / self.base_limit[l]))
+            for l in scr.base_violations
+        ] + [loading(l, j) for l, j in scr.post_violations]
+        verdict = "secure" if not violations else "insecure"
+        plants = {p.id: p for p in sc.topology.plants}
+        return GridReport(
+            security=self.security,
+            enforced_by_solver=enforced,
+            base_mva=sc.policy.base_mva,
+            monitored_lines=int(self.monitored.sum()),
+            injections_mw={b: float(inj[i]) for i, b in enumerate(g.bus_ids)},
+            new_load_mw={b: float(new_load[i]) for i, b in enumerate(g.bus_ids) if new_load[i] > 0},
+            redispatch=[
+                Redispatch(plant=pid, mw=float(redispatch_mw[i]), spare_mw=float(g.spare_mw[i]),
+                           cost_usd_per_mwh=float(g.cost_usd_per_mwh[i]))
+                for i, pid in enumerate(g.plant_ids)
+                if redispatch_mw[i] > 0 and pid in plants
+            ],
+            preexisting=self._preexisting_report(),
+            lines=lines,
+            worst_contingencies=worst,
+            bridges=[g.line_ids[k] for k in g.bridges()] if self.security == "n-1" else [],
+            violations=violations,
+            n_minus_1=verdict,
+            iterations=self.iterations,
+            constraints_added=len(self.added),
+            loop_seconds=round(loop_seconds, 4),
+        )
+
+    def _preexisting_report(self) -> PreexistingGrid:
+        g, f0 = self.grid, self.pre.flows_mw
+        n1 = []
+        if self.outages.size:
+            over = np.abs(self.pre_post) > g.emergency_mw[:, None] + TOL_MW
+            over[self.outages, np.arange(self.outages.size)] = False
+            for l, j in zip(*np.nonzero(over)):
+                n1.append(
+                    ContingencyLoading(
+                        outage=g.line_ids[self.outages[j]], line=g.line_ids[l], flow_mw=float(self.pre_post[l, j]),
+                        limit_mw=float(g.emergency_mw[l]),
+                        loading_pct=float(100 * abs(self.pre_post[l, j]) / g.emergency_mw[l]),
+                    )
+                )
+        return PreexistingGrid(
+            dispatch_mw={pid: float(self.pre.dispatch_mw[i]) for i, pid in enumerate(g.plant_ids)},
+            cost_usd_per_h=float(self.pre.cost_usd_per_h),
+            relaxed=self.pre.relaxed,
+            base_overloads=[
+                LineFlow(line=v.line, flow_mw=v.flow_mw, limit_mw=v.limit_mw, rating_mw=v.limit_mw,
+                         loading_pct=v.loading_pct)
+                for v in self.pre.overloads
+            ],
+            n1_overloads=n1,
+        )
+
+
+def redispatch_cost_usd_per_year(scenario: Scenario, grid: GridModel, redispatch_mw: np.ndarray) -> float:
+    pol = scenario.policy
+    hours = 8760.0 * pol.cost.utilization
+    return pol.grid.redispatch_weight * hours * float(grid.cost_usd_per_mwh @ redispatch_mw)
+
+
+def dispatch_for_placement(
+    scenario: Scenario, site_ids: list[str], site_mw: np.ndarray, *, time_limit_s: float = 60.0
+) -> GridReport:
+    """Re-dispatch for a fixed placement (engines that do not model flows): least-cost LP under the
+    same lazy no-harm loop. If no re-dispatch keeps the limits, the merit-order dispatch without
+    line limits is reported, with its violations."""
+    grid = GridModel.from_scenario(scenario)
+    loop = SecurityLoop(scenario, grid, grid.preexisting_state(), site_ids)
+    t0 = time.perf_counter()
+    model = mathopt.Model(name="redispatch")
+    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(site_ids, site_mw)]
+    red = [model.add_variable(lb=0.0, ub=float(s), name=f"redispatch[{p}]") for p, s in zip(grid.plant_ids, grid.spare_mw)]
+    model.minimize(mathopt.fast_sum(float(c) * v for c, v in zip(grid.cost_usd_per_mwh, red)))
+    loop.add_balance(model, sites, red)
+    best = None
+    for it in range(scenario.policy.grid.max_iterations):
+        t = time.perf_counter()
+        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
+                            params=mathopt.SolveParameters(time_limit=_seconds(time_limit_s)))
+        if not res.has_primal_feasible_solution():
+            break
+        values = np.array([res.variable_values()[v] for v in red])
+        best = values
+        if scenario.policy.grid.security == "none":
+            break
+        scr = loop.screen(site_mw, values)
+        n_base, n_post = loop.add_rows(model, sites, red, scr)
+        loop.iterations.append(LoopIteration(iteration=it + 1, seconds=round(time.perf_counter() - t, 4),
+                                             objective=res.objective_value(), base_constraints_added=n_base,
+                                             contingency_constraints_added=n_post,
+                                             worst_violation_mw=scr.worst_violation_mw))
+        if n_base + n_post == 0:
+            break
+    else:
+        best = None
+    if best is None or loop.screen(site_mw, best).worst_violation_mw > TOL_MW:
+        best = _merit_order(grid, loop, site_mw)
+    return loop.report(site_mw, best, enforced=False, loop_seconds=time.perf_counter() - t0)
+
+
+def _merit_order(grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray) -> np.ndarray:
+    """Cheapest plants first, per component, ignoring line limits."""
+    out = np.zeros(len(grid.plant_ids))
+    labels = grid.components
+    need = {int(c): float(loop.share[:, labels == c].sum(axis=1) @ site_mw) for c in np.unique(labels)}
+    for g in sorted(range(len(grid.plant_ids)), key=lambda g: (grid.cost_usd_per_mwh[g], grid.plant_ids[g])):
+        c = int(labels[grid.plant_bus[g]])
+        take = min(float(grid.spare_mw[g]), need.get(c, 0.0))
+        out[g] = take
+        need[c] = need.get(c, 0.0) - take
+    return out
+
+
+def _seconds(s: float):
+    import datetime
+
+    return datetime.timedelta(seconds=max(0.01, float(s)))
