@@ -98,7 +98,8 @@ class ContingencyLoading(_Model):
 
 class Redispatch(_Model):
     plant: str
-    mw: float = Field(description="extra output serving the new load, within [0, spare_mw]")
+    mw: float = Field(description="change of output for the new load: within [0, spare_mw], or "
+                      "[-pre-existing output, spare_mw] when the policy allows re-dispatch down")
     spare_mw: float
     cost_usd_per_mwh: float
 

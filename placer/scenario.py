@@ -353,6 +353,11 @@ class GridPolicy(_Model):
     monitor_min_loading: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
         None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this"
     )
+    redispatch_down: bool = Field(
+        True,
+        description="plants may also lower their pre-existing output (re-dispatch both ways, within "
+        "[-pre-existing output, +spare]); false: the new load is served only from spare capacity",
+    )
     redispatch_weight: NonNegative = Field(
         1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective"
     )

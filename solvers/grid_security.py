@@ -95,9 +95,10 @@ class SecurityLoop:
     def screen(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> Screen:
         f = self.pre.flows_mw + self.ptdf @ self.delta_injections(site_mw, redispatch_mw)
         post = f[:, None] + self.lodf_cols * f[self.outages][None, :]
-        over_base = (np.abs(f) - self.base_limit) * self.monitored
+        # unmonitored lines (and a line against its own outage, limit inf) never count
+        over_base = np.where(self.monitored, np.abs(f) - self.base_limit, -np.inf)
         base = [int(l) for l in np.flatnonzero(over_base > TOL_MW)]
-        over_post = (np.abs(post) - self.post_limit) * self.monitored[:, None]
+        over_post = np.where(self.monitored[:, None], np.abs(post) - self.post_limit, -np.inf)
         post_v = [(int(l), int(j)) for l, j in zip(*np.nonzero(over_post > TOL_MW))]
         worst = max([0.0, *over_base[base], *(over_post[l, j] for l, j in post_v)])
         return Screen(f, post, base, post_v, float(worst))
@@ -202,7 +203,7 @@ class SecurityLoop:
                 Redispatch(plant=pid, mw=float(redispatch_mw[i]), spare_mw=float(g.spare_mw[i]),
                            cost_usd_per_mwh=float(g.cost_usd_per_mwh[i]))
                 for i, pid in enumerate(g.plant_ids)
-                if redispatch_mw[i] > 0 and pid in plants
+                if abs(redispatch_mw[i]) > 1e-9 and pid in plants
             ],
             preexisting=self._preexisting_report(),
             lines=lines,
@@ -242,6 +243,13 @@ class SecurityLoop:
         )
 
 
+def redispatch_lower_mw(scenario: Scenario, pre: PreexistingState) -> np.ndarray:
+    """Lower bound of each plant's re-dispatch: -its pre-existing output when re-dispatch down is allowed."""
+    if scenario.policy.grid.redispatch_down:
+        return -np.asarray(pre.dispatch_mw, float)
+    return np.zeros(len(pre.dispatch_mw))
+
+
 def redispatch_cost_usd_per_year(scenario: Scenario, grid: GridModel, redispatch_mw: np.ndarray) -> float:
     pol = scenario.policy
     hours = 8760.0 * pol.cost.utilization
@@ -255,11 +263,14 @@ def dispatch_for_placement(
     same lazy no-harm loop. If no re-dispatch keeps the limits, the merit-order dispatch without
     line limits is reported, with its violations."""
     grid = GridModel.from_scenario(scenario)
-    loop = SecurityLoop(scenario, grid, grid.preexisting_state(), site_ids)
+    pre = grid.preexisting_state()
+    loop = SecurityLoop(scenario, grid, pre, site_ids)
     t0 = time.perf_counter()
     model = mathopt.Model(name="redispatch")
     sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(site_ids, site_mw)]
-    red = [model.add_variable(lb=0.0, ub=float(s), name=f"redispatch[{p}]") for p, s in zip(grid.plant_ids, grid.spare_mw)]
+    lower = redispatch_lower_mw(scenario, pre)
+    red = [model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
+           for p, lo, s in zip(grid.plant_ids, lower, grid.spare_mw)]
     model.minimize(mathopt.fast_sum(float(c) * v for c, v in zip(grid.cost_usd_per_mwh, red)))
     loop.add_balance(model, sites, red)
     best = None

@@ -31,7 +31,7 @@ from placer.errors import InfeasibleError, NoSolutionError
 from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
 from solvers.dcpf import GridModel
-from solvers.grid_security import SecurityLoop, has_grid, redispatch_cost_usd_per_year
+from solvers.grid_security import SecurityLoop, has_grid, redispatch_cost_usd_per_year, redispatch_lower_mw
 from solvers.problem import Problem
 
 log = structlog.get_logger("placer.milp")
@@ -130,11 +130,11 @@ class MilpModel:
         obj += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, o) for s, o in self.open.items()]
         self.objective_terms = obj
 
-    def add_grid(self, grid: GridModel) -> None:
+    def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
         hours = 8760.0 * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
-            d = self.m.add_variable(lb=0.0, ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
+            d = self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
             self.redispatch.append(d)
             if weight * grid.cost_usd_per_mwh[g] > 0:
                 self.objective_terms.append((weight * hours * float(grid.cost_usd_per_mwh[g]), d))
@@ -163,8 +163,9 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     grid = loop = None
     if has_grid(sc):
         grid = GridModel.from_scenario(sc)
-        mm.add_grid(grid)
-        loop = SecurityLoop(sc, grid, grid.preexisting_state(), [s.id for s in problem.sites])
+        pre = grid.preexisting_state()
+        mm.add_grid(grid, redispatch_lower_mw(sc, pre))
+        loop = SecurityLoop(sc, grid, pre, [s.id for s in problem.sites])
         loop.add_balance(mm.m, mm.facility, mm.redispatch)
     mm.set_objective()
     build_s = time.perf_counter() - t0

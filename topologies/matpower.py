@@ -388,12 +388,14 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     if sites > distinct:
         chosen += list(rng.choice(len(candidates), size=sites - distinct, replace=True, p=weights / weights.sum()))
     per_site_it = 2.5 * demand_it_mw / sites
+    largest_tenant_it_mw = max(g for _, g in tenant_gpus) / per_rack * sku.it_kw_per_rack / 1000.0
     rtts = []
     for k, ci in enumerate(chosen):
         b = candidates[int(ci)]
         sid = f"site:{k + 1}"
         lat, lon = pos[b]
-        it = round(max(1.0, per_site_it * rng.uniform(0.6, 1.4)), 1)
+        # Every site can host a whole tenant: with islands and site caps, smaller sites are unusable.
+        it = round(max(1.0, per_site_it * rng.uniform(0.6, 1.4), largest_tenant_it_mw * rng.uniform(1.1, 1.5)), 1)
         nodes.append({
             "kind": "site", "id": sid, "lat": round(lat - 0.018, 5), "lon": round(lon + 0.018, 5),
             "region": f"area{buses[b]['area']}", "it_capacity_mw": it,
