@@ -41,6 +41,7 @@ class Summary(_Model):
     it_power_mw: float
     facility_power_mw: float
     power_band_mw: tuple[float, float]
+    stranded_gpu_quarters: int = Field(0, description="sum over periods of GPUs delivered but not live")
     notes: list[str] = Field(default_factory=list, description="what the solver did and did not model")
 
 
@@ -148,6 +149,32 @@ class GridReport(_Model):
     loop_seconds: float = 0.0
 
 
+class GoingLive(_Model):
+    tenant: str
+    sku: str
+    site: str
+    racks: int = Field(description="racks going live in this period (installed minus installed the period before)")
+    gpus: int
+
+
+class SitePeriod(_Model):
+    site: str
+    it_power_mw: float = Field(description="IT power of the racks live at the site")
+    it_available_mw: float
+    facility_power_mw: float
+    facility_available_mw: float = Field(description="what the site's feeds carry with N-1, this period")
+
+
+class PeriodReport(_Model):
+    period: str
+    going_live: list[GoingLive]
+    installed_racks: dict[str, int] = Field(description="cumulative live racks per 'tenant/sku/site'")
+    gpus_delivered: int = Field(description="cumulative GPUs delivered by the end of this period")
+    gpus_live: int
+    gpus_stranded: int = Field(description="delivered but not yet live")
+    sites: list[SitePeriod]
+
+
 class Plan(_Model):
     schema_version: Literal[1] = PLAN_SCHEMA_VERSION
     scenario: str
@@ -158,6 +185,7 @@ class Plan(_Model):
     substations: list[SubstationLoad]
     cost_breakdown: list[CostTerm]
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
+    schedule: list[PeriodReport] | None = Field(None, description="the rollout, period by period (multi-period scenarios)")
 
 
 def plan_json_schema() -> dict:

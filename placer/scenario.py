@@ -374,6 +374,78 @@ class Policy(_Model):
     grid: GridPolicy = Field(default_factory=GridPolicy)
 
 
+# --------------------------------------------------------------------------- rollout
+
+PeriodId = Annotated[str, Field(pattern=r"^[0-9]{4}Q[1-4]$", description="a quarter, e.g. 2027Q3")]
+
+
+class Delivery(_Model):
+    """GPUs of one (tenant, SKU) arriving in one period (whole racks)."""
+
+    tenant: Identifier
+    sku: Identifier
+    period: PeriodId
+    gpus: Annotated[int, Field(gt=0)]
+    source: str = ""
+
+
+class SiteStage(_Model):
+    """From ``period`` on, the site offers these capacities (energization and build-out stages).
+
+    A site with stages has no capacity before its first stage; a site without stages has
+    its topology capacities in every period. Cooling defaults to the topology's share of IT.
+    """
+
+    site: Identifier
+    period: PeriodId
+    it_capacity_mw: NonNegative
+    liquid_cooling_mw: NonNegative | None = None
+    air_cooling_mw: NonNegative | None = None
+    source: str = ""
+
+
+class GridUpgrade(_Model):
+    """From ``period`` on, a substation's headroom, a feed's capacity or a line's ratings rise to these values."""
+
+    element: Identifier = Field(description="a substation id, or a feed or line edge id")
+    period: PeriodId
+    headroom_mw: NonNegative | None = None
+    capacity_mw: Positive | None = None
+    rating_mw: Positive | None = None
+    emergency_rating_mw: Positive | None = None
+    source: str = ""
+
+
+class GoLiveWindow(_Model):
+    tenant: Identifier
+    earliest: PeriodId | None = Field(None, description="no GPU of the tenant goes live before this period")
+    latest: PeriodId | None = Field(None, description="every GPU of the tenant is live by this period")
+
+
+class Rollout(_Model):
+    """A quarter-by-quarter deployment: deliveries, site stages, grid upgrades, build rates."""
+
+    periods: list[PeriodId] = Field(min_length=1, description="consecutive quarters, in order")
+    deliveries: list[Delivery] = Field(min_length=1)
+    site_stages: list[SiteStage] = Field(default_factory=list)
+    upgrades: list[GridUpgrade] = Field(default_factory=list)
+    build_rate_racks_per_period: dict[Identifier, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="racks a site can install per quarter; unlimited when absent"
+    )
+    go_live: list[GoLiveWindow] = Field(default_factory=list)
+    stranding_usd_per_gpu_quarter: NonNegative = Field(
+        description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation)"
+    )
+
+    @model_validator(mode="after")
+    def _consecutive(self) -> Rollout:
+        for i, (a, b) in enumerate(zip(self.periods, self.periods[1:])):
+            ya, qa, yb, qb = int(a[:4]), int(a[5]), int(b[:4]), int(b[5])
+            if (yb * 4 + qb) - (ya * 4 + qa) != 1:
+                raise ValueError(f"rollout.periods[{i + 1}]: {b} does not follow {a} (quarters must be consecutive)")
+        return self
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -385,6 +457,7 @@ class Scenario(_Model):
     topology: Topology
     demand: Demand
     policy: Policy
+    rollout: Rollout | None = Field(None, description="multi-period deployment; single period when absent")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -424,7 +497,61 @@ class Scenario(_Model):
                     raise ValueError(
                         f"{where}.allowed_regions[{j}]: no site is in region '{region}' (regions: {sorted(regions)})"
                     )
+        if self.rollout is not None:
+            self._check_rollout(skus)
         return self
+
+    def _check_rollout(self, skus: dict[str, Sku]) -> None:
+        r = self.rollout
+        periods = set(r.periods)
+        demand = {(t.id, ln.sku): ln.gpus for t in self.demand.tenants for ln in t.lines}
+        sites = {s.id for s in self.topology.sites}
+        delivered: dict[tuple[str, str], int] = {}
+        for i, d in enumerate(r.deliveries):
+            where = f"rollout.deliveries[{i}]"
+            if (d.tenant, d.sku) not in demand:
+                raise ValueError(f"{where}: tenant '{d.tenant}' has no demand line for SKU '{d.sku}'")
+            if d.period not in periods:
+                raise ValueError(f"{where}.period: {d.period} is not one of rollout.periods")
+            per_rack = skus[d.sku].gpus_per_rack
+            if d.gpus % per_rack:
+                lo = d.gpus // per_rack * per_rack
+                raise ValueError(f"{where}.gpus: {d.gpus:,} is not a whole number of '{d.sku}' racks ({per_rack} "
+                                 f"GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in (lo, lo + per_rack) if v > 0)}")
+            delivered[(d.tenant, d.sku)] = delivered.get((d.tenant, d.sku), 0) + d.gpus
+        for key, gpus in demand.items():
+            if delivered.get(key, 0) != gpus:
+                raise ValueError(f"rollout.deliveries: tenant '{key[0]}' SKU '{key[1]}' delivers "
+                                 f"{delivered.get(key, 0):,} GPUs in all, but demands {gpus:,}")
+        for i, st in enumerate(r.site_stages):
+            if st.site not in sites:
+                raise ValueError(f"rollout.site_stages[{i}].site: unknown site '{st.site}'")
+            if st.period not in periods:
+                raise ValueError(f"rollout.site_stages[{i}].period: {st.period} is not one of rollout.periods")
+        elements = {b.id: "substation" for b in self.topology.substations}
+        elements.update({e.id: e.kind for e in self.topology.edges if e.kind in ("feed", "line")})
+        fields = {"substation": {"headroom_mw"}, "feed": {"capacity_mw"}, "line": {"rating_mw", "emergency_rating_mw"}}
+        for i, up in enumerate(r.upgrades):
+            where = f"rollout.upgrades[{i}]"
+            kind = elements.get(up.element)
+            if kind is None:
+                raise ValueError(f"{where}.element: '{up.element}' is not a substation, feed or line")
+            if up.period not in periods:
+                raise ValueError(f"{where}.period: {up.period} is not one of rollout.periods")
+            given = {f for f in ("headroom_mw", "capacity_mw", "rating_mw", "emergency_rating_mw")
+                     if getattr(up, f) is not None}
+            if not given or not given <= fields[kind]:
+                raise ValueError(f"{where}: a {kind} upgrade sets {' or '.join(sorted(fields[kind]))}")
+        for site in r.build_rate_racks_per_period:
+            if site not in sites:
+                raise ValueError(f"rollout.build_rate_racks_per_period: unknown site '{site}'")
+        tenants = {t.id for t in self.demand.tenants}
+        for i, w in enumerate(r.go_live):
+            if w.tenant not in tenants:
+                raise ValueError(f"rollout.go_live[{i}].tenant: unknown tenant '{w.tenant}'")
+            for f in ("earliest", "latest"):
+                if getattr(w, f) is not None and getattr(w, f) not in periods:
+                    raise ValueError(f"rollout.go_live[{i}].{f}: {getattr(w, f)} is not one of rollout.periods")
 
     # ---- lookups -------------------------------------------------------------
     def sku(self, sku_id: str) -> Sku:

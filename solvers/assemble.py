@@ -14,6 +14,7 @@ from typing import Any
 
 from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, SubstationLoad, Summary
 from solvers.problem import HOURS_PER_YEAR, Problem
+from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
 def cost_terms(problem: Problem, racks: dict[int, int]) -> list[CostTerm]:
@@ -62,6 +63,7 @@ def assemble_plan(
     notes: list[str] | None = None,
     grid: GridReport | None = None,
     extra_terms: list[tuple[str, float, str]] | None = None,
+    schedule: dict[tuple[int, int], int] | None = None,
 ) -> Plan:
     """Build the plan. ``bound`` is in the engine's objective units; when the engine's
     objective (``engine_objective``) differs from the float cost by rounding, the bound is
@@ -127,6 +129,18 @@ def assemble_plan(
     ]
     terms = cost_terms(problem, racks)
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in extra_terms or []]
+    stranded = 0
+    periods = None
+    if problem.periods.multi:
+        if schedule is None:
+            raise ValueError("a multi-period problem needs a schedule")
+        stranded = stranded_gpu_quarters(problem, schedule)
+        periods = schedule_report(problem, schedule)
+        terms.append(CostTerm(
+            name="stranding",
+            usd_per_year=stranded * problem.periods.stranding_usd_per_gpu_quarter,
+            description="penalty per GPU-quarter delivered but not live (whole rollout)",
+        ))
     objective = sum(t.usd_per_year for t in terms)
     gap = None
     if bound is not None and engine_objective is not None:
@@ -151,6 +165,7 @@ def assemble_plan(
         it_power_mw=it_total,
         facility_power_mw=sum(s.facility_power_mw for s in sites),
         power_band_mw=(sc.policy.power_band_mw.min_mw, sc.policy.power_band_mw.max_mw),
+        stranded_gpu_quarters=stranded,
         notes=list(problem.notes) + list(notes or []),
     )
     return Plan(
@@ -162,4 +177,5 @@ def assemble_plan(
         substations=substations,
         cost_breakdown=terms,
         grid=grid,
+        schedule=periods,
     )

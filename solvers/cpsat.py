@@ -34,6 +34,7 @@ from placer.plan import Plan
 from solvers.assemble import assemble_plan
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
+from solvers.schedule import forward_schedule
 
 log = structlog.get_logger("placer.cpsat")
 
@@ -50,6 +51,7 @@ class Variables:
     x: dict[int, cp_model.IntVar] = field(default_factory=dict)
     use: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
     open: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    y: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (candidate, period) -> live racks
     upper: dict[int, int] = field(default_factory=dict)  # variable index -> upper bound
 
     def ub(self, var: cp_model.IntVar) -> int:
@@ -100,16 +102,21 @@ class PlacementModel:
         by_site: dict[int, list[int]] = {}
         by_demand: dict[tuple[int, int], list[int]] = {}
         by_pair: dict[tuple[int, int], list[int]] = {}
+        P = p.periods.count
         for i, c in enumerate(cands):
             # In explain mode keep domains wide so that infeasibility lands in named constraints.
             ub = p.demand_racks[(c.t, c.k)] if self.explain else c.max_racks
-            v.x[i] = m.new_int_var(0, ub, f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
-            v.upper[v.x[i].index] = ub
+            label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
+            for q in range(P):
+                var = m.new_int_var(0, ub, f"y[{label},{p.periods.ids[q]}]" if P > 1 else f"x[{label}]")
+                v.y[(i, q)] = var
+                v.upper[var.index] = ub
+            v.x[i] = v.y[(i, P - 1)]
             by_site.setdefault(c.s, []).append(i)
             by_demand.setdefault((c.t, c.k), []).append(i)
             by_pair.setdefault((c.t, c.s), []).append(i)
 
-        # demand: every demand line placed exactly
+        # demand: every demand line placed exactly (the final build-out)
         for (t, k), racks in p.demand_racks.items():
             tenant, sku = p.tenants[t].id, p.skus[k].id
             idx = by_demand.get((t, k), [])
@@ -121,60 +128,10 @@ class PlacementModel:
                 racks,
             )
 
-        # per-site limits
-        for s, idx in sorted(by_site.items()):
-            site = p.sites[s]
-            self.add(
-                f"site_it_capacity[{site.id}]",
-                f"site {site.id} hosts at most {site.it_capacity_mw:g} MW of IT load",
-                [(up_w(p.it_mw(cands[i].k)), v.x[i]) for i in idx],
-                None,
-                down_w(site.it_capacity_mw),
-            )
-            liquid = [(up_w(p.liquid_mw(cands[i].k)), v.x[i]) for i in idx if p.liquid_mw(cands[i].k) > 0]
-            if liquid:
-                self.add(
-                    f"liquid_cooling[{site.id}]",
-                    f"site {site.id} rejects at most {site.liquid_cooling_mw:g} MW of heat by liquid",
-                    liquid,
-                    None,
-                    down_w(site.liquid_cooling_mw),
-                )
-            air = [(up_w(p.air_mw(cands[i].k)), v.x[i]) for i in idx if p.air_mw(cands[i].k) > 0]
-            if air:
-                self.add(
-                    f"air_cooling[{site.id}]",
-                    f"site {site.id} rejects at most {site.air_cooling_mw:g} MW of heat by air",
-                    air,
-                    None,
-                    down_w(site.air_cooling_mw),
-                )
-            self.add(
-                f"feed_capacity[{site.id}]",
-                f"site {site.id}'s feeds carry at most {p.feed_limit_mw[s]:g} MW of facility load"
-                + (" after losing any one feed" if p.n_feeds[s] > 1 else ""),
-                [(up_w(p.facility_mw(cands[i].k, s)), v.x[i]) for i in idx],
-                None,
-                down_w(p.feed_limit_mw[s]),
-            )
-
-        # substation headroom: a site draws on its feeds in proportion to their capacity
-        sub_terms: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
-        for s, idx in by_site.items():
-            for b, share in p.feed_shares[s].items():
-                sub_terms.setdefault(b, []).extend(
-                    (up_w(p.facility_mw(cands[i].k, s) * share), v.x[i]) for i in idx
-                )
-        subs = {b.id: b for b in p.scenario.topology.substations}
-        for b, terms in sorted(sub_terms.items()):
-            sub = subs[p.substation_ids[b]]
-            self.add(
-                f"substation_headroom[{sub.id}]",
-                f"substation {sub.id} supplies at most {sub.headroom_mw:g} MW of new load",
-                terms,
-                None,
-                down_w(sub.headroom_mw),
-            )
+        for q in range(P):
+            self._period_limits(q, by_site)
+        if P > 1:
+            self._rollout(by_site, by_demand)
 
         # facility power band (upper with rounded-up, lower with rounded-down coefficients)
         band = p.scenario.policy.power_band_mw
@@ -250,6 +207,113 @@ class PlacementModel:
 
         self._objective()
 
+    def _period_limits(self, q: int, by_site: dict[int, list[int]]) -> None:
+        """Site, cooling, feed and substation limits in force in period q, on the racks live then."""
+        p, v, cands, per = self.p, self.v, self.p.candidates, self.p.periods
+        tag = f",{per.ids[q]}" if per.multi else ""
+        when = f" in {per.ids[q]}" if per.multi else ""
+        for s, idx in sorted(by_site.items()):
+            site = p.sites[s]
+            y = [v.y[(i, q)] for i in idx]
+            ks = [cands[i].k for i in idx]
+            self.add(
+                f"site_it_capacity[{site.id}{tag}]",
+                f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
+                [(up_w(p.it_mw(k)), x) for k, x in zip(ks, y)],
+                None,
+                down_w(per.it_cap[q][s]),
+            )
+            liquid = [(up_w(p.liquid_mw(k)), x) for k, x in zip(ks, y) if p.liquid_mw(k) > 0]
+            if liquid:
+                self.add(
+                    f"liquid_cooling[{site.id}{tag}]",
+                    f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
+                    liquid,
+                    None,
+                    down_w(per.liquid_cap[q][s]),
+                )
+            air = [(up_w(p.air_mw(k)), x) for k, x in zip(ks, y) if p.air_mw(k) > 0]
+            if air:
+                self.add(
+                    f"air_cooling[{site.id}{tag}]",
+                    f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
+                    air,
+                    None,
+                    down_w(per.air_cap[q][s]),
+                )
+            self.add(
+                f"feed_capacity[{site.id}{tag}]",
+                f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
+                + (" after losing any one feed" if p.n_feeds[s] > 1 else "") + when,
+                [(up_w(p.facility_mw(k, s)), x) for k, x in zip(ks, y)],
+                None,
+                down_w(per.feed_limit[q][s]),
+            )
+        # substation headroom: a site draws on its feeds in proportion to their capacity
+        sub_terms: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
+        for s, idx in by_site.items():
+            for b, share in per.feed_shares[q][s].items():
+                sub_terms.setdefault(b, []).extend(
+                    (up_w(p.facility_mw(cands[i].k, s) * share), v.y[(i, q)]) for i in idx
+                )
+        for b, terms in sorted(sub_terms.items()):
+            sid = p.substation_ids[b]
+            self.add(
+                f"substation_headroom[{sid}{tag}]",
+                f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
+                terms,
+                None,
+                down_w(per.headroom[q][b]),
+            )
+
+    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
+        """Monotone installs, deliveries, build rates and go-live windows (multi-period only)."""
+        p, m, v, per = self.p, self.model, self.v, self.p.periods
+        P = per.count
+        for i in range(len(p.candidates)):
+            for q in range(1, P):
+                m.add(v.y[(i, q)] >= v.y[(i, q - 1)]).with_name(f"monotone[{i},{per.ids[q]}]")
+        for (t, k), idx in sorted(by_demand.items()):
+            tenant, sku = p.tenants[t].id, p.skus[k].id
+            for q in range(P):
+                have = per.delivered_racks[(t, k)][q]
+                self.add(
+                    f"delivered[{tenant},{sku},{per.ids[q]}]",
+                    f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
+                    f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
+                    [(1, v.y[(i, q)]) for i in idx],
+                    None,
+                    have,
+                )
+            first, last = per.earliest.get(t), per.latest.get(t)
+            for q in range(P):
+                if first is not None and q < first:
+                    for i in idx:
+                        m.add(v.y[(i, q)] == 0).with_name(f"earliest[{tenant},{per.ids[q]}]")
+                if last is not None and q >= last:
+                    need = p.demand_racks[(t, k)]
+                    self.add(
+                        f"latest[{tenant},{sku},{per.ids[q]}]",
+                        f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
+                        [(1, v.y[(i, q)]) for i in idx],
+                        need,
+                        None,
+                    )
+        for s, idx in sorted(by_site.items()):
+            rate = per.build_rate[s]
+            if rate is None:
+                continue
+            site = p.sites[s].id
+            for q in range(P):
+                terms = [(1, v.y[(i, q)]) for i in idx] + ([(-1, v.y[(i, q - 1)]) for i in idx] if q else [])
+                self.add(
+                    f"build_rate[{site},{per.ids[q]}]",
+                    f"site {site} installs at most {rate} racks in {per.ids[q]}",
+                    terms,
+                    None,
+                    rate,
+                )
+
     def add_island(self, t: int, s: int, gpus: list[tuple[int, cp_model.IntVar]], u: cp_model.IntVar) -> None:
         tenant, site = self.p.tenants[t], self.p.sites[s]
         name = f"training_island[{tenant.id},{site.id}]"
@@ -275,12 +339,22 @@ class PlacementModel:
             terms += [(round(w.tenant_site_usd_per_year), u) for u in v.use.values()]
         if w.site_fixed_weight > 0:
             terms += [(round(w.site_fixed_weight * p.sites[s].fixed_usd_per_year), o) for s, o in v.open.items()]
-        check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms])
-        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in terms], [c for c, _ in terms]))
+        offset = 0
+        per = p.periods
+        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
+            # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
+            for (t, k), cum in per.delivered_racks.items():
+                offset += round(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
+            for (i, q), y in v.y.items():
+                g = p.skus[p.candidates[i].k].gpus_per_rack
+                terms.append((-round(per.stranding_usd_per_gpu_quarter * g), y))
+        check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms], offset)
+        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in terms], [c for c, _ in terms]) + offset)
 
-    def hint(self, racks: dict[int, int]) -> None:
-        for i, x in self.v.x.items():
-            self.model.add_hint(x, racks.get(i, 0))
+    def hint(self, racks: dict[int, int], schedule: dict[tuple[int, int], int] | None = None) -> None:
+        for (i, q), y in self.v.y.items():
+            value = schedule.get((i, q), 0) if schedule is not None else racks.get(i, 0)
+            self.model.add_hint(y, value)
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -357,7 +431,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     t0 = time.perf_counter()
     pm = PlacementModel(problem)
     if hint:
-        pm.hint(hint)
+        pm.hint(hint, forward_schedule(problem, hint) if problem.periods.multi else None)
     build_s = time.perf_counter() - t0
     stats = pm.model.proto
     log.info(
@@ -388,6 +462,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
             f"CP-SAT found no plan within {opts.time_limit_s:g} s (status {name}); raise --time-limit"
         )
     racks = {i: int(solver.value(x)) for i, x in pm.v.x.items()}
+    schedule = {key: int(solver.value(y)) for key, y in pm.v.y.items()} if problem.periods.multi else None
     params: dict[str, Any] = {
         "max_time_in_seconds": solver.parameters.max_time_in_seconds,
         "num_workers": solver.parameters.num_workers,
@@ -406,6 +481,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         solve_seconds=solve_s,
         bound=float(solver.best_objective_bound),
         engine_objective=float(solver.objective_value),
+        schedule=schedule,
         notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
                "it does not model transmission-line flows (use --solver milp for grid limits)."],
     )

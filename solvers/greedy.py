@@ -22,6 +22,7 @@ from placer.errors import NoSolutionError
 from placer.plan import Plan
 from solvers.assemble import assemble_plan
 from solvers.problem import Problem
+from solvers.schedule import forward_schedule
 
 EPS = 1e-9
 
@@ -31,12 +32,12 @@ class _Residual:
 
     def __init__(self, p: Problem):
         self.p = p
-        self.it = [s.it_capacity_mw for s in p.sites]
-        self.liquid = [s.liquid_cooling_mw for s in p.sites]
-        self.air = [s.air_cooling_mw for s in p.sites]
+        last = p.final  # the final build-out is judged against the last period's capacities
+        self.it = list(p.periods.it_cap[last])
+        self.liquid = list(p.periods.liquid_cap[last])
+        self.air = list(p.periods.air_cap[last])
         self.feed = list(p.feed_limit_mw)
-        subs = {b.id: b.headroom_mw for b in p.scenario.topology.substations}
-        self.sub = [subs[b] for b in p.substation_ids]
+        self.sub = list(p.periods.headroom[last])
         self.band = p.scenario.policy.power_band_mw.max_mw
         plants = p.scenario.topology.plants
         self.spare = sum(pl.spare_mw for pl in plants) if plants else math.inf
@@ -139,6 +140,13 @@ def solve_greedy(problem: Problem) -> Plan:
     seconds = time.perf_counter() - t0
     if unplaced:
         raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced))
+    schedule = None
+    if problem.periods.multi:
+        schedule = forward_schedule(problem, racks)
+        last = problem.final
+        late = sum(racks[i] - schedule[(i, last)] for i in racks)
+        if late:
+            raise NoSolutionError(f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period")
     return assemble_plan(
         problem,
         racks,
@@ -151,4 +159,5 @@ def solve_greedy(problem: Problem) -> Plan:
         bound=None,
         notes=["greedy baseline: no optimality bound; it does not target the power band's minimum "
                "or model transmission-line flows"],
+        schedule=schedule,
     )

@@ -36,6 +36,29 @@ class Candidate:
 
 
 @dataclass
+class Periods:
+    """Per-period capacities and deliveries. A single-period scenario is one period, all delivered."""
+
+    ids: list[str]
+    multi: bool  # False: no rollout section (one implicit period)
+    it_cap: list[list[float]]  # [period][site]
+    liquid_cap: list[list[float]]
+    air_cap: list[list[float]]
+    feed_limit: list[list[float]]  # facility MW the feeds carry with N-1, [period][site]
+    feed_shares: list[list[dict[int, float]]]  # [period][site] -> {substation index: share}
+    headroom: list[list[float]]  # [period][substation]
+    delivered_racks: dict[tuple[int, int], list[int]]  # (t, k) -> cumulative racks delivered by each period
+    build_rate: list[int | None]  # racks per period, per site
+    earliest: dict[int, int]  # tenant -> first period index it may go live
+    latest: dict[int, int]  # tenant -> period index by which all its GPUs are live
+    stranding_usd_per_gpu_quarter: float
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
 class Problem:
     scenario: Scenario
     tenants: list[Tenant]
@@ -50,7 +73,12 @@ class Problem:
     n_feeds: list[int]
     rtt_ms: list[dict[str, float]]  # site -> {metro id: round-trip ms}; missing = unreachable
     crf: float
+    periods: Periods | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> int:
+        return self.periods.count - 1
 
     # ---- per-rack figures (MW) ----------------------------------------------
     def it_mw(self, k: int) -> float:
@@ -93,12 +121,15 @@ def fiber_rtt_ms(scenario: Scenario) -> list[dict[str, float]]:
     return rtt
 
 
-def _feeds(scenario: Scenario, sub_index: dict[str, int]) -> tuple[list[float], list[dict[int, float]], list[int]]:
+def _feeds(
+    scenario: Scenario, sub_index: dict[str, int], feed_capacity: dict[str, float] | None = None
+) -> tuple[list[float], list[dict[int, float]], list[int]]:
     site_ids = [s.id for s in scenario.topology.sites]
     caps: dict[str, list[tuple[int, float]]] = {sid: [] for sid in site_ids}
     for e in scenario.topology.edges_of_kind("feed"):
         site, sub = (e.from_node, e.to_node) if e.from_node in caps else (e.to_node, e.from_node)
-        caps[site].append((sub_index[sub], e.capacity_mw))
+        cap = feed_capacity.get(e.id, e.capacity_mw) if feed_capacity else e.capacity_mw
+        caps[site].append((sub_index[sub], cap))
     limits, shares = [], []
     for sid in site_ids:
         c = [cap for _, cap in caps[sid]]
@@ -109,6 +140,88 @@ def _feeds(scenario: Scenario, sub_index: dict[str, int]) -> tuple[list[float], 
             share[b] = share.get(b, 0.0) + cap / total
         shares.append(share)
     return limits, shares, [len(caps[sid]) for sid in site_ids]
+
+
+def effective_values(scenario: Scenario, period_index: int) -> dict[str, dict[str, float]]:
+    """Capacities in force in a period: topology values, changed by site stages and grid upgrades
+    whose period is at or before it. Keys: it, liquid, air (per site), feed (per feed id),
+    headroom (per substation), rating and emergency (per line id)."""
+    topo = scenario.topology
+    r = scenario.rollout
+    out: dict[str, dict[str, float]] = {
+        "it": {s.id: s.it_capacity_mw for s in topo.sites},
+        "liquid": {s.id: s.liquid_cooling_mw for s in topo.sites},
+        "air": {s.id: s.air_cooling_mw for s in topo.sites},
+        "feed": {e.id: e.capacity_mw for e in topo.edges_of_kind("feed")},
+        "headroom": {b.id: b.headroom_mw for b in topo.substations},
+        "rating": {e.id: e.rating_mw for e in topo.edges_of_kind("line")},
+        "emergency": {e.id: (e.emergency_rating_mw or e.rating_mw) for e in topo.edges_of_kind("line")},
+    }
+    if r is None:
+        return out
+    order = {p: i for i, p in enumerate(r.periods)}
+    sites = {s.id: s for s in topo.sites}
+    staged = {st.site for st in r.site_stages}
+    for sid in staged:
+        out["it"][sid] = out["liquid"][sid] = out["air"][sid] = 0.0  # not energized before its first stage
+    for st in sorted(r.site_stages, key=lambda st: order[st.period]):
+        if order[st.period] > period_index:
+            continue
+        site = sites[st.site]
+        share = st.it_capacity_mw / site.it_capacity_mw
+        out["it"][st.site] = st.it_capacity_mw
+        out["liquid"][st.site] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
+        out["air"][st.site] = st.air_cooling_mw if st.air_cooling_mw is not None else site.air_cooling_mw * share
+    for up in sorted(r.upgrades, key=lambda u: order[u.period]):
+        if order[up.period] > period_index:
+            continue
+        for key, value in (("headroom", up.headroom_mw), ("feed", up.capacity_mw), ("rating", up.rating_mw),
+                           ("emergency", up.emergency_rating_mw)):
+            if value is not None:
+                out[key][up.element] = value
+        if up.rating_mw is not None and up.emergency_rating_mw is None:
+            out["emergency"][up.element] = max(out["emergency"][up.element], up.rating_mw)
+    return out
+
+
+def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: list[Site],
+             sub_ids: list[str], demand: dict[tuple[int, int], int]) -> Periods:
+    r = scenario.rollout
+    ids = list(r.periods) if r is not None else ["all"]
+    sub_index = {b: i for i, b in enumerate(sub_ids)}
+    it, liq, air, limit, shares, head = [], [], [], [], [], []
+    for p in range(len(ids)):
+        eff = effective_values(scenario, p)
+        it.append([eff["it"][s.id] for s in sites])
+        liq.append([eff["liquid"][s.id] for s in sites])
+        air.append([eff["air"][s.id] for s in sites])
+        lim, sh, _ = _feeds(scenario, sub_index, eff["feed"])
+        limit.append(lim)
+        shares.append(sh)
+        head.append([eff["headroom"][b] for b in sub_ids])
+    t_index = {t.id: i for i, t in enumerate(tenants)}
+    k_index = {k.id: i for i, k in enumerate(skus)}
+    if r is None:
+        delivered = {key: [n] for key, n in demand.items()}
+        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0)
+    order = {p: i for i, p in enumerate(r.periods)}
+    per_period = {key: [0] * len(ids) for key in demand}
+    for d in r.deliveries:
+        key = (t_index[d.tenant], k_index[d.sku])
+        per_period[key][order[d.period]] += d.gpus // skus[key[1]].gpus_per_rack
+    delivered = {key: list(_cumsum(v)) for key, v in per_period.items()}
+    rate = [r.build_rate_racks_per_period.get(s.id) for s in sites]
+    earliest = {t_index[w.tenant]: order[w.earliest] for w in r.go_live if w.earliest}
+    latest = {t_index[w.tenant]: order[w.latest] for w in r.go_live if w.latest}
+    return Periods(ids, True, it, liq, air, limit, shares, head, delivered, rate, earliest, latest,
+                   r.stranding_usd_per_gpu_quarter)
+
+
+def _cumsum(values: list[int]):
+    total = 0
+    for v in values:
+        total += v
+        yield total
 
 
 def build_problem(scenario: Scenario) -> Problem:
@@ -128,6 +241,8 @@ def build_problem(scenario: Scenario) -> Problem:
             k = sku_index[line.sku]
             demand[(t, k)] = line.gpus // skus[k].gpus_per_rack
 
+    periods = _periods(scenario, tenants, skus, sites, sub_ids, demand)
+    feed_limit, feed_shares = periods.feed_limit[-1], periods.feed_shares[-1]
     problem = Problem(
         scenario=scenario,
         tenants=tenants,
@@ -141,6 +256,7 @@ def build_problem(scenario: Scenario) -> Problem:
         n_feeds=n_feeds,
         rtt_ms=fiber_rtt_ms(scenario),
         crf=crf,
+        periods=periods,
     )
     for (t, k), racks in demand.items():
         allowed = tenants[t].allowed_regions
@@ -149,11 +265,13 @@ def build_problem(scenario: Scenario) -> Problem:
                 continue
             it, liq, air = problem.it_mw(k), problem.liquid_mw(k), problem.air_mw(k)
             fac = problem.facility_mw(k, s)
-            fits = [racks, math.floor(site.it_capacity_mw / it + 1e-9), math.floor(feed_limit[s] / fac + 1e-9)]
+            cap_it = max(periods.it_cap[p][s] for p in range(periods.count))
+            cap_feed = max(periods.feed_limit[p][s] for p in range(periods.count))
+            fits = [racks, math.floor(cap_it / it + 1e-9), math.floor(cap_feed / fac + 1e-9)]
             if liq > 0:
-                fits.append(math.floor(site.liquid_cooling_mw / liq + 1e-9))
+                fits.append(math.floor(max(periods.liquid_cap[p][s] for p in range(periods.count)) / liq + 1e-9))
             if air > 0:
-                fits.append(math.floor(site.air_cooling_mw / air + 1e-9))
+                fits.append(math.floor(max(periods.air_cap[p][s] for p in range(periods.count)) / air + 1e-9))
             max_racks = min(fits)
             if max_racks <= 0:
                 continue

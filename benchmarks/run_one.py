@@ -1,0 +1,67 @@
+"""One benchmark run in its own process, so that peak memory (RSS) is this run's alone.
+
+``python -m benchmarks.run_one SUITE CASE SOLVER TIME_LIMIT_S`` prints one JSON record.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
+    import structlog
+    import logging
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from benchmarks.suites import case_builder
+    from placer.errors import PlacerError
+    from placer.verify import verify
+    from solvers import solve
+
+    t0 = time.perf_counter()
+    scenario = case_builder(suite, case)()
+    record: dict = {
+        "suite": suite, "case": case, "solver": solver, "time_limit_s": time_limit_s,
+        "sites": len(scenario.topology.sites), "buses": len(scenario.topology.substations) + len(scenario.topology.plants),
+        "lines": len(scenario.topology.edges_of_kind("line")),
+        "gpus": sum(t.total_gpus for t in scenario.demand.tenants),
+        "generate_seconds": round(time.perf_counter() - t0, 3), "rss_after_generate_mb": round(_rss_mb(), 1),
+    }
+    try:
+        plan = solve(scenario, solver, time_limit_s=time_limit_s)
+    except PlacerError as exc:
+        record.update(status=type(exc).__name__, error=str(exc), peak_rss_mb=round(_rss_mb(), 1))
+        return record
+    s = plan.summary
+    t1 = time.perf_counter()
+    report = verify(scenario, plan)
+    verify_s = time.perf_counter() - t1
+    record.update(
+        status=s.status, objective=s.objective, bound=s.bound, gap=s.gap,
+        build_seconds=s.build_seconds, solve_seconds=s.solve_seconds, verify_seconds=round(verify_s, 4),
+        valid=report.valid, violations=len(report.violations), facility_power_mw=s.facility_power_mw,
+        peak_rss_mb=round(_rss_mb(), 1),
+    )
+    if plan.grid is not None:
+        record.update(
+            n_minus_1=plan.grid.n_minus_1, loop_iterations=len(plan.grid.iterations),
+            constraints_added=plan.grid.constraints_added, loop_seconds=plan.grid.loop_seconds,
+            grid_enforced=plan.grid.enforced_by_solver,
+        )
+    return record
+
+
+if __name__ == "__main__":
+    suite, case, solver, limit = sys.argv[1:5]
+    print(json.dumps(run(suite, case, solver, float(limit))))

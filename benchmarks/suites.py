@@ -1,0 +1,66 @@
+"""Benchmark suites: named cases, each a zero-argument scenario builder.
+
+Suites: ``korea`` (built-in reference scenarios), ``pglib`` (PGLib-OPF grids from
+``../shared/grids/pglib`` with seeded sites attached, N-1 on), and the synthetic size
+ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
+``topologies.synthetic`` exists).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from placer.scenario import Scenario
+
+PGLIB_DIR = Path(__file__).resolve().parents[2] / "shared" / "grids" / "pglib"
+
+Case = tuple[str, Callable[[], Scenario]]
+
+
+def _builtin(name: str) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        from topologies import builtin_scenario
+
+        return builtin_scenario(name)
+
+    return build
+
+
+def _pglib(case: str, sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        from topologies.matpower import import_case
+
+        return import_case(PGLIB_DIR / case, sites=sites, seed=seed, gpus=gpus)
+
+    return build
+
+
+def _synthetic(sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        from topologies.synthetic import generate
+
+        return generate(sites=sites, gpus=gpus, seed=seed)
+
+    return build
+
+
+SUITES: dict[str, list[Case]] = {
+    "korea": [("korea-2025", _builtin("korea-2025"))],
+    "pglib": [
+        ("case57-s20", _pglib("pglib_opf_case57_ieee.m", 20, 5_040)),
+        ("case118-s20", _pglib("pglib_opf_case118_ieee.m", 20, 26_000)),
+        ("case300-s30", _pglib("pglib_opf_case300_ieee.m", 30, 26_000)),
+        ("case1354-s50", _pglib("pglib_opf_case1354_pegase.m", 50, 26_000)),
+    ],
+    "small": [("syn-s12-g26k", _synthetic(12, 26_000)), ("syn-s30-g100k", _synthetic(30, 100_000))],
+    "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],
+    "large": [("syn-s500-g1m", _synthetic(500, 1_000_000))],
+    "xl": [("syn-s1000-g2.6m", _synthetic(1000, 2_600_000))],
+}
+
+DEFAULT_SOLVERS = ["cpsat", "milp", "scip", "greedy"]
+
+
+def case_builder(suite: str, case: str) -> Callable[[], Scenario]:
+    return dict(SUITES[suite])[case]
