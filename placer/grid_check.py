@@ -25,8 +25,17 @@ Outputs: flows in MW keyed by line id, positive from the line's ``from`` to its 
 Complexity: building B is O(V + E); one solve is a sparse LU of the reduced B per
 component, near-linear in V for grid-like graphs. :func:`outage_flows` rebuilds and
 refactors for every call, so screening all E outages (:func:`all_outage_flows`) costs E
-factorizations -- fine for a verifier (about 2 ms each at 1,666 buses: 4 s for all
-2,303 outages of case1354), too slow for a solver loop.
+factorizations -- about 2 ms each at 1,666 buses: 4 s for all 2,303 outages of case1354.
+
+:class:`OutageScreen` is the fast path the verifier uses for a full N-1 screen: one LU of
+the reduced B, then every outage as a Sherman-Morrison rank-one update of that matrix
+(``B' = B - b_k a_k a_k^T``), worked in the angle space in blocks of outages -- E
+triangular solves in all, no PTDF and no LODF. Tests check it against rebuild-and-resolve.
+
+:func:`preexisting_opf` is the verifier's own least-cost DC OPF of the existing load, in
+the bus-angle (B-theta) form -- angles and plant outputs as variables, nodal balance as
+equalities -- rather than the solver's PTDF form, solved by HiGHS through
+:func:`scipy.optimize.linprog`.
 
 It also holds the marginal-cost defaults by plant type, in one place for the solver and
 the verifier (:data:`DEFAULT_COST_USD_PER_MWH`).
@@ -39,12 +48,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+from scipy.optimize import linprog
 from scipy.sparse.linalg import splu
 
 from placer.scenario import Line, Plant, Scenario
 
 # Marginal generation cost by plant type, USD/MWh, used when a plant gives no
 # cost_usd_per_mwh. Round figures for merit order only: fuel + variable O&M, no carbon.
+# Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload (the value the
+# solver's OPF uses too: part of the contract, since it decides which relaxed optimum is least-cost).
+OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
+
 DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
     "nuclear": 10.0,
     "coal": 40.0,
@@ -217,6 +231,278 @@ def component_imbalance_mw(scenario: Scenario, injections_mw: dict[str, float]) 
     return {net.bus_ids[slack[c]]: float(p[labels == c].sum()) for c in range(count)}
 
 
+# --------------------------------------------------------------------------- fast N-1 screen
+
+
+def _bridge_lines(net: _Network) -> np.ndarray:
+    """Indices of the lines whose loss splits a component (bridges), in line order.
+
+    Iterative depth-first search with low-links over the multigraph, keyed by line index
+    so that a parallel twin is a back edge (two lines between the same buses are never
+    bridges). O(V + E). :func:`islanding_outages` finds the same set by counting
+    components without each line; the tests check they agree.
+    """
+    n = len(net.bus_ids)
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for k, (u, v) in enumerate(zip(net.f.tolist(), net.t.tolist())):
+        adj[u].append((v, k))
+        adj[v].append((u, k))
+    order = [-1] * n
+    low = [0] * n
+    out: list[int] = []
+    counter = 0
+    for root in range(n):
+        if order[root] >= 0:
+            continue
+        order[root] = low[root] = counter
+        counter += 1
+        stack = [(root, -1, iter(adj[root]))]  # (bus, line used to reach it, neighbours left)
+        while stack:
+            u, via, it = stack[-1]
+            for v, k in it:
+                if k == via:
+                    continue
+                if order[v] < 0:
+                    order[v] = low[v] = counter
+                    counter += 1
+                    stack.append((v, k, iter(adj[v])))
+                    break
+                low[u] = min(low[u], order[v])
+            else:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[u])
+                    if low[u] > order[parent]:
+                        out.append(via)
+    return np.array(sorted(out), dtype=np.int64)
+
+
+class OutageScreen:
+    """Base and post-outage flows of a scenario's network, by rank-one updates of one LU.
+
+    Built once per scenario: buses, lines, connected components, one slack bus per
+    component (the module's convention), the islanding outages (by counting components
+    without each line, as :func:`islanding_outages`) and the sparse LU of the reduced
+    bus susceptance matrix ``B`` (slack rows and columns removed; block-diagonal over the
+    components).
+
+    Injections are arrays ``P`` of shape (buses,) or (buses, m) in MW: ``m`` injection
+    vectors are carried through every solve together (the verifier passes the plan's and
+    the pre-existing state's). Losing a non-islanding line k changes the reduced ``B`` by
+    ``-b_k a_k a_k^T`` (``a_k`` = +1 at k's from bus, -1 at its to bus, slack entries
+    dropped), so by Sherman-Morrison the post-outage angles are
+    ``theta^k = theta + w_k b_k (a_k . theta) / (1 - b_k a_k . w_k)`` with
+    ``w_k = B^-1 a_k``. An islanding outage makes the denominator 0; those are skipped.
+
+    Complexity: one sparse LU, then one triangular solve per outage (done ``block``
+    outages at a time as dense right-hand sides) and an O(E) update per outage and
+    injection vector: O(E (fill + E m)) time, O(V block + E block m) memory.
+    """
+
+    def __init__(self, scenario: Scenario):
+        net = _network(scenario)
+        self.net = net
+        self.bus_ids, self.line_ids = net.bus_ids, net.line_ids
+        self.bus_index = {b: i for i, b in enumerate(net.bus_ids)}
+        self.line_index = {l: i for i, l in enumerate(net.line_ids)}
+        self.n_bus, self.n_line = len(net.bus_ids), len(net.line_ids)
+        self.count, self.labels = _components(net)
+        self.slack = _slacks(net, self.labels, self.count)
+        self.bridges = _bridge_lines(net)
+        mask = np.ones(self.n_line, dtype=bool)
+        mask[self.bridges] = False
+        self.outages = np.flatnonzero(mask)  # the non-islanding outages, in line order
+        is_slack = np.zeros(self.n_bus, dtype=bool)
+        is_slack[self.slack] = True
+        self._keep = np.flatnonzero(~is_slack)
+        self._pos = np.full(self.n_bus, -1, dtype=np.int64)
+        self._pos[self._keep] = np.arange(self._keep.size)
+        bmat = _susceptance(net)
+        self._lu = splu(bmat[self._keep][:, self._keep].tocsc()) if self._keep.size else None
+
+    def _as_matrix(self, p_mw) -> np.ndarray:
+        p = np.asarray(p_mw, dtype=float)
+        p = p.reshape(self.n_bus, -1)
+        if not np.isfinite(p).all():
+            raise ValueError("injections must be finite")
+        return p
+
+    def vector(self, injections_mw: dict[str, float]) -> np.ndarray:
+        """A bus injection array from ``{bus id: MW}`` (unknown buses raise ValueError)."""
+        return _injection_vector(self.net, injections_mw)
+
+    def angles(self, p_mw) -> np.ndarray:
+        """Bus angles (per unit radians, slack at 0), shape (buses, m)."""
+        p = self._as_matrix(p_mw)
+        theta = np.zeros_like(p)
+        if self._lu is not None:
+            for c in range(p.shape[1]):  # column by column: see post_outage
+                theta[self._keep, c] = self._lu.solve(p[self._keep, c] / self.net.base_mva)
+        return theta
+
+    def flows(self, p_mw) -> np.ndarray:
+        """Base-case line flows, MW, shape (lines, m)."""
+        theta = self.angles(p_mw)
+        return self.net.b[:, None] * (theta[self.net.f] - theta[self.net.t]) * self.net.base_mva
+
+    def post_outage(self, p_mw, outages=None, *, block: int = 256):
+        """Yield ``(ks, post)`` per block of outages: ``post[l, j, c]`` is the flow (MW) on
+        line l after losing line ``ks[j]``, for injection column c; the lost line reads 0.
+
+        ``outages`` (line indices) defaults to every non-islanding line; passing an
+        islanding line raises ValueError.
+        """
+        net = self.net
+        ks_all = self.outages if outages is None else np.asarray(outages, dtype=np.int64)
+        if np.isin(ks_all, self.bridges).any():
+            raise ValueError("an islanding outage has no post-outage flows")
+        theta = self.angles(p_mw)
+        base = net.b[:, None] * (theta[net.f] - theta[net.t]) * net.base_mva  # lines x m
+        for start in range(0, ks_all.size, block):
+            ks = ks_all[start : start + block]
+            nk = ks.size
+            cols = np.arange(nk)
+            rhs = np.zeros((self._keep.size, nk))
+            fpos, tpos = self._pos[net.f[ks]], self._pos[net.t[ks]]
+            ok = fpos >= 0
+            rhs[fpos[ok], cols[ok]] += 1.0
+            ok = tpos >= 0
+            rhs[tpos[ok], cols[ok]] -= 1.0
+            w = np.zeros((self.n_bus, nk))
+            if self._lu is not None:
+                # One right-hand side at a time: SuperLU's multi-column solve goes through
+                # BLAS-3, which with OpenBLAS threads competing for a small machine ran 100x
+                # slower than these single-column triangular solves.
+                for j in range(nk):
+                    w[self._keep, j] = self._lu.solve(rhs[:, j])
+            dw = w[net.f] - w[net.t]  # lines x outages: change of angle difference per unit
+            bk = net.b[ks]
+            denom = 1.0 - bk * dw[ks, cols]
+            gamma = bk[:, None] * (theta[net.f[ks]] - theta[net.t[ks]]) / denom[:, None]  # outages x m
+            post = base[:, None, :] + (net.b[:, None] * dw * net.base_mva)[:, :, None] * gamma[None, :, :]
+            post[ks, cols, :] = 0.0
+            yield ks, post
+
+
+# --------------------------------------------------------------------------- pre-existing OPF
+
+
+@dataclass(frozen=True)
+class OpfResult:
+    """The verifier's least-cost DC OPF of the existing load (see :func:`preexisting_opf`)."""
+
+    feasible: bool  # False: no dispatch serves the existing load even with overloads allowed
+    relaxed: bool  # True: base-case limits could not all hold, overload was penalised
+    dispatch_mw: dict[str, float]  # per plant
+    cost_usd_per_h: float  # sum of cost_usd_per_mwh x dispatch
+    objective_usd_per_h: float  # cost plus penalty x total overload MW (= cost when not relaxed)
+    message: str = ""
+
+
+def plant_limits(scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Pre-existing output bounds per plant: [0, capacity_mw - spare_mw]."""
+    return {p.id: (0.0, float(p.capacity_mw) - float(p.spare_mw)) for p in scenario.topology.plants}
+
+
+def total_overload_mw(scenario: Scenario, flows_mw: dict[str, float]) -> float:
+    """Sum over lines of max(0, |flow| - rating_mw): what the relaxed OPF penalises."""
+    ratings = {e.id: float(e.rating_mw) for e in scenario.topology.edges_of_kind("line")}
+    return float(sum(max(0.0, abs(f) - ratings[l]) for l, f in flows_mw.items()))
+
+
+def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD_PENALTY_USD_PER_MWH) -> OpfResult:
+    """Least-cost DC OPF of the existing substation load, in the bus-angle form.
+
+    Variables: plant outputs ``g`` in [0, capacity - spare] and ``psi = base_mva x theta``
+    per bus (MW-scaled angles; 0 at each component's slack). Equalities, one per bus:
+    ``sum of g at the bus - (B psi)_bus = load_mw``, so every component balances. Limits:
+    ``|b_l (psi_from - psi_to)| <= rating_mw`` for every line. When that LP is infeasible,
+    it is solved again with an overload ``s_l >= 0`` per line (``|flow| <= rating + s``)
+    priced at ``penalty_usd_per_mwh`` and the result is ``relaxed``. When even that is
+    infeasible (a component's load exceeds the output its plants may give it) the result
+    has ``feasible=False``.
+
+    The optimum *value* is unique, the dispatch need not be: callers compare costs.
+    """
+    net = _network(scenario)
+    nb, ne = len(net.bus_ids), len(net.line_ids)
+    plants = scenario.topology.plants
+    bus_of = {b: i for i, b in enumerate(net.bus_ids)}
+    ng = len(plants)
+    cost = np.array([plant_cost_usd_per_mwh(p) for p in plants])
+    ub = np.array([float(p.capacity_mw) - float(p.spare_mw) for p in plants])
+    load = np.zeros(nb)
+    for n in scenario.topology.substations:
+        load[bus_of[n.id]] = float(n.load_mw)
+    count, labels = _components(net)
+    slack = _slacks(net, labels, count)
+
+    gmat = sp.csr_matrix((np.ones(ng), ([bus_of[p.id] for p in plants], np.arange(ng))), shape=(nb, ng))
+    bmat = _susceptance(net)
+    a_eq = sp.hstack([gmat, -bmat]).tocsr()
+    rows = np.repeat(np.arange(ne), 2)
+    cols = np.column_stack([net.f, net.t]).ravel()
+    vals = np.column_stack([net.b, -net.b]).ravel()
+    bf = sp.csr_matrix((vals, (rows, cols)), shape=(ne, nb))  # line flows in MW from psi
+    psi_bounds = [(None, None)] * nb
+    for s_ in slack:
+        psi_bounds[int(s_)] = (0.0, 0.0)
+    g_bounds = [(0.0, float(u)) for u in ub]
+    rating = np.array([float(e.rating_mw) for e in scenario.topology.edges_of_kind("line")])
+    names = [p.id for p in plants]
+
+    def result(x, relaxed: bool) -> OpfResult:
+        g = np.clip(x[:ng], 0.0, ub)
+        c = float(cost @ g)
+        over = float(x[ng + nb :].sum()) if relaxed else 0.0
+        return OpfResult(True, relaxed, dict(zip(names, g.tolist())), c, c + penalty_usd_per_mwh * over)
+
+    if ne:
+        zero = sp.csr_matrix((ne, ng))
+        a_ub = sp.vstack([sp.hstack([zero, bf]), sp.hstack([zero, -bf])]).tocsr()
+        res = linprog(
+            np.concatenate([cost, np.zeros(nb)]),
+            A_ub=a_ub,
+            b_ub=np.concatenate([rating, rating]),
+            A_eq=a_eq,
+            b_eq=load,
+            bounds=g_bounds + psi_bounds,
+            method="highs",
+        )
+    else:
+        res = linprog(np.concatenate([cost, np.zeros(nb)]), A_eq=a_eq, b_eq=load, bounds=g_bounds + psi_bounds,
+                      method="highs")
+    if res.status == 0:
+        return result(res.x, False)
+    if res.status != 2 or not ne:
+        return OpfResult(False, False, {}, float("nan"), float("nan"), f"pre-existing DC OPF failed: {res.message}")
+    eye = sp.identity(ne, format="csr")
+    zero = sp.csr_matrix((ne, ng))
+    a_ub = sp.vstack([sp.hstack([zero, bf, -eye]), sp.hstack([zero, -bf, -eye])]).tocsr()
+    res = linprog(
+        np.concatenate([cost, np.zeros(nb), np.full(ne, penalty_usd_per_mwh)]),
+        A_ub=a_ub,
+        b_ub=np.concatenate([rating, rating]),
+        A_eq=sp.hstack([a_eq, sp.csr_matrix((nb, ne))]).tocsr(),
+        b_eq=load,
+        bounds=g_bounds + psi_bounds + [(0.0, None)] * ne,
+        method="highs",
+    )
+    if res.status == 0:
+        return result(res.x, True)
+    return OpfResult(False, True, {}, float("nan"), float("nan"),
+                     f"pre-existing DC OPF with penalised overload failed: {res.message}")
+
+
+def components(scenario: Scenario) -> dict[str, str]:
+    """Connected component of every bus, named by its slack bus: ``{bus id: slack bus id}``."""
+    net = _network(scenario)
+    count, labels = _components(net)
+    slack = _slacks(net, labels, count)
+    return {b: net.bus_ids[slack[labels[i]]] for i, b in enumerate(net.bus_ids)}
+
+
 __all__ = [
     "DEFAULT_COST_USD_PER_MWH",
     "plant_cost_usd_per_mwh",
@@ -226,4 +512,11 @@ __all__ = [
     "all_outage_flows",
     "islanding_outages",
     "component_imbalance_mw",
+    "components",
+    "OutageScreen",
+    "OpfResult",
+    "preexisting_opf",
+    "plant_limits",
+    "total_overload_mw",
+    "OVERLOAD_PENALTY_USD_PER_MWH",
 ]

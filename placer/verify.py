@@ -37,6 +37,15 @@ Constraints: ``DEMAND``, ``SITE_IT_CAPACITY``, ``LIQUID_COOLING``, ``AIR_COOLING
 ``FEED_CAPACITY``, ``SUBSTATION_HEADROOM``, ``POWER_BAND``, ``GENERATION_ADEQUACY``
 (only when the topology has plants), ``LATENCY_SHARE``, ``TRAINING_ISLAND``,
 ``MAX_SITES``, ``REGION``. Reported figures: ``REPORTED_MISMATCH``.
+Grid (:mod:`placer.verify_grid`; only when the topology has lines and
+``policy.grid.security`` is not ``none``): ``GRID_MISSING``, ``PREEXISTING_DISPATCH``,
+``REDISPATCH_LIMIT``, ``GRID_BALANCE``, ``LINE_OVERLOAD``, ``LINE_OVERLOAD_N1`` (security
+``n-1``); ``report.grid`` then summarises the verifier's own power flow (verdict,
+pre-existing overloads, the ten most loaded monitored lines).
+
+Cost terms: ``capex``, ``energy``, ``site_fixed``, ``tenant_spread``,
+``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report;
+``summary.objective`` is their sum.
 
 Tolerances
 ----------
@@ -50,7 +59,8 @@ Complexity
 ----------
 O(A + S*F + T*S + M*(V + E) log V) time for A assignments, S sites, F feeds per site,
 T tenants, M metros with latency requirements, and V nodes / E fiber edges (one
-Dijkstra per metro); O(V + E + A) memory.
+Dijkstra per metro); O(V + E + A) memory. The grid checks add one sparse LU, one LP and
+an N-1 screen by rank-one updates, O(L^2) for L lines (see :mod:`placer.verify_grid`).
 
 Examples
 --------
@@ -75,6 +85,11 @@ from scipy.sparse.csgraph import dijkstra
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
+from placer.verify_schedule import CODES as SCHEDULE_CODES
+from placer.verify_schedule import check_schedule, stranding_cost_usd, with_final_capacities
+
+STRANDING_TERM = "stranding"
 
 HOURS_PER_YEAR = 8760.0
 LIMIT_REL_TOL = 1e-6
@@ -99,7 +114,7 @@ CONSTRAINT_CODES = (
     "MAX_SITES",
     "REGION",
 )
-ALL_CODES = (*STRUCTURAL_CODES, *CONSTRAINT_CODES, "REPORTED_MISMATCH")
+ALL_CODES = (*STRUCTURAL_CODES, *CONSTRAINT_CODES, *GRID_CODES, *SCHEDULE_CODES, "REPORTED_MISMATCH")
 
 
 class Violation(BaseModel):
@@ -122,6 +137,7 @@ class Report(BaseModel):
     checks: list[str]
     violations: list[Violation]
     seconds: float
+    grid: GridCheck | None = None
 
 
 # --------------------------------------------------------------------------- tolerances
@@ -246,14 +262,14 @@ def fiber_rtt_ms(scenario: Scenario, metros: list[str] | None = None) -> dict[st
     return {m: {s: 2.0 * float(dist[r, index[s]]) for s in sites} for r, m in enumerate(metros)}
 
 
-def _cost_terms(scenario: Scenario, d: _Derived) -> dict[str, float]:
+def _cost_terms(scenario: Scenario, d: _Derived, plan: Plan | None = None) -> dict[str, float]:
     sites = {s.id: s for s in scenario.topology.sites}
     obj = scenario.policy.objective
     cost = scenario.policy.cost
     crf = cost.capital_recovery_factor
     used_sites = {s for (_, s) in d.tenant_site_gpus}
     surcharge = obj.region_surcharge_usd_per_mw_year
-    return {
+    terms = {
         "capex": obj.capex_weight * math.fsum(d.it[s] * sites[s].capex_usd_per_mw * crf for s in sites),
         "energy": obj.energy_weight
         * math.fsum(
@@ -263,6 +279,12 @@ def _cost_terms(scenario: Scenario, d: _Derived) -> dict[str, float]:
         "tenant_spread": obj.tenant_site_usd_per_year * len(d.tenant_site_gpus),
         "region_surcharge": math.fsum(d.facility[s] * surcharge.get(sites[s].region, 0.0) for s in sites),
     }
+    redispatch = None if plan is None else redispatch_cost_usd_per_year(scenario, plan)
+    if redispatch is not None:
+        terms[REDISPATCH_TERM] = redispatch
+    if scenario.rollout is not None and plan is not None:
+        terms[STRANDING_TERM] = stranding_cost_usd(scenario, plan)
+    return terms
 
 
 # --------------------------------------------------------------------------- entities
@@ -684,18 +706,19 @@ class _Checker:
             self._cmp_mw("summary", f"summary.power_band_mw[{k}]", rep, float(exp))
 
         # cost terms
-        expected = _cost_terms(self.scenario, d)
+        expected = _cost_terms(self.scenario, d, plan)
         reported: dict[str, float] = {}
         for j, term in enumerate(plan.cost_breakdown):
             ent = f"cost:{term.name}"
             if term.name not in expected:
-                self.add(
-                    "REPORTED_MISMATCH",
-                    ent,
-                    f"cost_breakdown[{j}] is an unknown term '{term.name}' (known: {', '.join(COST_TERMS)})",
-                    measured=term.usd_per_year,
-                    unit="USD/year",
-                )
+                if term.name == REDISPATCH_TERM:
+                    message = f"cost_breakdown[{j}] has a '{REDISPATCH_TERM}' term, but the plan has no grid report"
+                else:
+                    message = (
+                        f"cost_breakdown[{j}] is an unknown term '{term.name}' "
+                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM, STRANDING_TERM))})"
+                    )
+                self.add("REPORTED_MISMATCH", ent, message, measured=term.usd_per_year, unit="USD/year")
                 continue
             if term.name in reported:
                 self.add("REPORTED_MISMATCH", ent, f"cost_breakdown[{j}]: term '{term.name}' is reported twice")
@@ -703,7 +726,7 @@ class _Checker:
             reported[term.name] = term.usd_per_year
             if not _usd_close(term.usd_per_year, expected[term.name]):
                 self._mismatch(ent, f"cost_breakdown[{term.name}]", term.usd_per_year, expected[term.name], "USD/year")
-        for name in COST_TERMS:
+        for name in expected:
             if name not in reported:
                 self.add(
                     "REPORTED_MISMATCH",
@@ -727,7 +750,8 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             f"plan was solved for scenario digest {plan.scenario_digest}, not this scenario ({digest})",
             where="scenario_digest",
         )
-    c = _Checker(scenario, plan)
+    # A rollout's final build-out is judged against the capacities in service in its last period.
+    c = _Checker(with_final_capacities(scenario), plan)
     checks: list[str] = []
 
     c.check_unknown_entity()
@@ -748,12 +772,19 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
         ("TRAINING_ISLAND", c.check_training_island),
         ("MAX_SITES", c.check_max_sites),
         ("REGION", c.check_region),
-        ("REPORTED_MISMATCH", c.check_reported),
     ):
         if code == "GENERATION_ADEQUACY" and not scenario.topology.plants:
             continue
         fn()
         checks.append(code)
+    grid_codes, grid = check_grid(c.scenario, plan, c.d.facility, c.add)
+    checks += grid_codes
+    if scenario.rollout is not None:
+        for f in check_schedule(scenario, plan):
+            c.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
+        checks += SCHEDULE_CODES
+    c.check_reported()
+    checks.append("REPORTED_MISMATCH")
 
     return Report(
         valid=not c.violations,
@@ -762,6 +793,7 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
         checks=checks,
         violations=c.violations,
         seconds=time.perf_counter() - start,
+        grid=grid,
     )
 
 
@@ -776,4 +808,6 @@ __all__ = [
     "falls_short",
     "ALL_CODES",
     "COST_TERMS",
+    "GRID_CODES",
+    "REDISPATCH_TERM",
 ]

@@ -24,7 +24,7 @@ from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
 from solvers.greedy import greedy_racks, solve_greedy
-from solvers.problem import Problem, build_problem
+from solvers.problem import Problem, build_problem, final_scenario
 
 
 def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
@@ -33,7 +33,7 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     from solvers.dcpf import GridModel
     from placer.plan import CostTerm
 
-    sc = problem.scenario
+    sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
     if not has_grid(sc) or sc.policy.grid.security == "none":
         return plan
     loads = {s.site: s.facility_power_mw for s in plan.sites}

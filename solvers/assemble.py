@@ -100,6 +100,7 @@ def assemble_plan(
 
     sites: list[SiteLoad] = []
     sub_load = [0.0] * len(problem.substation_ids)
+    last = problem.final  # the final build-out is reported against the last period's capacities
     for s, site in enumerate(problem.sites):
         fac = site_it[s] * site.pue
         for b, share in problem.feed_shares[s].items():
@@ -115,15 +116,14 @@ def assemble_plan(
                 facility_power_mw=fac,
                 liquid_heat_mw=site_liq[s],
                 air_heat_mw=site_air[s],
-                it_capacity_mw=site.it_capacity_mw,
-                liquid_cooling_mw=site.liquid_cooling_mw,
-                air_cooling_mw=site.air_cooling_mw,
+                it_capacity_mw=problem.periods.it_cap[last][s],
+                liquid_cooling_mw=problem.periods.liquid_cap[last][s],
+                air_cooling_mw=problem.periods.air_cap[last][s],
                 feed_n1_capacity_mw=problem.feed_limit_mw[s],
             )
         )
-    subs_by_id = {b.id: b for b in sc.topology.substations}
     substations = [
-        SubstationLoad(substation=bid, load_mw=sub_load[b], headroom_mw=subs_by_id[bid].headroom_mw)
+        SubstationLoad(substation=bid, load_mw=sub_load[b], headroom_mw=problem.periods.headroom[last][b])
         for b, bid in enumerate(problem.substation_ids)
         if sub_load[b] > 0
     ]

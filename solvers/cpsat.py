@@ -485,3 +485,22 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
                "it does not model transmission-line flows (use --solver milp for grid limits)."],
     )
+
+
+def schedule_for_placement(problem: Problem, final: dict[int, int]) -> dict[tuple[int, int], int]:
+    """The least-stranding rollout of a fixed final placement (CP-SAT, periods only).
+
+    Used when another engine chose the placement: fix x to it and optimise the schedule.
+    Falls back to the greedy forward schedule when CP-SAT finds nothing in time.
+    """
+    pm = PlacementModel(problem)
+    for i, x in pm.v.x.items():
+        pm.model.add(x == final.get(i, 0))
+    forward = forward_schedule(problem, final)
+    pm.hint(final, forward)
+    solver = _parameters(problem.scenario.policy.solver)
+    status = solver.solve(pm.model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        log.warning("schedule.fallback", status=STATUS.get(status, "UNKNOWN"))
+        return forward
+    return {key: int(solver.value(y)) for key, y in pm.v.y.items()}

@@ -96,10 +96,12 @@ class SecurityLoop:
         f = self.pre.flows_mw + self.ptdf @ self.delta_injections(site_mw, redispatch_mw)
         post = f[:, None] + self.lodf_cols * f[self.outages][None, :]
         # unmonitored lines (and a line against its own outage, limit inf) never count
+        # Same rule as the verifier: over the limit by more than TOL x max(1, limit).
         over_base = np.where(self.monitored, np.abs(f) - self.base_limit, -np.inf)
-        base = [int(l) for l in np.flatnonzero(over_base > TOL_MW)]
+        base = [int(l) for l in np.flatnonzero(over_base > TOL_MW * np.maximum(1.0, self.base_limit))]
         over_post = np.where(self.monitored[:, None], np.abs(post) - self.post_limit, -np.inf)
-        post_v = [(int(l), int(j)) for l, j in zip(*np.nonzero(over_post > TOL_MW))]
+        tol_post = TOL_MW * np.maximum(1.0, np.where(np.isfinite(self.post_limit), self.post_limit, 1.0))
+        post_v = [(int(l), int(j)) for l, j in zip(*np.nonzero(over_post > tol_post))]
         worst = max([0.0, *over_base[base], *(over_post[l, j] for l, j in post_v)])
         return Screen(f, post, base, post_v, float(worst))
 

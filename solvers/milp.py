@@ -32,7 +32,7 @@ from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
 from solvers.dcpf import GridModel
 from solvers.grid_security import SecurityLoop, has_grid, redispatch_cost_usd_per_year, redispatch_lower_mw
-from solvers.problem import Problem
+from solvers.problem import Problem, final_scenario
 
 log = structlog.get_logger("placer.milp")
 
@@ -162,10 +162,11 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     mm = MilpModel(problem)
     grid = loop = None
     if has_grid(sc):
-        grid = GridModel.from_scenario(sc)
+        final = final_scenario(sc)  # grid limits of the final build-out: ratings after every upgrade
+        grid = GridModel.from_scenario(final)
         pre = grid.preexisting_state()
-        mm.add_grid(grid, redispatch_lower_mw(sc, pre))
-        loop = SecurityLoop(sc, grid, pre, [s.id for s in problem.sites])
+        mm.add_grid(grid, redispatch_lower_mw(final, pre))
+        loop = SecurityLoop(final, grid, pre, [s.id for s in problem.sites])
         loop.add_balance(mm.m, mm.facility, mm.redispatch)
     mm.set_objective()
     build_s = time.perf_counter() - t0
@@ -227,6 +228,13 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                          f"{len(grid_report.violations)} no-harm violations left")
         extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid, red),
                   "generation cost of the plants re-dispatched to serve the new load")]
+    schedule = None
+    if problem.periods.multi:
+        from solvers.cpsat import schedule_for_placement
+
+        schedule = schedule_for_placement(problem, racks)
+        notes.append("rollout: the MILP chose the final placement (with grid limits of the final build-out); "
+                     "CP-SAT then scheduled it period by period with the placement fixed")
     bound = res.termination.objective_bounds.dual_bound
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
               "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": 1e-6}
@@ -234,8 +242,10 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         problem, racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
         build_seconds=build_s, solve_seconds=solve_s,
-        bound=float(bound) if math.isfinite(bound) else None,
-        engine_objective=float(res.objective_value()), notes=notes, grid=grid_report, extra_terms=extra,
+        # a decomposed rollout has no joint bound: the MILP's covers the placement only
+        bound=float(bound) if math.isfinite(bound) and schedule is None else None,
+        engine_objective=None if schedule else float(res.objective_value()), notes=notes, grid=grid_report,
+        extra_terms=extra, schedule=schedule,
     )
 
 

@@ -184,6 +184,26 @@ def effective_values(scenario: Scenario, period_index: int) -> dict[str, dict[st
     return out
 
 
+def final_scenario(scenario: Scenario) -> Scenario:
+    """The scenario with the capacities in force in its last period (itself without a rollout)."""
+    if scenario.rollout is None:
+        return scenario
+    eff = effective_values(scenario, len(scenario.rollout.periods) - 1)
+    out = scenario.model_copy(deep=True)
+    for node in out.topology.nodes:
+        if node.kind == "site":
+            node.it_capacity_mw, node.liquid_cooling_mw, node.air_cooling_mw = (
+                eff["it"][node.id], eff["liquid"][node.id], eff["air"][node.id])
+        elif node.kind == "substation":
+            node.headroom_mw = eff["headroom"][node.id]
+    for edge in out.topology.edges:
+        if edge.kind == "feed":
+            edge.capacity_mw = eff["feed"][edge.id]
+        elif edge.kind == "line":
+            edge.rating_mw, edge.emergency_rating_mw = eff["rating"][edge.id], eff["emergency"][edge.id]
+    return out
+
+
 def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: list[Site],
              sub_ids: list[str], demand: dict[tuple[int, int], int]) -> Periods:
     r = scenario.rollout

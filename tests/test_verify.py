@@ -17,7 +17,8 @@ from placer.errors import InputError
 from placer.io import load_scenario
 from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
 from placer.scenario import Feed, Fiber, Scenario
-from placer.verify import ALL_CODES, COST_TERMS, Report, fiber_rtt_ms, verify
+from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
+from placer.verify_schedule import CODES as SCHEDULE_CODES
 
 DATA = Path(__file__).parent / "data"
 
@@ -227,7 +228,11 @@ def check_variant(scenario: Scenario, plan: Plan, edit) -> Report:
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    return load_scenario(DATA / "tiny.yaml")
+    """tiny.yaml with grid security 'none': these tests are about the non-grid checks (the grid
+    checks have their own injections in test_verify_grid.py), so plans carry no grid report."""
+    sc = load_scenario(DATA / "tiny.yaml")
+    sc.policy.grid.security = "none"
+    return sc
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +264,9 @@ def test_solver_plan_is_valid(scenario, plan):
     assert report.valid
     assert report.scenario == "tiny"
     assert report.scenario_digest == scenario.digest()
-    assert set(report.checks) == set(ALL_CODES)
+    # security 'none': no grid checks; single period: no schedule checks
+    assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - set(SCHEDULE_CODES)
+    assert report.grid is None
     assert report.seconds >= 0
 
 

@@ -1,0 +1,289 @@
+"""Verifier checks for a rollout (multi-period) plan, recomputed from the scenario and the schedule.
+
+Inputs: a scenario with a ``rollout`` section and a plan with a ``schedule``. Output: a
+list of :class:`placer.verify.Violation`-shaped tuples (code, entity, measured, limit,
+unit, message). Capacities in force in each period are recomputed here from the
+topology, the site stages and the grid upgrades (:func:`capacities_in_period`), not taken
+from the solver.
+
+Codes: SCHEDULE_MISSING, SCHEDULE_PERIODS, SCHEDULE_MONOTONE, SCHEDULE_DELIVERY,
+SCHEDULE_FINAL, PERIOD_SITE_CAPACITY, PERIOD_LIQUID_COOLING, PERIOD_AIR_COOLING,
+PERIOD_FEED_CAPACITY, PERIOD_SUBSTATION_HEADROOM, BUILD_RATE, GO_LIVE_WINDOW and
+REPORTED_MISMATCH (going-live racks, delivered/live/stranded GPUs per period, the
+summary's stranded GPU-quarters, the stranding cost term).
+
+Complexity: O(P · (A + S · F)) for P periods, A schedule entries, S sites, F feeds per site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from placer.plan import Plan
+from placer.scenario import Scenario
+
+TOL = 1e-6
+
+CODES = [
+    "SCHEDULE_MISSING", "SCHEDULE_PERIODS", "SCHEDULE_MONOTONE", "SCHEDULE_DELIVERY", "SCHEDULE_FINAL",
+    "PERIOD_SITE_CAPACITY", "PERIOD_LIQUID_COOLING", "PERIOD_AIR_COOLING", "PERIOD_FEED_CAPACITY",
+    "PERIOD_SUBSTATION_HEADROOM", "BUILD_RATE", "GO_LIVE_WINDOW",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    entity: str
+    measured: float | None
+    limit: float | None
+    unit: str
+    message: str
+
+
+@dataclass
+class Capacities:
+    it: dict[str, float]
+    liquid: dict[str, float]
+    air: dict[str, float]
+    feed: dict[str, float]  # feed edge id -> MW
+    headroom: dict[str, float]
+    rating: dict[str, float]
+    emergency: dict[str, float]
+
+
+def capacities_in_period(scenario: Scenario, period: str | None) -> Capacities:
+    """Topology values, replaced by every site stage and grid upgrade in service by ``period``.
+
+    A site with stages has nothing before its first stage. ``period=None`` (no rollout)
+    gives the topology values; for a rollout the final build-out uses the last period.
+    """
+    topo = scenario.topology
+    cap = Capacities(
+        it={s.id: s.it_capacity_mw for s in topo.sites},
+        liquid={s.id: s.liquid_cooling_mw for s in topo.sites},
+        air={s.id: s.air_cooling_mw for s in topo.sites},
+        feed={e.id: e.capacity_mw for e in topo.edges_of_kind("feed")},
+        headroom={b.id: b.headroom_mw for b in topo.substations},
+        rating={e.id: e.rating_mw for e in topo.edges_of_kind("line")},
+        emergency={e.id: e.emergency_rating_mw or e.rating_mw for e in topo.edges_of_kind("line")},
+    )
+    r = scenario.rollout
+    if r is None or period is None:
+        return cap
+    rank = {p: i for i, p in enumerate(r.periods)}
+    now = rank[period]
+    site = {s.id: s for s in topo.sites}
+    latest_stage: dict[str, object] = {}
+    for st in r.site_stages:
+        best = latest_stage.get(st.site)
+        if rank[st.period] <= now and (best is None or rank[st.period] >= rank[best.period]):
+            latest_stage[st.site] = st
+    for sid in {st.site for st in r.site_stages}:
+        st = latest_stage.get(sid)
+        if st is None:
+            cap.it[sid] = cap.liquid[sid] = cap.air[sid] = 0.0
+            continue
+        frac = st.it_capacity_mw / site[sid].it_capacity_mw
+        cap.it[sid] = st.it_capacity_mw
+        cap.liquid[sid] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site[sid].liquid_cooling_mw * frac
+        cap.air[sid] = st.air_cooling_mw if st.air_cooling_mw is not None else site[sid].air_cooling_mw * frac
+    for up in sorted((u for u in r.upgrades if rank[u.period] <= now), key=lambda u: rank[u.period]):
+        if up.headroom_mw is not None:
+            cap.headroom[up.element] = up.headroom_mw
+        if up.capacity_mw is not None:
+            cap.feed[up.element] = up.capacity_mw
+        if up.rating_mw is not None:
+            cap.rating[up.element] = up.rating_mw
+            if up.emergency_rating_mw is None:
+                cap.emergency[up.element] = max(cap.emergency[up.element], up.rating_mw)
+        if up.emergency_rating_mw is not None:
+            cap.emergency[up.element] = up.emergency_rating_mw
+    return cap
+
+
+def _site_feeds(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
+    """site -> [(feed id, substation id)]."""
+    sites = {s.id for s in scenario.topology.sites}
+    out: dict[str, list[tuple[str, str]]] = {s: [] for s in sites}
+    for e in scenario.topology.edges_of_kind("feed"):
+        site, sub = (e.from_node, e.to_node) if e.from_node in sites else (e.to_node, e.from_node)
+        out[site].append((e.id, sub))
+    return out
+
+
+def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
+    r = scenario.rollout
+    if r is None:
+        return []
+    if plan.schedule is None:
+        return [Finding("SCHEDULE_MISSING", "plan", None, None, "", "the scenario has a rollout but the plan has no schedule")]
+    found: list[Finding] = []
+    got = [p.period for p in plan.schedule]
+    if got != list(r.periods):
+        return [Finding("SCHEDULE_PERIODS", "schedule", None, None, "",
+                        f"schedule periods {got} differ from the scenario's {list(r.periods)}")]
+    skus = {k.id: k for k in scenario.catalog}
+    sites = {s.id: s for s in scenario.topology.sites}
+    feeds = _site_feeds(scenario)
+    rank = {p: i for i, p in enumerate(r.periods)}
+
+    delivered_cum: dict[tuple[str, str], list[int]] = {}
+    for d in r.deliveries:
+        row = delivered_cum.setdefault((d.tenant, d.sku), [0] * len(r.periods))
+        for q in range(rank[d.period], len(r.periods)):
+            row[q] += d.gpus
+
+    def parse(key: str) -> tuple[str, str, str] | None:
+        parts = key.split("/")
+        return tuple(parts) if len(parts) == 3 else None  # type: ignore[return-value]
+
+    prev: dict[str, int] = {}
+    stranded_total = 0
+    for q, rep in enumerate(plan.schedule):
+        period = rep.period
+        cap = capacities_in_period(scenario, period)
+        it: dict[str, float] = {}
+        liquid: dict[str, float] = {}
+        air: dict[str, float] = {}
+        live_tk: dict[tuple[str, str], int] = {}
+        live_gpus = 0
+        for key, racks in sorted(rep.installed_racks.items()):
+            parsed = parse(key)
+            if parsed is None or parsed[1] not in skus or parsed[2] not in sites:
+                found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", None, None, "",
+                                     f"installed_racks key '{key}' is not tenant/sku/site of this scenario"))
+                continue
+            t, k, s = parsed
+            sku = skus[k]
+            mw = racks * sku.it_kw_per_rack / 1000.0
+            it[s] = it.get(s, 0.0) + mw
+            liquid[s] = liquid.get(s, 0.0) + mw * sku.liquid_share
+            air[s] = air.get(s, 0.0) + mw * (1.0 - sku.liquid_share)
+            live_tk[(t, k)] = live_tk.get((t, k), 0) + racks * sku.gpus_per_rack
+            live_gpus += racks * sku.gpus_per_rack
+            if racks < prev.get(key, 0):
+                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", racks, prev[key], "racks",
+                                     f"{key} falls from {prev[key]} to {racks} racks in {period}: installed racks never move"))
+        for key, before in prev.items():
+            if key not in rep.installed_racks and before > 0:
+                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", 0, before, "racks",
+                                     f"{key} falls from {before} to 0 racks in {period}"))
+        # going live is the increase
+        reported_going = {f"{g.tenant}/{g.sku}/{g.site}": g.racks for g in rep.going_live}
+        for key, racks in rep.installed_racks.items():
+            delta = racks - prev.get(key, 0)
+            if delta > 0 and reported_going.get(key) != delta:
+                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", reported_going.get(key), delta, "racks",
+                                     f"going_live reports {reported_going.get(key)} racks, installed rose by {delta}"))
+        for key, racks in reported_going.items():
+            if racks != rep.installed_racks.get(key, 0) - prev.get(key, 0):
+                if rep.installed_racks.get(key, 0) - prev.get(key, 0) <= 0:
+                    found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", racks, 0, "racks",
+                                         f"going_live reports {racks} racks but nothing was installed"))
+        # deliveries and go-live windows
+        for (t, k), gpus in sorted(live_tk.items()):
+            have = delivered_cum.get((t, k), [0] * len(r.periods))[q]
+            if gpus > have:
+                found.append(Finding("SCHEDULE_DELIVERY", f"tenant:{t}/sku:{k}@{period}", gpus, have, "GPUs",
+                                     f"{gpus:,} {k} GPUs of {t} live in {period}, only {have:,} delivered by then"))
+        for w in r.go_live:
+            live_t = sum(g for (t, _), g in live_tk.items() if t == w.tenant)
+            if w.earliest is not None and q < rank[w.earliest] and live_t > 0:
+                found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, 0, "GPUs",
+                                     f"{live_t:,} GPUs of {w.tenant} live in {period}, before its earliest {w.earliest}"))
+            if w.latest is not None and q >= rank[w.latest]:
+                total = next(t.total_gpus for t in scenario.demand.tenants if t.id == w.tenant)
+                if live_t < total:
+                    found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, total, "GPUs",
+                                         f"only {live_t:,} of {total:,} GPUs of {w.tenant} live in {period}, "
+                                         f"after its latest {w.latest}"))
+        # capacities in force this period
+        for s, mw in sorted(it.items()):
+            for code, used, limit, what in (
+                ("PERIOD_SITE_CAPACITY", mw, cap.it[s], "IT"),
+                ("PERIOD_LIQUID_COOLING", liquid[s], cap.liquid[s], "liquid-cooled heat"),
+                ("PERIOD_AIR_COOLING", air[s], cap.air[s], "air-cooled heat"),
+            ):
+                if used > limit + TOL * max(1.0, limit):
+                    found.append(Finding(code, f"site:{s}@{period}", used, limit, "MW",
+                                         f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available"))
+        sub_load: dict[str, float] = {}
+        for s, mw in sorted(it.items()):
+            facility = mw * sites[s].pue
+            caps = [cap.feed[f] for f, _ in feeds[s]]
+            n1 = caps[0] if len(caps) == 1 else sum(caps) - max(caps)
+            if facility > n1 + TOL * max(1.0, n1):
+                found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1, "MW",
+                                     f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1:g} MW "
+                                     + ("after losing any one" if len(caps) > 1 else "")))
+            total = sum(caps)
+            for (f, b), c in zip(feeds[s], caps):
+                sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
+        for b, load in sorted(sub_load.items()):
+            limit = cap.headroom[b]
+            if load > limit + TOL * max(1.0, limit):
+                found.append(Finding("PERIOD_SUBSTATION_HEADROOM", f"substation:{b}@{period}", load, limit, "MW",
+                                     f"{load:.3f} MW of new load on {b} in {period}, headroom {limit:g} MW"))
+        # build rates
+        for s, rate in r.build_rate_racks_per_period.items():
+            built = sum(max(0, n - prev.get(key, 0)) for key, n in rep.installed_racks.items() if key.endswith(f"/{s}"))
+            if built > rate:
+                found.append(Finding("BUILD_RATE", f"site:{s}@{period}", built, rate, "racks",
+                                     f"{built} racks installed at {s} in {period}, build rate {rate}"))
+        delivered = sum(row[q] for row in delivered_cum.values())
+        for name, reported, actual in (("gpus_delivered", rep.gpus_delivered, delivered),
+                                       ("gpus_live", rep.gpus_live, live_gpus),
+                                       ("gpus_stranded", rep.gpus_stranded, delivered - live_gpus)):
+            if reported != actual:
+                found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", reported, actual, "GPUs",
+                                     f"{name} reported {reported:,}, recomputed {actual:,}"))
+        stranded_total += delivered - live_gpus
+        prev = dict(rep.installed_racks)
+
+    final = {f"{a.tenant}/{a.sku}/{a.site}": a.racks for a in plan.assignments if a.racks > 0}
+    last = {k: v for k, v in plan.schedule[-1].installed_racks.items() if v > 0}
+    if final != last:
+        diff = sorted(set(final.items()) ^ set(last.items()))[:3]
+        found.append(Finding("SCHEDULE_FINAL", f"schedule:{r.periods[-1]}", None, None, "",
+                             f"the last period's installed racks differ from the assignments (e.g. {diff})"))
+    if plan.summary.stranded_gpu_quarters != stranded_total:
+        found.append(Finding("REPORTED_MISMATCH", "summary", plan.summary.stranded_gpu_quarters, stranded_total,
+                             "GPU-quarters", f"stranded_gpu_quarters reported {plan.summary.stranded_gpu_quarters:,}, "
+                             f"recomputed {stranded_total:,}"))
+    return found
+
+
+def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
+    """The stranding term recomputed from the schedule (0 without a rollout)."""
+    if scenario.rollout is None or plan.schedule is None:
+        return 0.0
+    r = scenario.rollout
+    delivered = 0
+    for d in r.deliveries:
+        delivered += d.gpus * (len(r.periods) - r.periods.index(d.period))
+    skus = {k.id: k for k in scenario.catalog}
+    live = sum(n * skus[key.split("/")[1]].gpus_per_rack
+               for rep in plan.schedule for key, n in rep.installed_racks.items() if key.split("/")[1] in skus)
+    return (delivered - live) * r.stranding_usd_per_gpu_quarter
+
+
+def with_final_capacities(scenario: Scenario) -> Scenario:
+    """A copy of a rollout scenario whose topology holds the last period's capacities: the
+    final build-out is judged against what is in service at the end of the rollout."""
+    if scenario.rollout is None:
+        return scenario
+    cap = capacities_in_period(scenario, scenario.rollout.periods[-1])
+    out = scenario.model_copy(deep=True)
+    for node in out.topology.nodes:
+        if node.kind == "site":
+            node.it_capacity_mw, node.liquid_cooling_mw, node.air_cooling_mw = (
+                cap.it[node.id], cap.liquid[node.id], cap.air[node.id])
+        elif node.kind == "substation":
+            node.headroom_mw = cap.headroom[node.id]
+    for edge in out.topology.edges:
+        if edge.kind == "feed":
+            edge.capacity_mw = cap.feed[edge.id]
+        elif edge.kind == "line":
+            edge.rating_mw, edge.emergency_rating_mw = cap.rating[edge.id], cap.emergency[edge.id]
+    return out
