@@ -68,7 +68,59 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         + ("[green]inside[/green]" if inside else "[red]OUTSIDE[/red]")
         + f"; {s.gpus_placed:,} GPUs in {s.racks_placed:,} racks"
     )
-    costs = ", ".join(f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year)
+    if plan.grid is not None:
+        print_grid(console, plan)
+    if plan.schedule:
+        print_timeline(console, plan)
+    costs = ", ".join(
+        f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year and c.name != "stranding"
+    )
     console.print(f"Cost per year: {costs}")
+    stranding = next((c for c in plan.cost_breakdown if c.name == "stranding"), None)
+    if stranding is not None:
+        console.print(f"Stranding penalty over the whole rollout: {_usd(stranding.usd_per_year)}")
     for note in s.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def print_grid(console: Console, plan: Plan) -> None:
+    g = plan.grid
+    verdict = {"secure": "[green]secure[/green]", "insecure": "[red]INSECURE[/red]"}.get(g.n_minus_1, g.n_minus_1)
+    how = "enforced while placing" if g.enforced_by_solver else "checked after placing"
+    console.print(
+        f"Grid ({g.security}, DC power flow, {how}): {verdict}; {g.monitored_lines} monitored lines, "
+        f"{len(g.bridges)} radial outages skipped, {len(g.iterations)} loop iteration(s), "
+        f"{g.constraints_added} line constraint(s) added; re-dispatch {sum(r.mw for r in g.redispatch):.1f} MW"
+    )
+    if g.preexisting.n1_overloads or g.preexisting.base_overloads:
+        console.print(
+            f"  pre-existing (not caused by the plan): {len(g.preexisting.base_overloads)} base-case and "
+            f"{len(g.preexisting.n1_overloads)} post-outage overloads"
+        )
+    table = Table(title="Most loaded lines after an outage")
+    for col in ("line", "after losing", "flow MW", "limit MW", "loading"):
+        table.add_column(col, justify="left" if col in ("line", "after losing") else "right")
+    rows = g.violations or g.worst_contingencies
+    for c in rows[:5]:
+        table.add_row(c.line, c.outage, f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%")
+    if rows:
+        console.print(table)
+
+
+def print_timeline(console: Console, plan: Plan) -> None:
+    table = Table(title=f"Rollout: {plan.summary.stranded_gpu_quarters:,} stranded GPU-quarters")
+    for col in ("quarter", "delivered", "live", "stranded", "going live", "sites at capacity"):
+        table.add_column(col, justify="left" if col in ("quarter", "sites at capacity") else "right")
+    for rep in plan.schedule:
+        full = [
+            sp.site for sp in rep.sites
+            if (sp.it_available_mw > 0 and sp.it_power_mw >= 0.98 * sp.it_available_mw)
+            or (sp.facility_available_mw > 0 and sp.facility_power_mw >= 0.98 * sp.facility_available_mw)
+        ]
+        going = sum(g.gpus for g in rep.going_live)
+        table.add_row(
+            rep.period, f"{rep.gpus_delivered:,}", f"{rep.gpus_live:,}",
+            f"[red]{rep.gpus_stranded:,}[/red]" if rep.gpus_stranded else "0",
+            f"{going:,}" if going else "", ", ".join(full),
+        )
+    console.print(table)
