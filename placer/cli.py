@@ -90,6 +90,18 @@ def solve(
         out.print(f"plan written to {output}")
 
 
+def _print_most_loaded(grid) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Grid {grid.n_minus_1} ({grid.security}): the most loaded monitored lines, each at its worst case")
+    for col in ("line", "case", "flow MW", "limit MW", "loading"):
+        table.add_column(col, justify="left" if col in ("line", "case") else "right")
+    for ln in grid.most_loaded[:10]:
+        case = "base case" if ln.outage == "-" else f"after losing {ln.outage}"
+        table.add_row(ln.line, case, f"{ln.flow_mw:.1f}", f"{ln.limit_mw:.1f}", f"{ln.loading_pct:.1f}%")
+    out.print(table)
+
+
 def _print_violations(report) -> None:
     for v in report.violations:
         out.print(f"[red]{v.code}[/red] {v.entity}: {v.message}")
@@ -114,6 +126,8 @@ def verify(
         print(report.model_dump_json(indent=2))
     elif report.valid:
         out.print(f"[green]valid[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
+        if report.grid is not None:
+            _print_most_loaded(report.grid)
     else:
         _print_violations(report)
         out.print(f"[red]invalid[/red]: {len(report.violations)} violation(s)")
