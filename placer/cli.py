@@ -178,6 +178,41 @@ def import_grid(
 
 
 @app.command()
+def generate(
+    output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
+    sites: int = typer.Option(..., "--sites", min=1, help="candidate sites"),
+    gpus: int = typer.Option(..., "--gpus", min=1, help="GPUs of demand, in whole racks"),
+    seed: int = typer.Option(0, "--seed", min=0),
+    substations: Optional[int] = typer.Option(None, "--substations", min=2),
+    plants: Optional[int] = typer.Option(None, "--plants", min=1),
+    metros: Optional[int] = typer.Option(None, "--metros", min=1),
+    tenants: int = typer.Option(5, "--tenants", min=1),
+    skus: int = typer.Option(4, "--skus", min=1),
+) -> None:
+    """Generate a seeded synthetic scenario: the same arguments give the same file, byte for byte."""
+    from topologies.synthetic import generate as synthesize
+
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise InputError("output directory does not exist", file=str(output))
+    try:
+        scenario = synthesize(sites=sites, gpus=gpus, seed=seed, substations=substations, plants=plants,
+                              metros=metros, tenants=tenants, skus=skus)
+    except ValueError as exc:
+        raise InputError(str(exc), where="placer generate") from None
+    dump_model(scenario, output)
+    out.print(f"wrote {output}: {len(scenario.topology.sites)} sites, "
+              f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Run the benchmark suite (alias of `python -m benchmarks`; same options, e.g. --suite small --out DIR)."""
+    from benchmarks.runner import main as bench_main
+
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
+@app.command()
 def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's schema instead")) -> None:
     """Print the JSON Schema of the scenario file (generated from the pydantic models)."""
     print(json.dumps(plan_json_schema() if plan else json_schema(), indent=2))

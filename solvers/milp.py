@@ -236,6 +236,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         notes.append("rollout: the MILP chose the final placement (with grid limits of the final build-out); "
                      "CP-SAT then scheduled it period by period with the placement fixed")
     bound = res.termination.objective_bounds.dual_bound
+    if not math.isfinite(bound) and res.termination.reason == mathopt.TerminationReason.OPTIMAL:
+        bound = res.objective_value()  # solved (e.g. in presolve) within relative_gap_tolerance
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
               "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": 1e-6}
     return assemble_plan(
