@@ -9,14 +9,22 @@ from the solver.
 Codes: SCHEDULE_MISSING, SCHEDULE_PERIODS, SCHEDULE_MONOTONE, SCHEDULE_DELIVERY,
 SCHEDULE_FINAL, PERIOD_SITE_CAPACITY, PERIOD_LIQUID_COOLING, PERIOD_AIR_COOLING,
 PERIOD_FEED_CAPACITY, PERIOD_SUBSTATION_HEADROOM, BUILD_RATE, GO_LIVE_WINDOW and
-REPORTED_MISMATCH (going-live racks, delivered/live/stranded GPUs per period, the
-summary's stranded GPU-quarters, the stranding cost term).
+REPORTED_MISMATCH (going-live racks and GPUs, delivered/live/stranded GPUs per period,
+each period's site rows -- IT and facility MW used and available --, installed-rack keys
+that name no tenant/SKU/site of the scenario, the summary's stranded GPU-quarters, the
+stranding cost term).
+
+Entities: ``tenant/sku/site@period`` (monotonicity, going live), ``tenant:T/sku:K@period``
+(deliveries), ``tenant:T@period`` (go-live windows), ``site:S@period`` (site limits, feeds,
+build rates, site rows), ``substation:B@period``, ``schedule:period``, ``schedule``,
+``plan`` and ``summary``.
 
 Complexity: O(P · (A + S · F)) for P periods, A schedule entries, S sites, F feeds per site.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from placer.plan import Plan
@@ -112,6 +120,24 @@ def _site_feeds(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _mw_close(reported: float, expected: float) -> bool:
+    """Reported MW figures match within rel 1e-6 / abs 1e-6 MW (as in :mod:`placer.verify`)."""
+    return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=TOL, abs_tol=TOL)
+
+
+def _parse_key(key: str) -> tuple[str, str, str] | None:
+    """'tenant/sku/site' -> (tenant, sku, site); None when malformed."""
+    parts = key.split("/")
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def _schedule_aligned(scenario: Scenario, plan: Plan) -> bool:
+    """The plan has a schedule whose periods are exactly the scenario's rollout periods."""
+    r = scenario.rollout
+    return (r is not None and plan.schedule is not None
+            and [p.period for p in plan.schedule] == list(r.periods))
+
+
 def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
     r = scenario.rollout
     if r is None:
@@ -125,6 +151,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                         f"schedule periods {got} differ from the scenario's {list(r.periods)}")]
     skus = {k.id: k for k in scenario.catalog}
     sites = {s.id: s for s in scenario.topology.sites}
+    tenants = {t.id: t for t in scenario.demand.tenants}
     feeds = _site_feeds(scenario)
     rank = {p: i for i, p in enumerate(r.periods)}
 
@@ -134,11 +161,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
         for q in range(rank[d.period], len(r.periods)):
             row[q] += d.gpus
 
-    def parse(key: str) -> tuple[str, str, str] | None:
-        parts = key.split("/")
-        return tuple(parts) if len(parts) == 3 else None  # type: ignore[return-value]
-
-    prev: dict[str, int] = {}
+    prev: dict[str, int] = {}  # well-formed keys only
     stranded_total = 0
     for q, rep in enumerate(plan.schedule):
         period = rep.period
@@ -148,12 +171,14 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
         air: dict[str, float] = {}
         live_tk: dict[tuple[str, str], int] = {}
         live_gpus = 0
+        now: dict[str, int] = {}
         for key, racks in sorted(rep.installed_racks.items()):
-            parsed = parse(key)
-            if parsed is None or parsed[1] not in skus or parsed[2] not in sites:
+            parsed = _parse_key(key)
+            if parsed is None or parsed[0] not in tenants or parsed[1] not in skus or parsed[2] not in sites:
                 found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", None, None, "",
                                      f"installed_racks key '{key}' is not tenant/sku/site of this scenario"))
                 continue
+            now[key] = racks
             t, k, s = parsed
             sku = skus[k]
             mw = racks * sku.it_kw_per_rack / 1000.0
@@ -162,25 +187,37 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
             air[s] = air.get(s, 0.0) + mw * (1.0 - sku.liquid_share)
             live_tk[(t, k)] = live_tk.get((t, k), 0) + racks * sku.gpus_per_rack
             live_gpus += racks * sku.gpus_per_rack
-            if racks < prev.get(key, 0):
-                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", racks, prev[key], "racks",
-                                     f"{key} falls from {prev[key]} to {racks} racks in {period}: installed racks never move"))
+            if racks < prev.get(key, 0) or racks < 0:
+                before = prev.get(key, 0)
+                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", racks, before, "racks",
+                                     f"{key} falls from {before} to {racks} racks in {period}: installed racks never move"))
         for key, before in prev.items():
-            if key not in rep.installed_racks and before > 0:
+            if key not in now and before > 0:
                 found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", 0, before, "racks",
                                      f"{key} falls from {before} to 0 racks in {period}"))
-        # going live is the increase
-        reported_going = {f"{g.tenant}/{g.sku}/{g.site}": g.racks for g in rep.going_live}
-        for key, racks in rep.installed_racks.items():
+        # going live is the increase; each entry's GPUs are its racks times the SKU's GPUs per rack
+        reported_going: dict[str, int] = {}
+        for g in rep.going_live:
+            key = f"{g.tenant}/{g.sku}/{g.site}"
+            if key in reported_going:
+                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", g.racks, None, "racks",
+                                     f"going_live lists {key} twice in {period}"))
+                continue
+            reported_going[key] = g.racks
+            if g.sku in skus and g.gpus != g.racks * skus[g.sku].gpus_per_rack:
+                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", g.gpus,
+                                     g.racks * skus[g.sku].gpus_per_rack, "GPUs",
+                                     f"going_live reports {g.gpus:,} GPUs for {g.racks} racks of {g.sku}"))
+        for key, racks in now.items():
             delta = racks - prev.get(key, 0)
             if delta > 0 and reported_going.get(key) != delta:
                 found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", reported_going.get(key), delta, "racks",
                                      f"going_live reports {reported_going.get(key)} racks, installed rose by {delta}"))
         for key, racks in reported_going.items():
-            if racks != rep.installed_racks.get(key, 0) - prev.get(key, 0):
-                if rep.installed_racks.get(key, 0) - prev.get(key, 0) <= 0:
-                    found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", racks, 0, "racks",
-                                         f"going_live reports {racks} racks but nothing was installed"))
+            delta = now.get(key, 0) - prev.get(key, 0)
+            if racks != delta and delta <= 0:
+                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", racks, 0, "racks",
+                                     f"going_live reports {racks} racks but nothing was installed"))
         # deliveries and go-live windows
         for (t, k), gpus in sorted(live_tk.items()):
             have = delivered_cum.get((t, k), [0] * len(r.periods))[q]
@@ -193,7 +230,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, 0, "GPUs",
                                      f"{live_t:,} GPUs of {w.tenant} live in {period}, before its earliest {w.earliest}"))
             if w.latest is not None and q >= rank[w.latest]:
-                total = next(t.total_gpus for t in scenario.demand.tenants if t.id == w.tenant)
+                total = tenants[w.tenant].total_gpus
                 if live_t < total:
                     found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, total, "GPUs",
                                          f"only {live_t:,} of {total:,} GPUs of {w.tenant} live in {period}, "
@@ -208,15 +245,18 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 if used > limit + TOL * max(1.0, limit):
                     found.append(Finding(code, f"site:{s}@{period}", used, limit, "MW",
                                          f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available"))
+        n1: dict[str, float] = {}
+        for s in sites:
+            caps = [cap.feed[f] for f, _ in feeds[s]]
+            n1[s] = (caps[0] if len(caps) == 1 else sum(caps) - max(caps)) if caps else 0.0
         sub_load: dict[str, float] = {}
         for s, mw in sorted(it.items()):
             facility = mw * sites[s].pue
             caps = [cap.feed[f] for f, _ in feeds[s]]
-            n1 = caps[0] if len(caps) == 1 else sum(caps) - max(caps)
-            if facility > n1 + TOL * max(1.0, n1):
-                found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1, "MW",
-                                     f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1:g} MW "
-                                     + ("after losing any one" if len(caps) > 1 else "")))
+            if facility > n1[s] + TOL * max(1.0, n1[s]):
+                found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1[s], "MW",
+                                     f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
+                                     + (" after losing any one" if len(caps) > 1 else "")))
             total = sum(caps)
             for (f, b), c in zip(feeds[s], caps):
                 sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
@@ -227,10 +267,11 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                                      f"{load:.3f} MW of new load on {b} in {period}, headroom {limit:g} MW"))
         # build rates
         for s, rate in r.build_rate_racks_per_period.items():
-            built = sum(max(0, n - prev.get(key, 0)) for key, n in rep.installed_racks.items() if key.endswith(f"/{s}"))
+            built = sum(max(0, n - prev.get(key, 0)) for key, n in now.items() if key.split("/")[2] == s)
             if built > rate:
                 found.append(Finding("BUILD_RATE", f"site:{s}@{period}", built, rate, "racks",
                                      f"{built} racks installed at {s} in {period}, build rate {rate}"))
+        # reported figures: GPUs and each site's MW used against MW available
         delivered = sum(row[q] for row in delivered_cum.values())
         for name, reported, actual in (("gpus_delivered", rep.gpus_delivered, delivered),
                                        ("gpus_live", rep.gpus_live, live_gpus),
@@ -238,10 +279,37 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
             if reported != actual:
                 found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", reported, actual, "GPUs",
                                      f"{name} reported {reported:,}, recomputed {actual:,}"))
+        seen: set[str] = set()
+        for row in rep.sites:
+            ent = f"site:{row.site}@{period}"
+            if row.site not in sites or row.site in seen:
+                found.append(Finding("REPORTED_MISMATCH", ent, None, None, "",
+                                     f"schedule sites in {period}: '{row.site}' is "
+                                     + ("reported twice" if row.site in seen else "not a site of this scenario")))
+                continue
+            seen.add(row.site)
+            s, mw = row.site, it.get(row.site, 0.0)
+            for name, reported, actual in (("it_power_mw", row.it_power_mw, mw),
+                                           ("it_available_mw", row.it_available_mw, cap.it[s]),
+                                           ("facility_power_mw", row.facility_power_mw, mw * sites[s].pue),
+                                           ("facility_available_mw", row.facility_available_mw, n1[s])):
+                if not _mw_close(reported, actual):
+                    found.append(Finding("REPORTED_MISMATCH", ent, reported, actual, "MW",
+                                         f"sites[{s}].{name} in {period} reported {reported:.6g}, "
+                                         f"recomputed {actual:.6g}"))
+        for s, mw in sorted(it.items()):
+            if s not in seen and not _mw_close(0.0, mw):
+                found.append(Finding("REPORTED_MISMATCH", f"site:{s}@{period}", None, mw, "MW",
+                                     f"site '{s}' carries {mw:.6g} MW of IT in {period} but has no entry in "
+                                     "that period's sites"))
         stranded_total += delivered - live_gpus
-        prev = dict(rep.installed_racks)
+        prev = now
 
-    final = {f"{a.tenant}/{a.sku}/{a.site}": a.racks for a in plan.assignments if a.racks > 0}
+    final: dict[str, int] = {}
+    for a in plan.assignments:  # duplicate rows add up (DUPLICATE_ASSIGNMENT reports them)
+        key = f"{a.tenant}/{a.sku}/{a.site}"
+        final[key] = final.get(key, 0) + a.racks
+    final = {k: v for k, v in final.items() if v > 0}
     last = {k: v for k, v in plan.schedule[-1].installed_racks.items() if v > 0}
     if final != last:
         diff = sorted(set(final.items()) ^ set(last.items()))[:3]
@@ -255,16 +323,29 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
 
 
 def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
-    """The stranding term recomputed from the schedule (0 without a rollout)."""
-    if scenario.rollout is None or plan.schedule is None:
-        return 0.0
+    """The stranding term recomputed from the schedule (0 without a rollout).
+
+    When the plan has no schedule, or its periods are not the scenario's, the stranded
+    GPU-quarters cannot be recomputed (SCHEDULE_MISSING / SCHEDULE_PERIODS report that);
+    the term is then only held to the summary's ``stranded_gpu_quarters`` times the price,
+    so that one fault is not reported twice."""
     r = scenario.rollout
+    if r is None:
+        return 0.0
+    if not _schedule_aligned(scenario, plan):
+        return plan.summary.stranded_gpu_quarters * r.stranding_usd_per_gpu_quarter
     delivered = 0
     for d in r.deliveries:
         delivered += d.gpus * (len(r.periods) - r.periods.index(d.period))
     skus = {k.id: k for k in scenario.catalog}
-    live = sum(n * skus[key.split("/")[1]].gpus_per_rack
-               for rep in plan.schedule for key, n in rep.installed_racks.items() if key.split("/")[1] in skus)
+    tenants = {t.id for t in scenario.demand.tenants}
+    sites = {s.id for s in scenario.topology.sites}
+    live = 0
+    for rep in plan.schedule:  # the same entries check_schedule counts as live (malformed keys: none)
+        for key, n in rep.installed_racks.items():
+            parsed = _parse_key(key)
+            if parsed is not None and parsed[0] in tenants and parsed[1] in skus and parsed[2] in sites:
+                live += n * skus[parsed[1]].gpus_per_rack
     return (delivered - live) * r.stranding_usd_per_gpu_quarter
 
 

@@ -491,7 +491,6 @@ def schedule_for_placement(problem: Problem, final: dict[int, int]) -> dict[tupl
     """The least-stranding rollout of a fixed final placement (CP-SAT, periods only).
 
     Used when another engine chose the placement: fix x to it and optimise the schedule.
-    Falls back to the greedy forward schedule when CP-SAT finds nothing in time.
     """
     pm = PlacementModel(problem)
     for i, x in pm.v.x.items():
@@ -500,7 +499,13 @@ def schedule_for_placement(problem: Problem, final: dict[int, int]) -> dict[tupl
     pm.hint(final, forward)
     solver = _parameters(problem.scenario.policy.solver)
     status = solver.solve(pm.model)
+    if status == cp_model.INFEASIBLE:
+        raise InfeasibleError(
+            "the chosen final placement cannot be rolled out in time (deliveries, site stages, build rates "
+            "or go-live windows); these cannot all hold together:",
+            explain_infeasibility(problem, problem.scenario.policy.solver),
+        )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        log.warning("schedule.fallback", status=STATUS.get(status, "UNKNOWN"))
-        return forward
+        raise NoSolutionError("no rollout schedule for the chosen placement was found in the time limit; "
+                              "raise --time-limit")
     return {key: int(solver.value(y)) for key, y in pm.v.y.items()}

@@ -79,18 +79,19 @@ class MilpModel:
             self._con(f"facility_def[{site.id}]", [(1, f)] + [(-p.facility_mw(cands[i].k, s), self.x[i]) for i in idx], 0, 0)
             if not idx:
                 continue
-            self._con(f"site_it_capacity[{site.id}]", [(p.it_mw(cands[i].k), self.x[i]) for i in idx], ub=site.it_capacity_mw)
-            self._con(f"liquid_cooling[{site.id}]", [(p.liquid_mw(cands[i].k), self.x[i]) for i in idx], ub=site.liquid_cooling_mw)
-            self._con(f"air_cooling[{site.id}]", [(p.air_mw(cands[i].k), self.x[i]) for i in idx], ub=site.air_cooling_mw)
+            last, per = p.final, p.periods  # the final build-out meets the last period's capacities
+            self._con(f"site_it_capacity[{site.id}]", [(p.it_mw(cands[i].k), self.x[i]) for i in idx], ub=per.it_cap[last][s])
+            self._con(f"liquid_cooling[{site.id}]", [(p.liquid_mw(cands[i].k), self.x[i]) for i in idx],
+                      ub=per.liquid_cap[last][s])
+            self._con(f"air_cooling[{site.id}]", [(p.air_mw(cands[i].k), self.x[i]) for i in idx], ub=per.air_cap[last][s])
             self._con(f"feed_capacity[{site.id}]", [(1, f)], ub=p.feed_limit_mw[s])
-        subs = {b.id: b for b in p.scenario.topology.substations}
         sub_terms: dict[int, list] = {}
         for s, f in enumerate(self.facility):
             for b, share in p.feed_shares[s].items():
                 sub_terms.setdefault(b, []).append((share, f))
         for b, terms in sorted(sub_terms.items()):
             sid = p.substation_ids[b]
-            self._con(f"substation_headroom[{sid}]", terms, ub=subs[sid].headroom_mw)
+            self._con(f"substation_headroom[{sid}]", terms, ub=p.periods.headroom[p.final][b])
         band = p.scenario.policy.power_band_mw
         self._con("power_band", [(1, f) for f in self.facility], band.min_mw, band.max_mw)
         plants = p.scenario.topology.plants
@@ -233,6 +234,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         from solvers.cpsat import schedule_for_placement
 
         schedule = schedule_for_placement(problem, racks)
+        status = "FEASIBLE"  # optimal for the final placement, not jointly with the schedule
         notes.append("rollout: the MILP chose the final placement (with grid limits of the final build-out); "
                      "CP-SAT then scheduled it period by period with the placement fixed")
     bound = res.termination.objective_bounds.dual_bound
