@@ -11,6 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import json  # noqa: E402
 import resource  # noqa: E402
+import threading  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -19,11 +20,56 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+class PhaseSampler(threading.Thread):
+    """Samples this process's resident memory every 20 ms and keeps the peak per phase.
+
+    Phases: generate -> build (problem and model) -> solve (from the engine's model-built
+    log event) -> verify. The build/solve peaks answer "does building need more memory
+    than solving?" without instrumenting the solvers."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.phase = "generate"
+        self.peak_mb: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def sample(self) -> None:
+        try:
+            with open("/proc/self/statm") as fh:
+                rss = int(fh.read().split()[1]) * self._page / 2**20
+        except OSError:
+            return
+        self.peak_mb[self.phase] = max(self.peak_mb.get(self.phase, 0.0), rss)
+
+    def switch(self, phase: str) -> None:
+        self.sample()
+        self.phase = phase
+        self.sample()
+
+    def run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sample()
+
+
 def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
-    import structlog
     import logging
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    import structlog
+
+    sampler = PhaseSampler()
+    sampler.start()
+
+    def phase_marker(logger, method, event_dict):
+        if event_dict.get("event") in ("cpsat.model", "milp.model") and sampler.phase == "build":
+            sampler.switch("solve")
+        raise structlog.DropEvent  # logs are not part of a benchmark's output
+
+    structlog.configure(processors=[phase_marker], wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     from benchmarks.suites import case_builder
     from placer.errors import PlacerError
     from placer.verify import verify
@@ -38,15 +84,23 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
         "gpus": sum(t.total_gpus for t in scenario.demand.tenants),
         "generate_seconds": round(time.perf_counter() - t0, 3), "rss_after_generate_mb": round(_rss_mb(), 1),
     }
+    sampler.switch("build")
     try:
         plan = solve(scenario, solver, time_limit_s=time_limit_s)
     except PlacerError as exc:
+        sampler.stop()
         record.update(status=type(exc).__name__, error=str(exc), peak_rss_mb=round(_rss_mb(), 1))
         return record
     s = plan.summary
+    sampler.switch("verify")
     t1 = time.perf_counter()
     report = verify(scenario, plan)
     verify_s = time.perf_counter() - t1
+    sampler.stop()
+    record["phase_peak_rss_mb"] = {k: round(v, 1) for k, v in sampler.peak_mb.items()}
+    build_mb, solve_mb = sampler.peak_mb.get("build"), sampler.peak_mb.get("solve")
+    if build_mb and solve_mb:
+        record["build_to_solve_memory_ratio"] = round(build_mb / solve_mb, 3)
     record.update(
         status=s.status, objective=s.objective, bound=s.bound, gap=s.gap,
         build_seconds=s.build_seconds, solve_seconds=s.solve_seconds, verify_seconds=round(verify_s, 4),

@@ -155,13 +155,14 @@ def redispatch_cost_usd_per_year(scenario: Scenario, plan: Plan) -> float | None
     """The expected ``redispatch`` cost term, or None when the plan must not have one.
 
     Present exactly when the plan has a grid report: redispatch_weight x sum over listed
-    (known) plants of mw x cost_usd_per_mwh x utilization x 8760.
+    (known) plants of max(mw, 0) x cost_usd_per_mwh x utilization x 8760. Only generation
+    raised is charged: lowering a plant earns the plan no credit.
     """
     if plan.grid is None:
         return None
     costs = {p.id: gc.plant_cost_usd_per_mwh(p) for p in scenario.topology.plants}
     usd_per_h = math.fsum(
-        r.mw * costs[r.plant] for r in plan.grid.redispatch if r.plant in costs and math.isfinite(r.mw)
+        max(r.mw, 0.0) * costs[r.plant] for r in plan.grid.redispatch if r.plant in costs and math.isfinite(r.mw)
     )
     return (
         scenario.policy.grid.redispatch_weight * usd_per_h * scenario.policy.cost.utilization * HOURS_PER_YEAR

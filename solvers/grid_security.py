@@ -255,7 +255,23 @@ def redispatch_lower_mw(scenario: Scenario, pre: PreexistingState) -> np.ndarray
 def redispatch_cost_usd_per_year(scenario: Scenario, grid: GridModel, redispatch_mw: np.ndarray) -> float:
     pol = scenario.policy
     hours = 8760.0 * pol.cost.utilization
-    return pol.grid.redispatch_weight * hours * float(grid.cost_usd_per_mwh @ redispatch_mw)
+    # Only generation raised is charged: lowering a plant earns the plan no credit (otherwise the
+    # new load would be credited with the system saving of cheap spare displacing dear plants).
+    return pol.grid.redispatch_weight * hours * float(grid.cost_usd_per_mwh @ np.maximum(redispatch_mw, 0.0))
+
+
+def add_raise_cost(model: mathopt.Model, redispatch_vars: list, grid: GridModel, usd_per_mw: np.ndarray) -> list:
+    """Objective terms charging only raised output: up_g >= delta_g, up_g >= 0, cost on up_g."""
+    terms = []
+    for g, d in enumerate(redispatch_vars):
+        if usd_per_mw[g] <= 0:
+            continue
+        up = model.add_variable(lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]")
+        ct = model.add_linear_constraint(lb=0.0, name=f"raise_def[{grid.plant_ids[g]}]")
+        ct.set_coefficient(up, 1.0)
+        ct.set_coefficient(d, -1.0)
+        terms.append((float(usd_per_mw[g]), up))
+    return terms
 
 
 def dispatch_for_placement(
@@ -273,7 +289,7 @@ def dispatch_for_placement(
     lower = redispatch_lower_mw(scenario, pre)
     red = [model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
            for p, lo, s in zip(grid.plant_ids, lower, grid.spare_mw)]
-    model.minimize(mathopt.fast_sum(float(c) * v for c, v in zip(grid.cost_usd_per_mwh, red)))
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
     loop.add_balance(model, sites, red)
     best = None
     for it in range(scenario.policy.grid.max_iterations):

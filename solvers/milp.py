@@ -31,7 +31,13 @@ from placer.errors import InfeasibleError, NoSolutionError
 from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
 from solvers.dcpf import GridModel
-from solvers.grid_security import SecurityLoop, has_grid, redispatch_cost_usd_per_year, redispatch_lower_mw
+from solvers.grid_security import (
+    SecurityLoop,
+    add_raise_cost,
+    has_grid,
+    redispatch_cost_usd_per_year,
+    redispatch_lower_mw,
+)
 from solvers.problem import Problem, final_scenario
 
 log = structlog.get_logger("placer.milp")
@@ -135,10 +141,10 @@ class MilpModel:
         hours = 8760.0 * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
-            d = self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
-            self.redispatch.append(d)
-            if weight * grid.cost_usd_per_mwh[g] > 0:
-                self.objective_terms.append((weight * hours * float(grid.cost_usd_per_mwh[g]), d))
+            self.redispatch.append(
+                self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
+            )
+        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, weight * hours * grid.cost_usd_per_mwh)
 
     def set_objective(self) -> None:
         self.m.minimize(mathopt.fast_sum(c * v for c, v in self.objective_terms if c))

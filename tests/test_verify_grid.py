@@ -270,7 +270,7 @@ def attach_grid(
         violations=violations,
         n_minus_1="secure" if not violations else "insecure",
     )
-    usd_per_h = sum(mw * next(pl.cost_usd_per_mwh for pl in d.plants if pl.id == pid) for pid, mw in redispatch.items())
+    usd_per_h = sum(max(mw, 0.0) * next(pl.cost_usd_per_mwh for pl in d.plants if pl.id == pid) for pid, mw in redispatch.items())
     term = CostTerm(name="redispatch", usd_per_year=pol.redispatch_weight * usd_per_h * scenario.policy.cost.utilization
                     * HOURS, description="re-dispatch")
     terms = [t for t in plan.cost_breakdown if t.name != "redispatch"] + [term]
