@@ -337,6 +337,9 @@ class Objective(_Model):
 
 class SolverOptions(_Model):
     time_limit_s: Positive = 60.0
+    relative_gap: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        1e-4, description="stop when (objective - bound) / objective is below this; the plan reports the gap reached"
+    )
     workers: Annotated[int, Field(ge=1, le=256)] = 2
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     log_search: bool = False

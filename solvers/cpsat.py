@@ -393,6 +393,7 @@ def _parameters(opts, *, workers: int | None = None) -> cp_model.CpSolver:
     solver.parameters.max_time_in_seconds = float(opts.time_limit_s)
     solver.parameters.num_workers = workers or opts.workers
     solver.parameters.random_seed = opts.seed
+    solver.parameters.relative_gap_limit = float(opts.relative_gap)
     solver.parameters.log_search_progress = bool(opts.log_search)
     return solver
 
@@ -467,6 +468,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "max_time_in_seconds": solver.parameters.max_time_in_seconds,
         "num_workers": solver.parameters.num_workers,
         "random_seed": solver.parameters.random_seed,
+        "relative_gap_limit": solver.parameters.relative_gap_limit,
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }

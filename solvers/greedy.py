@@ -134,12 +134,37 @@ def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
     return racks, unplaced
 
 
+def _unmet_final_rules(problem: Problem, racks: dict[int, int]) -> list[str]:
+    """Rules greedy does not guarantee by construction: latency shares and the band's minimum."""
+    p, out = problem, []
+    gpus: dict[tuple[int, int], int] = {}
+    facility = 0.0
+    for i, n in racks.items():
+        c = p.candidates[i]
+        gpus[(c.t, c.s)] = gpus.get((c.t, c.s), 0) + n * p.skus[c.k].gpus_per_rack
+        facility += n * p.facility_mw(c.k, c.s)
+    for t, tenant in enumerate(p.tenants):
+        for req in tenant.latency:
+            near = p.latency_eligible(req.metro, req.max_rtt_ms)
+            have = sum(g for (tt, s), g in gpus.items() if tt == t and s in near)
+            if have < req.min_share * tenant.total_gpus - EPS:
+                out.append(f"tenant {tenant.id}'s latency share: {have:,} GPUs within {req.max_rtt_ms:g} ms of "
+                           f"{req.metro}, {req.min_share:.0%} needed")
+    band = p.scenario.policy.power_band_mw
+    if facility < band.min_mw - 1e-6:
+        out.append(f"the power band: {facility:.1f} MW facility power, at least {band.min_mw:g} MW needed")
+    return out
+
+
 def solve_greedy(problem: Problem) -> Plan:
     t0 = time.perf_counter()
     racks, unplaced = greedy_racks(problem)
     seconds = time.perf_counter() - t0
     if unplaced:
         raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced))
+    short = _unmet_final_rules(problem, racks)
+    if short:
+        raise NoSolutionError("the greedy baseline's placement breaks " + "; ".join(short))
     schedule = None
     if problem.periods.multi:
         schedule = forward_schedule(problem, racks)

@@ -155,7 +155,7 @@ def _params(opts, engine: str, time_left_s: float) -> mathopt.SolveParameters:
         time_limit=datetime.timedelta(seconds=max(0.05, time_left_s)),
         random_seed=opts.seed,
         enable_output=bool(opts.log_search),
-        relative_gap_tolerance=1e-6,
+        relative_gap_tolerance=float(opts.relative_gap),
     )
     if engine == "scip":
         params.threads = opts.workers  # HiGHS takes threads only as a global option
@@ -192,8 +192,11 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             model_hint = mathopt.ModelSolveParameters(
                 solution_hints=[mathopt.SolutionHint(variable_values={mm.x[i]: float(v) for i, v in hint.items()})]
             )
-        res = mathopt.solve(mm.m, SOLVERS[engine], params=_params(opts, engine, deadline - time.perf_counter()),
-                            model_params=model_hint)
+        # Leave time for the loop: an iteration may use 60 % of what is left (at least 10 s), so a
+        # placement that breaks line limits can still be repaired before the deadline.
+        left = deadline - time.perf_counter()
+        budget = left if it == max_iter else max(min(left, 10.0), 0.6 * left)
+        res = mathopt.solve(mm.m, SOLVERS[engine], params=_params(opts, engine, budget), model_params=model_hint)
         dt = time.perf_counter() - t
         solve_s += dt
         reason = res.termination.reason
@@ -247,7 +250,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     if not math.isfinite(bound) and res.termination.reason == mathopt.TerminationReason.OPTIMAL:
         bound = res.objective_value()  # solved (e.g. in presolve) within relative_gap_tolerance
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
-              "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": 1e-6}
+              "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap}
     return assemble_plan(
         problem, racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -64,6 +63,18 @@ def test_digest_does_not_depend_on_hash_seed():
     assert digests == {generate(sites=25, gpus=100_000, seed=3).digest()}
 
 
+def test_written_file_reads_back_to_the_same_digest(tmp_path):
+    from placer.io import dump_model, load_scenario
+
+    sc = generate(sites=15, gpus=50_000, seed=4)
+    path = tmp_path / "synthetic.json"
+    dump_model(sc, path)
+    first = path.read_bytes()
+    assert load_scenario(path).digest() == sc.digest()
+    dump_model(generate(sites=15, gpus=50_000, seed=4), path)
+    assert path.read_bytes() == first
+
+
 # --------------------------------------------------------------------------- geometry and grid
 
 
@@ -113,6 +124,33 @@ def test_preexisting_grid_is_served_within_limits_and_n1_secure(medium):
     for j, k in enumerate(outages):
         post[k, j] = 0.0
     assert (abs(post) <= grid.emergency_mw[:, None] + 1e-6).all()
+
+
+def test_any_placement_in_the_band_is_n1_secure_with_pro_rata_redispatch(medium):
+    """The rating rule: every line holds |f0| + the new load's worst pro-rata flow, so grid-blind plans verify."""
+    import numpy as np
+
+    from solvers.dcpf import GridModel
+    from solvers.problem import build_problem
+
+    grid = GridModel.from_scenario(medium)
+    pre = grid.preexisting_state()
+    pre_post = grid.post_outage_flows(pre.flows_mw)
+    problem = build_problem(medium)
+    sites = medium.topology.sites
+    p_max = np.array([min(s.it_capacity_mw * s.pue, problem.feed_limit_mw[i]) for i, s in enumerate(sites)])
+    band = medium.policy.power_band_mw.max_mw
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        load, left = {}, band * rng.uniform(0.5, 1.0)
+        for s in rng.permutation(len(sites))[: rng.integers(1, len(sites) + 1)]:
+            load[sites[s].id] = min(p_max[s], left)
+            left -= load[sites[s].id]
+        new = grid.new_load_mw(load)
+        redispatch = grid.spare_mw / grid.spare_mw.sum() * sum(load.values())
+        flows = grid.flows(grid.injections(pre.dispatch_mw + redispatch, new))
+        screen = grid.screen_n1(flows, reference_post_mw=pre_post, reference_base_mw=pre.flows_mw, tol_mw=1e-3)
+        assert not screen.violations, screen.violations[:3]
 
 
 def test_generation_covers_load_and_new_load(medium):

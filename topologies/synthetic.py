@@ -55,7 +55,7 @@ Generation rules
    distinct, so the least-cost dispatch is unique), spare 10-20 % of capacity, scaled
    so capacity >= 1.3 x load, capacity - spare >= 1.05 x load and total spare >=
    1.3 x the power band's maximum.
-   **Ratings** come from a DC power flow (own sparse LU; the same physics as
+   **Ratings** come from a DC power flow (own dense PTDF; the same physics as
    :mod:`solvers.dcpf`): f0 = flows of the merit-order dispatch of the existing load;
    its post-outage flows by LODF; and, for the new load, per-MW sensitivities of
    each site served by (a) all plants in proportion to their spare and (b) the
@@ -75,7 +75,9 @@ Generation rules
    feeds carry the whole facility (2N), ~20 % less (the feed binds). Total IT capacity
    ``U(1.8, 2.5) x`` the fleet's IT (lognormal sizes), each site floored so it can host
    every tenant's island (IT, liquid and air; feeds and headroom too); liquid-cooled
-   sites (75 %: PUE 1.08-1.22) or air-cooled ones (PUE 1.22-1.35); energy price,
+   sites (75 %: PUE 1.08-1.22, liquid 0.85-1.0 x IT, air for 1.1-1.5 x the fleet's
+   air share of heat, at least 0.2-0.4 x IT) or air-cooled ones (PUE 1.22-1.35, air
+   0.9-1.1 x IT, liquid 0-0.3 x IT); each medium totals >= 1.3 x the demand's; energy price,
    capex and fixed cost seeded, higher near metros. Substation ``headroom_mw`` =
    ``U(0.7, 1.3) x`` the facility load its sites could draw (floored for islands);
    100-400 MW where no site is fed. Regions = k-means of the sites
@@ -86,25 +88,32 @@ Generation rules
    the two corridors); laterals from each site to its feeding substation(s) and from
    each metro to its two nearest substations (great circle x ``ROUTE_FACTOR``, at
    least 0.5 km). Latency = length x ``policy.fiber_ms_per_km``.
-6. **Rules** (stream 4): ~40 % of the tenants (at least one) get a latency requirement
-   to a metro (the biggest metros first), ``min_share`` 0.2-0.3, ``max_rtt_ms`` the
-   smallest 0.1 ms step at which the largest ``max_sites - 1`` sites in reach hold
-   twice the share; ~30 % of the others get ``allowed_regions`` (regions added until
-   they hold 3x the tenant's IT; dropped when that takes every region);
-   ``max_sites`` = 2 or more: the fewest allowed sites holding 2x the tenant's IT,
-   plus 0-1.
+6. **Rules** (stream 4). A site's capacity *for a tenant* is the IT of the tenant's
+   SKU mix it can take: min(IT, feed N-1 / PUE, liquid / liquid share, air / air
+   share). ~40 % of the tenants (at least one) get a latency requirement to a metro
+   (the biggest metros first), ``min_share`` 0.2-0.3, ``max_rtt_ms`` the smallest
+   0.1 ms step (after a 5 % margin) at which the largest ``max_sites - 1`` sites in
+   reach hold twice the share; ~30 % of the others get ``allowed_regions`` (random
+   regions added until they hold 3x the tenant's IT; dropped when that takes every
+   region); ``max_sites`` = the larger of the fewest allowed sites holding 3x the
+   tenant's IT and 2x its IT over the median allowed site, plus 0-1, at least 2 (at
+   most the allowed sites).
 7. **Policy**: power band ``[0.85, 1.2] x`` fleet IT x mean site PUE; cost defaults;
    ``tenant_site_usd_per_year`` 2 M; a 50,000 USD/MW-yr surcharge on the region
    nearest the largest metro; solver defaults; ``policy.grid`` default (N-1).
 
 Complexity
 ----------
-V = substations + plants, L ~ 1.5 V lines, S sites, M metros. Points O((V + S) log)
-with a cell grid; Delaunay O(V log V); spanner O(V x local Dijkstra); bridge repair
-O(bridges x (V + L)); DC power flow one sparse LU, sensitivities S + L sparse solves
-(dense results L x S and, in blocks, L x L); knapsack bounds O(L S log S); fiber RTT
-one Dijkstra per metro. Measured on a shared 2-core box: see the module's tests and
-the benchmark notes (about 0.1 s at 10 sites, ~2-3 s at 1,000 sites).
+V = substations + plants, L ~ 1.5 V lines, S sites, M metros. Points: O(n) expected
+with a cell grid; Delaunay O(V log V); spanner: one Dijkstra bounded by the stretch
+per Delaunay edge (local, ~3 V of them); bridge repair O(bridges x (V + L)); DC power
+flow: one dense inverse of the reduced B, O(V^3), and the PTDF O(L V^2); new-load
+sensitivities O(L S); knapsack bounds O(L S log S); post-outage maxima O(L^2) in
+blocks of 512 outages (memory O(L x 512 + L S)); fiber round trips one Dijkstra per
+metro. Measured on the shared 2-core box: 0.01 s at 10 sites, 0.1 s at 100, 0.5 s at
+500 sites / 1M GPUs, 1 s at 1,000 sites / 2.6M GPUs. Determinism holds for the same
+numpy/scipy/BLAS; ratings are rounded up to 1 or 10 MW, so BLAS rounding differences
+would have to straddle a rounding step to show.
 """
 
 from __future__ import annotations
@@ -118,7 +127,6 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import ValidationError
 from scipy.sparse.csgraph import dijkstra
-from scipy.sparse.linalg import splu
 from scipy.spatial import Delaunay
 
 from placer.catalog import DEFAULT_CATALOG
@@ -480,8 +488,11 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
                  if math.gcd(pool[a].gpus_per_rack, pool[b].gpus_per_rack) == g), None)
     tenants: list[_Tenant] = []
     used = 0
+    biggest = max(s.gpus_per_rack for s in pool)
     for t in range(n_tenants):
         n_lines = int(rng.integers(1, len(pool) + 1))
+        # a small tenant gets fewer lines (each line ~4 racks or more)
+        n_lines = min(n_lines, max(1, int(gpus * weights[t] / wsum // (4 * biggest))))
         picks = [int(i) for i in rng.permutation(len(pool))[:n_lines]]
         shares = sorted((float(x) for x in rng.dirichlet(np.full(n_lines, 2.0))), reverse=True)
         last = t == n_tenants - 1
@@ -496,7 +507,7 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
         sizes = [s.gpus_per_rack for s in skus]
         if not last:
             target = gpus * weights[t] / wsum
-            racks = [max(1, int(round(target * sh / r))) for sh, r in zip(shares, sizes)]
+            racks = [max(1, int(target * sh / r)) for sh, r in zip(shares, sizes)]  # floor: leave the rest
             counts = [k * r for k, r in zip(racks, sizes)]
         else:
             rest = total - used
@@ -671,13 +682,19 @@ def generate(
     total_it = rng.uniform(1.8, 2.5) * fleet_it
     it_cap = np.maximum(total_it * size_w / size_w.sum(), need_it)
     it_cap = np.array([_ceil(v, 0.1) for v in it_cap])
-    liq = np.where(liquid_style, rng.uniform(0.85, 1.0, sites), rng.uniform(0.0, 0.3, sites)) * it_cap
-    air = np.where(liquid_style, rng.uniform(0.2, 0.4, sites), rng.uniform(0.9, 1.1, sites)) * it_cap
-    liq = np.array([_ceil(v, 0.1) for v in np.maximum(liq, need_liq)])
-    air = np.array([_ceil(v, 0.1) for v in np.maximum(air, need_air)])
-    # fleet-level cooling check: at least 1.3x what the demand's heat needs of each medium
+    # cooling: liquid-cooled halls still reject the fleet's air share of heat (x 1.1-1.5)
     fleet_liq = sum(g / s.gpus_per_rack * s.it_kw_per_rack * s.liquid_share for tn in demand for s, g in tn.lines) / 1000
     fleet_air = fleet_it - fleet_liq
+    phi_air = fleet_air / fleet_it
+    liq_lo = rng.uniform(0.85, 1.0, sites)
+    air_hi = rng.uniform(0.9, 1.1, sites)
+    liq_style_air = np.minimum(1.0, np.maximum(rng.uniform(0.2, 0.4, sites), phi_air * rng.uniform(1.1, 1.5, sites)))
+    liq_air_style = rng.uniform(0.0, 0.3, sites)
+    liq = np.where(liquid_style, liq_lo, liq_air_style) * it_cap
+    air = np.where(liquid_style, liq_style_air, air_hi) * it_cap
+    liq = np.array([_ceil(v, 0.1) for v in np.maximum(liq, need_liq)])
+    air = np.array([_ceil(v, 0.1) for v in np.maximum(air, need_air)])
+    # fleet-level check: at least 1.3x what the demand's heat needs of each medium
     for arr, need in ((liq, fleet_liq), (air, fleet_air)):
         if arr.sum() < 1.3 * need:
             arr *= 1.3 * need / arr.sum()
@@ -732,6 +749,16 @@ def generate(
     mean_pue = float(pue.mean())
     band = (round(BAND[0] * fleet_it * mean_pue, 1), round(BAND[1] * fleet_it * mean_pue, 1))
     effective_it = np.minimum.reduce([it_cap, p_max / pue])
+
+    def hostable(tn: _Tenant) -> np.ndarray:
+        """IT MW of this tenant's SKU mix each site can take (power, feeds and both cooling media)."""
+        a = sum(g / s.gpus_per_rack * s.it_kw_per_rack * (1 - s.liquid_share) for s, g in tn.lines) / 1000 / tn.it_mw
+        out = effective_it.copy()
+        if a > 1e-9:
+            out = np.minimum(out, air / a)
+        if a < 1 - 1e-9:
+            out = np.minimum(out, liq / (1 - a))
+        return out
 
     # ---- 3b. loads, plants, dispatch, ratings -------------------------------------
     rng = _rng(seed, STREAM_GRID)
@@ -917,10 +944,11 @@ def generate(
     all_sites = np.arange(sites)
     for t, tn in enumerate(demand):
         need = tn.it_mw
+        host = hostable(tn)
         allowed = all_sites
         regions: list[str] | None = None
         if t in restricted and n_regions > 1:
-            reg_cap = np.bincount(labels, weights=effective_it, minlength=n_regions)
+            reg_cap = np.bincount(labels, weights=host, minlength=n_regions)
             chosen: list[int] = []
             for r in rng.permutation(n_regions).tolist():
                 chosen.append(int(r))
@@ -930,9 +958,10 @@ def generate(
             if len(chosen) < n_regions:
                 regions = [region_names[r] for r in sorted(chosen)]
                 allowed = np.flatnonzero(np.isin(labels, chosen))
-        caps_sorted = np.sort(effective_it[allowed])[::-1]
-        k_need = int(np.searchsorted(np.cumsum(caps_sorted), 2.0 * need) + 1)
-        max_sites = int(min(len(allowed), max(2, k_need + int(rng.integers(0, 2)))))
+        caps_sorted = np.sort(host[allowed])[::-1]
+        k_big = int(np.searchsorted(np.cumsum(caps_sorted), 3.0 * need) + 1)  # on the biggest sites
+        k_typ = int(math.ceil(2.0 * need / max(float(np.median(host[allowed])), 1e-9)))  # on typical ones
+        max_sites = int(min(len(allowed), max(2, k_big, k_typ) + int(rng.integers(0, 2))))
         entry: dict = {
             "id": tn.id, "lines": [{"sku": s.id, "gpus": int(g)} for s, g in tn.lines],
             "min_island_gpus": int(tn.island), "max_sites": max_sites,
@@ -945,7 +974,7 @@ def generate(
             top = max(1, max_sites - 1)
             limit = None
             for i in range(len(by_rtt)):
-                within = effective_it[by_rtt[: i + 1]]
+                within = host[by_rtt[: i + 1]]
                 best = np.sort(within)[::-1][:top].sum()
                 if best >= want and within.max() >= need_it:
                     limit = float(rtt[m, by_rtt[i]])
