@@ -85,23 +85,28 @@ def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
         ranked = sorted(site_cost, key=lambda s: (site_cost[s], p.sites[s].id))
         used: dict[int, int] = {}  # site -> GPUs placed
 
-        def place(s: int, gpu_cap: float) -> int:
-            """Place up to gpu_cap GPUs of the tenant at s; return GPUs placed."""
+        def trial_plan(s: int, budget: float) -> tuple[list[tuple[int, int]], int]:
             plan: list[tuple[int, int]] = []
-            budget = gpu_cap
             trial = _Residual.__new__(_Residual)
             trial.__dict__ = {key: (list(val) if isinstance(val, list) else val) for key, val in res.__dict__.items()}
             for k in sorted(remaining, key=lambda k: -p.skus[k].gpus_per_rack):
                 if remaining[k] == 0 or (t, k, s) not in index:
                     continue
                 g = p.skus[k].gpus_per_rack
-                n = min(remaining[k], trial.fit(k, s), budget // g if budget != math.inf else remaining[k])
-                n = int(n)
+                n = int(min(remaining[k], trial.fit(k, s), budget // g if budget != math.inf else remaining[k]))
                 if n > 0:
                     trial.take(k, s, n)
                     plan.append((k, n))
                     budget -= n * g
-            placed = sum(n * p.skus[k].gpus_per_rack for k, n in plan)
+            return plan, sum(n * p.skus[k].gpus_per_rack for k, n in plan)
+
+        def place(s: int, gpu_cap: float) -> int:
+            """Place up to gpu_cap GPUs of the tenant at s; return GPUs placed."""
+            plan, placed = trial_plan(s, gpu_cap)
+            left = sum(n * p.skus[k].gpus_per_rack for k, n in remaining.items()) - placed
+            if 0 < left < tenant.min_island_gpus and placed - (tenant.min_island_gpus - left) > 0:
+                # Leave a remainder big enough to open another site as a whole training island.
+                plan, placed = trial_plan(s, placed - (tenant.min_island_gpus - left))
             if placed == 0:
                 return 0
             if s not in used:
@@ -123,7 +128,7 @@ def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
                 if need <= 0:
                     break
                 if s in near:
-                    need -= place(s, need)
+                    need -= place(s, max(need, tenant.min_island_gpus))
         for s in sorted(ranked, key=lambda s: (s not in used, site_cost[s], p.sites[s].id)):
             if sum(remaining.values()) == 0:
                 break
