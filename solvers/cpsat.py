@@ -488,26 +488,3 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
                "it does not model transmission-line flows (use --solver milp for grid limits)."],
     )
 
-
-def schedule_for_placement(problem: Problem, final: dict[int, int]) -> dict[tuple[int, int], int]:
-    """The least-stranding rollout of a fixed final placement (CP-SAT, periods only).
-
-    Used when another engine chose the placement: fix x to it and optimise the schedule.
-    """
-    pm = PlacementModel(problem)
-    for i, x in pm.v.x.items():
-        pm.model.add(x == final.get(i, 0))
-    forward = forward_schedule(problem, final)
-    pm.hint(final, forward)
-    solver = _parameters(problem.scenario.policy.solver)
-    status = solver.solve(pm.model)
-    if status == cp_model.INFEASIBLE:
-        raise InfeasibleError(
-            "the chosen final placement cannot be rolled out in time (deliveries, site stages, build rates "
-            "or go-live windows); these cannot all hold together:",
-            explain_infeasibility(problem, problem.scenario.policy.solver),
-        )
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise NoSolutionError("no rollout schedule for the chosen placement was found in the time limit; "
-                              "raise --time-limit")
-    return {key: int(solver.value(y)) for key, y in pm.v.y.items()}

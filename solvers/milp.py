@@ -57,6 +57,7 @@ class MilpModel:
         self.open: dict[int, mathopt.Variable] = {}
         self.facility: list[mathopt.Variable] = []
         self.redispatch: list[mathopt.Variable] = []
+        self.y: dict[tuple[int, int], mathopt.Variable] = {}  # (candidate, period) -> live racks (rollouts)
         self.objective_terms: list = []
         self._build()
 
@@ -132,10 +133,60 @@ class MilpModel:
                 for (t, ss), u in self.use.items():
                     if ss == s:
                         self._con(f"open_link[{p.tenants[t].id},{site.id}]", [(1, u), (-1, o)], ub=0)
+        if p.periods.multi:
+            self._rollout(by_site, by_demand)
         obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]
+        per = p.periods
+        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
+            # stranded GPU-quarters = constant - sum of live GPUs over periods (the constant is left out)
+            obj += [(-per.stranding_usd_per_gpu_quarter * p.skus[cands[i].k].gpus_per_rack, y)
+                    for (i, q), y in self.y.items()]
         obj += [(w.tenant_site_usd_per_year, u) for u in self.use.values() if w.tenant_site_usd_per_year > 0]
         obj += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, o) for s, o in self.open.items()]
         self.objective_terms = obj
+
+    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
+        """Cumulative live racks y[i, q] per period (y[i, last] = x[i]) and the rollout rules,
+        as in :class:`solvers.cpsat.PlacementModel` (see the README's rollout section)."""
+        p, m, per, cands = self.p, self.m, self.p.periods, self.p.candidates
+        last = per.count - 1
+        for i, c in enumerate(cands):
+            for q in range(last):
+                ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
+                self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
+            self.y[(i, last)] = self.x[i]
+            for q in range(1, per.count):
+                self._con(f"monotone[{i},{per.ids[q]}]", [(1, self.y[(i, q)]), (-1, self.y[(i, q - 1)])], lb=0)
+        for q in range(last):  # the last period's limits are the final build-out's, already in the model
+            tag = per.ids[q]
+            for s, idx in sorted(by_site.items()):
+                ys = [(self.y[(i, q)], cands[i].k) for i in idx]
+                self._con(f"site_it_capacity[{p.sites[s].id},{tag}]", [(p.it_mw(k), y) for y, k in ys], ub=per.it_cap[q][s])
+                self._con(f"liquid_cooling[{p.sites[s].id},{tag}]", [(p.liquid_mw(k), y) for y, k in ys],
+                          ub=per.liquid_cap[q][s])
+                self._con(f"air_cooling[{p.sites[s].id},{tag}]", [(p.air_mw(k), y) for y, k in ys], ub=per.air_cap[q][s])
+                self._con(f"feed_capacity[{p.sites[s].id},{tag}]", [(p.facility_mw(k, s), y) for y, k in ys],
+                          ub=per.feed_limit[q][s])
+            sub_terms: dict[int, list] = {}
+            for s, idx in by_site.items():
+                for b, share in per.feed_shares[q][s].items():
+                    sub_terms.setdefault(b, []).extend((p.facility_mw(cands[i].k, s) * share, self.y[(i, q)]) for i in idx)
+            for b, terms in sorted(sub_terms.items()):
+                self._con(f"substation_headroom[{p.substation_ids[b]},{tag}]", terms, ub=per.headroom[q][b])
+        for (t, k), idx in sorted(by_demand.items()):
+            for q in range(per.count):
+                self._con(f"delivered[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
+                          ub=per.delivered_racks[(t, k)][q])
+                if per.latest.get(t) is not None and q >= per.latest[t]:
+                    self._con(f"latest[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
+                              lb=p.demand_racks[(t, k)])
+        for s, idx in sorted(by_site.items()):
+            rate = per.build_rate[s]
+            if rate is None:
+                continue
+            for q in range(per.count):
+                terms = [(1, self.y[(i, q)]) for i in idx] + ([(-1, self.y[(i, q - 1)]) for i in idx] if q else [])
+                self._con(f"build_rate[{p.sites[s].id},{per.ids[q]}]", terms, ub=rate)
 
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
         hours = 8760.0 * self.p.scenario.policy.cost.utilization
@@ -240,12 +291,10 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                   "generation cost of the plants re-dispatched to serve the new load")]
     schedule = None
     if problem.periods.multi:
-        from solvers.cpsat import schedule_for_placement
-
-        schedule = schedule_for_placement(problem, racks)
-        status = "FEASIBLE"  # optimal for the final placement, not jointly with the schedule
-        notes.append("rollout: the MILP chose the final placement (with grid limits of the final build-out); "
-                     "CP-SAT then scheduled it period by period with the placement fixed")
+        values = res.variable_values()
+        schedule = {key: int(round(values[y])) for key, y in mm.y.items()}
+        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final "
+                     "build-out")
     bound = res.termination.objective_bounds.dual_bound
     if not math.isfinite(bound) and res.termination.reason == mathopt.TerminationReason.OPTIMAL:
         bound = res.objective_value()  # solved (e.g. in presolve) within relative_gap_tolerance
@@ -255,9 +304,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         problem, racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
         build_seconds=build_s, solve_seconds=solve_s,
-        # a decomposed rollout has no joint bound: the MILP's covers the placement only
-        bound=float(bound) if math.isfinite(bound) and schedule is None else None,
-        engine_objective=None if schedule else float(res.objective_value()), notes=notes, grid=grid_report,
+        bound=float(bound) if math.isfinite(bound) else None,
+        engine_objective=float(res.objective_value()), notes=notes, grid=grid_report,
         extra_terms=extra, schedule=schedule,
     )
 

@@ -19,7 +19,7 @@ def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
     assert verify(tiny, exact).valid
     assert verify(tiny, greedy).valid
     assert exact.summary.objective <= greedy.summary.objective + 1e-6
-    assert exact.summary.gap is not None and exact.summary.gap < 1e-6
+    assert exact.summary.gap is not None and exact.summary.gap <= tiny.policy.solver.relative_gap
     assert sum(c.usd_per_year for c in exact.cost_breakdown) == pytest.approx(exact.summary.objective)
 
 
