@@ -15,16 +15,21 @@ from typing import Callable
 
 from placer.errors import InputError
 from placer.scenario import Scenario
-from topologies.korea import build_korea_2025
+from topologies.korea import build_korea_2025, build_korea_2025_rollout
 
 BUILTIN: dict[str, Callable[[], Scenario]] = {
     "korea-2025": build_korea_2025,
+    "korea-2025-rollout": build_korea_2025_rollout,
 }
 
 DESCRIPTIONS: dict[str, str] = {
     "korea-2025": (
         "Korea's 260,000 Blackwell GPUs (Naver 60k, Samsung/SK/Hyundai/government 50k each) "
         "on 14 candidate sites, 345/765 kV grid sketch, 580-630 MW facility band"
+    ),
+    "korea-2025-rollout": (
+        "korea-2025 deployed quarter by quarter 2026Q1-2030Q4: deliveries per tenant and SKU, announced "
+        "site ramps (Ulsan, Sejong, Haenam), grid upgrades, build rates; stranded GPU-quarters where power binds"
     ),
 }
 

@@ -39,6 +39,7 @@ from placer.scenario import Scenario
 from placer.topology import haversine_km
 
 DATA_FILE = Path(__file__).parent / "korea_2025.yaml"
+ROLLOUT_FILE = Path(__file__).parent / "korea_2025_rollout.yaml"
 
 ROUTE_FACTOR = 1.4
 """Fiber route length over straight-line distance (brief: 1.3--1.5)."""
@@ -191,4 +192,64 @@ def build_korea_2025() -> Scenario:
     return build_from_source(load_source())
 
 
-__all__ = ["build_korea_2025", "build_from_source", "load_source", "fiber_edges", "ROUTE_FACTOR", "DATA_FILE"]
+# --------------------------------------------------------------------------- rollout
+
+
+def quarters(first: str, last: str) -> list[str]:
+    """Consecutive quarters from ``first`` to ``last`` inclusive, e.g. 2026Q1..2026Q4."""
+    a, b = int(first[:4]) * 4 + int(first[5]) - 1, int(last[:4]) * 4 + int(last[5]) - 1
+    return [f"{n // 4}Q{n % 4 + 1}" for n in range(a, b + 1)]
+
+
+def rollout_section(data: dict[str, Any], gpus_per_rack: dict[str, int], source_file: str = str(ROLLOUT_FILE)) -> dict:
+    """The scenario's ``rollout`` dict from the compact rollout data (see ``korea_2025_rollout.yaml``).
+
+    Deliveries are given in racks per quarter and become one ``Delivery`` (in GPUs) per
+    (tenant, SKU, quarter), sources carried over; build rates and go-live windows lose
+    their ``source`` (the schema has no field for it; the YAML keeps it).
+    """
+    deliveries = []
+    for i, d in enumerate(data["deliveries"]):
+        if d["sku"] not in gpus_per_rack:
+            raise InputError(f"unknown SKU '{d['sku']}'", file=source_file, where=f"deliveries[{i}].sku")
+        for period, racks in d["racks"].items():
+            if not isinstance(racks, int) or racks <= 0:
+                raise InputError(f"racks must be a positive whole number, got {racks!r}", file=source_file,
+                                 where=f"deliveries[{i}].racks.{period}")
+            deliveries.append({"tenant": d["tenant"], "sku": d["sku"], "period": str(period),
+                               "gpus": racks * gpus_per_rack[d["sku"]], "source": d.get("source", "est.")})
+    return {
+        "periods": quarters(str(data["periods"]["first"]), str(data["periods"]["last"])),
+        "deliveries": deliveries,
+        "site_stages": [dict(st) for st in data.get("site_stages", [])],
+        "upgrades": [dict(up) for up in data.get("upgrades", [])],
+        "build_rate_racks_per_period": {site: int(v["racks"]) for site, v in data.get("build_rate_racks_per_period", {}).items()},
+        "go_live": [_strip(w, "source") for w in data.get("go_live", [])],
+        "stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"],
+    }
+
+
+def build_rollout_from_source(base: dict[str, Any], rollout: dict[str, Any], source_file: str = str(ROLLOUT_FILE)) -> Scenario:
+    """korea-2025 built from ``base`` (see :func:`load_source`) with the rollout data ``rollout`` added.
+
+    Same catalog, topology, demand and policy as the base scenario; the name, description
+    and solver options come from the rollout data.
+    """
+    scenario = build_from_source(base)
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["name"] = rollout["name"]
+    data["description"] = " ".join(str(rollout.get("description", "")).split())
+    data["policy"]["solver"] = _strip(rollout["solver"], "source")
+    data["rollout"] = rollout_section(rollout, {k.id: k.gpus_per_rack for k in scenario.catalog}, source_file)
+    return parse_model(Scenario, data, source_file)
+
+
+def build_korea_2025_rollout() -> Scenario:
+    """korea-2025 deployed quarter by quarter, 2026Q1-2030Q4 (deliveries, site stages, grid upgrades)."""
+    return build_rollout_from_source(load_source(), load_source(ROLLOUT_FILE))
+
+
+__all__ = [
+    "build_korea_2025", "build_korea_2025_rollout", "build_from_source", "build_rollout_from_source",
+    "rollout_section", "quarters", "load_source", "fiber_edges", "ROUTE_FACTOR", "DATA_FILE", "ROLLOUT_FILE",
+]
