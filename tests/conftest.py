@@ -39,3 +39,15 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def codes(report) -> set[str]:
+    """The violation codes of a verifier report."""
+    return {v.code for v in report.violations}
+
+
+def only(report, code: str) -> list:
+    """Assert the report has violations of ``code`` and no other; return them."""
+    assert not report.valid
+    assert codes(report) == {code}, report.violations
+    return report.violations

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import codes, only
+
 from placer.errors import InputError
 from placer.io import load_scenario
 from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
@@ -169,15 +171,6 @@ def with_racks(scenario: Scenario, plan: Plan, changes: dict[tuple[str, str, str
     return rederive(scenario, plan.model_copy(update={"assignments": rows}))
 
 
-def codes(report: Report) -> set[str]:
-    return {v.code for v in report.violations}
-
-
-def only(report: Report, code: str) -> list:
-    """Assert the report has violations of ``code`` and no other; return them."""
-    assert not report.valid
-    assert codes(report) == {code}, report.violations
-    return report.violations
 
 
 def site_load(plan: Plan, site: str):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import codes, only
 from scipy.optimize import linprog
 
 from placer import grid_check
@@ -316,14 +318,6 @@ def line(scenario: Scenario, line_id: str) -> Line:
     return next(e for e in scenario.topology.edges if e.id == line_id)
 
 
-def codes(report: Report) -> set[str]:
-    return {v.code for v in report.violations}
-
-
-def only(report: Report, code: str) -> list:
-    assert not report.valid
-    assert codes(report) == {code}, report.violations
-    return report.violations
 
 
 def check(scenario: Scenario, plan: Plan, **grid) -> Report:

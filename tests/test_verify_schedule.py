@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import codes, only
+
 from placer.io import dump_model, load_scenario
 from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
@@ -161,15 +163,6 @@ def report_of(plan: Plan, period: str) -> PeriodReport:
     return next(rep for rep in plan.schedule if rep.period == period)
 
 
-def codes(report: Report) -> set[str]:
-    return {v.code for v in report.violations}
-
-
-def only(report: Report, code: str) -> list:
-    """Assert the report has violations of ``code`` and no other; return them."""
-    assert not report.valid
-    assert codes(report) == {code}, report.violations
-    return report.violations
 
 
 def entities(violations) -> set[str]:
