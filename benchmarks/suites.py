@@ -46,7 +46,7 @@ def _synthetic(sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
 
 
 SUITES: dict[str, list[Case]] = {
-    "korea": [("korea-2025", _builtin("korea-2025"))],
+    "korea": [("korea-2025", _builtin("korea-2025")), ("korea-2025-rollout", _builtin("korea-2025-rollout"))],
     "pglib": [
         ("case57-s20", _pglib("pglib_opf_case57_ieee.m", 20, 5_040)),
         ("case118-s20", _pglib("pglib_opf_case118_ieee.m", 20, 26_000)),
