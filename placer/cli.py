@@ -67,6 +67,9 @@ def solve(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
     seed: Optional[int] = typer.Option(None, "--seed", min=0),
+    deterministic: Optional[bool] = typer.Option(
+        None, "--deterministic/--no-deterministic", help="reproducible even when the time limit stops CP-SAT"
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
@@ -77,7 +80,7 @@ def solve(
     if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
         raise InputError("output directory does not exist", file=str(output))
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
-    plan = run_solver(sc, solver, time_limit_s=time_limit, workers=workers, seed=seed)
+    plan = run_solver(sc, solver, time_limit_s=time_limit, workers=workers, seed=seed, deterministic=deterministic)
     report = verify(sc, plan)
     print_plan(out, sc, plan)
     if not report.valid:

@@ -341,6 +341,11 @@ class SolverOptions(_Model):
         1e-4, description="stop when (objective - bound) / objective is below this; the plan reports the gap reached"
     )
     workers: Annotated[int, Field(ge=1, le=256)] = 2
+    deterministic: bool = Field(
+        False,
+        description="reproducible even when the time limit stops the search: CP-SAT interleaves its workers and "
+        "counts the limit in deterministic time (its own work units, roughly seconds) instead of wall-clock time",
+    )
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     log_search: bool = False
 

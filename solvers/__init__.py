@@ -29,9 +29,8 @@ from solvers.problem import Problem, build_problem, final_scenario
 
 def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     """Engines without flows: add the least-cost re-dispatch and its grid report to the plan."""
-    from solvers.grid_security import dispatch_for_placement, has_grid, redispatch_cost_usd_per_year
-    from solvers.dcpf import GridModel
     from placer.plan import CostTerm
+    from solvers.grid_security import dispatch_for_placement, has_grid
 
     sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
     if not has_grid(sc) or sc.policy.grid.security == "none":
@@ -40,11 +39,10 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     site_ids = [s.id for s in problem.sites]
     report = dispatch_for_placement(sc, site_ids, np.array([loads.get(s, 0.0) for s in site_ids]),
                                     time_limit_s=sc.policy.solver.time_limit_s)
-    grid = GridModel.from_scenario(sc)
-    red = np.zeros(len(grid.plant_ids))
-    for r in report.redispatch:
-        red[grid.plant_ids.index(r.plant)] = r.mw
-    cost = redispatch_cost_usd_per_year(sc, grid, red)
+    pol = sc.policy  # priced as in redispatch_cost_usd_per_year: only raised output is charged
+    cost = pol.grid.redispatch_weight * 8760.0 * pol.cost.utilization * sum(
+        max(r.mw, 0.0) * r.cost_usd_per_mwh for r in report.redispatch
+    )
     plan.cost_breakdown.append(CostTerm(name="redispatch", usd_per_year=cost,
                                         description="generation cost of the plants re-dispatched to serve the new load"))
     plan.summary.objective += cost
@@ -95,6 +93,7 @@ def solve(
     time_limit_s: float | None = None,
     workers: int | None = None,
     seed: int | None = None,
+    deterministic: bool | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> Plan:
     """Place the scenario's demand with the named engine and return the plan.
@@ -104,7 +103,8 @@ def solve(
     """
     if solver not in ENGINES:
         raise InputError(f"unknown solver '{solver}'; choose one of {', '.join(ENGINES)}", where="--solver")
-    overrides = {k: v for k, v in (("time_limit_s", time_limit_s), ("workers", workers), ("seed", seed)) if v is not None}
+    overrides = {k: v for k, v in (("time_limit_s", time_limit_s), ("workers", workers), ("seed", seed),
+                                   ("deterministic", deterministic)) if v is not None}
     if overrides:
         scenario = scenario.model_copy(deep=True)
         scenario.policy.solver = scenario.policy.solver.model_copy(update=overrides)

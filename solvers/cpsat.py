@@ -394,6 +394,11 @@ def _parameters(opts, *, workers: int | None = None) -> cp_model.CpSolver:
     solver.parameters.num_workers = workers or opts.workers
     solver.parameters.random_seed = opts.seed
     solver.parameters.relative_gap_limit = float(opts.relative_gap)
+    if opts.deterministic:
+        # A wall-clock stop depends on machine speed and thread timing; deterministic time does not.
+        solver.parameters.interleave_search = True
+        solver.parameters.max_deterministic_time = float(opts.time_limit_s)
+        solver.parameters.max_time_in_seconds = 10.0 * float(opts.time_limit_s)  # a safety net only
     solver.parameters.log_search_progress = bool(opts.log_search)
     return solver
 
@@ -469,6 +474,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "num_workers": solver.parameters.num_workers,
         "random_seed": solver.parameters.random_seed,
         "relative_gap_limit": solver.parameters.relative_gap_limit,
+        "deterministic": bool(opts.deterministic),
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }

@@ -73,3 +73,15 @@ def test_graph_round_trip(tiny):
     again = from_graph(graph)
     assert {n.id for n in again.nodes} == {n.id for n in tiny.topology.nodes}
     assert {e.id for e in again.edges} == {e.id for e in tiny.topology.edges}
+
+
+def test_deterministic_mode_reproduces_a_time_limited_plan():
+    """Stopped by its time limit (not optimal), CP-SAT still gives the same plan twice when deterministic."""
+    from topologies.synthetic import generate
+
+    scenario = generate(sites=30, gpus=100_000, seed=1)
+    a = solve(scenario, "cpsat", time_limit_s=3, workers=2, seed=1, deterministic=True)
+    b = solve(scenario, "cpsat", time_limit_s=3, workers=2, seed=1, deterministic=True)
+    assert a.summary.parameters["deterministic"] is True
+    assert a.assignments == b.assignments
+    assert a.summary.objective == b.summary.objective
