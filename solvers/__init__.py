@@ -30,7 +30,7 @@ from solvers.problem import Problem, build_problem, final_scenario
 def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     """Engines without flows: add the least-cost re-dispatch and its grid report to the plan."""
     from placer.plan import CostTerm
-    from solvers.grid_security import dispatch_for_placement, has_grid
+    from solvers.grid_security import dispatch_for_placement, has_grid, redispatch_cost_usd_per_year
 
     sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
     if not has_grid(sc) or sc.policy.grid.security == "none":
@@ -39,9 +39,8 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     site_ids = [s.id for s in problem.sites]
     report = dispatch_for_placement(sc, site_ids, np.array([loads.get(s, 0.0) for s in site_ids]),
                                     time_limit_s=sc.policy.solver.time_limit_s)
-    pol = sc.policy  # priced as in redispatch_cost_usd_per_year: only raised output is charged
-    cost = pol.grid.redispatch_weight * 8760.0 * pol.cost.utilization * sum(
-        max(r.mw, 0.0) * r.cost_usd_per_mwh for r in report.redispatch
+    cost = redispatch_cost_usd_per_year(
+        sc, [r.cost_usd_per_mwh for r in report.redispatch], [r.mw for r in report.redispatch]
     )
     plan.cost_breakdown.append(CostTerm(name="redispatch", usd_per_year=cost,
                                         description="generation cost of the plants re-dispatched to serve the new load"))

@@ -42,6 +42,11 @@ class _Residual:
         plants = p.scenario.topology.plants
         self.spare = sum(pl.spare_mw for pl in plants) if plants else math.inf
 
+    def copy(self) -> _Residual:
+        other = _Residual.__new__(_Residual)
+        other.__dict__ = {key: (list(val) if isinstance(val, list) else val) for key, val in self.__dict__.items()}
+        return other
+
     def fit(self, k: int, s: int) -> int:
         p = self.p
         it, liq, air, fac = p.it_mw(k), p.liquid_mw(k), p.air_mw(k), p.facility_mw(k, s)
@@ -87,8 +92,7 @@ def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
 
         def trial_plan(s: int, budget: float) -> tuple[list[tuple[int, int]], int]:
             plan: list[tuple[int, int]] = []
-            trial = _Residual.__new__(_Residual)
-            trial.__dict__ = {key: (list(val) if isinstance(val, list) else val) for key, val in res.__dict__.items()}
+            trial = res.copy()
             for k in sorted(remaining, key=lambda k: -p.skus[k].gpus_per_rack):
                 if remaining[k] == 0 or (t, k, s) not in index:
                     continue

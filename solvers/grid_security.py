@@ -252,12 +252,13 @@ def redispatch_lower_mw(scenario: Scenario, pre: PreexistingState) -> np.ndarray
     return np.zeros(len(pre.dispatch_mw))
 
 
-def redispatch_cost_usd_per_year(scenario: Scenario, grid: GridModel, redispatch_mw: np.ndarray) -> float:
+def redispatch_cost_usd_per_year(scenario: Scenario, cost_usd_per_mwh, redispatch_mw) -> float:
     pol = scenario.policy
     hours = 8760.0 * pol.cost.utilization
     # Only generation raised is charged: lowering a plant earns the plan no credit (otherwise the
     # new load would be credited with the system saving of cheap spare displacing dear plants).
-    return pol.grid.redispatch_weight * hours * float(grid.cost_usd_per_mwh @ np.maximum(redispatch_mw, 0.0))
+    raised = np.maximum(np.asarray(redispatch_mw, float), 0.0)
+    return pol.grid.redispatch_weight * hours * float(np.asarray(cost_usd_per_mwh, float) @ raised)
 
 
 def add_raise_cost(model: mathopt.Model, redispatch_vars: list, grid: GridModel, usd_per_mw: np.ndarray) -> list:

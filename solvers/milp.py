@@ -287,7 +287,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             status = "FEASIBLE"
             notes.append(f"the contingency loop stopped (iteration or time limit) with "
                          f"{len(grid_report.violations)} no-harm violations left")
-        extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid, red),
+        extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, red),
                   "generation cost of the plants re-dispatched to serve the new load")]
     schedule = None
     if problem.periods.multi:

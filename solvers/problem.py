@@ -52,6 +52,7 @@ class Periods:
     earliest: dict[int, int]  # tenant -> first period index it may go live
     latest: dict[int, int]  # tenant -> period index by which all its GPUs are live
     stranding_usd_per_gpu_quarter: float
+    n_feeds: list[int] = field(default_factory=list)  # feeds per site (the same in every period)
 
     @property
     def count(self) -> int:
@@ -68,9 +69,6 @@ class Problem:
     demand_racks: dict[tuple[int, int], int]  # (t, k) -> racks demanded
     candidates: list[Candidate]
     # per-site facts
-    feed_limit_mw: list[float]  # facility power the feeds carry with N-1 (single feed: its capacity)
-    feed_shares: list[dict[int, float]]  # site -> {substation index: share of the site's load}
-    n_feeds: list[int]
     rtt_ms: list[dict[str, float]]  # site -> {metro id: round-trip ms}; missing = unreachable
     crf: float
     periods: Periods | None = None
@@ -79,6 +77,20 @@ class Problem:
     @property
     def final(self) -> int:
         return self.periods.count - 1
+
+    @property
+    def feed_limit_mw(self) -> list[float]:
+        """Facility power each site's feeds carry with N-1 (single feed: its capacity), last period."""
+        return self.periods.feed_limit[-1]
+
+    @property
+    def n_feeds(self) -> list[int]:
+        return self.periods.n_feeds
+
+    @property
+    def feed_shares(self) -> list[dict[int, float]]:
+        """site -> {substation index: share of the site's load}, last period."""
+        return self.periods.feed_shares[-1]
 
     # ---- per-rack figures (MW) ----------------------------------------------
     def it_mw(self, k: int) -> float:
@@ -215,7 +227,7 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
         it.append([eff["it"][s.id] for s in sites])
         liq.append([eff["liquid"][s.id] for s in sites])
         air.append([eff["air"][s.id] for s in sites])
-        lim, sh, _ = _feeds(scenario, sub_index, eff["feed"])
+        lim, sh, n_feeds = _feeds(scenario, sub_index, eff["feed"])
         limit.append(lim)
         shares.append(sh)
         head.append([eff["headroom"][b] for b in sub_ids])
@@ -223,7 +235,8 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     k_index = {k.id: i for i, k in enumerate(skus)}
     if r is None:
         delivered = {key: [n] for key, n in demand.items()}
-        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0)
+        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0,
+                       n_feeds)
     order = {p: i for i, p in enumerate(r.periods)}
     per_period = {key: [0] * len(ids) for key in demand}
     for d in r.deliveries:
@@ -234,7 +247,7 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     earliest = {t_index[w.tenant]: order[w.earliest] for w in r.go_live if w.earliest}
     latest = {t_index[w.tenant]: order[w.latest] for w in r.go_live if w.latest}
     return Periods(ids, True, it, liq, air, limit, shares, head, delivered, rate, earliest, latest,
-                   r.stranding_usd_per_gpu_quarter)
+                   r.stranding_usd_per_gpu_quarter, n_feeds)
 
 
 def _cumsum(values: list[int]):
@@ -249,7 +262,6 @@ def build_problem(scenario: Scenario) -> Problem:
     tenants, skus, sites = list(scenario.demand.tenants), list(scenario.catalog), list(topo.sites)
     sku_index = {s.id: k for k, s in enumerate(skus)}
     sub_ids = [b.id for b in topo.substations]
-    feed_limit, feed_shares, n_feeds = _feeds(scenario, {b: i for i, b in enumerate(sub_ids)})
     policy = scenario.policy
     crf = policy.cost.capital_recovery_factor
     weights = policy.objective
@@ -262,7 +274,6 @@ def build_problem(scenario: Scenario) -> Problem:
             demand[(t, k)] = line.gpus // skus[k].gpus_per_rack
 
     periods = _periods(scenario, tenants, skus, sites, sub_ids, demand)
-    feed_limit, feed_shares = periods.feed_limit[-1], periods.feed_shares[-1]
     problem = Problem(
         scenario=scenario,
         tenants=tenants,
@@ -271,9 +282,6 @@ def build_problem(scenario: Scenario) -> Problem:
         substation_ids=sub_ids,
         demand_racks=demand,
         candidates=[],
-        feed_limit_mw=feed_limit,
-        feed_shares=feed_shares,
-        n_feeds=n_feeds,
         rtt_ms=fiber_rtt_ms(scenario),
         crf=crf,
         periods=periods,
