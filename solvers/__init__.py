@@ -30,7 +30,12 @@ from solvers.problem import Problem, build_problem, final_scenario
 def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
     """Engines without flows: add the least-cost re-dispatch and its grid report to the plan."""
     from placer.plan import CostTerm
-    from solvers.grid_security import dispatch_for_placement, has_grid, redispatch_cost_usd_per_year
+    from solvers.grid_security import (
+        dispatch_for_placement,
+        has_grid,
+        redispatch_cost_usd_per_year,
+        redispatch_floor_usd_per_year,
+    )
 
     sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
     if not has_grid(sc) or sc.policy.grid.security == "none":
@@ -46,11 +51,15 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
                                         description="generation cost of the plants re-dispatched to serve the new load"))
     plan.summary.objective += cost
     if plan.summary.bound is not None:
-        plan.summary.bound += cost  # the engine's bound covers placement; re-dispatch is added after
+        # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the
+        # bound (another placement may need less); the merit-order floor holds for every placement.
+        plan.summary.bound += redispatch_floor_usd_per_year(sc, problem.min_facility_mw())
+        plan.summary.gap = max(0.0, (plan.summary.objective - plan.summary.bound) / abs(plan.summary.objective))
     plan.summary.notes.append(
         f"grid: {plan.summary.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
         f"'{sc.policy.grid.security}' no-harm rule, verdict {report.n_minus_1}"
         + ("" if report.n_minus_1 == "secure" else " (use --solver milp to place under grid limits)")
+        + "; the status is the placement's, and the bound adds the least re-dispatch any placement needs"
     )
     plan.grid = report
     return plan

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.math_opt.python import mathopt
 
+from placer.grid_check import plant_cost_usd_per_mwh
 from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel, PreexistingState
@@ -259,6 +260,20 @@ def redispatch_cost_usd_per_year(scenario: Scenario, cost_usd_per_mwh, redispatc
     # new load would be credited with the system saving of cheap spare displacing dear plants).
     raised = np.maximum(np.asarray(redispatch_mw, float), 0.0)
     return pol.grid.redispatch_weight * hours * float(np.asarray(cost_usd_per_mwh, float) @ raised)
+
+
+def redispatch_floor_usd_per_year(scenario: Scenario, new_load_mw: float) -> float:
+    """A lower bound on the re-dispatch cost of ANY placement drawing at least ``new_load_mw``.
+
+    Re-dispatch changes sum to the new load (lossless DC), so the raised output is at least
+    the new load; charged only on raised output, it costs at least the merit order of the
+    plants' spare filled up to that load. Line limits only add to it."""
+    plants = sorted(scenario.topology.plants, key=plant_cost_usd_per_mwh)
+    left, raised_mw = max(0.0, new_load_mw), []
+    for pl in plants:
+        raised_mw.append(min(left, pl.spare_mw))
+        left -= raised_mw[-1]
+    return redispatch_cost_usd_per_year(scenario, [plant_cost_usd_per_mwh(pl) for pl in plants], raised_mw)
 
 
 def add_raise_cost(model: mathopt.Model, redispatch_vars: list, grid: GridModel, usd_per_mw: np.ndarray) -> list:

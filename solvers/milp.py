@@ -30,6 +30,7 @@ from ortools.math_opt.python import mathopt
 from placer.errors import InfeasibleError, NoSolutionError
 from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
+from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
 from solvers.grid_security import (
     SecurityLoop,
@@ -133,6 +134,10 @@ class MilpModel:
                 for (t, ss), u in self.use.items():
                     if ss == s:
                         self._con(f"open_link[{p.tenants[t].id},{site.id}]", [(1, u), (-1, o)], ub=0)
+        for cut in capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use)):
+            link = self.open[cut.link[1]] if cut.link[0] == "open" else self.use[cut.link[1]]
+            self._con(cut.name, [(per_rack_mw(p, cut.resource, i), self.x[i]) for i in cut.candidates]
+                      + [(-cut.cap_mw, link)], ub=0)
         if p.periods.multi:
             self._rollout(by_site, by_demand)
         obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]

@@ -108,6 +108,16 @@ class Problem:
     def tenant_gpus(self, t: int) -> int:
         return self.tenants[t].total_gpus
 
+    def min_facility_mw(self) -> float:
+        """A lower bound on the facility power of any plan: the band's minimum, or every demanded
+        rack at the lowest PUE among its candidate sites, whichever is larger."""
+        best: dict[tuple[int, int], float] = {}
+        for c in self.candidates:
+            fac = self.facility_mw(c.k, c.s)
+            best[(c.t, c.k)] = min(best.get((c.t, c.k), fac), fac)
+        placed = sum(n * best.get(key, 0.0) for key, n in self.demand_racks.items())
+        return max(self.scenario.policy.power_band_mw.min_mw, placed)
+
     def latency_eligible(self, metro: str, max_rtt_ms: float) -> set[int]:
         return {s for s in range(len(self.sites)) if self.rtt_ms[s].get(metro, math.inf) <= max_rtt_ms + 1e-9}
 
