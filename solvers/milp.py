@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import ortools
@@ -39,6 +40,7 @@ from solvers.grid_security import (
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
 )
+from solvers.lns import Neighbourhoods, fix_outside, restore
 from solvers.problem import Problem, final_scenario
 
 log = structlog.get_logger("placer.milp")
@@ -218,7 +220,89 @@ def _params(opts, engine: str, time_left_s: float) -> mathopt.SolveParameters:
     return params
 
 
+@dataclass
+class _Incumbent:
+    objective: float
+    racks: dict[int, int]
+    redispatch_mw: np.ndarray
+    schedule: dict[tuple[int, int], int] | None
+
+
+class _Run:
+    """One engine run on a built model: full solves, the contingency loop, fix-and-reoptimise."""
+
+    def __init__(self, problem: Problem, mm: MilpModel, engine: str, loop: SecurityLoop | None, enforce: bool):
+        self.p, self.mm, self.engine, self.loop, self.enforce = problem, mm, engine, loop, enforce
+        self.opts = problem.scenario.policy.solver
+        self.solve_s = 0.0
+        self.bound = -math.inf  # the best bound of any full solve: each is a relaxation of the secure problem
+
+    def solve(self, budget_s: float, hint: dict[int, int] | None):
+        model_hint = None
+        if hint and self.engine == "highs":
+            model_hint = mathopt.ModelSolveParameters(solution_hints=[
+                mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})])
+        t = time.perf_counter()
+        res = mathopt.solve(self.mm.m, SOLVERS[self.engine], params=_params(self.opts, self.engine, budget_s),
+                            model_params=model_hint)
+        dt = time.perf_counter() - t
+        self.solve_s += dt
+        return res, dt
+
+    def incumbent(self, res) -> _Incumbent:
+        values = res.variable_values()
+        schedule = ({key: int(round(values[y])) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
+        return _Incumbent(float(res.objective_value()), {i: int(round(values[v])) for i, v in self.mm.x.items()},
+                          np.array([values[v] for v in self.mm.redispatch]), schedule)
+
+    def full_bound(self, res) -> None:
+        bound = res.termination.objective_bounds.dual_bound
+        if not math.isfinite(bound) and res.termination.reason == mathopt.TerminationReason.OPTIMAL:
+            bound = res.objective_value()  # solved (e.g. in presolve) within relative_gap_tolerance
+        if math.isfinite(bound):
+            self.bound = max(self.bound, float(bound))
+
+    def screen_and_cut(self, inc: _Incumbent):
+        """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
+        scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
+        n_base, n_post = self.loop.add_rows(self.mm.m, self.mm.facility, self.mm.redispatch, scr)
+        return n_base, n_post, scr
+
+    def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, dict]:
+        """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
+        placements are accepted."""
+        hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
+        stats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
+        while until - time.perf_counter() > 1.0:
+            free = hood.next(best.racks)
+            budget = min(5.0, until - time.perf_counter())
+            undo = fix_outside(self.mm.x, self.p, free, best.racks)
+            try:
+                res, dt = self.solve(budget, best.racks)
+            finally:
+                restore(undo)
+            solved = res.termination.reason == mathopt.TerminationReason.OPTIMAL
+            stats["neighbourhoods"] += 1
+            stats["sizes"].append(len(free))
+            hood.adapt(solved, dt, budget)
+            if not res.has_primal_feasible_solution():
+                continue
+            inc = self.incumbent(res)
+            if inc.objective >= best.objective - 1e-9 * abs(best.objective):
+                continue
+            if self.enforce and sum(self.screen_and_cut(inc)[:2]):
+                continue  # its violated rows are in the model now; later neighbourhoods respect them
+            best = inc
+            stats["improved"] += 1
+            log.info("milp.lns", neighbourhood=stats["neighbourhoods"], sites=len(free), objective_usd=best.objective,
+                     seconds=round(dt, 3))
+        return best, stats
+
+
 def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> Plan:
+    """Full solves under the contingency loop; on a single-period HiGHS run that is not yet
+    optimal, fix-and-reoptimise neighbourhoods improve the plan and a last full solve, hinted
+    with it, raises the bound. The plan is the best screened-secure placement found."""
     sc = problem.scenario
     opts = sc.policy.solver
     t0 = time.perf_counter()
@@ -235,26 +319,22 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     build_s = time.perf_counter() - t0
     log.info("milp.model", engine=engine, variables=mm.m.get_num_variables(), constraints=mm.m.get_num_linear_constraints(),
              build_seconds=round(build_s, 3))
-    deadline = time.perf_counter() + opts.time_limit_s
-    solve_s = 0.0
-    res = racks = red = None
+    limit_s = opts.time_limit_s
+    deadline = time.perf_counter() + limit_s
     enforce = loop is not None and sc.policy.grid.security != "none"
+    run = _Run(problem, mm, engine, loop, enforce)
+    use_lns = engine == "highs" and not problem.periods.multi
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
+    best = last = None
+    optimal = False
     for it in range(1, max_iter + 1):
-        t = time.perf_counter()
-        model_hint = None
-        if hint and engine == "highs":
-            model_hint = mathopt.ModelSolveParameters(
-                solution_hints=[mathopt.SolutionHint(variable_values={mm.x[i]: float(v) for i, v in hint.items()})]
-            )
-        # Leave time for the loop: an iteration may use 60 % of what is left (at least 10 s), so a
-        # placement that breaks line limits can still be repaired before the deadline.
+        # Leave time for the loop (a placement that breaks line limits must still be repaired before
+        # the deadline) and, with neighbourhood search, for improving the plan and the bound after it.
         left = deadline - time.perf_counter()
-        budget = left if it == max_iter else max(min(left, 10.0), 0.6 * left)
-        res = mathopt.solve(mm.m, SOLVERS[engine], params=_params(opts, engine, budget), model_params=model_hint)
-        dt = time.perf_counter() - t
-        solve_s += dt
+        share = (0.3 * limit_s / left if it == 1 else 0.3) if use_lns else 0.6
+        budget = left if it == max_iter else max(min(left, 10.0), share * left)
+        res, dt = run.solve(budget, hint)
         reason = res.termination.reason
         log.info("milp.solve", iteration=it, termination=reason.name, seconds=round(dt, 3),
                  objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
@@ -264,54 +344,72 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if not res.has_primal_feasible_solution():
             raise NoSolutionError(f"{engine} found no plan within {opts.time_limit_s:g} s "
                                   f"(termination {reason.name}); raise --time-limit")
-        values = res.variable_values()
-        racks = {i: int(round(values[v])) for i, v in mm.x.items()}
-        red = np.array([values[v] for v in mm.redispatch])
+        run.full_bound(res)
+        last = run.incumbent(res)
         if not enforce:
+            best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
-        site_mw = _site_mw(problem, racks)
-        scr = loop.screen(site_mw, red)
-        n_base, n_post = loop.add_rows(mm.m, mm.facility, mm.redispatch, scr)
-        loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=res.objective_value(),
+        n_base, n_post, scr = run.screen_and_cut(last)
+        loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=last.objective,
                                              base_constraints_added=n_base, contingency_constraints_added=n_post,
                                              worst_violation_mw=scr.worst_violation_mw))
         log.info("milp.screen", iteration=it, base_added=n_base, contingency_added=n_post,
                  worst_violation_mw=round(scr.worst_violation_mw, 6))
-        if n_base + n_post == 0 or time.perf_counter() > deadline:
+        if n_base + n_post == 0:
+            best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
-        hint = racks
-    status = "OPTIMAL" if res.termination.reason == mathopt.TerminationReason.OPTIMAL else "FEASIBLE"
+        if time.perf_counter() > deadline:
+            break
+        hint = last.racks
     notes = [f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
              "contingency loop (PTDF/LODF screen, violated rows added, re-solved)" if enforce else
              f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"]
+    if best is not None and use_lns and not optimal and deadline - time.perf_counter() > 5.0:
+        left = deadline - time.perf_counter()
+        best, stats = run.reoptimise(best, until=deadline - 0.3 * left)
+        res, dt = run.solve(deadline - time.perf_counter(), best.racks)  # the bound, from the best plan
+        run.full_bound(res)
+        log.info("milp.solve", iteration="final", termination=res.termination.reason.name, seconds=round(dt, 3),
+                 objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
+                 bound_usd=res.termination.objective_bounds.dual_bound)
+        if res.has_primal_feasible_solution() and res.objective_value() < best.objective:
+            final_inc = run.incumbent(res)
+            if not enforce or not sum(run.screen_and_cut(final_inc)[:2]):
+                best = final_inc
+        sizes = stats["sizes"]
+        notes.append(
+            f"fix-and-reoptimise: {stats['neighbourhoods']} neighbourhoods"
+            + (f" of {min(sizes)}-{max(sizes)} sites" if sizes else "")
+            + f", {stats['improved']} improvements (engine objective {stats['start_usd']:,.0f} -> "
+            f"{best.objective:,.0f} USD/yr); then a full solve hinted with the best plan for the bound"
+        )
+    secure = best is not None
+    best = best or last  # the loop ran out of iterations or time: report the last placement, insecure
+    status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
+        else "FEASIBLE"
     grid_report, extra = None, []
     if loop is not None:
-        grid_report = loop.report(_site_mw(problem, racks), red, enforced=enforce,
+        grid_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw, enforced=enforce,
                                   loop_seconds=time.perf_counter() - loop_t0)
         if grid_report.n_minus_1 == "insecure":
             status = "FEASIBLE"
             notes.append(f"the contingency loop stopped (iteration or time limit) with "
                          f"{len(grid_report.violations)} no-harm violations left")
-        extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, red),
+        extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw),
                   "generation cost of the plants re-dispatched to serve the new load")]
-    schedule = None
     if problem.periods.multi:
-        values = res.variable_values()
-        schedule = {key: int(round(values[y])) for key, y in mm.y.items()}
         notes.append("rollout: placement and schedule solved together; grid line limits apply to the final "
                      "build-out")
-    bound = res.termination.objective_bounds.dual_bound
-    if not math.isfinite(bound) and res.termination.reason == mathopt.TerminationReason.OPTIMAL:
-        bound = res.objective_value()  # solved (e.g. in presolve) within relative_gap_tolerance
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
-              "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap}
+              "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap,
+              "neighbourhood_search": use_lns}
     return assemble_plan(
-        problem, racks, status=status, solver="milp" if engine == "highs" else "scip",
+        problem, best.racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
-        build_seconds=build_s, solve_seconds=solve_s,
-        bound=float(bound) if math.isfinite(bound) else None,
-        engine_objective=float(res.objective_value()), notes=notes, grid=grid_report,
-        extra_terms=extra, schedule=schedule,
+        build_seconds=build_s, solve_seconds=run.solve_s,
+        bound=run.bound if math.isfinite(run.bound) else None,
+        engine_objective=best.objective, notes=notes, grid=grid_report,
+        extra_terms=extra, schedule=best.schedule,
     )
 
 

@@ -7,7 +7,8 @@ heat and cost figures every engine needs. Fiber round-trip times come from netwo
 Dijkstra from each metro.
 
 Pruning removes a triple when the tenant may not use the site's region, when the SKU
-needs a cooling medium the site lacks, or when a single rack does not fit the site.
+needs a cooling medium the site lacks, or when a single rack does not fit the site; a
+(tenant, site) pair goes when the site cannot hold the tenant's training island at all.
 
 Complexity: O(T·K·S) for the candidates plus O(M·(E + V log V)) for the shortest paths.
 """
@@ -319,4 +320,27 @@ def build_problem(scenario: Scenario) -> Problem:
                 + fac * surcharge.get(site.region, 0.0)
             )
             problem.candidates.append(Candidate(t, k, s, max_racks, cost))
+    _prune_below_island(problem)
     return problem
+
+
+def _prune_below_island(problem: Problem) -> None:
+    """Drop the (tenant, site) pairs that can never hold the tenant's training island: even filled
+    to the site's IT capacity with the tenant's densest SKU, or with every SKU at its own bound,
+    the site holds fewer GPUs than ``min_island_gpus``."""
+    per = problem.periods
+    reach: dict[tuple[int, int], float] = {}
+    dense: dict[tuple[int, int], float] = {}
+    for c in problem.candidates:
+        gpus = problem.skus[c.k].gpus_per_rack
+        reach[(c.t, c.s)] = reach.get((c.t, c.s), 0) + gpus * c.max_racks
+        dense[(c.t, c.s)] = max(dense.get((c.t, c.s), 0.0), gpus / problem.it_mw(c.k))
+    never = set()
+    for (t, s), most in reach.items():
+        cap_it = max(per.it_cap[q][s] for q in range(per.count))
+        island = problem.tenants[t].min_island_gpus
+        if min(most, math.floor(dense[(t, s)] * cap_it + 1e-9)) < island:
+            never.add((t, s))
+    if never:
+        problem.candidates = [c for c in problem.candidates if (c.t, c.s) not in never]
+        problem.notes.append(f"pruned {len(never)} tenant-site pairs that cannot hold the tenant's training island")
