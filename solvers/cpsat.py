@@ -369,14 +369,6 @@ class PlacementModel:
         for (i, q), y in self.v.y.items():
             value = schedule.get((i, q), 0) if schedule is not None else racks.get(i, 0)
             self.model.add_hint(y, value)
-        # Complete the hint with the binaries it implies: a partial hint leaves CP-SAT to repair it,
-        # which on 500 sites took longer than 20 s without a first solution.
-        cands = self.p.candidates
-        used = {(cands[i].t, cands[i].s) for i, n in racks.items() if n > 0}
-        for (t, s), u in self.v.use.items():
-            self.model.add_hint(u, (t, s) in used)
-        for s, o in self.v.open.items():
-            self.model.add_hint(o, any(ss == s for _, ss in used))
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):

@@ -1,0 +1,107 @@
+"""Judge recorded benchmark results against the performance targets, saying by how much each
+is met or missed.
+
+``python -m benchmarks.targets RESULTS.json ... --out targets.md``
+
+Input: ``results.json`` files written by :mod:`benchmarks.runner`. Output: a Markdown table
+(and the same rows as JSON next to it) with, per target and solver, the measured figure,
+the limit and the margin. Nothing is re-run: the verdicts are about the recorded runs,
+on the machine named in each file.
+
+Targets (issue 5, on a 2-core machine):
+
+* korea-2025 OPTIMAL in <= 10 s;
+* large (``syn-s500-g1m``) within 1 % gap in <= 120 s;
+* xl (``syn-s1000-g2.6m``) within 2 % gap in <= 300 s, with a verified plan;
+* the verifier in <= 2 s on xl;
+* peak memory while building no more than twice the memory while solving (every run).
+
+A run counts as "in time" when its solve finished within the limit plus 5 % (the engines stop
+at their time limit; the contingency loop's last screen and the report add a little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SLACK = 1.05
+
+
+def _records(paths: list[Path]) -> list[dict]:
+    out = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        for rec in data["records"]:
+            out.append({**rec, "source": str(path)})
+    return out
+
+
+def _gap_target(rows: list[dict], case: str, gap_limit: float, seconds: float, label: str) -> list[dict]:
+    out = []
+    for r in rows:
+        if r.get("case") != case or r.get("solver") == "greedy":
+            continue
+        gap, solve_s = r.get("gap"), r.get("solve_seconds")
+        valid = r.get("valid") is True
+        met = gap is not None and gap <= gap_limit + 1e-12 and solve_s is not None and solve_s <= seconds * SLACK and valid
+        measured = (f"gap {100 * gap:.2f} % in {solve_s:.0f} s" if gap is not None and solve_s is not None
+                    else r.get("status", "-")) + ("" if valid else ", plan not verified")
+        margin = (f"{100 * (gap - gap_limit):+.2f} pp" if gap is not None else "-")
+        out.append({"target": label, "solver": r["solver"], "measured": measured, "met": met, "margin": margin})
+    return out
+
+
+def judge(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        if r.get("case") == "korea-2025" and r.get("solver") != "greedy":
+            solve_s = r.get("solve_seconds")
+            met = r.get("status") == "OPTIMAL" and solve_s is not None and solve_s <= 10.0
+            out.append({"target": "korea-2025 OPTIMAL in <= 10 s", "solver": r["solver"],
+                        "measured": f"{r.get('status')} in {solve_s:.1f} s" if solve_s is not None else r.get("status"),
+                        "met": met, "margin": f"{solve_s - 10.0:+.1f} s" if solve_s is not None else "-"})
+    out += _gap_target(rows, "syn-s500-g1m", 0.01, 120.0, "large within 1 % gap in <= 120 s")
+    out += _gap_target(rows, "syn-s1000-g2.6m", 0.02, 300.0, "xl within 2 % gap in <= 300 s, verified")
+    for r in rows:
+        if r.get("case") == "syn-s1000-g2.6m" and r.get("verify_seconds") is not None:
+            v = r["verify_seconds"]
+            out.append({"target": "verifier in <= 2 s on xl", "solver": r["solver"], "measured": f"{v:.2f} s",
+                        "met": v <= 2.0, "margin": f"{v - 2.0:+.2f} s"})
+    ratios = [(r["build_to_solve_memory_ratio"], r) for r in rows if r.get("build_to_solve_memory_ratio") is not None]
+    if ratios:
+        worst, rec = max(ratios, key=lambda x: x[0])
+        out.append({"target": "build peak RSS <= 2x solve peak RSS (every run)", "solver": "all",
+                    "measured": f"worst {worst:.2f}x ({rec['case']}, {rec['solver']}) over {len(ratios)} runs",
+                    "met": worst <= 2.0, "margin": f"{worst - 2.0:+.2f}x"})
+    return out
+
+
+def render(verdicts: list[dict], sources: list[Path]) -> str:
+    lines = ["# Targets against the recorded results", "",
+             "From: " + ", ".join(f"`{p}`" for p in sources), "",
+             "| target | solver | measured | met | margin |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {v['target']} | {v['solver']} | {v['measured']} | {'yes' if v['met'] else '**no**'} | "
+                     f"{v['margin']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.targets", description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", type=Path, help="results.json files")
+    ap.add_argument("--out", type=Path, required=True, help="Markdown file to write (JSON beside it)")
+    args = ap.parse_args(argv)
+    missing = [p for p in args.results if not p.is_file()]
+    if missing:
+        ap.error(f"{missing[0]}: no such results file")
+    verdicts = judge(_records(args.results))
+    args.out.write_text(render(verdicts, args.results))
+    args.out.with_suffix(".json").write_text(json.dumps(verdicts, indent=1) + "\n")
+    print(render(verdicts, args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

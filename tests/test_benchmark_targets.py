@@ -1,0 +1,42 @@
+"""The targets judge: verdicts and margins from recorded records (no runs)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.targets import judge, main
+
+
+def _rec(**kw):
+    base = {"suite": "x", "solver": "milp", "valid": True, "build_to_solve_memory_ratio": 0.5}
+    return {**base, **kw}
+
+
+def test_verdicts_and_margins():
+    rows = [
+        _rec(case="korea-2025", status="OPTIMAL", solve_seconds=3.0),
+        _rec(case="korea-2025", solver="cpsat", status="FEASIBLE", solve_seconds=10.0),
+        _rec(case="syn-s500-g1m", gap=0.012, solve_seconds=120.0),
+        _rec(case="syn-s1000-g2.6m", gap=0.015, solve_seconds=300.2, verify_seconds=0.8),
+        _rec(case="syn-s1000-g2.6m", solver="cpsat", gap=0.015, solve_seconds=300.0, valid=False, verify_seconds=2.5,
+             build_to_solve_memory_ratio=2.4),
+        _rec(case="syn-s1000-g2.6m", solver="greedy", gap=None, solve_seconds=0.1, verify_seconds=0.7),
+    ]
+    got = {(v["target"].split()[0], v["solver"]): v for v in judge(rows)}
+    assert got[("korea-2025", "milp")]["met"] and not got[("korea-2025", "cpsat")]["met"]
+    assert not got[("large", "milp")]["met"] and got[("large", "milp")]["margin"] == "+0.20 pp"
+    assert got[("xl", "milp")]["met"]  # within the 5 % slack on the time limit
+    assert not got[("xl", "cpsat")]["met"]  # the plan did not verify
+    assert ("xl", "greedy") not in got  # no bound, no gap target
+    assert not got[("verifier", "cpsat")]["met"] and got[("verifier", "milp")]["met"]
+    assert not got[("build", "all")]["met"] and "2.40x" in got[("build", "all")]["measured"]
+
+
+def test_cli_writes_markdown_and_json(tmp_path):
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps({"command": "c", "machine": {}, "records": [
+        _rec(case="korea-2025", status="OPTIMAL", solve_seconds=1.0)]}))
+    out = tmp_path / "targets.md"
+    assert main([str(src), "--out", str(out)]) == 0
+    assert "| korea-2025 OPTIMAL in <= 10 s | milp | OPTIMAL in 1.0 s | yes | -9.0 s |" in out.read_text()
+    assert json.loads(out.with_suffix(".json").read_text())[0]["met"] is True
