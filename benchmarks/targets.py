@@ -46,8 +46,10 @@ def _gap_target(rows: list[dict], case: str, gap_limit: float, seconds: float, l
         gap, solve_s = r.get("gap"), r.get("solve_seconds")
         valid = r.get("valid") is True
         met = gap is not None and gap <= gap_limit + 1e-12 and solve_s is not None and solve_s <= seconds * SLACK and valid
-        measured = (f"gap {100 * gap:.2f} % in {solve_s:.0f} s" if gap is not None and solve_s is not None
-                    else r.get("status", "-")) + ("" if valid else ", plan not verified")
+        if gap is None or solve_s is None:
+            measured = f"no plan ({r.get('status', '-')})"
+        else:
+            measured = f"gap {100 * gap:.2f} % in {solve_s:.0f} s" + ("" if valid else ", plan not verified")
         margin = (f"{100 * (gap - gap_limit):+.2f} pp" if gap is not None else "-")
         out.append({"target": label, "solver": r["solver"], "measured": measured, "met": met, "margin": margin})
     return out
@@ -78,9 +80,10 @@ def judge(rows: list[dict]) -> list[dict]:
     return out
 
 
-def render(verdicts: list[dict], sources: list[Path]) -> str:
-    lines = ["# Targets against the recorded results", "",
-             "From: " + ", ".join(f"`{p}`" for p in sources), "",
+def render(verdicts: list[dict], sources: list[Path], out: Path | None = None) -> str:
+    command = "python -m benchmarks.targets " + " ".join(str(p) for p in sources) + (f" --out {out}" if out else "")
+    lines = ["# Targets against the recorded results", "", f"Command: `{command}`", "",
+             "Each verdict is about the recorded run on the machine named in its results file.", "",
              "| target | solver | measured | met | margin |", "|---|---|---|---|---|"]
     for v in verdicts:
         lines.append(f"| {v['target']} | {v['solver']} | {v['measured']} | {'yes' if v['met'] else '**no**'} | "
@@ -97,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ap.error(f"{missing[0]}: no such results file")
     verdicts = judge(_records(args.results))
-    args.out.write_text(render(verdicts, args.results))
+    args.out.write_text(render(verdicts, args.results, args.out))
     args.out.with_suffix(".json").write_text(json.dumps(verdicts, indent=1) + "\n")
-    print(render(verdicts, args.results))
+    print(render(verdicts, args.results, args.out))
     return 0
 
 
