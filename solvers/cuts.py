@@ -20,7 +20,8 @@ racks are 0), so they cut no integer plan. Measured on the ``large`` synthetic c
 (500 sites, 1M GPUs): the LP bound rises from 4.22 to 4.67 G$/yr against a best plan of
 4.75 G$/yr (see ``benchmarks/results``).
 
-A cut is left out when the per-candidate links already imply it (the candidates' own
+The MILP does not add them to rollouts (measured: the stranding-dominated objective kept the
+same bound and got a worse plan). A cut is left out when the per-candidate links already imply it (the candidates' own
 bounds cannot reach the capacity). Capacities are the largest over the rollout's periods
 (valid for the final build-out, which meets the last period's).
 
