@@ -87,7 +87,7 @@ def test_fix_outside_pins_only_the_other_sites_and_restores(syn30):
     assert {i: (v.lower_bound, v.upper_bound) for i, v in mm.x.items()} == before
 
 
-def test_neighbourhoods_are_seeded_and_local(syn30):
+def test_neighbourhoods_are_seeded_and_adapt_their_size(syn30):
     problem = build_problem(syn30)
     racks, _ = greedy_racks(problem)
     a, b = Neighbourhoods(problem, seed=4, size=6), Neighbourhoods(problem, seed=4, size=6)
