@@ -245,14 +245,12 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 if used > limit + TOL * max(1.0, limit):
                     found.append(Finding(code, f"site:{s}@{period}", used, limit, "MW",
                                          f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available"))
-        n1: dict[str, float] = {}
-        for s in sites:
-            caps = [cap.feed[f] for f, _ in feeds[s]]
-            n1[s] = (caps[0] if len(caps) == 1 else sum(caps) - max(caps)) if caps else 0.0
+        feed_caps = {s: [cap.feed[f] for f, _ in feeds[s]] for s in sites}
+        n1 = {s: (c[0] if len(c) == 1 else sum(c) - max(c)) if c else 0.0 for s, c in feed_caps.items()}
         sub_load: dict[str, float] = {}
         for s, mw in sorted(it.items()):
             facility = mw * sites[s].pue
-            caps = [cap.feed[f] for f, _ in feeds[s]]
+            caps = feed_caps[s]
             if facility > n1[s] + TOL * max(1.0, n1[s]):
                 found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1[s], "MW",
                                      f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"

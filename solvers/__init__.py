@@ -23,6 +23,7 @@ import numpy as np
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
+from solvers.assemble import relative_gap
 from solvers.greedy import greedy_racks, solve_greedy
 from solvers.problem import Problem, build_problem, final_scenario
 
@@ -54,7 +55,7 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
         # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the
         # bound (another placement may need less); the merit-order floor holds for every placement.
         plan.summary.bound += redispatch_floor_usd_per_year(sc, problem.min_facility_mw())
-        plan.summary.gap = max(0.0, (plan.summary.objective - plan.summary.bound) / abs(plan.summary.objective))
+        plan.summary.gap = relative_gap(plan.summary.objective, plan.summary.bound)
     plan.summary.notes.append(
         f"grid: {plan.summary.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
         f"'{sc.policy.grid.security}' no-harm rule, verdict {report.n_minus_1}"

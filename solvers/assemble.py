@@ -48,6 +48,13 @@ def cost_terms(problem: Problem, racks: dict[int, int]) -> list[CostTerm]:
     ]
 
 
+def relative_gap(objective: float, bound: float | None) -> float | None:
+    """(objective - bound) / |objective|, never negative; None without a bound or objective."""
+    if bound is None or not objective:
+        return None
+    return max(0.0, (objective - bound) / abs(objective))
+
+
 def assemble_plan(
     problem: Problem,
     racks: dict[int, int],
@@ -142,11 +149,9 @@ def assemble_plan(
             description="penalty per GPU-quarter delivered but not live (whole rollout)",
         ))
     objective = sum(t.usd_per_year for t in terms)
-    gap = None
     if bound is not None and engine_objective is not None:
         bound += objective - engine_objective
-    if bound is not None and objective > 0:
-        gap = max(0.0, (objective - bound) / abs(objective))
+    gap = relative_gap(objective, bound) if objective > 0 else None
     it_total = sum(site_it)
     summary = Summary(
         status=status,

@@ -212,11 +212,10 @@ class PlacementModel:
         # constraint the core minimisation is trying to drop.
         cuts = [] if self.explain else capacity_cuts(p, open_sites=set(v.open), pairs=set(v.use))
         for cut in cuts:
-            link = v.open[cut.link[1]] if cut.link[0] == "open" else v.use[cut.link[1]]
             m.add(
                 cp_model.LinearExpr.weighted_sum(
                     [v.x[i] for i in cut.candidates], [up_w(per_rack_mw(p, cut.resource, i)) for i in cut.candidates]
-                ) <= down_w(cut.cap_mw) * link
+                ) <= down_w(cut.cap_mw) * cut.binary(v.open, v.use)
             ).with_name(cut.name)
 
         self._objective()

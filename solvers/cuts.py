@@ -43,16 +43,15 @@ class CapacityCut:
     candidates: list[int]
     cap_mw: float
 
+    def binary(self, open_vars: dict, use_vars: dict):
+        """The engine's variable this cut links to: ``open_vars[s]`` or ``use_vars[(t, s)]``."""
+        kind, key = self.link
+        return open_vars[key] if kind == "open" else use_vars[key]
+
 
 def per_rack_mw(problem: Problem, resource: str, i: int) -> float:
     c = problem.candidates[i]
     return problem.it_mw(c.k) if resource == "it" else problem.facility_mw(c.k, c.s)
-
-
-def site_capacity_mw(problem: Problem, resource: str, s: int) -> float:
-    per = problem.periods
-    table = per.it_cap if resource == "it" else per.feed_limit
-    return max(table[q][s] for q in range(per.count))
 
 
 def capacity_cuts(problem: Problem, *, open_sites: set[int], pairs: set[tuple[int, int]]) -> list[CapacityCut]:
@@ -69,10 +68,12 @@ def capacity_cuts(problem: Problem, *, open_sites: set[int], pairs: set[tuple[in
         (f"use_capacity[{{r}},{problem.tenants[t].id},{problem.sites[s].id}]", ("use", (t, s)), s, by_pair[(t, s)])
         for t, s in sorted(pairs)
     ]
+    per = problem.periods
+    peak = {"it": per.peak(per.it_cap), "facility": per.peak(per.feed_limit)}
     cuts = []
     for name, link, s, idx in groups:
         for r in ("it", "facility"):
-            cap = site_capacity_mw(problem, r, s)
+            cap = peak[r][s]
             reach = sum(per_rack_mw(problem, r, i) * problem.candidates[i].max_racks for i in idx)
             if reach > cap + 1e-9:
                 cuts.append(CapacityCut(name.format(r=r), link, r, idx, cap))

@@ -143,9 +143,8 @@ class MilpModel:
         # touch (measured on korea-2025-rollout at 90 s: the same bound, a 2 % worse plan with them).
         cuts = [] if p.periods.multi else capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))
         for cut in cuts:
-            link = self.open[cut.link[1]] if cut.link[0] == "open" else self.use[cut.link[1]]
             self._con(cut.name, [(per_rack_mw(p, cut.resource, i), self.x[i]) for i in cut.candidates]
-                      + [(-cut.cap_mw, link)], ub=0)
+                      + [(-cut.cap_mw, cut.binary(self.open, self.use))], ub=0)
         if p.periods.multi:
             self._rollout(by_site, by_demand)
         obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]

@@ -59,6 +59,11 @@ class Periods:
     def count(self) -> int:
         return len(self.ids)
 
+    @staticmethod
+    def peak(table: list[list[float]]) -> list[float]:
+        """Per site, the largest value of a [period][site] table: what any period can ever offer."""
+        return [max(column) for column in zip(*table)]
+
 
 @dataclass
 class Problem:
@@ -297,6 +302,8 @@ def build_problem(scenario: Scenario) -> Problem:
         crf=crf,
         periods=periods,
     )
+    peak_it, peak_feed = periods.peak(periods.it_cap), periods.peak(periods.feed_limit)
+    peak_liquid, peak_air = periods.peak(periods.liquid_cap), periods.peak(periods.air_cap)
     for (t, k), racks in demand.items():
         allowed = tenants[t].allowed_regions
         for s, site in enumerate(sites):
@@ -304,13 +311,11 @@ def build_problem(scenario: Scenario) -> Problem:
                 continue
             it, liq, air = problem.it_mw(k), problem.liquid_mw(k), problem.air_mw(k)
             fac = problem.facility_mw(k, s)
-            cap_it = max(periods.it_cap[p][s] for p in range(periods.count))
-            cap_feed = max(periods.feed_limit[p][s] for p in range(periods.count))
-            fits = [racks, math.floor(cap_it / it + 1e-9), math.floor(cap_feed / fac + 1e-9)]
+            fits = [racks, math.floor(peak_it[s] / it + 1e-9), math.floor(peak_feed[s] / fac + 1e-9)]
             if liq > 0:
-                fits.append(math.floor(max(periods.liquid_cap[p][s] for p in range(periods.count)) / liq + 1e-9))
+                fits.append(math.floor(peak_liquid[s] / liq + 1e-9))
             if air > 0:
-                fits.append(math.floor(max(periods.air_cap[p][s] for p in range(periods.count)) / air + 1e-9))
+                fits.append(math.floor(peak_air[s] / air + 1e-9))
             max_racks = min(fits)
             if max_racks <= 0:
                 continue
@@ -328,7 +333,7 @@ def _prune_below_island(problem: Problem) -> None:
     """Drop the (tenant, site) pairs that can never hold the tenant's training island: even filled
     to the site's IT capacity with the tenant's densest SKU, or with every SKU at its own bound,
     the site holds fewer GPUs than ``min_island_gpus``."""
-    per = problem.periods
+    peak_it = problem.periods.peak(problem.periods.it_cap)
     reach: dict[tuple[int, int], float] = {}
     dense: dict[tuple[int, int], float] = {}
     for c in problem.candidates:
@@ -337,9 +342,8 @@ def _prune_below_island(problem: Problem) -> None:
         dense[(c.t, c.s)] = max(dense.get((c.t, c.s), 0.0), gpus / problem.it_mw(c.k))
     never = set()
     for (t, s), most in reach.items():
-        cap_it = max(per.it_cap[q][s] for q in range(per.count))
         island = problem.tenants[t].min_island_gpus
-        if min(most, math.floor(dense[(t, s)] * cap_it + 1e-9)) < island:
+        if min(most, math.floor(dense[(t, s)] * peak_it[s] + 1e-9)) < island:
             never.add((t, s))
     if never:
         problem.candidates = [c for c in problem.candidates if (c.t, c.s) not in never]
