@@ -25,8 +25,16 @@ class _Model(BaseModel):
 
 
 class Summary(_Model):
-    status: Status
+    status: Status = Field(description="of the whole objective reported: OPTIMAL only when gap <= relative_gap "
+                           "against a valid bound of the whole problem; otherwise FEASIBLE")
+    placement_status: Status | None = Field(
+        None, description="the engine's own status for the placement alone, when the engine does not model "
+        "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)")
+    relative_gap: float = Field(ge=0, le=1, allow_inf_nan=False,
+                                description="the gap OPTIMAL is proven within (policy.solver.relative_gap)")
+    interrupted: bool = Field(False, description="the solve was interrupted (Ctrl-C): the plan is the incumbent then")
     solver: str
+    engine_choice: str = Field("", description="why this engine ran: as requested, or what 'auto' saw")
     solver_version: str
     seed: int
     workers: int

@@ -155,6 +155,7 @@ def assemble_plan(
     it_total = sum(site_it)
     summary = Summary(
         status=status,
+        relative_gap=opts.relative_gap,
         solver=solver,
         solver_version=solver_version,
         seed=opts.seed,
