@@ -38,6 +38,9 @@ class InfeasibleError(PlacerError):
 
 
 class NoSolutionError(PlacerError):
-    """The solver stopped (time limit) before finding any plan."""
+    """No plan was found, without a proof that none exists: the time limit stopped the
+    search first, or a heuristic (the greedy baseline) could not place the demand.
 
-    exit_code = 3
+    Exit code 4, not 3: exit 3 is kept for problems proven infeasible."""
+
+    exit_code = 4
