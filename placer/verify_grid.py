@@ -40,13 +40,24 @@ dispatch ``grid.preexisting.dispatch_mw`` and the re-dispatch ``grid.redispatch[
   least that share. Under ``n-0`` outages are not part of the criterion, so only the
   base-case loading counts.
 * ``REPORTED_MISMATCH`` (1e-6 relative / 1e-6 MW absolute): ``security``, ``base_mva``,
-  ``monitored_lines``, ``new_load_mw`` and ``injections_mw`` per bus (missing = 0), every
+  ``new_load_mw`` and ``injections_mw`` per bus (missing = 0), every
   ``lines`` entry (flow, limit, rating, loading), every ``worst_contingencies`` and
   ``violations`` entry (recomputed for the named outage and line; outage ``-`` is the
   base case), the flows and ratings in ``preexisting.base_overloads`` / ``n1_overloads``,
   ``preexisting.cost_usd_per_h``, the re-dispatch rows' ``spare_mw`` and
   ``cost_usd_per_mwh``, ``bridges`` (security ``n-1``) and the ``n_minus_1`` verdict:
   ``secure`` iff there is no LINE_OVERLOAD / LINE_OVERLOAD_N1 violation.
+* ``GRID_COVERAGE``: the grid section names everything it must. ``grid.lines`` holds
+  every monitored line exactly once (unmonitored lines may be listed, and are then
+  checked like the others); ``grid.monitored_lines`` is the number of monitored lines;
+  ``grid.preexisting.dispatch_mw`` names every plant of the scenario (a plant left out is
+  read as 0 MW and reported); ``grid.violations`` lists exactly the no-harm violations
+  the verifier finds (LINE_OVERLOAD / LINE_OVERLOAD_N1 pairs, base case as outage ``-``);
+  ``grid.worst_contingencies`` is worst first and, under ``n-1`` with an outage to
+  screen, not empty and leaves out no monitored line whose worst post-outage loading is
+  above the least loading listed (the list is a top-N of (line, outage) pairs; its
+  length is the solver's choice). ``grid.redispatch`` need not name every plant: a plant
+  left out is re-dispatched by 0 MW (the solvers list only plants that move).
 * ``GRID_MISSING``: the topology has lines, security is not ``none`` and the plan has no
   grid report. With security ``none`` or no lines there are no grid checks.
 
@@ -83,6 +94,7 @@ GRID_CODES = (
     "GRID_BALANCE",
     "LINE_OVERLOAD",
     "LINE_OVERLOAD_N1",
+    "GRID_COVERAGE",
 )
 REDISPATCH_TERM = "redispatch"
 HOURS_PER_YEAR = 8760.0
@@ -426,6 +438,7 @@ class _GridChecker:
         codes = ["GRID_MISSING", "PREEXISTING_DISPATCH", "REDISPATCH_LIMIT", "GRID_BALANCE", "LINE_OVERLOAD"]
         if n1:
             codes.append("LINE_OVERLOAD_N1")
+        codes.append("GRID_COVERAGE")
         self.screen = screen = gc.OutageScreen(scenario)
         self.bad_dispatch = False
         self.load = self._bus_vector({b.id: float(b.load_mw) for b in scenario.topology.substations})
@@ -498,9 +511,11 @@ class _GridChecker:
 
         # base case
         base_limit = np.maximum(self.rating, np.abs(f0))
+        found: set[tuple[str, str]] = set()  # (line, outage or '-') of every overload found
         for l in np.flatnonzero(mask):
             if _exceeds(abs(f[l]), base_limit[l]):
                 self.overloads += 1
+                found.add((self.lines[l].id, "-"))
                 line = self.lines[l]
                 self.add(
                     "LINE_OVERLOAD",
@@ -518,6 +533,7 @@ class _GridChecker:
                 if not mask[l]:
                     continue
                 self.overloads += 1
+                found.add((self.lines[l].id, self.lines[k].id))
                 line, lost = self.lines[l], self.lines[k]
                 self.add(
                     "LINE_OVERLOAD_N1",
@@ -532,6 +548,7 @@ class _GridChecker:
         verdict = "secure" if self.overloads == 0 else "insecure"
 
         self._check_reported(new_load, p, f, f0, base_limit, mask, verdict, n1)
+        self._check_coverage(mask, dispatch, found, worst_post if n1 and screened else None, worst_post_at)
 
         # summary: the most loaded monitored lines, each at its worst case
         cases = []
@@ -569,8 +586,6 @@ class _GridChecker:
         if grid.security != pol.security:
             self._mismatch("grid", "grid.security", grid.security, pol.security, "")
         self._cmp("grid", "grid.base_mva", grid.base_mva, float(self.scenario.policy.base_mva), "MVA")
-        if grid.monitored_lines != int(mask.sum()):
-            self._mismatch("grid", "grid.monitored_lines", grid.monitored_lines, int(mask.sum()), "lines")
         if grid.n_minus_1 != verdict:
             self._mismatch("grid", f"grid.n_minus_1 under security '{pol.security}'", grid.n_minus_1, verdict, "")
 
@@ -597,7 +612,7 @@ class _GridChecker:
                 continue
             if row.line in seen:
                 self.add(
-                    "REPORTED_MISMATCH", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice"
+                    "GRID_COVERAGE", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice"
                 )
                 continue
             seen.add(row.line)
@@ -688,6 +703,79 @@ class _GridChecker:
                     for j, row, l in pre_wanted[k]:
                         self._cmp(f"line:{row.line}/outage:{row.outage}",
                                   f"grid.preexisting.n1_overloads[{j}].flow_mw", row.flow_mw, float(post[l, jj, 0]))
+
+    def _check_coverage(self, mask, dispatch, found, worst_post, worst_post_at) -> None:
+        """GRID_COVERAGE: the grid section names everything it must (see the module docstring)."""
+        grid, lines = self.grid, self.lines
+
+        def examples(names: list[str]) -> str:
+            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+        monitored = int(mask.sum())
+        if grid.monitored_lines != monitored:
+            self.add("GRID_COVERAGE", "grid.monitored_lines",
+                     f"grid.monitored_lines is {grid.monitored_lines:,}, but {monitored:,} of the scenario's "
+                     f"{len(lines):,} lines are monitored under its policy.grid", measured=grid.monitored_lines,
+                     limit=monitored, unit="lines")
+        listed = {row.line for row in grid.lines}
+        missing = [lines[l].id for l in np.flatnonzero(mask) if lines[l].id not in listed]
+        if missing:
+            self.add("GRID_COVERAGE", "grid.lines",
+                     f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {examples(missing)}",
+                     measured=monitored - len(missing), limit=monitored, unit="lines")
+        absent = [p for p in self.plants if p not in grid.preexisting.dispatch_mw]
+        if absent:
+            self.add("GRID_COVERAGE", "grid.preexisting.dispatch_mw",
+                     f"grid.preexisting.dispatch_mw omits {len(absent):,} of the scenario's {len(self.plants):,} "
+                     f"plants (read as 0 MW): {examples(absent)}", measured=len(self.plants) - len(absent),
+                     limit=len(self.plants), unit="plants")
+
+        # grid.violations: exactly the overloads the verifier finds
+        reported = {(row.line, row.outage) for row in grid.violations}
+        omitted = sorted(found - reported)
+        if omitted:
+            self.add("GRID_COVERAGE", "grid.violations",
+                     f"grid.violations omits {len(omitted):,} of the {len(found):,} no-harm violations found: "
+                     + examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
+                     measured=len(found) - len(omitted), limit=len(found), unit="violations")
+        known = set(self.screen.line_index)
+        for j, row in enumerate(grid.violations):
+            if (row.line, row.outage) not in found and row.line in known and row.outage in known | {"-"}:
+                where = "in the base case" if row.outage == "-" else f"after losing '{row.outage}'"
+                self.add("GRID_COVERAGE", f"line:{row.line}/outage:{row.outage}",
+                         f"grid.violations[{j}] lists line '{row.line}' {where}, which the verifier finds "
+                         "within its no-harm limit" + ("" if mask[self.screen.line_index[row.line]] else
+                                                       " (the line is not monitored)"))
+
+        # grid.worst_contingencies: worst first, and no monitored line's worst case left out
+        worst = grid.worst_contingencies
+        for j in range(1, len(worst)):
+            if worst[j].loading_pct > worst[j - 1].loading_pct * (1 + REL_TOL) + ABS_TOL:
+                self.add("GRID_COVERAGE", "grid.worst_contingencies",
+                         f"grid.worst_contingencies is not worst first: entry {j} ({worst[j].loading_pct:.4f} %) "
+                         f"is above entry {j - 1} ({worst[j - 1].loading_pct:.4f} %)")
+                break
+        if worst_post is None:
+            return  # not n-1, or no outage to screen: nothing must be listed
+        listed_best: dict[str, float] = {}
+        for row in worst:
+            if math.isfinite(row.loading_pct):
+                listed_best[row.line] = max(listed_best.get(row.line, -math.inf), row.loading_pct)
+        floor = min((row.loading_pct for row in worst if math.isfinite(row.loading_pct)), default=-math.inf)
+        left_out = []
+        for l in np.flatnonzero(mask & (worst_post >= 0)):
+            pct = 100.0 * float(worst_post[l])
+            line = lines[l].id
+            if pct > floor * (1 + REL_TOL) + ABS_TOL and listed_best.get(line, -math.inf) < pct * (1 - REL_TOL) - ABS_TOL:
+                left_out.append((pct, line, lines[int(worst_post_at[l, 0])].id))
+        if left_out:
+            left_out.sort(reverse=True)
+            shown = examples([f"{line} after losing {k} ({pct:.2f} %)" for pct, line, k in left_out])
+            self.add("GRID_COVERAGE", "grid.worst_contingencies",
+                     (f"grid.worst_contingencies leaves out {len(left_out):,} monitored line(s) loaded above its "
+                      f"least listed loading ({floor:.2f} %): {shown}") if worst else
+                     f"grid.worst_contingencies is empty, but monitored lines have post-outage loadings: {shown}",
+                     measured=len(worst), unit="entries")
 
     def _cmp_pair(self, ent: str, what: str, row, flow: float, limit: float) -> None:
         self._cmp(ent, f"{what}.flow_mw", row.flow_mw, flow)
