@@ -757,11 +757,14 @@ class _GridChecker:
                 break
         if worst_post is None:
             return  # not n-1, or no outage to screen: nothing must be listed
+        # only entries naming a screened pair count (others are reported as mismatches already)
+        index, bridges = self.screen.line_index, set(self.screen.bridges.tolist())
+        valid = [row for row in worst if math.isfinite(row.loading_pct) and row.line in index
+                 and row.outage in index and index[row.outage] not in bridges]
         listed_best: dict[str, float] = {}
-        for row in worst:
-            if math.isfinite(row.loading_pct):
-                listed_best[row.line] = max(listed_best.get(row.line, -math.inf), row.loading_pct)
-        floor = min((row.loading_pct for row in worst if math.isfinite(row.loading_pct)), default=-math.inf)
+        for row in valid:
+            listed_best[row.line] = max(listed_best.get(row.line, -math.inf), row.loading_pct)
+        floor = min((row.loading_pct for row in valid), default=-math.inf)
         left_out = []
         for l in np.flatnonzero(mask & (worst_post >= 0)):
             pct = 100.0 * float(worst_post[l])
