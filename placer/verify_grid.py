@@ -56,7 +56,11 @@ dispatch ``grid.preexisting.dispatch_mw`` and the re-dispatch ``grid.redispatch[
   ``grid.worst_contingencies`` is worst first and, under ``n-1`` with an outage to
   screen, not empty and leaves out no monitored line whose worst post-outage loading is
   above the least loading listed (the list is a top-N of (line, outage) pairs; its
-  length is the solver's choice). ``grid.redispatch`` need not name every plant: a plant
+  length is the solver's choice); ``grid.preexisting.base_overloads`` lists every line
+  above its rating under the reported pre-existing dispatch and, under ``n-1``,
+  ``grid.preexisting.n1_overloads`` every (line, outage) above its emergency rating, and
+  neither lists one within it (loadings within tolerance of the limit may go either way).
+  ``grid.redispatch`` need not name every plant: a plant
   left out is re-dispatched by 0 MW (the solvers list only plants that move).
 * ``GRID_MISSING``: the topology has lines, security is not ``none`` and the plan has no
   grid report. With security ``none`` or no lines there are no grid checks.
@@ -481,6 +485,10 @@ class _GridChecker:
         worst_post = np.full(ne, -1.0)  # per line: the plan's worst post-outage loading
         worst_post_at = np.zeros((ne, 3))  # outage index, flow, limit
         candidates: list[tuple[int, int, float, float, float]] = []
+        # pre-existing post-outage overloads (line, outage): surely over the emergency rating, and
+        # over it within tolerance (a solver's own tolerance may list these, or not)
+        pre_sure: set[tuple[int, int]] = set()
+        pre_maybe: set[tuple[int, int]] = set()
         screened = 0
         if n1:
             for ks, post in screen.post_outage(np.column_stack([p, p0])):
@@ -489,7 +497,11 @@ class _GridChecker:
                 pre_load = np.abs(post_pre) / self.emergency[:, None]
                 np.maximum(pre_worst, pre_load.max(axis=1), out=pre_worst)
                 emergency_tol = (self.emergency + self._tol(self.emergency))[:, None]
-                pre_n1_overloads += int((np.abs(post_pre) > emergency_tol).sum())
+                pre_over = np.abs(post_pre) > emergency_tol
+                pre_n1_overloads += int(pre_over.sum())
+                pre_sure.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(pre_over)))
+                near = np.abs(post_pre) >= (self.emergency - self._tol(self.emergency))[:, None]
+                pre_maybe.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(near)))
                 limit = np.maximum(self.emergency[:, None], np.abs(post_pre))
                 loading = np.abs(post_plan) / limit
                 j = loading.argmax(axis=1)
@@ -549,6 +561,7 @@ class _GridChecker:
 
         self._check_reported(new_load, p, f, f0, base_limit, mask, verdict, n1)
         self._check_coverage(mask, dispatch, found, worst_post if n1 and screened else None, worst_post_at)
+        self._check_preexisting_coverage(f0, pre_sure, pre_maybe, n1)
 
         # summary: the most loaded monitored lines, each at its worst case
         cases = []
@@ -779,6 +792,42 @@ class _GridChecker:
                       f"least listed loading ({floor:.2f} %): {shown}") if worst else
                      f"grid.worst_contingencies is empty, but monitored lines have post-outage loadings: {shown}",
                      measured=len(worst), unit="entries")
+
+    def _check_preexisting_coverage(self, f0, pre_sure, pre_maybe, n1: bool) -> None:
+        """GRID_COVERAGE of the pre-existing facts: ``base_overloads`` lists every line above its
+        rating under the reported pre-existing dispatch and (security ``n-1``) ``n1_overloads``
+        every (line, outage) above the emergency rating; neither lists one that is within it.
+        Loadings within the verifier's tolerance of the limit may be listed or not. Under ``n-0``
+        post-outage facts are no part of the criterion: listed ones are only cross-checked."""
+        pre, index, lines = self.grid.preexisting, self.screen.line_index, self.lines
+        sure_base = {l for l in np.flatnonzero(np.abs(f0) > self.rating + self._tol(self.rating))}
+        near_base = {l for l in np.flatnonzero(np.abs(f0) >= self.rating - self._tol(self.rating))}
+        for field, sure, near, listed in (
+            ("base_overloads", {(l, -1) for l in sure_base}, {(l, -1) for l in near_base},
+             {(index[r.line], -1) for r in pre.base_overloads if r.line in index}),
+            ("n1_overloads", pre_sure, pre_maybe,
+             {(index[r.line], index[r.outage]) for r in pre.n1_overloads if r.line in index and r.outage in index}),
+        )[: 2 if n1 else 1]:
+            def name(pair):
+                l, k = pair
+                return lines[l].id + ("" if k < 0 else f" after losing {lines[k].id}")
+
+            missing = sorted(sure - listed)
+            if missing:
+                shown = ", ".join(name(x) for x in missing[:5]) + (f" and {len(missing) - 5} more"
+                                                                   if len(missing) > 5 else "")
+                self.add("GRID_COVERAGE", f"grid.preexisting.{field}",
+                         f"grid.preexisting.{field} omits {len(missing):,} of the {len(sure):,} pre-existing "
+                         f"overloads under the reported dispatch: {shown}", measured=len(sure) - len(missing),
+                         limit=len(sure), unit="overloads")
+            bridges = set(self.screen.bridges.tolist())
+            for pair in sorted(listed - near):
+                if pair[1] in bridges:
+                    continue  # reported as a mismatch already
+                self.add("GRID_COVERAGE", f"line:{lines[pair[0]].id}" + ("" if pair[1] < 0 else
+                                                                         f"/outage:{lines[pair[1]].id}"),
+                         f"grid.preexisting.{field} lists {name(pair)}, which is within its "
+                         + ("rating" if pair[1] < 0 else "emergency rating") + " under the reported dispatch")
 
     def _cmp_pair(self, ent: str, what: str, row, flow: float, limit: float) -> None:
         self._cmp(ent, f"{what}.flow_mw", row.flow_mw, flow)
