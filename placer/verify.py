@@ -53,6 +53,24 @@ objective, OPTIMAL is proven within ``summary.relative_gap`` (no looser than the
 scenario's), stranded GPU-quarters are recomputed, the contingency loop's counts and all
 seconds are consistent.
 
+Field audit (where each plan figure is checked):
+
+* ``summary``: ``status``, ``placement_status``, ``relative_gap`` (STATUS_CLAIM);
+  ``bound`` (BOUND_CLAIM); ``gap`` (GAP_CLAIM); ``objective``, ``gpus_placed``,
+  ``racks_placed``, ``it_power_mw``, ``facility_power_mw``, ``power_band_mw``
+  (REPORTED_MISMATCH); ``stranded_gpu_quarters`` (STRANDING_CLAIM); ``build_seconds``,
+  ``solve_seconds`` (TIMING_CLAIM, sign only).
+* ``assignments``, ``sites``, ``substations``, ``cost_breakdown``: the constraint codes
+  and REPORTED_MISMATCH.
+* ``grid`` (:mod:`placer.verify_grid`): decisions (dispatch, re-dispatch) by the grid
+  codes, every flow and loading by REPORTED_MISMATCH, completeness by GRID_COVERAGE;
+  ``iterations`` and ``constraints_added`` by GRID_LOOP_CLAIM, ``loop_seconds`` and
+  iteration seconds by TIMING_CLAIM.
+* ``schedule`` (:mod:`placer.verify_schedule`): ``period`` (SCHEDULE_PERIODS),
+  ``installed_racks`` (SCHEDULE_* / PERIOD_* / BUILD_RATE / GO_LIVE_WINDOW), ``going_live``,
+  ``gpus_delivered``, ``gpus_live``, ``gpus_stranded`` and every ``sites`` row
+  (REPORTED_MISMATCH).
+
 Every plan field is recomputed or held to a rule, except provenance, which is taken as
 stated: ``summary.solver``, ``engine_choice``, ``solver_version``, ``seed``, ``workers``,
 ``parameters``, ``notes``, ``interrupted``, the wall-clock seconds themselves (only their

@@ -22,11 +22,15 @@ Codes
       ``objective`` = the verifier's own), and ``summary.relative_gap`` no looser than
       the scenario's ``policy.solver.relative_gap`` (solver options are not part of the
       digest, so a plan could otherwise set its own bar).
-    * ``placement_status`` describes the placement part of the objective only. When the
-      plan has no grid report the objective *is* the placement's (no re-dispatch term),
-      so ``placement_status: OPTIMAL`` needs the same proof as ``status: OPTIMAL``. With a
-      grid report the plan carries no bound of the placement alone, so a placement-only
-      OPTIMAL is not checkable beyond its being a solved status.
+    * ``summary.relative_gap`` is a finite share in [0, 1].
+    * ``placement_status`` describes the placement part of the objective only.
+      ``placement_status: OPTIMAL`` needs a finite ``summary.bound`` (an engine that proves
+      its placement has a bound, and the whole objective's bound is built on it). When
+      the plan has no grid report the objective *is* the placement's (no re-dispatch
+      term), so it needs the same proof as ``status: OPTIMAL``. With a grid report the
+      plan carries no bound of the placement alone, so a placement-only OPTIMAL is not
+      checkable further; nor is ``status: FEASIBLE`` with ``placement_status: OPTIMAL``
+      (the grid-blind engines' honest pair).
 ``BOUND_CLAIM``
     ``summary.bound`` is finite and ``bound <= objective + money tolerance``.
 ``GAP_CLAIM``
@@ -141,6 +145,11 @@ class _Claims:
 
     def status(self) -> None:
         sm = self.sm
+        if not _finite(sm.relative_gap) or not 0 <= sm.relative_gap <= 1:
+            # a Python-built plan can hold anything; with NaN every comparison below would pass
+            self.add("STATUS_CLAIM", "summary.relative_gap",
+                     f"summary.relative_gap is {sm.relative_gap!r}: the gap target is a share in [0, 1]")
+            return
         for name, value in (("status", sm.status), ("placement_status", sm.placement_status)):
             if value is not None and value not in SOLVED:
                 self.add(
@@ -165,7 +174,15 @@ class _Claims:
                     limit=policy_gap,
                     unit="share",
                 )
-        if sm.placement_status == "OPTIMAL" and self.plan.grid is None:
+        if sm.placement_status == "OPTIMAL" and not _finite(sm.bound):
+            self.add(
+                "STATUS_CLAIM",
+                "summary.placement_status",
+                "summary.placement_status is OPTIMAL, but the plan reports no finite bound: a placement proven "
+                "optimal has one, and the whole objective's bound (it plus what the placement leaves to the grid) "
+                "is reported with it",
+            )
+        elif sm.placement_status == "OPTIMAL" and self.plan.grid is None:
             why = self._proof_gap()
             if why is not None:
                 self.add(

@@ -181,6 +181,17 @@ def test_placement_optimal_with_a_grid_is_not_checkable(mesh, mesh_plan):
     assert verify(mesh, honest_cpsat_like).valid
 
 
+@pytest.mark.parametrize("value", [math.nan, math.inf, -0.1, 2.0])
+def test_relative_gap_not_a_share(tiny, tiny_plan, value):
+    """A Python-built plan can hold NaN: the OPTIMAL proof must not pass by NaN comparisons."""
+    one(verify(tiny, lie(tiny_plan, relative_gap=value)), "STATUS_CLAIM", "summary.relative_gap")
+
+
+def test_placement_optimal_needs_a_bound(mesh, mesh_plan):
+    bad = lie(mesh_plan, status="FEASIBLE", placement_status="OPTIMAL", bound=None, gap=None)
+    one(verify(mesh, bad), "STATUS_CLAIM", "summary.placement_status")
+
+
 # --------------------------------------------------------------------------- BOUND_CLAIM
 
 
