@@ -20,7 +20,7 @@ from tests.conftest import codes, only, run_cli
 from placer import verify as verify_module
 from placer import verify_claims
 from placer.io import load_scenario
-from placer.plan import Plan
+from placer.plan import ContingencyLoading, Plan
 from placer.scenario import Scenario
 from placer.verify import ALL_CODES, verify
 
@@ -174,6 +174,23 @@ def test_placement_optimal_without_grid_needs_the_proof(tiny, tiny_plan):
     assert verify(tiny, ok).valid
 
 
+def test_grid_blind_cpsat_plan_is_valid_once_labelled_honestly():
+    """CP-SAT on tiny with its grid (N-1): the placement is proven, the re-dispatch chosen afterwards
+    leaves a whole-objective gap above relative_gap. Labelled OPTIMAL it is rejected; labelled
+    FEASIBLE with placement_status OPTIMAL (the honest pair) it verifies."""
+    from solvers import solve
+
+    sc = load_scenario(DATA / "tiny.yaml")
+    plan = solve(sc, solver="cpsat")
+    sm = plan.summary
+    assert plan.grid is not None and sm.gap > sm.relative_gap
+    if sm.status == "OPTIMAL":  # the label before the solvers' change
+        one(verify(sc, plan), "STATUS_CLAIM", "summary.status")
+    honest = lie(plan, status="FEASIBLE", placement_status="OPTIMAL")
+    report = verify(sc, honest)
+    assert report.valid, report.violations
+
+
 def test_placement_optimal_with_a_grid_is_not_checkable(mesh, mesh_plan):
     """With a grid report the plan has no bound of the placement alone: the label is taken as stated."""
     obj = mesh_plan.summary.objective
@@ -293,6 +310,12 @@ def test_unmonitored_lines_need_not_be_listed(mesh, mesh_plan):
     assert verify(high, trimmed).valid
     dropped = lie_grid(plan, lines=[r for r in plan.grid.lines if r.line != monitored[0]])
     one(verify(high, dropped), "GRID_COVERAGE", "grid.lines")
+    # a base-case "violation" on an unmonitored line (its figures are the true ones) is no violation
+    row = next(r for r in plan.grid.lines if r.line not in monitored)
+    fake = ContingencyLoading(outage="-", line=row.line, flow_mw=row.flow_mw, limit_mw=row.limit_mw,
+                              loading_pct=row.loading_pct)
+    v = one(verify(high, lie_grid(plan, violations=[fake])), "GRID_COVERAGE", f"line:{row.line}/outage:-")
+    assert "not monitored" in v.message
 
 
 def test_a_plant_left_out_of_the_preexisting_dispatch(mesh, mesh_plan):
