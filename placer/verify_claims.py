@@ -275,7 +275,7 @@ class _Claims:
                 self.add("GRID_LOOP_CLAIM", ent, f"{ent} is numbered {it.iteration}, expected {j + 1} "
                          "(iterations are numbered 1, 2, ... in order)", measured=it.iteration, limit=j + 1)
             rows = (it.base_constraints_added, it.contingency_constraints_added)
-            if min(rows) < 0:
+            if not all(_finite(r) for r in rows) or min(rows) < 0:
                 self.add("GRID_LOOP_CLAIM", ent, f"{ent} adds a negative number of rows ({rows[0]} base, "
                          f"{rows[1]} contingency)", measured=min(rows), limit=0, unit="rows")
             else:
@@ -287,7 +287,9 @@ class _Claims:
         security = self.scenario.policy.grid.security
         possible = monitored * (1 + outages) if security == "n-1" else monitored
         n = grid.constraints_added
-        if n < total:
+        if not _finite(n):
+            self.add("GRID_LOOP_CLAIM", "grid.constraints_added", f"grid.constraints_added is {n!r}, not a count")
+        elif n < total:
             self.add("GRID_LOOP_CLAIM", "grid.constraints_added",
                      f"grid.constraints_added is {n:,}, fewer than the {total:,} rows its iterations added",
                      measured=n, limit=total, unit="rows")

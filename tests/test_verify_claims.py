@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import codes, only, run_cli
 
@@ -255,6 +257,35 @@ def test_bound_without_a_gap(tiny, tiny_plan):
 
 def test_no_bound_no_gap_feasible_is_valid(tiny, tiny_plan):
     assert verify(tiny, lie(tiny_plan, status="FEASIBLE", bound=None, gap=None)).valid
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bound_share=st.one_of(st.none(), st.floats(-0.5, 2.5)),
+    gap=st.one_of(st.none(), st.just("true"), st.floats(-1.0, 6.0), st.sampled_from([math.nan, math.inf])),
+    status=st.sampled_from(["OPTIMAL", "FEASIBLE"]),
+)
+def test_status_bound_and_gap_agree(tiny, tiny_plan, bound_share, gap, status):
+    """Random (status, bound, gap) claims on the real plan: the codes raised are exactly those the
+    rules of the module docstring give, written out again here."""
+    obj = tiny_plan.summary.objective
+    bound = None if bound_share is None else obj * bound_share
+    true_gap = None if bound is None else max(0.0, (obj - bound) / obj)
+    if gap == "true":
+        gap = true_gap
+    tol = 1e-6 * max(abs(obj), abs(bound or 0.0)) + 1.0
+    expected = set()
+    if bound is not None and bound > obj + tol:
+        expected.add("BOUND_CLAIM")
+    if gap is None:
+        if bound is not None:
+            expected.add("GAP_CLAIM")
+    elif bound is None or not math.isfinite(gap) or gap < 0 or abs(gap - true_gap) * obj > tol:
+        expected.add("GAP_CLAIM")
+    if status == "OPTIMAL" and (bound is None or obj - bound > 1e-4 * obj + tol):
+        expected.add("STATUS_CLAIM")
+    report = verify(tiny, lie(tiny_plan, status=status, bound=bound, gap=gap))
+    assert codes(report) == expected, report.violations
 
 
 # --------------------------------------------------------------------------- STRANDING_CLAIM
