@@ -158,6 +158,11 @@ def _close(reported: float, expected: float) -> bool:
     return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
+def _examples(names: list[str]) -> str:
+    """The first five names, and how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _pct(flow: float, limit: float) -> float:
     return 100.0 * abs(flow) / limit
 
@@ -562,7 +567,7 @@ class _GridChecker:
         verdict = "secure" if self.overloads == 0 else "insecure"
 
         self._check_reported(new_load, p, f, f0, base_limit, mask, verdict, n1)
-        self._check_coverage(mask, dispatch, found, worst_post if n1 and screened else None, worst_post_at)
+        self._check_coverage(mask, found, worst_post if n1 and screened else None, worst_post_at)
         self._check_preexisting_coverage(f0, pre_sure, pre_maybe, n1)
 
         # summary: the most loaded monitored lines, each at its worst case
@@ -721,12 +726,9 @@ class _GridChecker:
                         self._cmp(f"line:{row.line}/outage:{row.outage}",
                                   f"grid.preexisting.n1_overloads[{j}].flow_mw", row.flow_mw, float(post[l, jj, 0]))
 
-    def _check_coverage(self, mask, dispatch, found, worst_post, worst_post_at) -> None:
+    def _check_coverage(self, mask, found, worst_post, worst_post_at) -> None:
         """GRID_COVERAGE: the grid section names everything it must (see the module docstring)."""
         grid, lines = self.grid, self.lines
-
-        def examples(names: list[str]) -> str:
-            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
         monitored = int(mask.sum())
         if grid.monitored_lines != monitored:
@@ -738,13 +740,13 @@ class _GridChecker:
         missing = [lines[l].id for l in np.flatnonzero(mask) if lines[l].id not in listed]
         if missing:
             self.add("GRID_COVERAGE", "grid.lines",
-                     f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {examples(missing)}",
+                     f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {_examples(missing)}",
                      measured=monitored - len(missing), limit=monitored, unit="lines")
         absent = [p for p in self.plants if p not in grid.preexisting.dispatch_mw]
         if absent:
             self.add("GRID_COVERAGE", "grid.preexisting.dispatch_mw",
                      f"grid.preexisting.dispatch_mw omits {len(absent):,} of the scenario's {len(self.plants):,} "
-                     f"plants (read as 0 MW): {examples(absent)}", measured=len(self.plants) - len(absent),
+                     f"plants (read as 0 MW): {_examples(absent)}", measured=len(self.plants) - len(absent),
                      limit=len(self.plants), unit="plants")
 
         # grid.violations: exactly the overloads the verifier finds
@@ -753,7 +755,7 @@ class _GridChecker:
         if omitted:
             self.add("GRID_COVERAGE", "grid.violations",
                      f"grid.violations omits {len(omitted):,} of the {len(found):,} no-harm violations found: "
-                     + examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
+                     + _examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
                      measured=len(found) - len(omitted), limit=len(found), unit="violations")
         for j, row in enumerate(grid.violations):
             pair = (row.line, row.outage)
@@ -794,7 +796,7 @@ class _GridChecker:
                 left_out.append((pct, line, lines[int(worst_post_at[l, 0])].id))
         if left_out:
             left_out.sort(reverse=True)
-            shown = examples([f"{line} after losing {k} ({pct:.2f} %)" for pct, line, k in left_out])
+            shown = _examples([f"{line} after losing {k} ({pct:.2f} %)" for pct, line, k in left_out])
             self.add("GRID_COVERAGE", "grid.worst_contingencies",
                      (f"grid.worst_contingencies leaves out {len(left_out):,} monitored line(s) loaded above its "
                       f"least listed loading ({floor:.2f} %): {shown}") if worst else
@@ -822,8 +824,7 @@ class _GridChecker:
 
             missing = sorted(sure - listed)
             if missing:
-                shown = ", ".join(name(x) for x in missing[:5]) + (f" and {len(missing) - 5} more"
-                                                                   if len(missing) > 5 else "")
+                shown = _examples([name(x) for x in missing])
                 self.add("GRID_COVERAGE", f"grid.preexisting.{field}",
                          f"grid.preexisting.{field} omits {len(missing):,} of the {len(sure):,} pre-existing "
                          f"overloads under the reported dispatch: {shown}", measured=len(sure) - len(missing),
