@@ -296,7 +296,8 @@ class _Claims:
         elif n > possible:
             self.add("GRID_LOOP_CLAIM", "grid.constraints_added",
                      f"grid.constraints_added is {n:,}, more than the {possible:,} distinct rows that exist "
-                     f"({monitored:,} monitored lines" + (f" x (1 + {outages:,} outages))" if security == "n-1" else ")"),
+                     f"({monitored:,} monitored lines"
+                     + (f" x (1 + {outages:,} outages))" if security == "n-1" else ")"),
                      measured=n, limit=possible, unit="rows")
 
     # ---- timings ----------------------------------------------------------------------------

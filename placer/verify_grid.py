@@ -792,7 +792,8 @@ class _GridChecker:
         for l in np.flatnonzero(mask & (worst_post >= 0)):
             pct = 100.0 * float(worst_post[l])
             line = lines[l].id
-            if pct > floor * (1 + REL_TOL) + ABS_TOL and listed_best.get(line, -math.inf) < pct * (1 - REL_TOL) - ABS_TOL:
+            above_floor = pct > floor * (1 + REL_TOL) + ABS_TOL
+            if above_floor and listed_best.get(line, -math.inf) < pct * (1 - REL_TOL) - ABS_TOL:
                 left_out.append((pct, line, lines[int(worst_post_at[l, 0])].id))
         if left_out:
             left_out.sort(reverse=True)
