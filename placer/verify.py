@@ -40,8 +40,44 @@ Constraints: ``DEMAND``, ``SITE_IT_CAPACITY``, ``LIQUID_COOLING``, ``AIR_COOLING
 Grid (:mod:`placer.verify_grid`; only when the topology has lines and
 ``policy.grid.security`` is not ``none``): ``GRID_MISSING``, ``PREEXISTING_DISPATCH``,
 ``REDISPATCH_LIMIT``, ``GRID_BALANCE``, ``LINE_OVERLOAD``, ``LINE_OVERLOAD_N1`` (security
-``n-1``); ``report.grid`` then summarises the verifier's own power flow (verdict,
-pre-existing overloads, the ten most loaded monitored lines).
+``n-1``), ``GRID_COVERAGE`` (the grid section names every monitored line, every plant's
+pre-existing dispatch, every overload found, the worst post-outage loadings);
+``report.grid`` then summarises the verifier's own power flow (verdict, pre-existing
+overloads, the ten most loaded monitored lines).
+Rollouts (:mod:`placer.verify_schedule`): ``SCHEDULE_*``, ``PERIOD_*``, ``BUILD_RATE``,
+``GO_LIVE_WINDOW``.
+Claims (:mod:`placer.verify_claims`; every plan): ``STATUS_CLAIM``, ``BOUND_CLAIM``,
+``GAP_CLAIM``, ``STRANDING_CLAIM``, ``GRID_LOOP_CLAIM`` (plans with a checked grid),
+``TIMING_CLAIM``: status, bound and gap agree with each other and with the verifier's own
+objective, OPTIMAL is proven within ``summary.relative_gap`` (no looser than the
+scenario's), stranded GPU-quarters are recomputed, the contingency loop's counts and all
+seconds are consistent.
+
+Field audit (where each plan figure is checked):
+
+* ``summary``: ``status``, ``placement_status``, ``relative_gap`` (STATUS_CLAIM);
+  ``bound`` (BOUND_CLAIM); ``gap`` (GAP_CLAIM); ``objective``, ``gpus_placed``,
+  ``racks_placed``, ``it_power_mw``, ``facility_power_mw``, ``power_band_mw``
+  (REPORTED_MISMATCH); ``stranded_gpu_quarters`` (STRANDING_CLAIM); ``build_seconds``,
+  ``solve_seconds`` (TIMING_CLAIM, sign only).
+* ``assignments``, ``sites``, ``substations``, ``cost_breakdown``: the constraint codes
+  and REPORTED_MISMATCH.
+* ``grid`` (:mod:`placer.verify_grid`): decisions (dispatch, re-dispatch) by the grid
+  codes, every flow and loading by REPORTED_MISMATCH, completeness by GRID_COVERAGE;
+  ``iterations`` and ``constraints_added`` by GRID_LOOP_CLAIM, ``loop_seconds`` and
+  iteration seconds by TIMING_CLAIM.
+* ``schedule`` (:mod:`placer.verify_schedule`): ``period`` (SCHEDULE_PERIODS),
+  ``installed_racks`` (SCHEDULE_* / PERIOD_* / BUILD_RATE / GO_LIVE_WINDOW), ``going_live``,
+  ``gpus_delivered``, ``gpus_live``, ``gpus_stranded`` and every ``sites`` row
+  (REPORTED_MISMATCH).
+
+Every plan field is recomputed or held to a rule, except provenance, which is taken as
+stated: ``summary.solver``, ``engine_choice``, ``solver_version``, ``seed``, ``workers``,
+``parameters``, ``notes``, ``interrupted``, the wall-clock seconds themselves (only their
+sign and sums are checked), ``grid.enforced_by_solver``, each loop iteration's
+intermediate ``objective``, and the free-text ``cost_breakdown[*].description``. The
+placement-only optimality of ``summary.placement_status`` on a plan with a grid report is
+not checkable either (the plan carries no bound of the placement alone).
 
 Cost terms: ``capex``, ``energy``, ``site_fixed``, ``tenant_spread``,
 ``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report;
@@ -87,7 +123,8 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_schedule import check_schedule, stranding_cost_usd, with_final_capacities
+from placer.verify_claims import CLAIM_CODES, check_claims
+from placer.verify_schedule import check_schedule, stranded_gpu_quarters, stranding_cost_usd, with_final_capacities
 
 STRANDING_TERM = "stranding"
 
@@ -114,7 +151,7 @@ CONSTRAINT_CODES = (
     "MAX_SITES",
     "REGION",
 )
-ALL_CODES = (*STRUCTURAL_CODES, *CONSTRAINT_CODES, *GRID_CODES, *SCHEDULE_CODES, "REPORTED_MISMATCH")
+ALL_CODES = (*STRUCTURAL_CODES, *CONSTRAINT_CODES, *GRID_CODES, *SCHEDULE_CODES, "REPORTED_MISMATCH", *CLAIM_CODES)
 
 
 class Violation(BaseModel):
@@ -308,6 +345,7 @@ class _Checker:
         self.substations = {b.id: b for b in scenario.topology.substations}
         self.d = _Derived()
         self.known_rows: list[int] = []  # indices of assignments naming known entities
+        self.objective_usd = math.nan  # the verifier's own objective of the racks, set by check_reported
 
     def add(self, code: str, entity: str, message: str, measured=None, limit=None, unit: str = "") -> None:
         self.violations.append(
@@ -736,7 +774,7 @@ class _Checker:
                     limit=expected[name],
                     unit="USD/year",
                 )
-        total = math.fsum(expected.values())
+        total = self.objective_usd = math.fsum(expected.values())
         if not _usd_close(sm.objective, total):
             self._mismatch("summary", "summary.objective (sum of cost terms)", sm.objective, total, "USD/year")
 
@@ -785,6 +823,14 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
         checks += SCHEDULE_CODES
     c.check_reported()
     checks.append("REPORTED_MISMATCH")
+    checks += check_claims(
+        scenario,
+        plan,
+        c.objective_usd,
+        stranded_gpu_quarters(scenario, plan),
+        c.add,
+        grid_rows=None if grid is None else (grid.monitored_lines, grid.outages_screened),
+    )
 
     return Report(
         valid=not c.violations,

@@ -40,13 +40,28 @@ dispatch ``grid.preexisting.dispatch_mw`` and the re-dispatch ``grid.redispatch[
   least that share. Under ``n-0`` outages are not part of the criterion, so only the
   base-case loading counts.
 * ``REPORTED_MISMATCH`` (1e-6 relative / 1e-6 MW absolute): ``security``, ``base_mva``,
-  ``monitored_lines``, ``new_load_mw`` and ``injections_mw`` per bus (missing = 0), every
+  ``new_load_mw`` and ``injections_mw`` per bus (missing = 0), every
   ``lines`` entry (flow, limit, rating, loading), every ``worst_contingencies`` and
   ``violations`` entry (recomputed for the named outage and line; outage ``-`` is the
   base case), the flows and ratings in ``preexisting.base_overloads`` / ``n1_overloads``,
   ``preexisting.cost_usd_per_h``, the re-dispatch rows' ``spare_mw`` and
   ``cost_usd_per_mwh``, ``bridges`` (security ``n-1``) and the ``n_minus_1`` verdict:
   ``secure`` iff there is no LINE_OVERLOAD / LINE_OVERLOAD_N1 violation.
+* ``GRID_COVERAGE``: the grid section names everything it must. ``grid.lines`` holds
+  every monitored line exactly once (unmonitored lines may be listed, and are then
+  checked like the others); ``grid.monitored_lines`` is the number of monitored lines;
+  ``grid.preexisting.dispatch_mw`` names every plant of the scenario (a plant left out is
+  read as 0 MW and reported); ``grid.violations`` lists exactly the no-harm violations
+  the verifier finds (LINE_OVERLOAD / LINE_OVERLOAD_N1 pairs, base case as outage ``-``);
+  ``grid.worst_contingencies`` is worst first and, under ``n-1`` with an outage to
+  screen, not empty and leaves out no monitored line whose worst post-outage loading is
+  above the least loading listed (the list is a top-N of (line, outage) pairs; its
+  length is the solver's choice); ``grid.preexisting.base_overloads`` lists every line
+  above its rating under the reported pre-existing dispatch and, under ``n-1``,
+  ``grid.preexisting.n1_overloads`` every (line, outage) above its emergency rating, and
+  neither lists one within it (loadings within tolerance of the limit may go either way).
+  ``grid.redispatch`` need not name every plant: a plant
+  left out is re-dispatched by 0 MW (the solvers list only plants that move).
 * ``GRID_MISSING``: the topology has lines, security is not ``none`` and the plan has no
   grid report. With security ``none`` or no lines there are no grid checks.
 
@@ -83,6 +98,7 @@ GRID_CODES = (
     "GRID_BALANCE",
     "LINE_OVERLOAD",
     "LINE_OVERLOAD_N1",
+    "GRID_COVERAGE",
 )
 REDISPATCH_TERM = "redispatch"
 HOURS_PER_YEAR = 8760.0
@@ -140,6 +156,11 @@ def _exceeds(measured: float, limit: float) -> bool:
 
 def _close(reported: float, expected: float) -> bool:
     return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def _examples(names: list[str]) -> str:
+    """The first five names, and how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _pct(flow: float, limit: float) -> float:
@@ -223,6 +244,8 @@ class _GridChecker:
         self.rating = np.array([float(e.rating_mw) for e in self.lines])
         self.emergency = np.array([gc.emergency_rating_mw(e) for e in self.lines])
         self.overloads = 0
+        # (line, outage) -> the verifier's (flow, limit) for every pair the plan names
+        self.recomputed: dict[tuple[str, str], tuple[float, float]] = {}
 
     # ---- helpers -----------------------------------------------------------------
     def _mismatch(self, entity: str, what: str, reported, expected, unit: str = "MW") -> None:
@@ -426,6 +449,7 @@ class _GridChecker:
         codes = ["GRID_MISSING", "PREEXISTING_DISPATCH", "REDISPATCH_LIMIT", "GRID_BALANCE", "LINE_OVERLOAD"]
         if n1:
             codes.append("LINE_OVERLOAD_N1")
+        codes.append("GRID_COVERAGE")
         self.screen = screen = gc.OutageScreen(scenario)
         self.bad_dispatch = False
         self.load = self._bus_vector({b.id: float(b.load_mw) for b in scenario.topology.substations})
@@ -468,6 +492,10 @@ class _GridChecker:
         worst_post = np.full(ne, -1.0)  # per line: the plan's worst post-outage loading
         worst_post_at = np.zeros((ne, 3))  # outage index, flow, limit
         candidates: list[tuple[int, int, float, float, float]] = []
+        # pre-existing post-outage overloads (line, outage): surely over the emergency rating, and
+        # over it within tolerance (a solver's own tolerance may list these, or not)
+        pre_sure: set[tuple[int, int]] = set()
+        pre_maybe: set[tuple[int, int]] = set()
         screened = 0
         if n1:
             for ks, post in screen.post_outage(np.column_stack([p, p0])):
@@ -476,7 +504,11 @@ class _GridChecker:
                 pre_load = np.abs(post_pre) / self.emergency[:, None]
                 np.maximum(pre_worst, pre_load.max(axis=1), out=pre_worst)
                 emergency_tol = (self.emergency + self._tol(self.emergency))[:, None]
-                pre_n1_overloads += int((np.abs(post_pre) > emergency_tol).sum())
+                pre_over = np.abs(post_pre) > emergency_tol
+                pre_n1_overloads += int(pre_over.sum())
+                pre_sure.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(pre_over)))
+                near = np.abs(post_pre) >= (self.emergency - self._tol(self.emergency))[:, None]
+                pre_maybe.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(near)))
                 limit = np.maximum(self.emergency[:, None], np.abs(post_pre))
                 loading = np.abs(post_plan) / limit
                 j = loading.argmax(axis=1)
@@ -498,9 +530,11 @@ class _GridChecker:
 
         # base case
         base_limit = np.maximum(self.rating, np.abs(f0))
+        found: set[tuple[str, str]] = set()  # (line, outage or '-') of every overload found
         for l in np.flatnonzero(mask):
             if _exceeds(abs(f[l]), base_limit[l]):
                 self.overloads += 1
+                found.add((self.lines[l].id, "-"))
                 line = self.lines[l]
                 self.add(
                     "LINE_OVERLOAD",
@@ -518,6 +552,7 @@ class _GridChecker:
                 if not mask[l]:
                     continue
                 self.overloads += 1
+                found.add((self.lines[l].id, self.lines[k].id))
                 line, lost = self.lines[l], self.lines[k]
                 self.add(
                     "LINE_OVERLOAD_N1",
@@ -532,6 +567,8 @@ class _GridChecker:
         verdict = "secure" if self.overloads == 0 else "insecure"
 
         self._check_reported(new_load, p, f, f0, base_limit, mask, verdict, n1)
+        self._check_coverage(mask, found, worst_post if n1 and screened else None, worst_post_at)
+        self._check_preexisting_coverage(f0, pre_sure, pre_maybe, n1)
 
         # summary: the most loaded monitored lines, each at its worst case
         cases = []
@@ -569,8 +606,6 @@ class _GridChecker:
         if grid.security != pol.security:
             self._mismatch("grid", "grid.security", grid.security, pol.security, "")
         self._cmp("grid", "grid.base_mva", grid.base_mva, float(self.scenario.policy.base_mva), "MVA")
-        if grid.monitored_lines != int(mask.sum()):
-            self._mismatch("grid", "grid.monitored_lines", grid.monitored_lines, int(mask.sum()), "lines")
         if grid.n_minus_1 != verdict:
             self._mismatch("grid", f"grid.n_minus_1 under security '{pol.security}'", grid.n_minus_1, verdict, "")
 
@@ -597,7 +632,7 @@ class _GridChecker:
                 continue
             if row.line in seen:
                 self.add(
-                    "REPORTED_MISMATCH", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice"
+                    "GRID_COVERAGE", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice"
                 )
                 continue
             seen.add(row.line)
@@ -623,6 +658,7 @@ class _GridChecker:
             l = screen.line_index[row.line]
             if row.outage == "-":
                 self._cmp_pair(ent, f"grid.{field}[{j}]", row, f[l], base_limit[l])
+                self.recomputed[(row.line, row.outage)] = (float(f[l]), float(base_limit[l]))
                 continue
             k = screen.line_index[row.outage]
             if k in bridges:
@@ -642,6 +678,7 @@ class _GridChecker:
                         flow = float(post[l, jj, 0])
                         limit = max(self.emergency[l], abs(float(post[l, jj, 1])))
                         self._cmp_pair(f"line:{row.line}/outage:{row.outage}", f"grid.{field}[{j}]", row, flow, limit)
+                        self.recomputed[(row.line, row.outage)] = (flow, limit)
 
         # islanding outages
         if n1:
@@ -688,6 +725,119 @@ class _GridChecker:
                     for j, row, l in pre_wanted[k]:
                         self._cmp(f"line:{row.line}/outage:{row.outage}",
                                   f"grid.preexisting.n1_overloads[{j}].flow_mw", row.flow_mw, float(post[l, jj, 0]))
+
+    def _check_coverage(self, mask, found, worst_post, worst_post_at) -> None:
+        """GRID_COVERAGE: the grid section names everything it must (see the module docstring)."""
+        grid, lines = self.grid, self.lines
+
+        monitored = int(mask.sum())
+        if grid.monitored_lines != monitored:
+            self.add("GRID_COVERAGE", "grid.monitored_lines",
+                     f"grid.monitored_lines is {grid.monitored_lines:,}, but {monitored:,} of the scenario's "
+                     f"{len(lines):,} lines are monitored under its policy.grid", measured=grid.monitored_lines,
+                     limit=monitored, unit="lines")
+        listed = {row.line for row in grid.lines}
+        missing = [lines[l].id for l in np.flatnonzero(mask) if lines[l].id not in listed]
+        if missing:
+            self.add("GRID_COVERAGE", "grid.lines",
+                     f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {_examples(missing)}",
+                     measured=monitored - len(missing), limit=monitored, unit="lines")
+        absent = [p for p in self.plants if p not in grid.preexisting.dispatch_mw]
+        if absent:
+            self.add("GRID_COVERAGE", "grid.preexisting.dispatch_mw",
+                     f"grid.preexisting.dispatch_mw omits {len(absent):,} of the scenario's {len(self.plants):,} "
+                     f"plants (read as 0 MW): {_examples(absent)}", measured=len(self.plants) - len(absent),
+                     limit=len(self.plants), unit="plants")
+
+        # grid.violations: exactly the overloads the verifier finds
+        reported = {(row.line, row.outage) for row in grid.violations}
+        omitted = sorted(found - reported)
+        if omitted:
+            self.add("GRID_COVERAGE", "grid.violations",
+                     f"grid.violations omits {len(omitted):,} of the {len(found):,} no-harm violations found: "
+                     + _examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
+                     measured=len(found) - len(omitted), limit=len(found), unit="violations")
+        for j, row in enumerate(grid.violations):
+            pair = (row.line, row.outage)
+            if pair in found or pair not in self.recomputed:
+                continue  # unknown lines and bridge outages are reported already
+            flow, limit = self.recomputed[pair]
+            # within tolerance of the limit a solver's own rounding may list it: only a clear miss counts
+            if not mask[self.screen.line_index[row.line]] or abs(flow) <= limit - _slack(limit):
+                where = "in the base case" if row.outage == "-" else f"after losing '{row.outage}'"
+                self.add("GRID_COVERAGE", f"line:{row.line}/outage:{row.outage}",
+                         f"grid.violations[{j}] lists line '{row.line}' {where}, which the verifier finds "
+                         "within its no-harm limit" + ("" if mask[self.screen.line_index[row.line]] else
+                                                       " (the line is not monitored)"))
+
+        # grid.worst_contingencies: worst first, and no monitored line's worst case left out
+        worst = grid.worst_contingencies
+        for j in range(1, len(worst)):
+            if worst[j].loading_pct > worst[j - 1].loading_pct * (1 + REL_TOL) + ABS_TOL:
+                self.add("GRID_COVERAGE", "grid.worst_contingencies",
+                         f"grid.worst_contingencies is not worst first: entry {j} ({worst[j].loading_pct:.4f} %) "
+                         f"is above entry {j - 1} ({worst[j - 1].loading_pct:.4f} %)")
+                break
+        if worst_post is None:
+            return  # not n-1, or no outage to screen: nothing must be listed
+        # only entries naming a screened pair count (others are reported as mismatches already)
+        index, bridges = self.screen.line_index, set(self.screen.bridges.tolist())
+        valid = [row for row in worst if math.isfinite(row.loading_pct) and row.line in index
+                 and row.outage in index and index[row.outage] not in bridges]
+        listed_best: dict[str, float] = {}
+        for row in valid:
+            listed_best[row.line] = max(listed_best.get(row.line, -math.inf), row.loading_pct)
+        floor = min((row.loading_pct for row in valid), default=-math.inf)
+        left_out = []
+        for l in np.flatnonzero(mask & (worst_post >= 0)):
+            pct = 100.0 * float(worst_post[l])
+            line = lines[l].id
+            above_floor = pct > floor * (1 + REL_TOL) + ABS_TOL
+            if above_floor and listed_best.get(line, -math.inf) < pct * (1 - REL_TOL) - ABS_TOL:
+                left_out.append((pct, line, lines[int(worst_post_at[l, 0])].id))
+        if left_out:
+            left_out.sort(reverse=True)
+            shown = _examples([f"{line} after losing {k} ({pct:.2f} %)" for pct, line, k in left_out])
+            self.add("GRID_COVERAGE", "grid.worst_contingencies",
+                     (f"grid.worst_contingencies leaves out {len(left_out):,} monitored line(s) loaded above its "
+                      f"least listed loading ({floor:.2f} %): {shown}") if worst else
+                     f"grid.worst_contingencies is empty, but monitored lines have post-outage loadings: {shown}",
+                     measured=len(worst), unit="entries")
+
+    def _check_preexisting_coverage(self, f0, pre_sure, pre_maybe, n1: bool) -> None:
+        """GRID_COVERAGE of the pre-existing facts: ``base_overloads`` lists every line above its
+        rating under the reported pre-existing dispatch and (security ``n-1``) ``n1_overloads``
+        every (line, outage) above the emergency rating; neither lists one that is within it.
+        Loadings within the verifier's tolerance of the limit may be listed or not. Under ``n-0``
+        post-outage facts are no part of the criterion: listed ones are only cross-checked."""
+        pre, index, lines = self.grid.preexisting, self.screen.line_index, self.lines
+        sure_base = {l for l in np.flatnonzero(np.abs(f0) > self.rating + self._tol(self.rating))}
+        near_base = {l for l in np.flatnonzero(np.abs(f0) >= self.rating - self._tol(self.rating))}
+        for field, sure, near, listed in (
+            ("base_overloads", {(l, -1) for l in sure_base}, {(l, -1) for l in near_base},
+             {(index[r.line], -1) for r in pre.base_overloads if r.line in index}),
+            ("n1_overloads", pre_sure, pre_maybe,
+             {(index[r.line], index[r.outage]) for r in pre.n1_overloads if r.line in index and r.outage in index}),
+        )[: 2 if n1 else 1]:
+            def name(pair):
+                l, k = pair
+                return lines[l].id + ("" if k < 0 else f" after losing {lines[k].id}")
+
+            missing = sorted(sure - listed)
+            if missing:
+                shown = _examples([name(x) for x in missing])
+                self.add("GRID_COVERAGE", f"grid.preexisting.{field}",
+                         f"grid.preexisting.{field} omits {len(missing):,} of the {len(sure):,} pre-existing "
+                         f"overloads under the reported dispatch: {shown}", measured=len(sure) - len(missing),
+                         limit=len(sure), unit="overloads")
+            bridges = set(self.screen.bridges.tolist())
+            for pair in sorted(listed - near):
+                if pair[1] in bridges:
+                    continue  # reported as a mismatch already
+                self.add("GRID_COVERAGE", f"line:{lines[pair[0]].id}" + ("" if pair[1] < 0 else
+                                                                         f"/outage:{lines[pair[1]].id}"),
+                         f"grid.preexisting.{field} lists {name(pair)}, which is within its "
+                         + ("rating" if pair[1] < 0 else "emergency rating") + " under the reported dispatch")
 
     def _cmp_pair(self, ent: str, what: str, row, flow: float, limit: float) -> None:
         self._cmp(ent, f"{what}.flow_mw", row.flow_mw, flow)

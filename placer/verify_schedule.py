@@ -11,8 +11,9 @@ SCHEDULE_FINAL, PERIOD_SITE_CAPACITY, PERIOD_LIQUID_COOLING, PERIOD_AIR_COOLING,
 PERIOD_FEED_CAPACITY, PERIOD_SUBSTATION_HEADROOM, BUILD_RATE, GO_LIVE_WINDOW and
 REPORTED_MISMATCH (going-live racks and GPUs, delivered/live/stranded GPUs per period,
 each period's site rows -- IT and facility MW used and available --, installed-rack keys
-that name no tenant/SKU/site of the scenario, the summary's stranded GPU-quarters, the
-stranding cost term).
+that name no tenant/SKU/site of the scenario, the stranding cost term). The summary's
+stranded GPU-quarters are a claim, checked by :mod:`placer.verify_claims`
+(``STRANDING_CLAIM``) against :func:`stranded_gpu_quarters`.
 
 Entities: ``tenant/sku/site@period`` (monotonicity, going live), ``tenant:T/sku:K@period``
 (deliveries), ``tenant:T@period`` (go-live windows), ``site:S@period`` (site limits, feeds,
@@ -162,7 +163,6 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
             row[q] += d.gpus
 
     prev: dict[str, int] = {}  # well-formed keys only
-    stranded_total = 0
     for q, rep in enumerate(plan.schedule):
         period = rep.period
         cap = capacities_in_period(scenario, period)
@@ -300,7 +300,6 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 found.append(Finding("REPORTED_MISMATCH", f"site:{s}@{period}", None, mw, "MW",
                                      f"site '{s}' carries {mw:.6g} MW of IT in {period} but has no entry in "
                                      "that period's sites"))
-        stranded_total += delivered - live_gpus
         prev = now
 
     final: dict[str, int] = {}
@@ -313,25 +312,22 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
         diff = sorted(set(final.items()) ^ set(last.items()))[:3]
         found.append(Finding("SCHEDULE_FINAL", f"schedule:{r.periods[-1]}", None, None, "",
                              f"the last period's installed racks differ from the assignments (e.g. {diff})"))
-    if plan.summary.stranded_gpu_quarters != stranded_total:
-        found.append(Finding("REPORTED_MISMATCH", "summary", plan.summary.stranded_gpu_quarters, stranded_total,
-                             "GPU-quarters", f"stranded_gpu_quarters reported {plan.summary.stranded_gpu_quarters:,}, "
-                             f"recomputed {stranded_total:,}"))
+    # summary.stranded_gpu_quarters is a claim: placer.verify_claims compares it with
+    # stranded_gpu_quarters() (STRANDING_CLAIM).
     return found
 
 
-def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
-    """The stranding term recomputed from the schedule (0 without a rollout).
-
-    When the plan has no schedule, or its periods are not the scenario's, the stranded
-    GPU-quarters cannot be recomputed (SCHEDULE_MISSING / SCHEDULE_PERIODS report that);
-    the term is then only held to the summary's ``stranded_gpu_quarters`` times the price,
-    so that one fault is not reported twice."""
+def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
+    """Sum over periods of GPUs delivered but not live, from the scenario's deliveries and the
+    plan's schedule: 0 without a rollout; None when the plan has no schedule or its periods are
+    not the scenario's (SCHEDULE_MISSING / SCHEDULE_PERIODS report that). Installed-rack keys
+    that name no tenant/SKU/site of the scenario count as nothing live (REPORTED_MISMATCH
+    reports them). O(D + P * A) for D deliveries, P periods, A schedule entries."""
     r = scenario.rollout
     if r is None:
-        return 0.0
+        return 0
     if not _schedule_aligned(scenario, plan):
-        return plan.summary.stranded_gpu_quarters * r.stranding_usd_per_gpu_quarter
+        return None
     delivered = 0
     for d in r.deliveries:
         delivered += d.gpus * (len(r.periods) - r.periods.index(d.period))
@@ -344,7 +340,23 @@ def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
             parsed = _parse_key(key)
             if parsed is not None and parsed[0] in tenants and parsed[1] in skus and parsed[2] in sites:
                 live += n * skus[parsed[1]].gpus_per_rack
-    return (delivered - live) * r.stranding_usd_per_gpu_quarter
+    return delivered - live
+
+
+def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
+    """The stranding term recomputed from the schedule (0 without a rollout).
+
+    When the plan has no schedule, or its periods are not the scenario's, the stranded
+    GPU-quarters cannot be recomputed (SCHEDULE_MISSING / SCHEDULE_PERIODS report that);
+    the term is then only held to the summary's ``stranded_gpu_quarters`` times the price,
+    so that one fault is not reported twice."""
+    r = scenario.rollout
+    if r is None:
+        return 0.0
+    stranded = stranded_gpu_quarters(scenario, plan)
+    if stranded is None:
+        stranded = plan.summary.stranded_gpu_quarters
+    return stranded * r.stranding_usd_per_gpu_quarter
 
 
 def with_final_capacities(scenario: Scenario) -> Scenario:

@@ -94,6 +94,10 @@ def loads(scenario: Scenario, installed: dict[str, int]) -> dict[str, dict[str, 
     return out
 
 
+# An edited schedule changes the objective: the solver's bound and gap were about its own plan.
+NO_PROOF = {"status": "FEASIBLE", "placement_status": None, "bound": None, "gap": None}
+
+
 def installed(plan: Plan) -> list[dict[str, int]]:
     return [dict(rep.installed_racks) for rep in plan.schedule]
 
@@ -148,7 +152,7 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
         for t in plan.cost_breakdown
     ]
     summary = plan.summary.model_copy(
-        update={"stranded_gpu_quarters": stranded, "objective": sum(t.usd_per_year for t in terms)}
+        update={"stranded_gpu_quarters": stranded, "objective": sum(t.usd_per_year for t in terms), **NO_PROOF}
     )
     return plan.model_copy(update={"schedule": reports, "cost_breakdown": terms, "summary": summary})
 
@@ -245,7 +249,7 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert all(not g for p, g in going.items() if p != "2027Q1")
     report = verify(toy, toy_plan)
     assert report.valid, report.violations
-    assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY"}
+    assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY", "GRID_LOOP_CLAIM"}
 
 
 def test_toy_with_build_rate_strands_exactly_2016_gpu_quarters(toy_rate, toy_rate_plan):
@@ -303,7 +307,8 @@ def test_multi_plan_is_valid(multi, multi_plan):
     assert set(SCHEDULE_CODES) <= set(report.checks)
     # the re-derivation helper agrees with the solver's report
     again = resched(multi, multi_plan)
-    assert again.summary == multi_plan.summary and again.cost_breakdown == multi_plan.cost_breakdown
+    assert again.summary.model_dump(exclude=set(NO_PROOF)) == multi_plan.summary.model_dump(exclude=set(NO_PROOF))
+    assert again.cost_breakdown == multi_plan.cost_breakdown
     for mine, theirs in zip(again.schedule, multi_plan.schedule, strict=True):
         assert mine.model_dump(exclude={"sites"}) == theirs.model_dump(exclude={"sites"})
         assert [r.site for r in mine.sites] == [r.site for r in theirs.sites]
@@ -362,7 +367,7 @@ def test_schedule_missing_from_a_single_period_solver(toy, toy_plan):
             "schedule": None,
             "cost_breakdown": terms,
             "summary": toy_plan.summary.model_copy(
-                update={"stranded_gpu_quarters": 0, "objective": sum(t.usd_per_year for t in terms)}
+                update={"stranded_gpu_quarters": 0, "objective": sum(t.usd_per_year for t in terms), **NO_PROOF}
             ),
         }
     )
@@ -755,8 +760,6 @@ CASES = {
         **report_of(p, "2027Q1").installed_racks, "ghost/nvl72/hall": 0}), "schedule:2027Q1"),
     "key_unknown_site": (lambda p: set_period(p, "2027Q1", installed_racks={
         **report_of(p, "2027Q1").installed_racks, "t/nvl72/ghost": 0}), "schedule:2027Q1"),
-    "summary_stranded": (lambda p: p.model_copy(update={"summary": p.summary.model_copy(
-        update={"stranded_gpu_quarters": 720})}), "summary"),
 }
 
 
