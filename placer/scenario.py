@@ -22,7 +22,9 @@ import hashlib
 import json
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from placer.errors import InputError
 
 SCHEMA_VERSION = 1
 
@@ -380,6 +382,23 @@ class SolverOptions(_Model):
     )
     seed: whole(ge=0, le=2**31 - 1) = Field(0, description="0-2,147,483,647")
     log_search: Flag = False
+
+    def with_overrides(self, **overrides) -> SolverOptions:
+        """These options with ``overrides`` (field name -> value, e.g. from the CLI or
+        ``solvers.solve(workers=...)``), validated by the same rules as a scenario file (bounds,
+        strict types). Raises :class:`InputError` naming the option: ``--workers: ...``. O(1)."""
+        try:
+            return SolverOptions.model_validate({**self.model_dump(), **overrides})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = str(err["loc"][0]) if err.get("loc") else ""
+            got = repr(err.get("input"))[:60]
+            raise InputError(f"{err['msg']} (got {got})", where=OVERRIDE_OPTIONS.get(field, field)) from None
+
+
+# The command-line option that overrides each solver option, for error messages.
+OVERRIDE_OPTIONS = {"time_limit_s": "--time-limit", "workers": "--workers", "seed": "--seed",
+                    "deterministic": "--deterministic"}
 
 
 class GridPolicy(_Model):
