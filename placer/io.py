@@ -172,18 +172,27 @@ def read_document(path: str | Path) -> Any:
     return data
 
 
-def format_location(loc: tuple[Any, ...]) -> str:
-    """``('topology', 'nodes', 3, 'site', 'pue')`` -> ``topology.nodes[3].pue``."""
+def format_location(loc: tuple[Any, ...], data: Any = None) -> str:
+    """``('topology', 'nodes', 3, 'site', 'pue')`` -> ``topology.nodes[3].pue``.
+
+    pydantic puts a tagged union's branch name (``site``) after the list index; it is dropped
+    unless the input at that point really has a field of that name (a plan's ``assignments[0].site``)."""
     out = ""
+    node = data
     for i, part in enumerate(loc):
+        field_here = isinstance(node, dict) and part in node
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_TAGS and i > 0 and isinstance(loc[i - 1], int):
+        elif part in _UNION_TAGS and i > 0 and isinstance(loc[i - 1], int) and not field_here:
             continue  # pydantic's tagged-union branch name, not a field
-        elif part in ("function-after", "function-before") or str(part).startswith("function-"):
+        elif str(part).startswith("function-"):
             continue
         else:
             out += ("." if out else "") + str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
     return out
 
 
@@ -196,14 +205,15 @@ def _describe(data: Any, loc: tuple[Any, ...]) -> str:
         except (KeyError, IndexError, TypeError):
             break
         if isinstance(part, int) and isinstance(node, dict) and "id" in node:
-            label = f" (id '{node['id']}')"
+            ident = str(node["id"])
+            label = f" (id '{ident if len(ident) <= 60 else ident[:40] + '...'}')"
     return label
 
 
 def validation_error_to_input_error(exc: ValidationError, data: Any, file: str) -> InputError:
     err = exc.errors(include_url=False)[0]
     loc = tuple(err.get("loc", ()))
-    where = format_location(loc) or None
+    where = format_location(loc, data) or None
     msg = err.get("msg", "invalid value")
     # Errors raised inside our model validators carry their own location prefix.
     if msg.startswith("Value error, "):
