@@ -69,7 +69,10 @@ def _main(
 def solve(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
-    solver: str = typer.Option("cpsat", "--solver", help="cpsat | milp (HiGHS) | scip | greedy"),
+    solver: str = typer.Option(
+        "auto", "--solver",
+        help="auto (milp when the scenario has lines and grid security, else cpsat) | cpsat | milp (HiGHS) | scip | greedy",
+    ),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1),
     seed: Optional[int] = typer.Option(None, "--seed", min=0),

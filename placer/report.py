@@ -29,6 +29,11 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         f"objective {_usd(s.objective)}/yr  bound {_usd(s.bound)}  gap {gap}  "
         f"solve {s.solve_seconds:.2f} s  seed {s.seed}  workers {s.workers}"
     )
+    if s.engine_choice:
+        console.print(f"engine: {s.engine_choice}", markup=False, highlight=False)
+    if s.placement_status is not None:
+        console.print(f"placement alone: {s.placement_status} (the status above covers the whole objective)",
+                      markup=False, highlight=False)
 
     tenants = Table(title="Per tenant", show_lines=False)
     tenants.add_column("tenant")

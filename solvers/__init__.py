@@ -1,6 +1,8 @@
 """Solvers: a scenario in, a plan out.
 
-``solve(scenario, solver="cpsat")`` is the one entry point. Engines:
+``solve(scenario, solver="auto")`` is the one entry point. ``auto`` (the default) picks
+``milp`` when line flows are part of the problem and ``cpsat`` otherwise
+(:func:`choose_engine`; the plan's ``summary.engine_choice`` says which and why). Engines:
 
 * ``cpsat``  -- CP-SAT on integer racks (exact, with bound and gap), hinted by greedy;
   it does not model line flows: on a scenario with lines the placement is followed by
@@ -23,7 +25,7 @@ import numpy as np
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
-from solvers.assemble import relative_gap
+from solvers.assemble import proven_status, relative_gap
 from solvers.greedy import greedy_racks, solve_greedy
 from solvers.problem import Problem, build_problem, final_scenario
 
@@ -56,11 +58,18 @@ def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
         # bound (another placement may need less); the merit-order floor holds for every placement.
         plan.summary.bound += redispatch_floor_usd_per_year(sc, problem.min_facility_mw())
         plan.summary.gap = relative_gap(plan.summary.objective, plan.summary.bound)
-    plan.summary.notes.append(
-        f"grid: {plan.summary.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
+    # The engine's status covered the placement alone; the plan's status must cover the whole
+    # objective it now reports (placement plus re-dispatch), against the whole bound.
+    summary = plan.summary
+    summary.placement_status = summary.status
+    summary.status = proven_status(summary.status if report.n_minus_1 == "secure" else "FEASIBLE",
+                                   summary.gap, summary.relative_gap)
+    summary.notes.append(
+        f"grid: {summary.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
         f"'{sc.policy.grid.security}' no-harm rule, verdict {report.n_minus_1}"
         + ("" if report.n_minus_1 == "secure" else " (use --solver milp to place under grid limits)")
-        + "; the status is the placement's, and the bound adds the least re-dispatch any placement needs"
+        + f"; the placement alone is {summary.placement_status}, the whole plan {summary.status} "
+        "(its bound adds the least re-dispatch any placement needs)"
     )
     plan.grid = report
     return plan
@@ -93,11 +102,32 @@ ENGINES: dict[str, Callable[[Problem, Callable | None], Plan]] = {
     "scip": _milp("scip"),
     "greedy": _greedy,
 }
+AUTO = "auto"
+
+
+def choose_engine(scenario: Scenario) -> tuple[str, str]:
+    """The engine ``auto`` runs for this scenario, and why (one sentence for the plan).
+
+    The grid-aware MILP whenever line flows are part of the problem (the topology has
+    lines and ``policy.grid.security`` is not ``none``): CP-SAT cannot hold line limits
+    while placing, so its plan could be insecure or priced by a re-dispatch chosen after
+    the fact. CP-SAT otherwise: integer racks and its portfolio search suit the pure
+    placement. O(E) for E edges."""
+    from solvers.grid_security import has_grid
+
+    sc = final_scenario(scenario)
+    security = sc.policy.grid.security
+    n_lines = len(sc.topology.edges_of_kind("line"))
+    if has_grid(sc) and security != "none":
+        return "milp", (f"auto: the topology has {n_lines:,} lines and grid.security is '{security}', so the "
+                        "grid-aware MILP (HiGHS) places under line limits")
+    why = "grid.security is 'none'" if n_lines else "the topology has no lines"
+    return "cpsat", f"auto: {why}, so CP-SAT places without line flows"
 
 
 def solve(
     scenario: Scenario,
-    solver: str = "cpsat",
+    solver: str = AUTO,
     *,
     time_limit_s: float | None = None,
     workers: int | None = None,
@@ -110,8 +140,9 @@ def solve(
     Raises :class:`placer.errors.InfeasibleError` (with reasons) when no placement exists
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
     """
-    if solver not in ENGINES:
-        raise InputError(f"unknown solver '{solver}'; choose one of {', '.join(ENGINES)}", where="--solver")
+    if solver != AUTO and solver not in ENGINES:
+        raise InputError(f"unknown solver '{solver}'; choose one of {', '.join((AUTO, *ENGINES))}",
+                         where="--solver")
     overrides = {k: v for k, v in (("time_limit_s", time_limit_s), ("workers", workers), ("seed", seed),
                                    ("deterministic", deterministic)) if v is not None}
     if overrides:
@@ -119,7 +150,13 @@ def solve(
         options = scenario.policy.solver.with_overrides(**overrides)
         scenario = scenario.model_copy(deep=True)
         scenario.policy.solver = options
-    return ENGINES[solver](build_problem(scenario), on_progress)
+    if solver == AUTO:
+        solver, choice = choose_engine(scenario)
+    else:
+        choice = f"requested: --solver {solver}"
+    plan = ENGINES[solver](build_problem(scenario), on_progress)
+    plan.summary.engine_choice = choice
+    return plan
 
 
-__all__ = ["solve", "ENGINES"]
+__all__ = ["solve", "choose_engine", "ENGINES", "AUTO"]

@@ -55,6 +55,18 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     return max(0.0, (objective - bound) / abs(objective))
 
 
+def proven_status(engine_status: str, gap: float | None, target_gap: float) -> str:
+    """The status a plan may claim for the objective it reports.
+
+    OPTIMAL only when the engine said so *and* the reported gap, measured against a valid
+    bound of that whole objective, is within ``target_gap``; a solved plan is otherwise
+    FEASIBLE. It never upgrades: an engine that calls its plan FEASIBLE (e.g. a grid loop
+    that stopped with violations) keeps that label whatever the gap."""
+    if engine_status != "OPTIMAL":
+        return engine_status
+    return "OPTIMAL" if gap is not None and gap <= target_gap else "FEASIBLE"
+
+
 def assemble_plan(
     problem: Problem,
     racks: dict[int, int],
@@ -154,7 +166,7 @@ def assemble_plan(
     gap = relative_gap(objective, bound) if objective > 0 else None
     it_total = sum(site_it)
     summary = Summary(
-        status=status,
+        status=proven_status(status, gap, opts.relative_gap),
         relative_gap=opts.relative_gap,
         solver=solver,
         solver_version=solver_version,

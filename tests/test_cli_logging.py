@@ -6,7 +6,7 @@ import json
 
 
 def test_log_json_emits_json_lines_with_progress(cli, tiny_path):
-    result = cli("--log-json", "solve", str(tiny_path))
+    result = cli("--log-json", "solve", str(tiny_path), "--solver", "cpsat")
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     names = [e["event"] for e in events]
