@@ -180,9 +180,10 @@ def scenarios(
 def import_grid(
     case: Path = typer.Argument(..., help="MATPOWER case file (.m), e.g. a PGLib-OPF case"),
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
-    sites: int = typer.Option(20, "--sites", min=1, help="candidate sites to attach to buses"),
-    seed: int = typer.Option(0, "--seed", min=0, help="seed for site placement and figures"),
-    gpus: int = typer.Option(26_000, "--gpus", min=1, help="GPUs of demand (Korea tenant mix, whole racks)"),
+    sites: int = typer.Option(20, "--sites", min=1, max=100_000, help="candidate sites to attach to buses"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="seed for site placement and figures"),
+    gpus: int = typer.Option(26_000, "--gpus", min=1, max=100_000_000,
+                             help="GPUs of demand (Korea tenant mix, whole racks)"),
 ) -> None:
     """Import a MATPOWER grid into a scenario: buses, generators and branches, plus seeded sites and demand."""
     from topologies.matpower import import_case
@@ -201,14 +202,16 @@ def import_grid(
 @app.command()
 def generate(
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
-    sites: int = typer.Option(..., "--sites", min=1, help="candidate sites"),
-    gpus: int = typer.Option(..., "--gpus", min=1, help="GPUs of demand, in whole racks"),
-    seed: int = typer.Option(0, "--seed", min=0),
-    substations: Optional[int] = typer.Option(None, "--substations", min=2),
-    plants: Optional[int] = typer.Option(None, "--plants", min=1),
-    metros: Optional[int] = typer.Option(None, "--metros", min=1),
-    tenants: int = typer.Option(5, "--tenants", min=1),
-    skus: int = typer.Option(4, "--skus", min=1),
+    # Upper bounds: the schema's (GPU counts) or far beyond any study, so a typo fails at once
+    # instead of generating for hours.
+    sites: int = typer.Option(..., "--sites", min=1, max=100_000, help="candidate sites"),
+    gpus: int = typer.Option(..., "--gpus", min=1, max=100_000_000, help="GPUs of demand, in whole racks"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
+    substations: Optional[int] = typer.Option(None, "--substations", min=2, max=100_000),
+    plants: Optional[int] = typer.Option(None, "--plants", min=1, max=100_000),
+    metros: Optional[int] = typer.Option(None, "--metros", min=1, max=10_000),
+    tenants: int = typer.Option(5, "--tenants", min=1, max=1_000),
+    skus: int = typer.Option(4, "--skus", min=1, max=100),
 ) -> None:
     """Generate a seeded synthetic scenario: the same arguments give the same file, byte for byte."""
     from topologies.synthetic import generate as synthesize

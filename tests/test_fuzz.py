@@ -1,9 +1,9 @@
 """Fuzz suite: mutated scenarios, plans and options through the real CLI never break placer.
 
 Counts (asserted below): 360 mutated scenarios (``solve``), 120 mutated plans (``verify``), 60 bad
-command-line options, plus 7 real subprocesses (SIGINT during a CP-SAT and a HiGHS solve, a
-closed stdout pipe, a FIFO given as a scenario, the umask, and a deep JSON and --workers 257
-through the console-script path).
+command-line options, plus 8 real subprocesses (SIGINT during a CP-SAT and a HiGHS solve, a
+closed stdout pipe, a FIFO given as a scenario, the umask twice, and a deep JSON and --workers
+257 through the console-script path).
 
 Mutations are drawn by a seeded ``random.Random`` (SEED below), so CI runs the same cases every
 time; they are applied to every ``tests/data/*.yaml`` scenario and to a real plan solved from
@@ -391,7 +391,8 @@ def _option_cases(tmp: Path) -> list[tuple[list[str], str]]:
               (["solve", tiny, "--deterministic=maybe"], "deterministic"),
               (["import-grid", str(DATA / "tiny.yaml"), "-o", str(tmp / "x.json"), "--sites", "0"], "--sites"),
               (["generate", "--sites", "3", "--gpus", "-5", "-o", str(tmp / "g.json")], "--gpus"),
-              (["verify", "korea-2099", str(DATA / "tiny.yaml")], "korea-2099")]
+              (["verify", "korea-2099", str(DATA / "tiny.yaml")], "korea-2099"),
+              (["generate", "--sites", "10000000", "--gpus", "1024", "-o", str(tmp / "g.json")], "--sites")]
     return cases
 
 
