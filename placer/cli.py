@@ -242,7 +242,7 @@ def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's sche
 
 
 class _PipeSafeStdout:
-    """stdout that survives its reader leaving (``placer verify ... | head -1``).
+    """stdout (or stderr) that survives its reader leaving (``placer verify ... | head -1``).
 
     Once a write or flush meets a closed pipe, fd 1 is pointed at /dev/null and the command
     carries on, so the exit code still says what happened (0 valid, 1 violations) instead of
@@ -282,16 +282,19 @@ def _error_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script. ``argv`` defaults to ``sys.argv[1:]``; exits with the command's code."""
-    stdout = sys.stdout
+    stdout, stderr = sys.stdout, sys.stderr
     if not isinstance(stdout, _PipeSafeStdout):
         sys.stdout = _PipeSafeStdout(stdout)
+    if not isinstance(stderr, _PipeSafeStdout):
+        sys.stderr = _PipeSafeStdout(stderr)  # `placer solve ... 2>&1 | head -1` closes both
     try:
         _run(argv)
     finally:
         try:
             sys.stdout.flush()
+            sys.stderr.flush()
         finally:
-            sys.stdout = stdout
+            sys.stdout, sys.stderr = stdout, stderr
 
 
 def _run(argv: list[str] | None) -> None:

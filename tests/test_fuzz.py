@@ -20,6 +20,9 @@ loads. Where a mutation is certainly invalid (a bool or a string where a number 
 1e300 outside the grid helper's ``Line`` fields, a 100,000-character id, a duplicate key, deep
 nesting) the exit code must be 2 and the line must name the file.
 
+A hypothesis property (derandomized, 60 examples) puts arbitrary JSON values into numeric
+fields and checks exit 2 exactly when the value is not a number of the field's type and range.
+
 Most cases run in-process through :func:`placer.cli.main` (the console script's entry point,
 the same error path) to keep the module well under 90 s; solves use ``--time-limit 2``.
 """
@@ -498,3 +501,48 @@ def test_console_script_path_deep_json_and_workers(tmp_path, cli):
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: --workers: Input should be less than or equal to 256 (got 257)")
     assert not (tmp_path / "p.json").exists()
+
+
+# --------------------------------------------------------------------------- hypothesis: any JSON value in a field
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+# (path in tiny.yaml, the values the schema accepts there)
+FIELDS = {
+    "it_capacity_mw": (("topology", "nodes", 1, "it_capacity_mw"), lambda v: is_number(v) and 0 < v <= 10_000),
+    "pue": (("topology", "nodes", 1, "pue"), lambda v: is_number(v) and 1 <= v <= 3),
+    "gpus": (("demand", "tenants", 1, "lines", 0, "gpus"),
+             lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**8 and v % 72 == 0),
+    "workers": (("policy", "solver", "workers"), lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256),
+}
+
+
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(field=st.sampled_from(sorted(FIELDS)), value=JSON_VALUES)
+def test_any_json_value_in_a_numeric_field(field, value, tmp_path_factory):
+    """Property: exit 2 with one line naming the field unless the value is a number of the
+    field's type within its range (then the solve runs and exits 0, 1, 3 or 4)."""
+    path, accepted = FIELDS[field]
+    doc = yaml.safe_load((DATA / "tiny.yaml").read_text())
+    put(doc, path, value)
+    directory = tmp_path_factory.mktemp("hyp")
+    scenario = directory / "s.json"
+    scenario.write_text(json.dumps(doc))
+    output = directory / "p.json"
+    code, out, err = run_inprocess("--quiet", "solve", str(scenario), "--solver", "greedy", "--time-limit", "2",
+                                   "-o", str(output))
+    valid = accepted(value)
+    problems = judge(code, out, err, output, must_fail=not valid, file=str(scenario))
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    if not valid and where not in err:
+        problems.append("the line does not name the field")
+    if valid and code == 2:
+        problems.append(f"a valid value was refused: {err.strip()}")
+    assert not problems, (value, problems)
