@@ -26,7 +26,14 @@ from rich.text import Text
 
 from placer import logs
 from placer.errors import InfeasibleError, InputError, PlacerError
-from placer.io import atomic_write_text, check_output_path, dump_model, load_plan, load_scenario
+from placer.io import (
+    atomic_write_text,
+    check_output_path,
+    check_regular_file,
+    dump_model,
+    load_plan,
+    load_scenario,
+)
 from placer.plan import plan_json_schema
 from placer.scenario import Scenario, json_schema
 
@@ -189,6 +196,7 @@ def import_grid(
     from topologies.matpower import import_case
 
     check_output_path(output)
+    check_regular_file(case)
     scenario = import_case(case, sites=sites, seed=seed, gpus=gpus)
     dump_model(scenario, output)
     topo = scenario.topology

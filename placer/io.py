@@ -111,6 +111,22 @@ def _check_shape(data: Any, file: str) -> None:
             stack.extend((c, depth + 1, False) for c in children if isinstance(c, (dict, list)) and id(c) not in size)
 
 
+def check_regular_file(path: str | Path) -> None:
+    """Refuse a path that is missing or not a regular file (a FIFO would block a reader
+    forever), for readers outside this module (the MATPOWER importer). stat() never blocks."""
+    file = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("no such file", file=file) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError("is a directory, not a file", file=file)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("is not a regular file (a pipe, device or socket); give a file path", file=file)
+
+
 def _read_regular_file(path: str | Path) -> str:
     """The text of a regular file. FIFOs, devices, sockets and directories are refused without
     blocking: the file is opened non-blocking and checked with fstat before any read."""

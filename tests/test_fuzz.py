@@ -480,6 +480,8 @@ def test_fifo_scenario_is_refused_without_blocking(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 2 and "not a regular file" in stderr and str(fifo) in stderr
+    code, _, err = run_inprocess("import-grid", str(fifo), "-o", str(tmp_path / "s.json"))
+    assert code == 2 and "not a regular file" in err
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
