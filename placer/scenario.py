@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -31,15 +31,16 @@ SCHEMA_VERSION = 1
 # Numbers are strict: a bool or a string is never a number, a float is never an int (an int
 # is fine where a float is wanted). NaN and +-inf are refused (allow_inf_nan=False). Every
 # field has a physically sensible range at both ends, shown by ``placer schema`` as the
-# JSON Schema bounds; the generic aliases below are for fields whose range lies elsewhere.
+# JSON Schema bounds. ``Positive`` and ``NonNegative`` have no upper bound: only ``Line``
+# uses them, whose ranges come with the grid model (negative reactances, phase shifters).
 
 
-def real(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> type:
+def real(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
     """A strict, finite float within the given bounds (``gt``/``ge`` below, ``le`` above)."""
     return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
 
 
-def whole(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> type:
+def whole(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> Any:
     """A strict int (no bools, floats or strings) within the given bounds."""
     return Annotated[int, Strict(), Field(gt=gt, ge=ge, le=le)]
 
