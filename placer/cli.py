@@ -104,6 +104,10 @@ def solve(
     print_plan(out, sc, plan)
     if not report.valid:
         _print_violations(report)
+        if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
+            err.print(f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
+                      f"verification ({len(report.violations)} violation(s)); no plan written")
+            raise typer.Exit(130)
         err.print(f"error: the {solver} plan failed verification; no plan written")
         raise typer.Exit(1)
     out.print(f"[green]verified[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")

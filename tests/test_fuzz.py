@@ -7,7 +7,8 @@ closed stdout pipe, a FIFO given as a scenario, the umask twice, and a deep JSON
 
 Mutations are drawn by a seeded ``random.Random`` (SEED below), so CI runs the same cases every
 time; they are applied to every ``tests/data/*.yaml`` scenario and to a real plan solved from
-``tiny.yaml``: type swaps (bool, numeric string, null, list, mapping), magnitudes (0, -1, 1e-300,
+``tiny.yaml``, ``grid_mesh.yaml`` (grid section) and ``rollout_multi.yaml`` (schedule):
+type swaps (bool, numeric string, null, list, mapping), magnitudes (0, -1, 1e-300,
 1e300, inf, nan, 2**63, a float where an int is wanted), deep nesting (100 to 100,000 levels),
 long and odd ids (100,000 characters, ``:sun:``, rich markup, newlines, unicode), removed,
 duplicated and unknown keys, duplicated list elements, YAML 1.1 literals (``yes``, ``on``),
@@ -61,18 +62,34 @@ SENTINEL = "__FUZZ_DEEP__"
 # --------------------------------------------------------------------------- running the CLI
 
 
+HANG_S = 30.0
+
+
+class Hang(BaseException):
+    """Raised by SIGALRM in a case that ran past HANG_S (a BaseException: the CLI must not catch it)."""
+
+
+def _hang(signum, frame):
+    raise Hang(f"no answer within {HANG_S:g} s")
+
+
 def run_inprocess(*argv: str) -> tuple[int, str, str]:
     """``placer ARGV`` through the console script's entry point: (exit code, stdout, stderr).
 
     Python warnings count as stderr lines (a numpy divide-by-zero warning is output too)."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.setitimer(signal.ITIMER_REAL, HANG_S)  # a hang fails the case instead of blocking CI
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(out), redirect_stderr(err):
         warnings.simplefilter("always")
         try:
             cli.main(list(argv))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     stderr = err.getvalue() + "".join(f"{w.category.__name__}: {w.message}\n" for w in caught
                                       if not issubclass(w.category, DeprecationWarning))
     return code, out.getvalue(), stderr
@@ -314,22 +331,36 @@ def solved_plan(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("batch", range(2))
-def test_mutated_plans_exit_cleanly(batch, solved_plan, tmp_path):
-    rng = random.Random(SEED + 1 + batch)
+PLAN_BASES = ["tiny.yaml", "grid_mesh.yaml", "rollout_multi.yaml"]  # plain, grid section, rollout schedule
+
+
+@pytest.fixture(scope="module")
+def solved_plans(tmp_path_factory, solved_plan) -> dict[str, dict]:
+    plans = {"tiny.yaml": solved_plan}
+    for name in PLAN_BASES[1:]:
+        out = tmp_path_factory.mktemp("plan") / "plan.json"
+        code, _, err = run_inprocess("--quiet", "solve", str(DATA / name), "--time-limit", "5", "-o", str(out))
+        assert code == 0, err
+        plans[name] = json.loads(out.read_text())
+    return plans
+
+
+@pytest.mark.parametrize("base", PLAN_BASES)
+def test_mutated_plans_exit_cleanly(base, solved_plans, tmp_path):
+    rng = random.Random(SEED + 1 + PLAN_BASES.index(base))
     failures = []
-    for n in range(N_PLANS // 2):
+    for n in range(N_PLANS // len(PLAN_BASES)):
         kind = PLAN_KINDS[n % len(PLAN_KINDS)]
-        text, fmt, must_fail, what = mutate(rng, solved_plan, kind, plan=True)
+        text, fmt, must_fail, what = mutate(rng, solved_plans[base], kind, plan=True)
         plan = tmp_path / f"plan{n}.json"
         plan.write_text(text, encoding="utf-8", errors="surrogatepass")
-        args = ["verify", str(DATA / "tiny.yaml"), str(plan)] + (["--json"] if n % 4 == 0 else [])
+        args = ["verify", str(DATA / base), str(plan)] + (["--json"] if n % 4 == 0 else [])
         code, out, err = run_inprocess("--quiet", *args)
         problems = judge(code, out, err, None, must_fail=must_fail, file=str(plan), verify=True)
         if code not in (0, 1, 2):
             problems.append(f"verify exit {code}")
         if problems:
-            failures.append(f"#{batch}.{n} {kind}: {what}: {'; '.join(problems)}")
+            failures.append(f"{base} #{n} {kind}: {what}: {'; '.join(problems)}")
     assert not failures, failures_report(failures)
 
 
