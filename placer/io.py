@@ -181,7 +181,9 @@ def read_document(path: str | Path) -> Any:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"invalid YAML{where}: {problem}", file=file) from None
     except ValueError as exc:  # a duplicate JSON key (object_pairs_hook), or a number too long to convert
-        raise InputError(f"invalid JSON: {exc}", file=file) from None
+        syntax = "JSON" if Path(path).suffix.lower() == ".json" else "YAML"
+        reason = "a number with more than 4,300 digits" if "integer string conversion" in str(exc) else str(exc)
+        raise InputError(f"invalid {syntax}: {reason}", file=file) from None
     except RecursionError:
         raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=file) from None
     _check_shape(data, file)

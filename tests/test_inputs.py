@@ -205,3 +205,14 @@ def test_library_logs_go_to_stderr(tiny_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and "cpsat.done" in result.stderr
+
+
+@pytest.mark.parametrize("suffix, syntax", [(".yaml", "YAML"), (".json", "JSON")])
+def test_huge_integer_literal_is_one_line(suffix, syntax, tmp_path):
+    from placer.errors import InputError
+    from placer.io import read_document
+
+    path = tmp_path / f"s{suffix}"
+    path.write_text(("a: " if suffix == ".yaml" else '{"a": ') + "9" * 5000 + ("" if suffix == ".yaml" else "}"))
+    with pytest.raises(InputError, match=f"invalid {syntax}: a number with more than 4,300 digits"):
+        read_document(path)
