@@ -7,3 +7,7 @@ Solvers live in the separate ``solvers`` package; the verifier never imports it.
 """
 
 __version__ = "0.1.0"
+
+from placer import logs as _logs  # noqa: E402
+
+_logs.default_to_stderr()

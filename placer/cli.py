@@ -1,7 +1,9 @@
 """The ``placer`` command line: solve, verify, scenarios, schema.
 
-Exit codes: 0 success, 1 the plan has violations, 2 bad input, 3 infeasible or no plan
-found. A user's mistake is one line on stderr, never a traceback, and no output file.
+Exit codes: 0 success, 1 the plan has violations, 2 bad input, 3 proven infeasible, 4 no
+plan found (time limit, heuristic), 130 interrupted. A user's mistake is one line on
+stderr, never a traceback, and no output file. User strings (ids, file names) are printed
+as they are: never read as rich markup or emoji, never highlighted.
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ from typing import Optional
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from placer import logs
 from placer.errors import InfeasibleError, InputError, PlacerError
-from placer.io import atomic_write_text, dump_model, load_plan, load_scenario
+from placer.io import (
+    atomic_write_text,
+    check_output_path,
+    check_regular_file,
+    dump_model,
+    load_plan,
+    load_scenario,
+)
 from placer.plan import plan_json_schema
 from placer.scenario import Scenario, json_schema
 
@@ -32,8 +43,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Place GPUs in datacenters under power, cooling, grid and latency limits, and verify the plan.",
 )
-out = Console()
-err = Console(stderr=True)
+# Our own styling uses markup; every user string goes in escaped or as a Text. Emoji codes
+# (":sun:") and the highlighter (quadratic on a 100,000-character id) are off everywhere.
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False, markup=False, soft_wrap=True)
 log = structlog.get_logger("placer.cli")
 
 
@@ -79,21 +92,33 @@ def solve(
     from placer.verify import verify
     from solvers import solve as run_solver
 
+    if output is not None:
+        check_output_path(output)
     sc = resolve_scenario(scenario)
-    if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise InputError("output directory does not exist", file=str(output))
+    overrides = {k: v for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed),
+                                   ("deterministic", deterministic)) if v is not None}
+    sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
-    plan = run_solver(sc, solver, time_limit_s=time_limit, workers=workers, seed=seed, deterministic=deterministic)
+    plan = run_solver(sc, solver, **overrides)
     report = verify(sc, plan)
     print_plan(out, sc, plan)
     if not report.valid:
         _print_violations(report)
+        if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
+            err.print(f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
+                      f"verification ({len(report.violations)} violation(s)); no plan written")
+            raise typer.Exit(130)
         err.print(f"error: the {solver} plan failed verification; no plan written")
         raise typer.Exit(1)
     out.print(f"[green]verified[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
     if output is not None:
         atomic_write_text(output, plan.model_dump_json(indent=2) + "\n")
-        out.print(f"plan written to {output}")
+        out.print(f"plan written to {escape(str(output))}")
+    if plan.summary.interrupted:
+        written = f", written to {output} with summary.interrupted" if output is not None else ""
+        err.print(f"interrupted: the solve was stopped (Ctrl-C); the plan is the best found by then, "
+                  f"status {plan.summary.status}{written}")
+        raise typer.Exit(130)
 
 
 def _print_most_loaded(grid) -> None:
@@ -104,13 +129,13 @@ def _print_most_loaded(grid) -> None:
         table.add_column(col, justify="left" if col in ("line", "case") else "right")
     for ln in grid.most_loaded[:10]:
         case = "base case" if ln.outage == "-" else f"after losing {ln.outage}"
-        table.add_row(ln.line, case, f"{ln.flow_mw:.1f}", f"{ln.limit_mw:.1f}", f"{ln.loading_pct:.1f}%")
+        table.add_row(Text(ln.line), Text(case), f"{ln.flow_mw:.1f}", f"{ln.limit_mw:.1f}", f"{ln.loading_pct:.1f}%")
     out.print(table)
 
 
 def _print_violations(report) -> None:
     for v in report.violations:
-        out.print(f"[red]{v.code}[/red] {v.entity}: {v.message}")
+        out.print(f"[red]{escape(v.code)}[/red] {escape(v.entity)}: {escape(v.message)}")
 
 
 @app.command()
@@ -150,64 +175,68 @@ def scenarios(
 
     if name is None:
         for n in builtin_names():
-            out.print(f"{n}\t{describe(n)}")
+            out.print(Text(f"{n}\t{describe(n)}"))
         return
+    if output is not None:
+        check_output_path(output)
     sc = builtin_scenario(name)
     if output is None:
         print(sc.model_dump_json(by_alias=True, exclude_none=True, indent=2))
         return
     dump_model(sc, output)
-    out.print(f"wrote {name} to {output}")
+    out.print(Text(f"wrote {name} to {output}"))
 
 
 @app.command("import-grid")
 def import_grid(
     case: Path = typer.Argument(..., help="MATPOWER case file (.m), e.g. a PGLib-OPF case"),
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
-    sites: int = typer.Option(20, "--sites", min=1, help="candidate sites to attach to buses"),
-    seed: int = typer.Option(0, "--seed", min=0, help="seed for site placement and figures"),
-    gpus: int = typer.Option(26_000, "--gpus", min=1, help="GPUs of demand (Korea tenant mix, whole racks)"),
+    sites: int = typer.Option(20, "--sites", min=1, max=100_000, help="candidate sites to attach to buses"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="seed for site placement and figures"),
+    gpus: int = typer.Option(26_000, "--gpus", min=1, max=100_000_000,
+                             help="GPUs of demand (Korea tenant mix, whole racks)"),
 ) -> None:
     """Import a MATPOWER grid into a scenario: buses, generators and branches, plus seeded sites and demand."""
     from topologies.matpower import import_case
 
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise InputError("output directory does not exist", file=str(output))
+    check_output_path(output)
+    check_regular_file(case)
     scenario = import_case(case, sites=sites, seed=seed, gpus=gpus)
     dump_model(scenario, output)
     topo = scenario.topology
-    out.print(
+    out.print(Text(
         f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
         f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
         f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
-    )
+    ))
 
 
 @app.command()
 def generate(
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
-    sites: int = typer.Option(..., "--sites", min=1, help="candidate sites"),
-    gpus: int = typer.Option(..., "--gpus", min=1, help="GPUs of demand, in whole racks"),
-    seed: int = typer.Option(0, "--seed", min=0),
-    substations: Optional[int] = typer.Option(None, "--substations", min=2),
-    plants: Optional[int] = typer.Option(None, "--plants", min=1),
-    metros: Optional[int] = typer.Option(None, "--metros", min=1),
-    tenants: int = typer.Option(5, "--tenants", min=1),
-    skus: int = typer.Option(4, "--skus", min=1),
+    # Upper bounds: the schema's (GPU counts) or far beyond any study, so a typo fails at once
+    # instead of generating for hours.
+    sites: int = typer.Option(..., "--sites", min=1, max=100_000, help="candidate sites"),
+    gpus: int = typer.Option(..., "--gpus", min=1, max=100_000_000, help="GPUs of demand, in whole racks"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
+    substations: Optional[int] = typer.Option(None, "--substations", min=2, max=100_000),
+    plants: Optional[int] = typer.Option(None, "--plants", min=1, max=100_000),
+    metros: Optional[int] = typer.Option(None, "--metros", min=1, max=10_000),
+    tenants: int = typer.Option(5, "--tenants", min=1, max=1_000),
+    skus: int = typer.Option(4, "--skus", min=1, max=100),
 ) -> None:
     """Generate a seeded synthetic scenario: the same arguments give the same file, byte for byte."""
     from topologies.synthetic import generate as synthesize
 
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise InputError("output directory does not exist", file=str(output))
+    check_output_path(output)
     try:
         scenario = synthesize(sites=sites, gpus=gpus, seed=seed, substations=substations, plants=plants,
                               metros=metros, tenants=tenants, skus=skus)
     except ValueError as exc:
         raise InputError(str(exc), where="placer generate") from None
     dump_model(scenario, output)
-    out.print(f"wrote {output}: {len(scenario.topology.sites)} sites, "
-              f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}")
+    out.print(Text(f"wrote {output}: {len(scenario.topology.sites)} sites, "
+                   f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}"))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -224,30 +253,86 @@ def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's sche
     print(json.dumps(plan_json_schema() if plan else json_schema(), indent=2))
 
 
-def main() -> None:
+class _PipeSafeStdout:
+    """stdout (or stderr) that survives its reader leaving (``placer verify ... | head -1``).
+
+    Once a write or flush meets a closed pipe, fd 1 is pointed at /dev/null and the command
+    carries on, so the exit code still says what happened (0 valid, 1 violations) instead of
+    a BrokenPipeError turning a valid plan into a failure. Everything else is delegated."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _error_line(text: str) -> str:
+    # One line, whatever a message quotes (a file name or an id with a newline in it).
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script. ``argv`` defaults to ``sys.argv[1:]``; exits with the command's code."""
+    stdout, stderr = sys.stdout, sys.stderr
+    if not isinstance(stdout, _PipeSafeStdout):
+        sys.stdout = _PipeSafeStdout(stdout)
+    if not isinstance(stderr, _PipeSafeStdout):
+        sys.stderr = _PipeSafeStdout(stderr)  # `placer solve ... 2>&1 | head -1` closes both
+    try:
+        _run(argv)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         # Without standalone mode click returns (not raises) the code of typer.Exit.
-        code = app(standalone_mode=False)
+        code = app(args=argv, prog_name="placer", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except PlacerError as exc:
         logs_line = str(exc) if not isinstance(exc, InputError) else exc.one_line()
-        err.print(f"error: {logs_line}", highlight=False, soft_wrap=True)
+        err.print(_error_line(f"error: {logs_line}"))
         if isinstance(exc, InfeasibleError):
             for reason in exc.reasons:
-                err.print(f"  - {reason}", highlight=False, soft_wrap=True)
+                err.print(_error_line(f"  - {reason}"))
             if not exc.reasons:
                 err.print("  (no smaller set of conflicting constraints was found in time)")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
+        err.print("interrupted (Ctrl-C); nothing written")
         sys.exit(130)
     except Exception as exc:
         # Usage errors (bad option value, missing argument). Typer may vendor its own click,
         # so recognise them by interface rather than by class.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            err.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
+            err.print(_error_line(f"error: {exc.format_message()}"))
             sys.exit(2)
         raise
 

@@ -44,3 +44,11 @@ class NoSolutionError(PlacerError):
     Exit code 4, not 3: exit 3 is kept for problems proven infeasible."""
 
     exit_code = 4
+
+
+class SolveInterrupted(PlacerError):
+    """The user interrupted the solve (Ctrl-C) before any plan was found. Exit code 130, as
+    for any program stopped by SIGINT. (When a plan was found, it is returned instead, with
+    ``summary.interrupted`` set.)"""
+
+    exit_code = 130

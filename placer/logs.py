@@ -27,3 +27,16 @@ def configure(*, json_logs: bool = False, quiet: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args) -> structlog.PrintLogger:
+    # Resolved at each use, so a redirected sys.stderr (tests, notebooks) is honoured.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
+def default_to_stderr() -> None:
+    """For library use without the CLI: structlog's unconfigured default prints to stdout, which
+    would mix log lines into a program's own output. Send them to stderr instead, unless the
+    application has configured structlog itself (then its choice stands). O(1)."""
+    if not structlog.is_configured():
+        structlog.configure(logger_factory=_stderr_logger)

@@ -11,11 +11,22 @@ Money is USD per year; power is MW.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from placer.scenario import Identifier, PeriodId, Text
 
 PLAN_SCHEMA_VERSION = 1
+
+# Strict numbers, as in the scenario: "400" and true are not rack counts. Floats may be NaN or
+# infinite here: the verifier judges such figures (a plan is a claim to check, not an input to
+# clamp), but they must be numbers.
+Int = Annotated[int, Strict()]
+Real = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]
+# "tenant/sku/site": three identifiers joined by slashes.
+RackKey = Annotated[str, Field(max_length=400, pattern=r"^[A-Za-z0-9_.:\-]+/[A-Za-z0-9_.:\-]+/[A-Za-z0-9_.:\-]+$")]
 
 Status = Literal["OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN", "MODEL_INVALID"]
 
@@ -30,95 +41,95 @@ class Summary(_Model):
     placement_status: Status | None = Field(
         None, description="the engine's own status for the placement alone, when the engine does not model "
         "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)")
-    relative_gap: float = Field(ge=0, le=1, allow_inf_nan=False,
+    relative_gap: Real = Field(ge=0, le=1, allow_inf_nan=False,
                                 description="the gap OPTIMAL is proven within (policy.solver.relative_gap)")
-    interrupted: bool = Field(False, description="the solve was interrupted (Ctrl-C): the plan is the incumbent then")
-    solver: str
-    engine_choice: str = Field("", description="why this engine ran: as requested, or what 'auto' saw")
-    solver_version: str
-    seed: int
-    workers: int
-    parameters: dict[str, Any] = Field(default_factory=dict, description="solver parameters as passed")
-    build_seconds: float
-    solve_seconds: float
-    objective: float = Field(description="objective value, USD per year (cost plus penalties)")
-    bound: float | None = Field(None, description="best proven lower bound on the objective, USD per year")
-    gap: float | None = Field(None, description="relative gap (objective - bound) / objective")
-    gpus_placed: int
-    racks_placed: int
-    it_power_mw: float
-    facility_power_mw: float
-    power_band_mw: tuple[float, float]
-    stranded_gpu_quarters: int = Field(0, description="sum over periods of GPUs delivered but not live")
-    notes: list[str] = Field(default_factory=list, description="what the solver did and did not model")
+    interrupted: Flag = Field(False, description="the solve was interrupted (Ctrl-C): the plan is the incumbent then")
+    solver: Identifier
+    engine_choice: Text = Field("", description="why this engine ran: as requested, or what 'auto' saw")
+    solver_version: Text
+    seed: Int
+    workers: Int
+    parameters: dict[Identifier, Any] = Field(default_factory=dict, description="solver parameters as passed")
+    build_seconds: Real
+    solve_seconds: Real
+    objective: Real = Field(description="objective value, USD per year (cost plus penalties)")
+    bound: Real | None = Field(None, description="best proven lower bound on the objective, USD per year")
+    gap: Real | None = Field(None, description="relative gap (objective - bound) / objective")
+    gpus_placed: Int
+    racks_placed: Int
+    it_power_mw: Real
+    facility_power_mw: Real
+    power_band_mw: tuple[Real, Real]
+    stranded_gpu_quarters: Int = Field(0, description="sum over periods of GPUs delivered but not live")
+    notes: list[Text] = Field(default_factory=list, description="what the solver did and did not model")
 
 
 class Assignment(_Model):
-    tenant: str
-    sku: str
-    site: str
-    racks: int = Field(ge=0)
-    gpus: int = Field(ge=0)
-    it_power_mw: float
-    facility_power_mw: float
+    tenant: Identifier
+    sku: Identifier
+    site: Identifier
+    racks: Int = Field(ge=0)
+    gpus: Int = Field(ge=0)
+    it_power_mw: Real
+    facility_power_mw: Real
 
 
 class SiteLoad(_Model):
-    site: str
-    racks: int
-    gpus: int
-    it_power_mw: float
-    facility_power_mw: float
-    liquid_heat_mw: float
-    air_heat_mw: float
-    it_capacity_mw: float
-    liquid_cooling_mw: float
-    air_cooling_mw: float
-    feed_n1_capacity_mw: float = Field(description="facility power the site's feeds carry after losing the largest one")
+    site: Identifier
+    racks: Int
+    gpus: Int
+    it_power_mw: Real
+    facility_power_mw: Real
+    liquid_heat_mw: Real
+    air_heat_mw: Real
+    it_capacity_mw: Real
+    liquid_cooling_mw: Real
+    air_cooling_mw: Real
+    feed_n1_capacity_mw: Real = Field(description="facility power the site's feeds carry after losing the largest one")
 
 
 class SubstationLoad(_Model):
-    substation: str
-    load_mw: float = Field(description="new facility load drawn through this substation's feeds, MW")
-    headroom_mw: float
+    substation: Identifier
+    load_mw: Real = Field(description="new facility load drawn through this substation's feeds, MW")
+    headroom_mw: Real
 
 
 class CostTerm(_Model):
-    name: str
-    usd_per_year: float
-    description: str
+    name: Identifier
+    usd_per_year: Real
+    description: Text
 
 
 class LineFlow(_Model):
-    line: str
-    flow_mw: float = Field(description="base-case DC flow, positive from the line's 'from' end")
-    limit_mw: float = Field(description="base-case limit applied: max(rating_mw, |pre-existing flow|)")
-    rating_mw: float
-    loading_pct: float = Field(description="100 * |flow| / limit")
+    line: Identifier
+    flow_mw: Real = Field(description="base-case DC flow, positive from the line's 'from' end")
+    limit_mw: Real = Field(description="base-case limit applied: max(rating_mw, |pre-existing flow|)")
+    rating_mw: Real
+    loading_pct: Real = Field(description="100 * |flow| / limit")
 
 
 class ContingencyLoading(_Model):
-    outage: str = Field(description="the line lost")
-    line: str = Field(description="the line loaded")
-    flow_mw: float
-    limit_mw: float = Field(description="max(emergency rating, |pre-existing post-outage flow|): the no-harm limit")
-    loading_pct: float
+    outage: Identifier = Field(description="the line lost")
+    line: Identifier = Field(description="the line loaded")
+    flow_mw: Real
+    limit_mw: Real = Field(description="max(emergency rating, |pre-existing post-outage flow|): the no-harm limit")
+    loading_pct: Real
 
 
 class Redispatch(_Model):
-    plant: str
-    mw: float = Field(description="change of output for the new load: within [0, spare_mw], or "
+    plant: Identifier
+    mw: Real = Field(description="change of output for the new load: within [0, spare_mw], or "
                       "[-pre-existing output, spare_mw] when the policy allows re-dispatch down")
-    spare_mw: float
-    cost_usd_per_mwh: float
+    spare_mw: Real
+    cost_usd_per_mwh: Real
 
 
 class PreexistingGrid(_Model):
     """The grid before the new load: least-cost DC OPF of the existing load (facts, not faults of the plan)."""
 
-    dispatch_mw: dict[str, float] = Field(description="plant output, within [0, capacity - spare]")
-    cost_usd_per_h: float
-    relaxed: bool = Field(description="true when base-case limits could not all hold without the new load")
+    dispatch_mw: dict[Identifier, Real] = Field(description="plant output, within [0, capacity - spare]")
+    cost_usd_per_h: Real
+    relaxed: Flag = Field(description="true when base-case limits could not all hold without the new load")
     base_overloads: list[LineFlow] = Field(default_factory=list)
     n1_overloads: list[ContingencyLoading] = Field(
         default_factory=list, description="post-outage loadings above the emergency rating before any new load"
@@ -126,67 +137,67 @@ class PreexistingGrid(_Model):
 
 
 class LoopIteration(_Model):
-    iteration: int
-    seconds: float
-    objective: float | None
-    base_constraints_added: int
-    contingency_constraints_added: int
-    worst_violation_mw: float
+    iteration: Int
+    seconds: Real
+    objective: Real | None
+    base_constraints_added: Int
+    contingency_constraints_added: Int
+    worst_violation_mw: Real
 
 
 class GridReport(_Model):
     """Everything needed to recompute the flows with any DC power flow."""
 
     security: Literal["none", "n-0", "n-1"]
-    enforced_by_solver: bool = Field(description="whether the solver held line limits while placing")
-    base_mva: float
-    monitored_lines: int
-    injections_mw: dict[str, float] = Field(description="net injection per bus with the new load and re-dispatch, MW")
-    new_load_mw: dict[str, float] = Field(description="data-center facility load per bus, MW")
+    enforced_by_solver: Flag = Field(description="whether the solver held line limits while placing")
+    base_mva: Real
+    monitored_lines: Int
+    injections_mw: dict[Identifier, Real] = Field(description="net injection per bus with the new load and re-dispatch, MW")
+    new_load_mw: dict[Identifier, Real] = Field(description="data-center facility load per bus, MW")
     redispatch: list[Redispatch]
     preexisting: PreexistingGrid
     lines: list[LineFlow]
     worst_contingencies: list[ContingencyLoading] = Field(description="the highest post-outage loadings, worst first")
-    bridges: list[str] = Field(description="lines whose outage islands buses: listed and skipped")
+    bridges: list[Identifier] = Field(description="lines whose outage islands buses: listed and skipped")
     violations: list[ContingencyLoading] = Field(
         default_factory=list, description="no-harm violations left in the plan (base case: outage '-')"
     )
     n_minus_1: Literal["secure", "insecure", "not_checked"]
     iterations: list[LoopIteration] = Field(default_factory=list)
-    constraints_added: int = 0
-    loop_seconds: float = 0.0
+    constraints_added: Int = 0
+    loop_seconds: Real = 0.0
 
 
 class GoingLive(_Model):
-    tenant: str
-    sku: str
-    site: str
-    racks: int = Field(description="racks going live in this period (installed minus installed the period before)")
-    gpus: int
+    tenant: Identifier
+    sku: Identifier
+    site: Identifier
+    racks: Int = Field(description="racks going live in this period (installed minus installed the period before)")
+    gpus: Int
 
 
 class SitePeriod(_Model):
-    site: str
-    it_power_mw: float = Field(description="IT power of the racks live at the site")
-    it_available_mw: float
-    facility_power_mw: float
-    facility_available_mw: float = Field(description="what the site's feeds carry with N-1, this period")
+    site: Identifier
+    it_power_mw: Real = Field(description="IT power of the racks live at the site")
+    it_available_mw: Real
+    facility_power_mw: Real
+    facility_available_mw: Real = Field(description="what the site's feeds carry with N-1, this period")
 
 
 class PeriodReport(_Model):
-    period: str
+    period: PeriodId
     going_live: list[GoingLive]
-    installed_racks: dict[str, int] = Field(description="cumulative live racks per 'tenant/sku/site'")
-    gpus_delivered: int = Field(description="cumulative GPUs delivered by the end of this period")
-    gpus_live: int
-    gpus_stranded: int = Field(description="delivered but not yet live")
+    installed_racks: dict[RackKey, Int] = Field(description="cumulative live racks per 'tenant/sku/site'")
+    gpus_delivered: Int = Field(description="cumulative GPUs delivered by the end of this period")
+    gpus_live: Int
+    gpus_stranded: Int = Field(description="delivered but not yet live")
     sites: list[SitePeriod]
 
 
 class Plan(_Model):
     schema_version: Literal[1] = PLAN_SCHEMA_VERSION
-    scenario: str
-    scenario_digest: str
+    scenario: Identifier
+    scenario_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
     summary: Summary
     assignments: list[Assignment]
     sites: list[SiteLoad]

@@ -1,10 +1,15 @@
-"""Human-readable summaries of plans and verification reports (rich tables)."""
+"""Human-readable summaries of plans and verification reports (rich tables).
+
+Every string that comes from a scenario or a plan (ids, notes, versions) is escaped before
+rich sees it, so ``[red]`` in a note is printed, not obeyed. Emoji codes such as ``:sun:``
+are left alone only if the console has ``emoji=False`` (the CLI's consoles do)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from placer.plan import Plan
@@ -19,7 +24,8 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     s = plan.summary
     gap = "-" if s.gap is None else f"{s.gap:.3%}"
     console.print(
-        f"[bold]{plan.scenario}[/bold]  solver {s.solver} {s.solver_version}  status [bold]{s.status}[/bold]  "
+        f"[bold]{escape(plan.scenario)}[/bold]  solver {escape(s.solver)} {escape(s.solver_version)}  "
+        f"status [bold]{s.status}[/bold]{' (interrupted)' if s.interrupted else ''}  "
         f"objective {_usd(s.objective)}/yr  bound {_usd(s.bound)}  gap {gap}  "
         f"solve {s.solve_seconds:.2f} s  seed {s.seed}  workers {s.workers}"
     )
@@ -43,11 +49,11 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     for t in scenario.demand.tenants:
         where = per_tenant.get(t.id, {})
         tenants.add_row(
-            t.id,
+            escape(t.id),
             f"{sum(where.values()):,}",
             f"{t.total_gpus:,}",
             f"{it_by_tenant.get(t.id, 0.0):.1f}",
-            ", ".join(f"{site} ({g:,})" for site, g in sorted(where.items(), key=lambda kv: -kv[1])),
+            ", ".join(f"{escape(site)} ({g:,})" for site, g in sorted(where.items(), key=lambda kv: -kv[1])),
         )
     console.print(tenants)
 
@@ -56,7 +62,7 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         sites.add_column(col, justify="left" if col == "site" else "right")
     for sl in sorted(plan.sites, key=lambda x: -x.facility_power_mw):
         sites.add_row(
-            sl.site,
+            escape(sl.site),
             f"{sl.gpus:,}",
             f"{sl.it_power_mw:.1f}",
             f"{sl.it_capacity_mw:.0f}",
@@ -85,7 +91,7 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     if stranding is not None:
         console.print(f"Stranding penalty over the whole rollout: {_usd(stranding.usd_per_year)}")
     for note in s.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def print_grid(console: Console, plan: Plan) -> None:
@@ -107,7 +113,7 @@ def print_grid(console: Console, plan: Plan) -> None:
         table.add_column(col, justify="left" if col in ("line", "after losing") else "right")
     rows = g.violations or g.worst_contingencies
     for c in rows[:5]:
-        table.add_row(c.line, c.outage, f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%")
+        table.add_row(escape(c.line), escape(c.outage), f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%")
     if rows:
         console.print(table)
 
@@ -126,6 +132,6 @@ def print_timeline(console: Console, plan: Plan) -> None:
         table.add_row(
             rep.period, f"{rep.gpus_delivered:,}", f"{rep.gpus_live:,}",
             f"[red]{rep.gpus_stranded:,}[/red]" if rep.gpus_stranded else "0",
-            f"{going:,}" if going else "", ", ".join(full),
+            f"{going:,}" if going else "", escape(", ".join(full)),
         )
     console.print(table)

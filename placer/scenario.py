@@ -20,21 +20,52 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from placer.errors import InputError
 
 SCHEMA_VERSION = 1
 
-# Finite-number aliases: pydantic's allow_inf_nan=False rejects NaN and +-inf.
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+# Numbers are strict: a bool or a string is never a number, a float is never an int (an int
+# is fine where a float is wanted). NaN and +-inf are refused (allow_inf_nan=False). Every
+# field has a physically sensible range at both ends, shown by ``placer schema`` as the
+# JSON Schema bounds. ``Positive`` and ``NonNegative`` have no upper bound: only ``Line``
+# uses them, whose ranges come with the grid model (negative reactances, phase shifters).
+
+
+def real(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    """A strict, finite float within the given bounds (``gt``/``ge`` below, ``le`` above)."""
+    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
+
+
+def whole(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> Any:
+    """A strict int (no bools, floats or strings) within the given bounds."""
+    return Annotated[int, Strict(), Field(gt=gt, ge=ge, le=le)]
+
+
+Positive = real(gt=0)
+NonNegative = real(ge=0)
+Share = real(ge=0, le=1)
+Latitude = real(ge=-90, le=90)
+Longitude = real(ge=-180, le=180)
+Flag = Annotated[bool, Strict()]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Text = Annotated[str, Field(max_length=10_000)]
 
-
+# The ranges (documented in one place; each field's description repeats its unit).
+SiteMw = real(gt=0, le=10_000)                  # one site's IT capacity: up to 10 GW
+SiteCoolingMw = real(ge=0, le=10_000)
+GridMw = real(ge=0, le=100_000)                 # a bus, plant or feed: up to 100 GW
+GridMwPositive = real(gt=0, le=100_000)
+PriceUsdPerMwh = real(gt=0, le=10_000)          # energy prices: up to 10,000 USD/MWh
+CostUsdPerMwh = real(ge=0, le=10_000)
+CapexUsdPerMw = real(ge=0, le=1e9)              # capital cost: up to 1 billion USD per MW
+UsdPerYear = real(ge=0, le=1e11)                # annual money per item: up to 100 billion USD
+Weight = real(ge=0, le=1e3)                     # objective weights
+Kv = real(gt=0, le=1_500)                       # the highest transmission voltages are 1,100-1,200 kV
+Gpus = whole(gt=0, le=100_000_000)              # GPU counts: up to 100 million
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
 
@@ -46,15 +77,16 @@ class Sku(_Model):
     """One rack-scale hardware product. The rack is the unit of placement."""
 
     id: Identifier
-    name: str = ""
-    vendor: str
-    gpus_per_rack: Annotated[int, Field(gt=0, le=10_000)]
-    it_kw_per_rack: Positive = Field(description="IT power per rack at peak, kW (incl. its share of networking)")
+    name: Text = ""
+    vendor: Text
+    gpus_per_rack: whole(gt=0, le=10_000) = Field(description="GPUs per rack, 1-10,000")
+    it_kw_per_rack: real(gt=0, le=2_000) = Field(
+        description="IT power per rack at peak, kW (incl. its share of networking); up to 2,000 kW")
     liquid_share: Share = Field(description="share of the rack's heat removed by liquid cooling; the rest goes to air")
-    scalable_unit_racks: Annotated[int, Field(gt=0)] = Field(
-        1, description="racks per scalable unit (informational; NVLink domains are rack-bound)"
+    scalable_unit_racks: whole(gt=0, le=10_000) = Field(
+        1, description="racks per scalable unit (informational; NVLink domains are rack-bound), 1-10,000"
     )
-    source: str = Field("", description="where the figures come from, or 'est.'")
+    source: Text = Field("", description="where the figures come from, or 'est.'")
 
 
 # --------------------------------------------------------------------------- nodes
@@ -62,8 +94,8 @@ class Sku(_Model):
 
 class _Node(_Model):
     id: Identifier
-    name: str = ""
-    source: str = Field("", description="where the figures come from, or 'est.'")
+    name: Text = ""
+    source: Text = Field("", description="where the figures come from, or 'est.'")
 
 
 class Site(_Node):
@@ -73,15 +105,15 @@ class Site(_Node):
     lat: Latitude
     lon: Longitude
     region: Identifier
-    it_capacity_mw: Positive = Field(description="IT load the site can host, MW")
-    liquid_cooling_mw: NonNegative = Field(description="heat the liquid loop can reject, MW")
-    air_cooling_mw: NonNegative = Field(description="heat the air side can reject, MW")
-    pue: Annotated[float, Field(ge=1.0, le=3.0, allow_inf_nan=False)] = Field(
-        description="power usage effectiveness: facility power = IT power x PUE"
+    it_capacity_mw: SiteMw = Field(description="IT load the site can host, MW (0-10,000)")
+    liquid_cooling_mw: SiteCoolingMw = Field(description="heat the liquid loop can reject, MW (0-10,000)")
+    air_cooling_mw: SiteCoolingMw = Field(description="heat the air side can reject, MW (0-10,000)")
+    pue: real(ge=1.0, le=3.0) = Field(
+        description="power usage effectiveness: facility power = IT power x PUE (1-3)"
     )
-    energy_price_usd_per_mwh: Positive
-    capex_usd_per_mw: NonNegative = Field(description="capital cost per MW of IT load installed, USD")
-    fixed_usd_per_year: NonNegative = Field(0.0, description="annual cost of opening the site at all, USD")
+    energy_price_usd_per_mwh: PriceUsdPerMwh = Field(description="USD per MWh (0-10,000)")
+    capex_usd_per_mw: CapexUsdPerMw = Field(description="capital cost per MW of IT load installed, USD (0-1e9)")
+    fixed_usd_per_year: UsdPerYear = Field(0.0, description="annual cost of opening the site at all, USD (0-1e11)")
 
 
 class Substation(_Node):
@@ -90,9 +122,9 @@ class Substation(_Node):
     kind: Literal["substation"] = "substation"
     lat: Latitude
     lon: Longitude
-    kv: Positive
-    headroom_mw: NonNegative = Field(description="firm headroom for new load, MW")
-    load_mw: NonNegative = Field(0.0, description="existing load at the bus, MW (grid model)")
+    kv: Kv = Field(description="nominal voltage, kV (0-1,500)")
+    headroom_mw: GridMw = Field(description="firm headroom for new load, MW (0-100,000)")
+    load_mw: GridMw = Field(0.0, description="existing load at the bus, MW (grid model; 0-100,000)")
 
 
 class Plant(_Node):
@@ -101,10 +133,11 @@ class Plant(_Node):
     kind: Literal["plant"] = "plant"
     lat: Latitude
     lon: Longitude
-    type: str = Field(description="nuclear, coal, lng, hydro, solar, wind, ...")
-    capacity_mw: Positive
-    spare_mw: NonNegative = Field(description="capacity available to serve new load, MW")
-    cost_usd_per_mwh: NonNegative | None = Field(None, description="marginal cost; default by type")
+    type: Identifier = Field(description="nuclear, coal, lng, hydro, solar, wind, ...")
+    capacity_mw: GridMwPositive = Field(description="MW (0-100,000)")
+    spare_mw: GridMw = Field(description="capacity available to serve new load, MW (0-capacity_mw)")
+    cost_usd_per_mwh: CostUsdPerMwh | None = Field(
+        None, description="marginal cost, USD per MWh (0-10,000); default by type")
 
     @model_validator(mode="after")
     def _spare_within_capacity(self) -> Plant:
@@ -131,7 +164,7 @@ class _Edge(_Model):
     id: Identifier | None = Field(None, description="unique edge id; generated from the ends when omitted")
     from_node: Identifier = Field(alias="from")
     to_node: Identifier = Field(alias="to")
-    source: str = ""
+    source: Text = ""
 
     @model_validator(mode="after")
     def _no_self_loop(self) -> _Edge:
@@ -144,7 +177,7 @@ class Feed(_Edge):
     """A utility feed from a substation to a site."""
 
     kind: Literal["feed"] = "feed"
-    capacity_mw: Positive
+    capacity_mw: GridMwPositive = Field(description="MW (0-100,000)")
 
 
 class Line(_Edge):
@@ -169,8 +202,9 @@ class Fiber(_Edge):
     """A fiber route. Give its length (latency derived) or its one-way latency."""
 
     kind: Literal["fiber"] = "fiber"
-    length_km: Positive | None = None
-    latency_ms: Positive | None = Field(None, description="one-way latency, ms; overrides length_km")
+    length_km: real(gt=0, le=40_000) | None = Field(None, description="route length, km (0-40,000)")
+    latency_ms: real(gt=0, le=1_000) | None = Field(
+        None, description="one-way latency, ms (0-1,000); overrides length_km")
 
     @model_validator(mode="after")
     def _length_or_latency(self) -> Fiber:
@@ -261,25 +295,25 @@ class Topology(_Model):
 
 class DemandLine(_Model):
     sku: Identifier
-    gpus: Annotated[int, Field(gt=0)]
+    gpus: Gpus = Field(description="GPUs, whole racks (1-100,000,000)")
 
 
 class LatencyRequirement(_Model):
     """At least ``min_share`` of the tenant's GPUs sit within ``max_rtt_ms`` round trip of ``metro``."""
 
     metro: Identifier
-    max_rtt_ms: Positive
+    max_rtt_ms: real(gt=0, le=10_000) = Field(description="round trip, ms (0-10,000)")
     min_share: Share
 
 
 class Tenant(_Model):
     id: Identifier
-    name: str = ""
+    name: Text = ""
     lines: list[DemandLine] = Field(min_length=1)
-    min_island_gpus: Annotated[int, Field(ge=0)] = Field(
-        0, description="every site the tenant uses holds at least this many of its GPUs"
+    min_island_gpus: whole(ge=0, le=100_000_000) = Field(
+        0, description="every site the tenant uses holds at least this many of its GPUs (0-100,000,000)"
     )
-    max_sites: Annotated[int, Field(gt=0)] | None = None
+    max_sites: whole(gt=0, le=1_000_000) | None = Field(None, description="1-1,000,000")
     latency: list[LatencyRequirement] = Field(default_factory=list)
     allowed_regions: list[Identifier] | None = Field(None, description="regions the tenant may use; all when omitted")
 
@@ -296,8 +330,8 @@ class Demand(_Model):
 
 
 class PowerBand(_Model):
-    min_mw: NonNegative
-    max_mw: Positive
+    min_mw: real(ge=0, le=1_000_000) = Field(description="MW (0-1,000,000)")
+    max_mw: real(gt=0, le=1_000_000) = Field(description="MW (0-1,000,000)")
 
     @model_validator(mode="after")
     def _ordered(self) -> PowerBand:
@@ -309,9 +343,9 @@ class PowerBand(_Model):
 class CostModel(_Model):
     """How capital and energy become one annual figure."""
 
-    asset_life_years: Annotated[float, Field(gt=0, le=100)] = 15.0
-    discount_rate: Annotated[float, Field(ge=0, le=1)] = 0.08
-    utilization: Share = Field(0.8, description="average IT load over peak, for energy cost")
+    asset_life_years: real(ge=1, le=100) = Field(15.0, description="years (1-100)")
+    discount_rate: real(ge=0, le=1) = Field(0.08, description="per year (0-1)")
+    utilization: Share = Field(0.8, description="average IT load over peak, for energy cost (0-1)")
 
     @property
     def capital_recovery_factor(self) -> float:
@@ -324,30 +358,48 @@ class CostModel(_Model):
 class Objective(_Model):
     """Weights on the annualized cost terms and the named penalties (all USD per year)."""
 
-    capex_weight: NonNegative = 1.0
-    energy_weight: NonNegative = 1.0
-    site_fixed_weight: NonNegative = 1.0
-    tenant_site_usd_per_year: NonNegative = Field(
-        0.0, description="penalty per (tenant, site) pair used: discourages spreading a tenant thin"
+    capex_weight: Weight = Field(1.0, description="0-1,000")
+    energy_weight: Weight = Field(1.0, description="0-1,000")
+    site_fixed_weight: Weight = Field(1.0, description="0-1,000")
+    tenant_site_usd_per_year: UsdPerYear = Field(
+        0.0, description="penalty per (tenant, site) pair used: discourages spreading a tenant thin (0-1e11)"
     )
-    region_surcharge_usd_per_mw_year: dict[Identifier, NonNegative] = Field(
-        default_factory=dict, description="penalty per MW of facility power by region (e.g. grid-fee differentials)"
+    region_surcharge_usd_per_mw_year: dict[Identifier, real(ge=0, le=1e8)] = Field(
+        default_factory=dict,
+        description="penalty per MW of facility power by region (e.g. grid-fee differentials), USD per MW-year (0-1e8)"
     )
 
 
 class SolverOptions(_Model):
-    time_limit_s: Positive = 60.0
-    relative_gap: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+    time_limit_s: real(gt=0, le=1e6) = Field(60.0, description="seconds (0-1,000,000)")
+    relative_gap: Share = Field(
         1e-4, description="stop when (objective - bound) / objective is below this; the plan reports the gap reached"
     )
-    workers: Annotated[int, Field(ge=1, le=256)] = 2
-    deterministic: bool = Field(
+    workers: whole(ge=1, le=256) = Field(2, description="search threads (1-256)")
+    deterministic: Flag = Field(
         False,
         description="reproducible even when the time limit stops the search: CP-SAT interleaves its workers and "
         "counts the limit in deterministic time (its own work units, roughly seconds) instead of wall-clock time",
     )
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    log_search: bool = False
+    seed: whole(ge=0, le=2**31 - 1) = Field(0, description="0-2,147,483,647")
+    log_search: Flag = False
+
+    def with_overrides(self, **overrides) -> SolverOptions:
+        """These options with ``overrides`` (field name -> value, e.g. from the CLI or
+        ``solvers.solve(workers=...)``), validated by the same rules as a scenario file (bounds,
+        strict types). Raises :class:`InputError` naming the option: ``--workers: ...``. O(1)."""
+        try:
+            return SolverOptions.model_validate({**self.model_dump(), **overrides})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = str(err["loc"][0]) if err.get("loc") else ""
+            got = repr(err.get("input"))[:60]
+            raise InputError(f"{err['msg']} (got {got})", where=OVERRIDE_OPTIONS.get(field, field)) from None
+
+
+# The command-line option that overrides each solver option, for error messages.
+OVERRIDE_OPTIONS = {"time_limit_s": "--time-limit", "workers": "--workers", "seed": "--seed",
+                    "deterministic": "--deterministic"}
 
 
 class GridPolicy(_Model):
@@ -357,19 +409,19 @@ class GridPolicy(_Model):
         "n-1",
         description="none: ignore line flows; n-0: base case only; n-1: also after every single-line outage",
     )
-    monitor_min_kv: Positive | None = Field(None, description="monitor only lines at or above this voltage")
-    monitor_min_loading: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
-        None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this"
+    monitor_min_kv: Kv | None = Field(None, description="monitor only lines at or above this voltage, kV (0-1,500)")
+    monitor_min_loading: real(ge=0, le=100) | None = Field(
+        None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this (0-100)"
     )
-    redispatch_down: bool = Field(
+    redispatch_down: Flag = Field(
         True,
         description="plants may also lower their pre-existing output (re-dispatch both ways, within "
         "[-pre-existing output, +spare]); false: the new load is served only from spare capacity",
     )
-    redispatch_weight: NonNegative = Field(
-        1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective"
+    redispatch_weight: Weight = Field(
+        1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective (0-1,000)"
     )
-    max_iterations: Annotated[int, Field(ge=1, le=1000)] = Field(50, description="contingency-loop iterations")
+    max_iterations: whole(ge=1, le=1000) = Field(50, description="contingency-loop iterations (1-1,000)")
 
 
 class Policy(_Model):
@@ -377,8 +429,9 @@ class Policy(_Model):
     cost: CostModel = Field(default_factory=CostModel)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverOptions = Field(default_factory=SolverOptions)
-    fiber_ms_per_km: Positive = Field(0.0049, description="one-way fiber latency per km (4.9 us/km)")
-    base_mva: Positive = Field(100.0, description="system base for per-unit reactances")
+    fiber_ms_per_km: real(ge=0.0033, le=0.1) = Field(
+        0.0049, description="one-way fiber latency per km (4.9 us/km; 0.0033, light in vacuum, to 0.1)")
+    base_mva: real(gt=0, le=100_000) = Field(100.0, description="system base for per-unit reactances, MVA (0-100,000)")
     grid: GridPolicy = Field(default_factory=GridPolicy)
 
 
@@ -393,8 +446,8 @@ class Delivery(_Model):
     tenant: Identifier
     sku: Identifier
     period: PeriodId
-    gpus: Annotated[int, Field(gt=0)]
-    source: str = ""
+    gpus: Gpus = Field(description="GPUs, whole racks (1-100,000,000)")
+    source: Text = ""
 
 
 class SiteStage(_Model):
@@ -406,10 +459,10 @@ class SiteStage(_Model):
 
     site: Identifier
     period: PeriodId
-    it_capacity_mw: NonNegative
-    liquid_cooling_mw: NonNegative | None = None
-    air_cooling_mw: NonNegative | None = None
-    source: str = ""
+    it_capacity_mw: SiteCoolingMw = Field(description="MW (0-10,000)")
+    liquid_cooling_mw: SiteCoolingMw | None = Field(None, description="MW (0-10,000)")
+    air_cooling_mw: SiteCoolingMw | None = Field(None, description="MW (0-10,000)")
+    source: Text = ""
 
 
 class GridUpgrade(_Model):
@@ -417,11 +470,11 @@ class GridUpgrade(_Model):
 
     element: Identifier = Field(description="a substation id, or a feed or line edge id")
     period: PeriodId
-    headroom_mw: NonNegative | None = None
-    capacity_mw: Positive | None = None
-    rating_mw: Positive | None = None
-    emergency_rating_mw: Positive | None = None
-    source: str = ""
+    headroom_mw: GridMw | None = Field(None, description="MW (0-100,000)")
+    capacity_mw: GridMwPositive | None = Field(None, description="MW (0-100,000)")
+    rating_mw: GridMwPositive | None = Field(None, description="MW (0-100,000)")
+    emergency_rating_mw: GridMwPositive | None = Field(None, description="MW (0-100,000)")
+    source: Text = ""
 
 
 class GoLiveWindow(_Model):
@@ -437,12 +490,12 @@ class Rollout(_Model):
     deliveries: list[Delivery] = Field(min_length=1)
     site_stages: list[SiteStage] = Field(default_factory=list)
     upgrades: list[GridUpgrade] = Field(default_factory=list)
-    build_rate_racks_per_period: dict[Identifier, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict, description="racks a site can install per quarter; unlimited when absent"
+    build_rate_racks_per_period: dict[Identifier, whole(ge=0, le=1_000_000)] = Field(
+        default_factory=dict, description="racks a site can install per quarter (0-1,000,000); unlimited when absent"
     )
     go_live: list[GoLiveWindow] = Field(default_factory=list)
-    stranding_usd_per_gpu_quarter: NonNegative = Field(
-        description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation)"
+    stranding_usd_per_gpu_quarter: real(ge=0, le=1e6) = Field(
+        description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation), USD (0-1e6)"
     )
 
     @model_validator(mode="after")
@@ -460,7 +513,7 @@ class Rollout(_Model):
 class Scenario(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     name: Identifier
-    description: str = ""
+    description: Text = ""
     catalog: list[Sku] = Field(min_length=1)
     topology: Topology
     demand: Demand

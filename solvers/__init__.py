@@ -146,8 +146,10 @@ def solve(
     overrides = {k: v for k, v in (("time_limit_s", time_limit_s), ("workers", workers), ("seed", seed),
                                    ("deterministic", deterministic)) if v is not None}
     if overrides:
+        # Validated like the file itself: --workers 257 or seed=2**32 is refused, naming the option.
+        options = scenario.policy.solver.with_overrides(**overrides)
         scenario = scenario.model_copy(deep=True)
-        scenario.policy.solver = scenario.policy.solver.model_copy(update=overrides)
+        scenario.policy.solver = options
     if solver == AUTO:
         solver, choice = choose_engine(scenario)
     else:

@@ -29,10 +29,11 @@ import ortools
 import structlog
 from ortools.sat.python import cp_model
 
-from placer.errors import InfeasibleError, NoSolutionError
+from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import Plan
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.interrupt import run_interruptibly
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
 from solvers.schedule import forward_schedule
@@ -462,9 +463,14 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         build_seconds=round(build_s, 3),
     )
     solver = _parameters(opts)
+    # Ctrl-C: we stop the search ourselves and mark the plan (CP-SAT's own handler would hide it).
+    solver.parameters.catch_sigint_signal = False
     t1 = time.perf_counter()
-    status = solver.solve(pm.model, _Progress(on_progress))
+    status, interrupted = run_interruptibly(lambda: solver.solve(pm.model, _Progress(on_progress)),
+                                            solver.stop_search, engine="cpsat")
     solve_s = time.perf_counter() - t1
+    if interrupted and status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE):
+        raise SolveInterrupted(f"interrupted (Ctrl-C) after {solve_s:.1f} s, before CP-SAT found any plan")
     name = STATUS.get(status, "UNKNOWN")
     log.info(
         "cpsat.done",
@@ -491,7 +497,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }
-    return assemble_plan(
+    plan = assemble_plan(
         problem,
         racks,
         status=name,
@@ -506,4 +512,9 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
                "it does not model transmission-line flows (use --solver milp for grid limits)."],
     )
+    if interrupted:
+        plan.summary.interrupted = True
+        plan.summary.notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, "
+                                  f"status {name}")
+    return plan
 

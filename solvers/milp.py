@@ -30,12 +30,14 @@ import numpy as np
 import ortools
 import structlog
 from ortools.math_opt.python import mathopt
+from ortools.util.python.solve_interrupter import SolveInterrupter
 
-from placer.errors import InfeasibleError, NoSolutionError
+from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
+from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -241,6 +243,7 @@ class _Run:
         self.opts = problem.scenario.policy.solver
         self.solve_s = 0.0
         self.bound = -math.inf  # the best bound of any full solve: each is a relaxation of the secure problem
+        self.interrupted = False  # Ctrl-C: no further solves; the best plan so far is returned, marked
 
     def solve(self, budget_s: float, hint: dict[int, int] | None):
         model_hint = None
@@ -248,8 +251,15 @@ class _Run:
             model_hint = mathopt.ModelSolveParameters(solution_hints=[
                 mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})])
         t = time.perf_counter()
-        res = mathopt.solve(self.mm.m, SOLVERS[self.engine], params=_params(self.opts, self.engine, budget_s),
-                            model_params=model_hint)
+        params = _params(self.opts, self.engine, budget_s)
+        stopper = SolveInterrupter()  # SCIP honours it; HiGHS under MathOpt (ortools 9.15) finishes its solve first
+        res, interrupted = run_interruptibly(
+            lambda: mathopt.solve(self.mm.m, SOLVERS[self.engine], params=params, model_params=model_hint,
+                                  interrupter=stopper),
+            stopper.interrupt, engine=self.engine,
+            stop_note=f"{self.engine} stops at the end of its current solve (at most {budget_s:.0f} s); "
+                      "Ctrl-C again to abort without a plan")
+        self.interrupted |= interrupted
         dt = time.perf_counter() - t
         self.solve_s += dt
         return res, dt
@@ -278,7 +288,7 @@ class _Run:
         placements are accepted."""
         hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
         stats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
-        while until - time.perf_counter() > 1.0:
+        while until - time.perf_counter() > 1.0 and not self.interrupted:
             free = hood.next(best.racks)
             budget = min(5.0, until - time.perf_counter())
             undo = fix_outside(self.mm.x, self.p, free, best.racks)
@@ -347,6 +357,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if reason in (mathopt.TerminationReason.INFEASIBLE, mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
             raise InfeasibleError(*_explain(problem, loop, it))
         if not res.has_primal_feasible_solution():
+            if run.interrupted:
+                raise SolveInterrupted(f"interrupted (Ctrl-C) before {engine} found any plan")
             raise NoSolutionError(f"{engine} found no plan within {opts.time_limit_s:g} s "
                                   f"(termination {reason.name}); raise --time-limit")
         run.full_bound(res)
@@ -363,13 +375,13 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if n_base + n_post == 0:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
     notes = [f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
              "contingency loop (PTDF/LODF screen, violated rows added, re-solved)" if enforce else
              f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"]
-    if best is not None and not optimal and deadline - time.perf_counter() > 5.0:
+    if best is not None and not optimal and deadline - time.perf_counter() > 5.0 and not run.interrupted:
         # Time is left and the plan is not proven: improve it (single-period HiGHS), then spend the
         # rest on one more full solve hinted with the best plan, for the bound and maybe a better plan.
         if use_lns:
@@ -412,7 +424,9 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
               "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap,
               "neighbourhood_search": use_lns}
-    return assemble_plan(
+    if run.interrupted:
+        notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
+    plan = assemble_plan(
         problem, best.racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
         build_seconds=build_s, solve_seconds=run.solve_s,
@@ -420,6 +434,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         engine_objective=best.objective, notes=notes, grid=grid_report,
         extra_terms=extra, schedule=best.schedule,
     )
+    plan.summary.interrupted = run.interrupted
+    return plan
 
 
 def _site_mw(problem: Problem, racks: dict[int, int]) -> np.ndarray:

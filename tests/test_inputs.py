@@ -114,3 +114,105 @@ def test_malformed_plan_file(tiny_path, tmp_path, cli):
     result = cli("verify", str(tiny_path), str(plan))
     assert result.returncode == 2
     assert "plan.json" in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- strict numbers, ranges, files
+
+COERCIONS = {
+    "yaml yes as capacity": (_set(["topology", "nodes", 0, "it_capacity_mw"], "yes"), "topology.nodes[0].it_capacity_mw"),
+    "bool as capacity": (_set(["topology", "nodes", 0, "it_capacity_mw"], True), "topology.nodes[0].it_capacity_mw"),
+    "string as number": (_set(["topology", "nodes", 0, "pue"], "1.3"), "topology.nodes[0].pue"),
+    "float as gpus": (_set(["demand", "tenants", 1, "lines", 0, "gpus"], 7200.0), "demand.tenants[1].lines[0].gpus"),
+    "string as workers": (_set(["policy", "solver", "workers"], "2"), "policy.solver.workers"),
+    "int as flag": (_set(["policy", "solver", "deterministic"], 1), "policy.solver.deterministic"),
+}
+MAGNITUDES = {
+    "capex weight 1e300": (_set(["policy", "objective", "capex_weight"], 1e300), "policy.objective.capex_weight"),
+    "plant cost 1e300": (_set(["topology", "nodes", 4, "cost_usd_per_mwh"], 1e300), "topology.nodes[4].cost_usd_per_mwh"),
+    "time limit 1e300": (_set(["policy", "solver", "time_limit_s"], 1e300), "policy.solver.time_limit_s"),
+    "site capacity 1e6 MW": (_set(["topology", "nodes", 0, "it_capacity_mw"], 1e6), "topology.nodes[0].it_capacity_mw"),
+    "kv 1e5": (_set(["topology", "nodes", 2, "kv"], 1e5), "topology.nodes[2].kv"),
+    "gpus 1e12": (_set(["demand", "tenants", 1, "lines", 0, "gpus"], 72 * 10**10), "demand.tenants[1].lines[0].gpus"),
+    "fiber faster than light": (_set(["policy", "fiber_ms_per_km"], 0.001), "policy.fiber_ms_per_km"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COERCIONS) + sorted(MAGNITUDES))
+def test_no_silent_coercion_and_physical_ranges(case, tmp_path):
+    """In-process through the CLI entry point: exit 2, one line naming the file and the field."""
+    from tests.test_fuzz import run_inprocess
+
+    edit, where = {**COERCIONS, **MAGNITUDES}[case]
+    scenario = _variant(tmp_path, edit)
+    if case == "yaml yes as capacity":  # written as a bare YAML word, as a user would type it
+        scenario.write_text(scenario.read_text().replace("it_capacity_mw: 'yes'", "it_capacity_mw: yes"))
+        assert "it_capacity_mw: yes" in scenario.read_text()
+    out = tmp_path / "plan.json"
+    code, _, err = run_inprocess("solve", str(scenario), "-o", str(out))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{scenario}: {where}: " in lines[0], err
+    assert not out.exists()
+
+
+def test_yaml_12_scalars(tmp_path):
+    from placer.io import read_document
+
+    path = tmp_path / "s.yaml"
+    path.write_text("a: 1e7\nb: yes\nc: on\nd: 2027-01-01\ne: true\nf: 12\n")
+    assert read_document(path) == {"a": 1e7, "b": "yes", "c": "on", "d": "2027-01-01", "e": True, "f": 12}
+
+
+@pytest.mark.parametrize("text, suffix", [("a: 1\na: 2\n", ".yaml"), ('{"a": 1, "a": 2}', ".json")])
+def test_duplicate_keys_are_refused(text, suffix, tmp_path):
+    from placer.errors import InputError
+    from placer.io import read_document
+
+    path = tmp_path / f"s{suffix}"
+    path.write_text(text)
+    with pytest.raises(InputError, match="duplicate key 'a'"):
+        read_document(path)
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    from placer.errors import InputError
+    from placer.io import read_document
+
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="expands to more than"):
+        read_document(path)
+
+
+def test_schema_documents_the_ranges():
+    from placer.scenario import json_schema
+
+    site = json_schema()["$defs"]["Site"]["properties"]
+    assert site["it_capacity_mw"]["maximum"] == 10_000 and site["it_capacity_mw"]["exclusiveMinimum"] == 0
+    assert site["pue"]["minimum"] == 1 and site["pue"]["maximum"] == 3
+    assert "0-10,000" in site["it_capacity_mw"]["description"]
+
+
+def test_library_logs_go_to_stderr(tiny_path):
+    """Used from Python (no CLI), the solver's log lines go to stderr, not into the program's stdout."""
+    import subprocess
+    import sys
+
+    code = ("from placer.io import load_scenario; from solvers import solve; "
+            f"solve(load_scenario({str(tiny_path)!r}), 'cpsat', time_limit_s=2)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "cpsat.done" in result.stderr
+
+
+@pytest.mark.parametrize("suffix, syntax", [(".yaml", "YAML"), (".json", "JSON")])
+def test_huge_integer_literal_is_one_line(suffix, syntax, tmp_path):
+    from placer.errors import InputError
+    from placer.io import read_document
+
+    path = tmp_path / f"s{suffix}"
+    path.write_text(("a: " if suffix == ".yaml" else '{"a": ') + "9" * 5000 + ("" if suffix == ".yaml" else "}"))
+    with pytest.raises(InputError, match=f"invalid {syntax}: a number with more than 4,300 digits"):
+        read_document(path)
