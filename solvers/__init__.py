@@ -25,6 +25,7 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from solvers.assemble import relative_gap
 from solvers.greedy import greedy_racks, solve_greedy
+from solvers.precheck import raise_if_infeasible
 from solvers.problem import Problem, build_problem, final_scenario
 
 
@@ -117,7 +118,11 @@ def solve(
     if overrides:
         scenario = scenario.model_copy(deep=True)
         scenario.policy.solver = scenario.policy.solver.model_copy(update=overrides)
-    return ENGINES[solver](build_problem(scenario), on_progress)
+    problem = build_problem(scenario)
+    # Aggregate pre-check (solvers/precheck.py): the common causes of infeasibility, proven by
+    # arithmetic in milliseconds and explained with numbers, before any engine runs.
+    raise_if_infeasible(problem)
+    return ENGINES[solver](problem, on_progress)
 
 
 __all__ = ["solve", "ENGINES"]
