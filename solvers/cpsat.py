@@ -421,9 +421,9 @@ CALL_LIMIT_S = 1.0  # at most this per deletion test; a test that times out keep
 
 # Deletion tries to drop these families first, so that what survives is the plainest story: the
 # demand lines and the limits they break. Families not listed go in between, in name order.
-_DROP_FIRST = ["substation_headroom", "feed_capacity", "build_rate", "air_cooling", "liquid_cooling",
-               "generation_adequacy", "training_island", "max_sites", "latency_share", "power_band_min",
-               "power_band_max", "site_it_capacity", "delivered", "latest", "demand"]
+_DROP_FIRST = ["power_band_min", "generation_adequacy", "power_band_max", "substation_headroom", "build_rate",
+               "feed_capacity", "air_cooling", "liquid_cooling", "training_island", "max_sites", "latency_share",
+               "site_it_capacity", "delivered", "latest", "demand"]
 
 
 def _family(name: str) -> str:

@@ -115,9 +115,9 @@ def _join(names: list[str]) -> str:
 
 def _sites_phrase(p: Problem, sites: set[int], open_to: str) -> str:
     if len(sites) == len(p.sites):
-        return f"all {len(sites)} sites together"
+        return f"the only site ({p.sites[0].id})" if len(sites) == 1 else f"all {len(sites)} sites together"
     if not sites:
-        return f"no site {open_to}: the sites"
+        return f"no site is {open_to}; what they may use"
     names = [p.sites[s].id for s in sorted(sites)]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return f"the one site {open_to} ({shown})" if len(names) == 1 else \
@@ -142,24 +142,24 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     it = {key: p.it_mw(key[1]) for key in keys}
     pue = [site.pue for site in p.sites]
     out = [
-        _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold {b:,.1f} MW of IT", it,
+        _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold{s} {b:,.1f} MW of IT", it,
                   list(per.it_cap[q]), [c + _slack(c) for c in per.it_cap[q]]),
-        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling", "reject {b:,.1f} MW by liquid",
+        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling", "reject{s} {b:,.1f} MW by liquid",
                   {key: p.liquid_mw(key[1]) for key in keys}, list(per.liquid_cap[q]),
                   [c + _slack(c) for c in per.liquid_cap[q]]),
-        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling", "reject {b:,.1f} MW by air",
+        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling", "reject{s} {b:,.1f} MW by air",
                   {key: p.air_mw(key[1]) for key in keys}, list(per.air_cap[q]),
                   [c + _slack(c) for c in per.air_cap[q]]),
         # facility_s = IT_s * PUE_s <= feed limit_s  <=>  IT_s <= feed limit_s / PUE_s
         _Resource("feed_capacity", "", "need {a:,.1f} MW of IT",
-                  "power {b:,.1f} MW of IT at their PUE through their feeds (N-1)", it,
+                  "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)", it,
                   [f / u for f, u in zip(per.feed_limit[q], pue)],
                   [(f + _slack(f)) / u for f, u in zip(per.feed_limit[q], pue)]),
     ]
     if any(r is not None for r in per.build_rate):
         total = sum(p.demand_racks.values())
         racks = [float(total if r is None else r * (q + 1)) for r in per.build_rate]
-        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks", "install at most {b:,.0f} racks at their build rates",
+        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks", "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
                              {key: 1.0 for key in keys}, racks, racks))
     return out
 
@@ -205,6 +205,11 @@ def _hall_violations(p: Problem, res: _Resource, keys: list[Key], arcs: dict[Key
     return sorted(out, key=lambda v: -(v[2] - v[3]))
 
 
+def _hold(res: _Resource, cap: float, n_sites: int) -> str:
+    one = n_sites == 1
+    return res.hold.format(b=cap, s="s" if one else "", their="its" if one else "their", s2="" if one else "s")
+
+
 def _region_arcs(p: Problem) -> dict[Key, set[int]]:
     """Each demand line's sites by region rules alone (the plainest reading of 'sites it may use')."""
     arcs: dict[Key, set[int]] = {}
@@ -237,12 +242,14 @@ def _capacity_findings(p: Problem) -> list[Finding]:
         out = []
         for q in sorted(deadlines):
             keys = deadlines[q]
-            when = f" in {per.ids[q]}" if per.multi else ""
+            due = sorted({p.tenants[t].id for t, _ in keys})
+            when = "" if not per.multi else f" in {per.ids[q]}" if q == p.final else \
+                f" by {per.ids[q]}, when {_join(due)} must be fully live"
             for res in _resources(p, q):
                 for ls, ss, amount, cap in _hall_violations(p, res, keys, arcs):
                     counted = [key for key in keys if res.per_rack[key] > 0]
                     sentence = (f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; "
-                                f"{_sites_phrase(p, ss, open_to)} {res.hold.format(b=cap)}")
+                                f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}")
                     out.append(Finding(res.check, sentence, ls, amount - cap))
         if out:
             return out
@@ -345,8 +352,9 @@ def _latency_findings(p: Problem) -> list[Finding]:
                 it = sum(p.periods.it_cap[p.final][s] for s in sites)
                 out.append(Finding(
                     "latency_reach",
-                    head + f"; the {len(sites)} site{'s' if len(sites) > 1 else ''} within reach open to it ({names}) "
-                    f"hold {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
+                    head + (f"; the {len(sites)} sites within reach open to it ({names}) hold" if len(sites) > 1 else
+                            f"; the one site within reach open to it ({names}) holds")
+                    + f" {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
                     keys, need - most))
     return out
 
