@@ -168,39 +168,44 @@ def _hall_violations(p: Problem, res: _Resource, keys: list[Key], arcs: dict[Key
     """Sets of demand lines whose amount exceeds the capacity of every site open to them.
 
     Max-flow source -> line (its amount, W, rounded down) -> its sites (unbounded) -> sink (site
-    capacity, W, rounded up). The minimal source side of a minimum cut holds the lines L and sites
-    N(L) with amount(L) > cap(N(L)); its connected parts are reported separately."""
-    g = nx.DiGraph()
-    total = 0
-    for key in keys:
-        amount = math.floor(p.demand_racks[key] * res.per_rack[key] * W_PER_MW)
-        if amount <= 0:
-            continue
-        total += amount
-        g.add_edge("src", ("d", key), capacity=amount)
-        for s in arcs.get(key, ()):
-            g.add_edge(("d", key), ("s", s))  # no capacity attribute: unbounded
+    capacity, W, rounded up). Sites open to the same set of lines are interchangeable, so they are
+    merged into one node with their summed capacity first (a region's sites, typically): the
+    flow is the same and the graph has D + (distinct site signatures) nodes. The minimal source side
+    of a minimum cut holds the lines L and sites N(L) with amount(L) > cap(N(L)); its connected
+    parts are reported separately."""
+    amounts = {key: math.floor(p.demand_racks[key] * res.per_rack[key] * W_PER_MW) for key in keys}
+    active = [key for key in keys if amounts[key] > 0]
+    total = sum(amounts[key] for key in active)
     if total == 0:
         return []
-    for n in list(g.nodes):
-        if isinstance(n, tuple) and n[0] == "s":
-            g.add_edge(n, "sink", capacity=math.ceil(res.loose[n[1]] * W_PER_MW))
-    if "sink" not in g:
-        g.add_node("sink")
+    signature: dict[int, list[Key]] = {}
+    for key in active:
+        for s in arcs.get(key, ()):
+            signature.setdefault(s, []).append(key)
+    groups: dict[tuple, list[int]] = {}
+    for s, ks in signature.items():
+        groups.setdefault(tuple(ks), []).append(s)
+    g = nx.DiGraph()
+    g.add_node("sink")
+    for key in active:
+        g.add_edge("src", ("d", key), capacity=amounts[key])
+    for j, (ks, sites) in enumerate(groups.items()):
+        g.add_edge(("g", j), "sink", capacity=sum(math.ceil(res.loose[s] * W_PER_MW) for s in sites))
+        for key in ks:
+            g.add_edge(("d", key), ("g", j))  # no capacity attribute: unbounded
     cut, (side, _) = nx.minimum_cut(g, "src", "sink")
     if cut >= total:
         return []
-    lines = [n[1] for n in side if isinstance(n, tuple) and n[0] == "d"]
+    members = list(groups.values())
     parts = nx.Graph()
-    parts.add_nodes_from(("d", key) for key in lines)
-    for key in lines:
-        parts.add_edges_from((("d", key), ("s", s)) for s in arcs.get(key, ()))
+    parts.add_nodes_from(n for n in side if n != "src")
+    parts.add_edges_from((u, v) for u, v in g.edges if u in side and v in side and u != "src")
     out = []
     for comp in nx.connected_components(parts):
         ls = sorted(n[1] for n in comp if n[0] == "d")
-        ss = {n[1] for n in comp if n[0] == "s"}
+        ss = {s for n in comp if n[0] == "g" for s in members[n[1]]}
         amount = sum(p.demand_racks[key] * res.per_rack[key] for key in ls)
-        if amount > sum(res.loose[s] for s in ss):
+        if ls and amount > sum(res.loose[s] for s in ss):
             out.append((ls, ss, amount, sum(res.cap[s] for s in ss)))
     return sorted(out, key=lambda v: -(v[2] - v[3]))
 
@@ -473,8 +478,10 @@ def raise_if_infeasible(problem: Problem) -> None:
     """Run :func:`precheck`; raise :class:`InfeasibleError` with the arithmetic if anything is short."""
     t0 = time.perf_counter()
     findings = precheck(problem)
-    log.info("infeasibility.precheck", findings=len(findings), checks=sorted({f.check for f in findings}),
-             seconds=round(time.perf_counter() - t0, 4))
+    # A clean pre-check is the usual case: say so only at debug level.
+    (log.info if findings else log.debug)("infeasibility.precheck", findings=len(findings),
+                                          checks=sorted({f.check for f in findings}),
+                                          seconds=round(time.perf_counter() - t0, 4))
     if findings:
         raise InfeasibleError(*explain(problem, findings))
 
