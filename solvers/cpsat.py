@@ -544,8 +544,8 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
     if minimal:
         reasons.append(f"a minimal conflict: without any one of these it goes away (core minimised in {seconds:.1f} s)")
     else:
-        reasons.append(f"not proven minimal: stopped after {seconds:.1f} s ({step} of the deletion tests run; "
-                       "some constraints listed may not be needed)")
+        reasons.append(f"not proven minimal: stopped after {seconds:.1f} s and {step} deletion tests (the time budget "
+                       f"is {budget_s:g} s); some constraints listed may not be needed")
     return reasons
 
 
@@ -623,7 +623,9 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
                 parts.append(f"{args[0]}{when} {value:g} MW")
             kind = "substations" if fam == "substation_headroom" else "sites"
             when = f" in {next(iter(periods))}" if one_period else ""
-            out.append(f"the {label}{when} of {len(cs)} {kind}, {total:,.1f} MW in all: " + ", ".join(parts))
+            # A sum over different periods means nothing: the total only within one period.
+            in_all = f", {total:,.1f} MW in all" if one_period or not periods else ""
+            out.append(f"the {label}{when} of {len(cs)} {kind}{in_all}: " + ", ".join(parts))
         else:
             out.append("; ".join(c.sentence for c in cs))
     return out

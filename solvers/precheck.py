@@ -116,8 +116,6 @@ def _join(names: list[str]) -> str:
 def _sites_phrase(p: Problem, sites: set[int], open_to: str) -> str:
     if len(sites) == len(p.sites):
         return f"the only site ({p.sites[0].id})" if len(sites) == 1 else f"all {len(sites)} sites together"
-    if not sites:
-        return f"no site is {open_to}; what they may use"
     names = [p.sites[s].id for s in sorted(sites)]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return f"the one site {open_to} ({shown})" if len(names) == 1 else \
@@ -254,7 +252,8 @@ def _capacity_findings(p: Problem) -> list[Finding]:
                 for ls, ss, amount, cap in _hall_violations(p, res, keys, arcs):
                     counted = [key for key in keys if res.per_rack[key] > 0]
                     sentence = (f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; "
-                                f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}")
+                                + (f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}" if ss else
+                                   f"no site is {open_to}"))
                     out.append(Finding(res.check, sentence, ls, amount - cap))
         if out:
             return out
