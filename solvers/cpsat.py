@@ -479,7 +479,8 @@ class _CoreSearch:
         return "unknown", []
 
 
-def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_BUDGET_S) -> list[str]:
+def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_BUDGET_S,
+                          rules_proven_infeasible: bool = True) -> list[str] | None:
     """Reasons naming a set of constraints that cannot all hold: CP-SAT's infeasible core under
     assumptions, minimised by deletion within ``budget_s`` seconds of wall time.
 
@@ -489,7 +490,10 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
     ``CALL_LIMIT_S``; a test that times out keeps what it tested, and the result then says it is
     not proven minimal. Progress goes to the log (``infeasibility.core``). The reasons are: the
     demand lines in the core, one bullet per constraint family, and a last line on minimality.
-    Returns [] when the rules are satisfiable (the conflict is elsewhere, e.g. the grid).
+    Returns [] when the rules are satisfiable (the conflict is elsewhere, e.g. the grid). When the
+    first solve finds neither, every rule is listed as the (unminimised) conflict if the caller has
+    proven the rules infeasible (CP-SAT's own solve), and None is returned otherwise (the MILP,
+    whose infeasibility may come from the grid rows).
 
     Cost: one CP-SAT feasibility solve per group and per remaining constraint, each capped."""
     search = _CoreSearch(problem, opts, budget_s)
@@ -500,6 +504,10 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
         return []
     proven = status == "infeasible"
     if not proven:
+        if not rules_proven_infeasible:
+            log.info("infeasibility.core.done", constraints=None, minimal=False, solves=search.calls,
+                     elapsed_s=round(search.elapsed(), 3))
+            return None
         core = sorted(search.by_index)  # no core in time: every rule is suspect
     log.info("infeasibility.core", step=0, phase="initial", constraints=len(core),
              elapsed_s=round(search.elapsed(), 3))
