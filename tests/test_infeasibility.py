@@ -58,6 +58,13 @@ def test_test_data_scenarios_pass_the_precheck(path):
     assert precheck(build_problem(load_scenario(path))) == []
 
 
+@pytest.mark.parametrize("sites,gpus", [(12, 26_000), (30, 100_000)])
+def test_synthetic_scenarios_pass_the_precheck(sites, gpus):
+    from topologies.synthetic import generate
+
+    assert precheck(build_problem(generate(sites=sites, gpus=gpus, seed=0))) == []
+
+
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(it=st.floats(0.2, 1.5), liquid=st.floats(0.2, 1.5), air=st.floats(0.2, 1.5), feed=st.floats(0.3, 1.5),
        band_max=st.floats(30, 120), beta=st.sampled_from([1800, 3600, 7200, 10800, 14400]),
