@@ -473,7 +473,8 @@ class _CoreSearch:
         solver.parameters.cp_model_presolve = False
         status = solver.solve(m)
         if status == cp_model.INFEASIBLE:
-            return "infeasible", sorted(set(solver.sufficient_assumptions_for_infeasibility()) & set(assumed)) or assumed
+            core = sorted(set(solver.sufficient_assumptions_for_infeasibility()) & set(assumed))
+            return "infeasible", core or assumed
         if status in (cp_model.FEASIBLE, cp_model.OPTIMAL):
             return "feasible", []
         return "unknown", []

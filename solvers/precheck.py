@@ -142,10 +142,12 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     out = [
         _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold{s} {b:,.1f} MW of IT", it,
                   list(per.it_cap[q]), [c + _slack(c) for c in per.it_cap[q]]),
-        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling", "reject{s} {b:,.1f} MW by liquid",
+        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling",
+                  "reject{s} {b:,.1f} MW by liquid",
                   {key: p.liquid_mw(key[1]) for key in keys}, list(per.liquid_cap[q]),
                   [c + _slack(c) for c in per.liquid_cap[q]]),
-        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling", "reject{s} {b:,.1f} MW by air",
+        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling",
+                  "reject{s} {b:,.1f} MW by air",
                   {key: p.air_mw(key[1]) for key in keys}, list(per.air_cap[q]),
                   [c + _slack(c) for c in per.air_cap[q]]),
         # facility_s = IT_s * PUE_s <= feed limit_s  <=>  IT_s <= feed limit_s / PUE_s
@@ -157,7 +159,8 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     if any(r is not None for r in per.build_rate):
         total = sum(p.demand_racks.values())
         racks = [float(total if r is None else r * (q + 1)) for r in per.build_rate]
-        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks", "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
+        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks",
+                             "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
                              {key: 1.0 for key in keys}, racks, racks))
     return out
 
@@ -352,7 +355,8 @@ def _latency_findings(p: Problem) -> list[Finding]:
             most = -res.fun
             if most < need * (1 - LP_REL_MARGIN) - 1e-6:
                 sites = sorted({p.candidates[i].s for i in chosen})
-                names = ", ".join(p.sites[s].id for s in sites[:6]) + (f" and {len(sites) - 6} more" if len(sites) > 6 else "")
+                names = ", ".join(p.sites[s].id for s in sites[:6]) + (
+                    f" and {len(sites) - 6} more" if len(sites) > 6 else "")
                 it = sum(p.periods.it_cap[p.final][s] for s in sites)
                 out.append(Finding(
                     "latency_reach",
