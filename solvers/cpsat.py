@@ -12,7 +12,10 @@ The model (see the README's maths) is built in :class:`PlacementModel`:
 
 Every constraint is added through :meth:`PlacementModel.add` with a name and a sentence.
 To explain infeasibility the model is rebuilt with one enforcement literal per named
-constraint, solved under assumptions, and the infeasible core is read back as sentences.
+constraint and solved under assumptions; the infeasible core is minimised by grouped deletion
+within a time budget (:func:`explain_infeasibility`, 5 s by default) and read back as sentences
+with the demand lines in conflict. Common causes never get this far: the aggregate pre-check
+(:mod:`solvers.precheck`) answers them with arithmetic before any engine runs.
 
 Size: C integer variables (C <= T·K·S candidates after pruning), T·S + S booleans,
 O(C) non-zeros per constraint family.
