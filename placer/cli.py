@@ -108,7 +108,7 @@ def solve(
             err.print(f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
                       f"verification ({len(report.violations)} violation(s)); no plan written")
             raise typer.Exit(130)
-        err.print(f"error: the {solver} plan failed verification; no plan written")
+        err.print(f"error: the {plan.summary.solver} plan failed verification; no plan written")
         raise typer.Exit(1)
     out.print(f"[green]verified[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
     if output is not None:

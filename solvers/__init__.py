@@ -27,6 +27,7 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from solvers.assemble import proven_status, relative_gap
 from solvers.greedy import greedy_racks, solve_greedy
+from solvers.precheck import raise_if_infeasible
 from solvers.problem import Problem, build_problem, final_scenario
 
 
@@ -154,7 +155,11 @@ def solve(
         solver, choice = choose_engine(scenario)
     else:
         choice = f"requested: --solver {solver}"
-    plan = ENGINES[solver](build_problem(scenario), on_progress)
+    problem = build_problem(scenario)
+    # Aggregate pre-check (solvers/precheck.py): the common causes of infeasibility, proven by
+    # arithmetic in milliseconds and explained with numbers, before any engine runs.
+    raise_if_infeasible(problem)
+    plan = ENGINES[solver](problem, on_progress)
     plan.summary.engine_choice = choice
     return plan
 

@@ -12,7 +12,10 @@ The model (see the README's maths) is built in :class:`PlacementModel`:
 
 Every constraint is added through :meth:`PlacementModel.add` with a name and a sentence.
 To explain infeasibility the model is rebuilt with one enforcement literal per named
-constraint, solved under assumptions, and the infeasible core is read back as sentences.
+constraint and solved under assumptions; the infeasible core is minimised by grouped deletion
+within a time budget (:func:`explain_infeasibility`, 5 s by default) and read back as sentences
+with the demand lines in conflict. Common causes never get this far: the aggregate pre-check
+(:mod:`solvers.precheck`) answers them with arithmetic before any engine runs.
 
 Size: C integer variables (C <= T·K·S candidates after pruning), T·S + S booleans,
 O(C) non-zeros per constraint family.
@@ -417,33 +420,228 @@ def _parameters(opts, *, workers: int | None = None) -> cp_model.CpSolver:
     return solver
 
 
-def explain_infeasibility(problem: Problem, opts) -> list[str]:
-    """Sentences naming a set of constraints that cannot all hold (an infeasible core)."""
-    model = PlacementModel(problem, explain=True)
-    by_index = {c.literal.index: c for c in model.constraints}
-    deadline = time.perf_counter() + min(30.0, float(opts.time_limit_s))
+EXPLAIN_BUDGET_S = 5.0  # wall time for the whole explanation (initial core and its minimisation)
+CALL_LIMIT_S = 1.0  # at most this per deletion test; a test that times out keeps its group
 
-    def infeasible_core(assumed: list[int]) -> list[int] | None:
-        """The solver's sufficient assumptions if ``assumed`` is infeasible, else None."""
-        model.model.clear_assumptions()
-        model.model.add_assumptions([by_index[i].literal for i in assumed])
-        solver = _parameters(opts, workers=1)
-        solver.parameters.max_time_in_seconds = max(0.1, deadline - time.perf_counter())
-        if solver.solve(model.model) != cp_model.INFEASIBLE:
-            return None
-        return sorted(solver.sufficient_assumptions_for_infeasibility()) or assumed
+# Deletion tries to drop these families first, so that what survives is the plainest story: the
+# demand lines and the limits they break. Families not listed go in between, in name order.
+_DROP_FIRST = ["power_band_min", "generation_adequacy", "power_band_max", "substation_headroom", "build_rate",
+               "feed_capacity", "air_cooling", "liquid_cooling", "training_island", "max_sites", "latency_share",
+               "site_it_capacity", "delivered", "latest", "demand"]
 
-    core = infeasible_core(sorted(by_index))
-    if core is None:
+
+def _family(name: str) -> str:
+    return name.split("[", 1)[0]
+
+
+def _group_key(name: str, period_ids: set[str]) -> tuple:
+    """A constraint's group: its family and entity, over every period (``site_it_capacity[sejong,2027Q1]``
+    and ``[sejong,2027Q2]`` are one group); a tenant's training islands at every site are one group."""
+    family = _family(name)
+    args = name[len(family) + 1:-1].split(",") if "[" in name else []
+    if family == "training_island":
+        args = args[:1]
+    return (family, *[a for a in args if a not in period_ids])
+
+
+class _CoreSearch:
+    """Assumption literals of the explain model, solved as a pure feasibility problem with a budget."""
+
+    def __init__(self, problem: Problem, opts, budget_s: float):
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + budget_s
+        self.opts = opts
+        self.pm = PlacementModel(problem, explain=True)
+        self.pm.model.clear_objective()  # feasibility only: a deletion test stops at the first plan
+        self.by_index = {c.literal.index: c for c in self.pm.constraints}
+        self.calls = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def test(self, assumed: list[int], limit_s: float) -> tuple[str, list[int]]:
+        """('infeasible', sufficient assumptions) | ('feasible', []) | ('unknown', [])."""
+        self.calls += 1
+        m = self.pm.model
+        m.clear_assumptions()
+        m.add_assumptions([self.by_index[i].literal for i in assumed])
+        solver = _parameters(self.opts, workers=1)
+        solver.parameters.max_time_in_seconds = max(0.01, min(limit_s, self.deadline - time.perf_counter()))
+        solver.parameters.max_deterministic_time = 1e9
+        solver.parameters.relative_gap_limit = 0.0
+        # Enforced rows enter the LP relaxation only at level 2; without it an aggregate conflict
+        # (demand vs the band) under assumptions is left to search (measured: >3 s vs 0.03 s).
+        solver.parameters.linearization_level = 2
+        # Under assumptions presolve can do little but costs most of each test (measured on
+        # korea-2025-rollout: 0.8 s -> 0.2 s per test without it).
+        solver.parameters.cp_model_presolve = False
+        status = solver.solve(m)
+        if status == cp_model.INFEASIBLE:
+            core = sorted(set(solver.sufficient_assumptions_for_infeasibility()) & set(assumed))
+            return "infeasible", core or assumed
+        if status in (cp_model.FEASIBLE, cp_model.OPTIMAL):
+            return "feasible", []
+        return "unknown", []
+
+
+def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_BUDGET_S,
+                          rules_proven_infeasible: bool = True) -> list[str] | None:
+    """Reasons naming a set of constraints that cannot all hold: CP-SAT's infeasible core under
+    assumptions, minimised by deletion within ``budget_s`` seconds of wall time.
+
+    The literals are grouped by family and entity (a demand line, a site's IT capacity over all
+    periods, a tenant's islands); deletion first drops whole groups (cheap families first, see
+    ``_DROP_FIRST``), then single constraints inside the groups left. Every test has at most
+    ``CALL_LIMIT_S``; a test that times out keeps what it tested, and the result then says it is
+    not proven minimal. Progress goes to the log (``infeasibility.core``). The reasons are: the
+    demand lines in the core, one bullet per constraint family, and a last line on minimality.
+    Returns [] when the rules are satisfiable (the conflict is elsewhere, e.g. the grid). When the
+    first solve finds neither, every rule is listed as the (unminimised) conflict if the caller has
+    proven the rules infeasible (CP-SAT's own solve), and None is returned otherwise (the MILP,
+    whose infeasibility may come from the grid rows).
+
+    Cost: one CP-SAT feasibility solve per group and per remaining constraint, each capped."""
+    search = _CoreSearch(problem, opts, budget_s)
+    period_ids = set(problem.periods.ids) if problem.periods.multi else set()
+    names = {i: c.name for i, c in search.by_index.items()}
+    status, core = search.test(sorted(search.by_index), budget_s)
+    if status == "feasible":
         return []
-    # Deletion-based minimisation: drop each constraint whose removal keeps the rest infeasible.
-    for i in list(core):
-        if i not in core or time.perf_counter() > deadline:
-            continue
-        smaller = infeasible_core([j for j in core if j != i])
-        if smaller is not None:
-            core = smaller
-    return [by_index[i].sentence for i in core]
+    proven = status == "infeasible"
+    if not proven:
+        if not rules_proven_infeasible:
+            log.info("infeasibility.core.done", constraints=None, minimal=False, solves=search.calls,
+                     elapsed_s=round(search.elapsed(), 3))
+            return None
+        core = sorted(search.by_index)  # no core in time: every rule is suspect
+    log.info("infeasibility.core", step=0, phase="initial", constraints=len(core),
+             elapsed_s=round(search.elapsed(), 3))
+
+    def order(idx: int) -> tuple:
+        fam = _family(names[idx])
+        return (_DROP_FIRST.index(fam) if fam in _DROP_FIRST else len(_DROP_FIRST) // 2, names[idx])
+
+    minimal = proven
+    step, last_log = 0, search.elapsed()
+    groups: dict[tuple, list[int]] = {}
+    for i in sorted(core, key=order):
+        groups.setdefault(_group_key(names[i], period_ids), []).append(i)
+    # Phase 1 tests whole groups; phase 2 single constraints of the groups with several left.
+    phases = [("group", list(groups.values())), ("constraint", None)]
+    for phase, candidates in phases:
+        if candidates is None:
+            candidates = [[i] for members in groups.values() if len(set(members) & set(core)) > 1
+                          for i in members if i in core]
+        for members in candidates:
+            drop = set(members) & set(core)
+            if not drop or len(drop) == len(core):
+                continue
+            if time.perf_counter() >= search.deadline:
+                minimal = False
+                break
+            step += 1
+            result, smaller = search.test([i for i in core if i not in drop], CALL_LIMIT_S)
+            if result == "infeasible":
+                core = smaller
+            elif result == "unknown":
+                minimal = False
+            now = search.elapsed()
+            if now - last_log >= 0.5:
+                last_log = now
+                log.info("infeasibility.core", step=step, phase=phase, tested=names[members[0]], result=result,
+                         constraints=len(core), elapsed_s=round(now, 3))
+    seconds = search.elapsed()
+    log.info("infeasibility.core.done", steps=step, constraints=len(core), minimal=minimal, solves=search.calls,
+             elapsed_s=round(seconds, 3))
+    reasons = _core_reasons(problem, [search.by_index[i] for i in sorted(core, key=order)])
+    if minimal:
+        reasons.append(f"a minimal conflict: without any one of these it goes away (core minimised in {seconds:.1f} s)")
+    else:
+        reasons.append(f"not proven minimal: stopped after {seconds:.1f} s and {step} deletion tests (the time budget "
+                       f"is {budget_s:g} s); some constraints listed may not be needed")
+    return reasons
+
+
+def _pruned_note(problem: Problem, tenants: list[int]) -> list[str]:
+    """Sites a tenant's region rules allow but that hold none of its racks in the model (cooling
+    medium, rack size or training island), so that a core over the rest reads right."""
+    have = {(c.t, c.s) for c in problem.candidates}
+    parts = []
+    for t in tenants:
+        allowed = problem.tenants[t].allowed_regions
+        gone = [s.id for i, s in enumerate(problem.sites)
+                if (allowed is None or s.region in allowed) and (t, i) not in have]
+        if gone:
+            shown = ", ".join(gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
+            parts.append(f"{problem.tenants[t].id} at {shown}")
+    if not parts:
+        return []
+    return ["left out before solving (too small for the tenant's racks or training island, or lacking its "
+            "cooling medium): " + "; ".join(parts)]
+
+
+def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]:
+    """The demand lines of the core first, then one bullet per family: sentences joined, or for the
+    site and substation limits a compact list of the limits with their MW."""
+    from solvers.precheck import demand_lines_text
+
+    t_index = {t.id: i for i, t in enumerate(problem.tenants)}
+    k_index = {k.id: i for i, k in enumerate(problem.skus)}
+    lines, by_family = [], {}
+    for c in members:
+        fam = _family(c.name)
+        if fam == "demand":
+            tenant, sku = c.name[len("demand["):-1].split(",")
+            lines.append((t_index[tenant], k_index[sku]))
+        else:
+            by_family.setdefault(fam, []).append(c)
+    # Tenant rules scale with the tenant's demand (a latency share is a share of all its GPUs): a
+    # tenant named only by such rules is in conflict through them.
+    rules = {"latency_share": "latency share", "max_sites": "site limit", "training_island": "training islands",
+             "latest": "go-live deadline", "delivered": "deliveries"}
+    via: dict[int, list[str]] = {}
+    for fam, cs in by_family.items():
+        for c in cs:
+            if fam in rules:
+                t = t_index[c.name[len(fam) + 1:-1].split(",")[0]]
+                if not any(tt == t for tt, _ in lines) and rules[fam] not in via.get(t, []):
+                    via.setdefault(t, []).append(rules[fam])
+    parts = [demand_lines_text(problem, lines)] if lines else []
+    parts += [f"{problem.tenants[t].id}'s {problem.tenant_gpus(t):,} GPUs through its {' and '.join(names)} "
+              f"({demand_lines_text(problem, [key for key in problem.demand_racks if key[0] == t])})"
+              for t, names in sorted(via.items())]
+    out = [f"demand lines in conflict: {'; '.join(parts)}" if parts else
+           "demand lines in conflict: none (these rules conflict even with nothing placed)"]
+    out += _pruned_note(problem, sorted({t for t, _ in lines} | set(via)))
+    per = problem.periods
+    limits = {"site_it_capacity": ("IT capacity", per.it_cap), "liquid_cooling": ("liquid cooling", per.liquid_cap),
+              "air_cooling": ("air cooling", per.air_cap), "feed_capacity": ("feed capacity (N-1)", per.feed_limit),
+              "substation_headroom": ("headroom for new load", per.headroom)}
+    site_index = {s.id: i for i, s in enumerate(problem.sites)}
+    sub_index = {b: i for i, b in enumerate(problem.substation_ids)}
+    q_index = {q: i for i, q in enumerate(per.ids)}
+    for fam, cs in by_family.items():
+        if fam in limits and len(cs) >= 3:
+            label, table = limits[fam]
+            index = sub_index if fam == "substation_headroom" else site_index
+            parts, total = [], 0.0
+            entries = [c.name[len(fam) + 1:-1].split(",") for c in cs]
+            periods = {args[1] for args in entries if len(args) > 1}
+            one_period = len(periods) == 1 and all(len(args) > 1 for args in entries)
+            for args in entries:
+                q = q_index[args[1]] if len(args) > 1 else per.count - 1
+                value = table[q][index[args[0]]]
+                total += value
+                when = f" in {args[1]}" if len(args) > 1 and not one_period else ""
+                parts.append(f"{args[0]}{when} {value:g} MW")
+            kind = "substations" if fam == "substation_headroom" else "sites"
+            when = f" in {next(iter(periods))}" if one_period else ""
+            # A sum over different periods means nothing: the total only within one period.
+            in_all = f", {total:,.1f} MW in all" if one_period or not periods else ""
+            out.append(f"the {label}{when} of {len(cs)} {kind}{in_all}: " + ", ".join(parts))
+        else:
+            out.append("; ".join(c.sentence for c in cs))
+    return out
 
 
 def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> Plan:

@@ -8,7 +8,8 @@ cheapest eligible sites, then the rest of its demand goes to the cheapest sites;
 site is opened only if it can take a whole training island, and never beyond the
 tenant's maximum site count. Every rack respects the remaining site, cooling, feed,
 substation, band and adequacy capacity. It does not backtrack, so it can fail where an
-exact solver succeeds, and it does not aim for the band's minimum.
+exact solver succeeds, and it does not aim for the band's minimum; a failure raises
+:class:`~placer.errors.NoSolutionError` (exit 4) saying it is not a proof of infeasibility.
 
 Complexity: O(T · S log S + C · F) for T tenants, S sites, C candidates, F feeds per site.
 """
@@ -25,6 +26,9 @@ from solvers.problem import Problem
 from solvers.schedule import forward_schedule
 
 EPS = 1e-9
+# Greedy does not backtrack: its failure proves nothing (exit 4, not 3). Proven infeasibility comes
+# from the pre-check (solvers/precheck.py, run before any engine) or an exact engine.
+NOT_A_PROOF = "; this is not a proof that no placement exists (try --solver milp or cpsat)"
 
 
 class _Residual:
@@ -170,17 +174,18 @@ def solve_greedy(problem: Problem) -> Plan:
     racks, unplaced = greedy_racks(problem)
     seconds = time.perf_counter() - t0
     if unplaced:
-        raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced))
+        raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced) + NOT_A_PROOF)
     short = _unmet_final_rules(problem, racks)
     if short:
-        raise NoSolutionError("the greedy baseline's placement breaks " + "; ".join(short))
+        raise NoSolutionError("the greedy baseline's placement breaks " + "; ".join(short) + NOT_A_PROOF)
     schedule = None
     if problem.periods.multi:
         schedule = forward_schedule(problem, racks)
         last = problem.final
         late = sum(racks[i] - schedule[(i, last)] for i in racks)
         if late:
-            raise NoSolutionError(f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period")
+            raise NoSolutionError(f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period"
+                                  + NOT_A_PROOF)
     return assemble_plan(
         problem,
         racks,

@@ -450,7 +450,10 @@ def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tup
     """Infeasibility in the planner's words: the placement rules (via CP-SAT's core) or the grid."""
     from solvers.cpsat import explain_infeasibility
 
-    reasons = explain_infeasibility(problem, problem.scenario.policy.solver)
+    reasons = explain_infeasibility(problem, problem.scenario.policy.solver, rules_proven_infeasible=False)
+    if reasons is None:
+        # Neither a core of the placement rules nor a plan for them within the explanation budget.
+        return "no placement satisfies all the constraints (the MILP proved it)", []
     if reasons:
         return "no placement satisfies all the constraints; these cannot all hold together:", reasons
     if loop is None or not loop.added:
