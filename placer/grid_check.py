@@ -264,8 +264,13 @@ def _check_block(net: _Network, bmat: sp.spmatrix, keep: np.ndarray) -> Singular
     sub = bmat[keep][:, keep].tocsc()
     try:
         lu = splu(sub)
-    except RuntimeError:  # SuperLU: "Factor is exactly singular"
-        buses, lines = _involved(net, None, keep)
+    except RuntimeError:  # SuperLU: "Factor is exactly singular"; a shifted B shows its null vector
+        shift = 1e-9 * max(1.0, float(abs(sub).sum(axis=0).max()))
+        shifted = splu((sub + shift * sp.identity(sub.shape[0], format="csc")).tocsc())
+        w = shifted.solve(shifted.solve(np.random.default_rng(0).standard_normal(sub.shape[0])))
+        full = np.zeros(len(net.bus_ids))
+        full[keep] = w
+        buses, lines = _involved(net, full, keep)
         return _singular(net, buses, lines, "exactly")
     op = LinearOperator(sub.shape, matvec=lu.solve, rmatvec=lambda v: lu.solve(v, trans="T"), dtype=float)
     est, _, w = onenormest(op, compute_v=True, compute_w=True)

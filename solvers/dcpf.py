@@ -259,6 +259,11 @@ class GridModel:
         buses carrying that eigenvector, and the lines at them, are named."""
         x = np.zeros(keep.size)
         detail = "exactly"
+        if lu is None:  # exactly singular: B + (tiny) I is not, and its inverse shows the null vector
+            shifted = splu((sub + 1e-9 * max(1.0, abs(sub).sum(axis=0).max()) * sp.identity(keep.size)).tocsc())
+            x[block] = np.random.default_rng(0).standard_normal(block.size)
+            x = np.abs(shifted.solve(shifted.solve(x)))
+            x[~np.isin(np.arange(keep.size), block)] = 0.0
         if lu is not None:
             x[block] = np.random.default_rng(0).standard_normal(block.size)
             x /= np.linalg.norm(x)

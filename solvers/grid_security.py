@@ -34,6 +34,9 @@ from solvers.dcpf import GridModel, PreexistingState
 COEF_EPS = 1e-9  # sensitivities below this are numerical noise, not physics
 TOL_MW = 1e-6
 WORST_REPORTED = 10
+# The parsimony LP may spend this much (relative) more than the least cost: HiGHS's own primal
+# feasibility tolerance, not a trade of money for fewer MW moved.
+PARSIMONY_COST_TOL = 1e-9
 
 
 def has_grid(scenario: Scenario) -> bool:
@@ -128,31 +131,38 @@ class SecurityLoop:
                 if w > 0:
                     ct.set_coefficient(v, -w)
 
-    def add_rows(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, screen: Screen) -> tuple[int, int]:
+    def add_rows(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, screen: Screen,
+                 added: set[tuple[int, int]] | None = None) -> tuple[int, int]:
+        """Add the rows ``screen`` found violated and not yet in ``added`` (default: this loop's set)."""
+        added = self.added if added is None else added
         rows = [(l, -1) for l in screen.base_violations] + list(screen.post_violations)
         n_base = n_post = 0
         for l, j in rows:
-            if (l, j) in self.added:
+            if (l, j) in added:
                 continue  # already a row: a violation here is solver tolerance, not a missing cut
-            self.added.add((l, j))
-            a, const, limit = self.row(l, j)
-            name = f"line_limit[{self.grid.line_ids[l]}]" if j < 0 else (
-                f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]"
-            )
-            ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
-            for g, v in enumerate(redispatch_vars):
-                c = a[self.grid.plant_bus[g]]
-                if abs(c) > COEF_EPS:
-                    ct.set_coefficient(v, float(c))
-            site_coef = -(self.share @ a)
-            for s, v in enumerate(site_vars):
-                if abs(site_coef[s]) > COEF_EPS:
-                    ct.set_coefficient(v, float(site_coef[s]))
+            added.add((l, j))
+            self.add_row(model, site_vars, redispatch_vars, l, j)
             if j < 0:
                 n_base += 1
             else:
                 n_post += 1
         return n_base, n_post
+
+    def add_row(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, l: int, j: int) -> None:
+        """One no-harm row: line l in the base case (j = -1) or after outage column j."""
+        a, const, limit = self.row(l, j)
+        name = f"line_limit[{self.grid.line_ids[l]}]" if j < 0 else (
+            f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]"
+        )
+        ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
+        for g, v in enumerate(redispatch_vars):
+            c = a[self.grid.plant_bus[g]]
+            if abs(c) > COEF_EPS:
+                ct.set_coefficient(v, float(c))
+        site_coef = -(self.share @ a)
+        for s, v in enumerate(site_vars):
+            if abs(site_coef[s]) > COEF_EPS:
+                ct.set_coefficient(v, float(site_coef[s]))
 
     # ------------------------------------------------------------------ report
     def report(
@@ -330,7 +340,77 @@ def dispatch_for_placement(
         best = None
     if best is None or loop.screen(site_mw, best).worst_violation_mw > TOL_MW:
         best = _merit_order(grid, loop, site_mw)
+    else:
+        best = parsimonious_redispatch(loop, site_mw, best, lower, time_limit_s=time_limit_s)
     return loop.report(site_mw, best, enforced=False, loop_seconds=time.perf_counter() - t0)
+
+
+def parsimonious_redispatch(
+    loop: SecurityLoop, site_mw: np.ndarray, start_mw: np.ndarray, lower_mw: np.ndarray, *, time_limit_s: float = 30.0
+) -> np.ndarray:
+    """Among the re-dispatches that cost no more than ``start_mw`` (a secure one), one that moves the
+    fewest MW: the lexicographic second stage of the re-dispatch choice.
+
+    Many dispatches often cost the same (lowering a plant is free, zero-cost plants are free to
+    raise, equal prices are common), and an LP returns an arbitrary vertex among them. This LP
+    splits each plant's change Delta_g = up_g - down_g (up in [0, spare], down in [0, -lower]),
+    keeps the balance, the cost sum_g c_g up_g <= cost(start) and the no-harm rows (the loop's
+    rows so far, then its lazy screen again), and minimises sum_g (up_g + down_g) = sum |Delta_g|.
+    The cost term is unchanged (it charges c_g max(Delta_g, 0) <= c_g up_g), so this never trades
+    money for parsimony. Returns ``start_mw`` when the LP does not finish clean.
+
+    Size: 3G variables, G + components + rows constraints; one LP per loop iteration.
+    """
+    grid, sc = loop.grid, loop.scenario
+    hours = 8760.0 * sc.policy.cost.utilization * sc.policy.grid.redispatch_weight
+    usd = hours * grid.cost_usd_per_mwh
+    start_mw = np.asarray(start_mw, float)
+    cap = float(usd @ np.maximum(start_mw, 0.0))
+    model = mathopt.Model(name="redispatch-parsimony")
+    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)]
+    red, moved, cost_terms = [], [], []
+    for g, pid in enumerate(grid.plant_ids):
+        spare, low = max(0.0, float(grid.spare_mw[g])), min(0.0, float(lower_mw[g]))
+        d = model.add_variable(lb=low, ub=spare, name=f"redispatch[{pid}]")
+        up = model.add_variable(lb=0.0, ub=spare, name=f"up[{pid}]")
+        down = model.add_variable(lb=0.0, ub=-low, name=f"down[{pid}]")
+        ct = model.add_linear_constraint(lb=0.0, ub=0.0, name=f"split[{pid}]")
+        ct.set_coefficient(d, 1.0)
+        ct.set_coefficient(up, -1.0)
+        ct.set_coefficient(down, 1.0)
+        red.append(d)
+        moved += [up, down]
+        if usd[g] > 0:
+            cost_terms.append((float(usd[g]), up))
+    loop.add_balance(model, sites, red)
+    if cost_terms:
+        ct = model.add_linear_constraint(ub=cap + PARSIMONY_COST_TOL * max(1.0, cap), name="cost_at_most_least")
+        for c, v in cost_terms:
+            ct.set_coefficient(v, c)
+    model.minimize(mathopt.fast_sum(moved))
+    added: set[tuple[int, int]] = set()
+    for l, j in sorted(loop.added):
+        added.add((l, j))
+        loop.add_row(model, sites, red, l, j)
+    deadline = time.perf_counter() + max(1.0, float(time_limit_s))
+    for _ in range(sc.policy.grid.max_iterations):
+        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
+                            params=mathopt.SolveParameters(time_limit=_seconds(deadline - time.perf_counter())))
+        if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
+            return start_mw
+        values = np.array([res.variable_values()[v] for v in red])
+        if sc.policy.grid.security == "none":
+            break
+        scr = loop.screen(site_mw, values)
+        if scr.worst_violation_mw <= TOL_MW:
+            break
+        if sum(loop.add_rows(model, sites, red, scr, added=added)) == 0 or time.perf_counter() > deadline:
+            return start_mw
+    else:
+        return start_mw
+    if np.abs(values).sum() > np.abs(start_mw).sum() or float(usd @ np.maximum(values, 0.0)) > cap + 1e-6 * max(1.0, cap):
+        return start_mw  # solver tolerance; keep the better of the two
+    return values
 
 
 def _merit_order(grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ from pydantic import ValidationError
 
 from placer.errors import InputError
 from placer.io import validation_error_to_input_error
-from placer.grid_check import singular_susceptance  # noqa
+from placer.grid_check import singular_susceptance
 from placer.scenario import PHASE_SHIFT_MAX_DEG, REACTANCE_MAX_PU, REACTANCE_MIN_PU, Scenario
 from placer.topology import haversine_km
 
@@ -109,6 +109,7 @@ N_METROS = 5
 FIBER_ROUTE_FACTOR = 1.3
 TENANT_MIX = (("naver", 60), ("samsung", 50), ("sk", 50), ("hyundai", 50), ("government", 50))
 BAND = (0.8, 1.2)
+LAYOUT_CHUNK_PAIRS = 2_000_000  # bus pairs per block of the layout's repulsion (32 MB of float64 per array)
 MAX_CASE_BYTES = 256 * 2**20  # PGLib's largest case (78,484 buses) is about 30 MiB
 
 
@@ -186,7 +187,8 @@ def _layout(graph: nx.Graph, seed: int) -> dict[int, tuple[float, float]]:
     Our own few lines of numpy rather than networkx's spring_layout: that one changed its
     algorithm between releases (the digest of an imported scenario would drift with the
     networkx version) and takes ~4 s at 1,354 buses. Each iteration is O(V^2) (all-pairs
-    repulsion), so big grids get fewer iterations: about 1 s at 1,354 buses.
+    repulsion, in blocks of rows so memory stays O(LAYOUT_CHUNK_PAIRS)), so big grids get
+    fewer iterations (at least 15): about 1 s at 1,354 buses, ~5 s at 4,661.
     """
     order = list(graph.nodes)
     n = len(order)
@@ -198,10 +200,16 @@ def _layout(graph: nx.Graph, seed: int) -> dict[int, tuple[float, float]]:
     iterations = int(min(50, max(15, 30_000_000 // max(n * n, 1))))
     k = 1.0 / math.sqrt(max(n, 1))  # ideal edge length in the unit square
     temp = 0.1
+    rows = max(1, LAYOUT_CHUNK_PAIRS // max(n, 1))
     for _ in range(iterations):
-        delta = pos[:, None, :] - pos[None, :, :]
-        d2 = np.maximum(np.einsum("ijk,ijk->ij", delta, delta), 1e-4)
-        disp = np.einsum("ijk,ij->ik", delta, k * k / d2)  # repulsion k^2/d between every pair
+        disp = np.empty_like(pos)
+        x, y = pos[:, 0], pos[:, 1]
+        for a in range(0, n, rows):  # repulsion k^2/d between every pair, a block of rows at a time
+            dx = x[a : a + rows, None] - x[None, :]
+            dy = y[a : a + rows, None] - y[None, :]
+            w = (k * k) / np.maximum(dx * dx + dy * dy, 1e-4)
+            disp[a : a + rows, 0] = (dx * w).sum(axis=1)
+            disp[a : a + rows, 1] = (dy * w).sum(axis=1)
         e = pos[f] - pos[t]
         pull = e * (np.sqrt((e * e).sum(axis=1)).clip(1e-2) / k)[:, None]  # attraction d^2/k along lines
         np.add.at(disp, f, -pull)
@@ -441,9 +449,10 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, data, str(path)) from None
-    problem = singular_susceptance(scenario)
+    problem = singular_susceptance(scenario, outages=False)  # outages: checked by solve and verify
     if problem is not None:  # negative reactances can cancel: the DC power flow then has no solution
-        raise _fail(path, problem.message, where=problem.where("mpc.branch"))
+        rows = [l.split(":", 1)[1] for l in problem.lines if l.startswith("br:")]
+        raise _fail(path, problem.message, where=f"mpc.branch rows {', '.join(rows[:5])}" if rows else "mpc.branch")
     return scenario
 
 
