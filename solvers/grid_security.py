@@ -63,6 +63,7 @@ class SecurityLoop:
     site_ids: list[str]
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
+    _post_cut: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         g, pol = self.grid, self.scenario.policy.grid
@@ -104,10 +105,13 @@ class SecurityLoop:
         # Same rule as the verifier: over the limit by more than TOL x max(1, limit).
         over_base = np.where(self.monitored, np.abs(f) - self.base_limit, -np.inf)
         base = [int(l) for l in np.flatnonzero(over_base > TOL_MW * np.maximum(1.0, self.base_limit))]
-        over_post = np.where(self.monitored[:, None], np.abs(post) - self.post_limit, -np.inf)
-        tol_post = TOL_MW * np.maximum(1.0, np.where(np.isfinite(self.post_limit), self.post_limit, 1.0))
-        post_v = [(int(l), int(j)) for l, j in zip(*np.nonzero(over_post > tol_post))]
-        worst = max([0.0, *over_base[base], *(over_post[l, j] for l, j in post_v)])
+        if self._post_cut is None:  # limit + tolerance, inf where unmonitored: one compare per entry
+            tol_post = TOL_MW * np.maximum(1.0, np.where(np.isfinite(self.post_limit), self.post_limit, 1.0))
+            self._post_cut = np.where(self.monitored[:, None], self.post_limit + tol_post, np.inf)
+        ls, js = np.nonzero(np.abs(post) > self._post_cut)
+        post_v = list(zip(ls.tolist(), js.tolist()))
+        excess = np.abs(post[ls, js]) - self.post_limit[ls, js]
+        worst = max(0.0, float(over_base[base].max()) if base else 0.0, float(excess.max()) if excess.size else 0.0)
         return Screen(f, post, base, post_v, float(worst))
 
     def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]:
@@ -214,7 +218,12 @@ class SecurityLoop:
         worst: list[ContingencyLoading] = []
         if self.outages.size:
             ratio = np.where(self.monitored[:, None], np.abs(post) / self.post_limit, -1.0)
-            top = np.argsort(-ratio, axis=None, kind="stable")[:WORST_REPORTED]
+            flat = ratio.ravel()
+            n = min(WORST_REPORTED, flat.size)
+            # = np.argsort(-ratio, axis=None, kind="stable")[:n] without sorting all L x K entries
+            kth = np.partition(flat, flat.size - n)[flat.size - n]
+            cand = np.flatnonzero(flat >= kth)
+            top = cand[np.lexsort((cand, -flat[cand]))][:n]
             worst = [loading(*np.unravel_index(i, ratio.shape)) for i in top if ratio.flat[i] >= 0]
         violations = [
             ContingencyLoading(outage="-", line=g.line_ids[l], flow_mw=float(f[l]), limit_mw=float(self.base_limit[l]),
@@ -322,45 +331,64 @@ def dispatch_for_placement(
     scenario: Scenario, site_ids: list[str], site_mw: np.ndarray, *, time_limit_s: float = 60.0
 ) -> GridReport:
     """Re-dispatch for a fixed placement (engines that do not model flows): least-cost LP under the
-    same lazy no-harm loop. If no re-dispatch keeps the limits, the merit-order dispatch without
-    line limits is reported, with its violations."""
+    same lazy no-harm loop, then the parsimony LP. If no re-dispatch keeps the limits, the
+    merit-order dispatch without line limits is reported, with its violations."""
     grid = GridModel.from_scenario(scenario)
     pre = grid.preexisting_state()
     loop = SecurityLoop(scenario, grid, pre, site_ids)
     t0 = time.perf_counter()
-    model = mathopt.Model(name="redispatch")
-    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(site_ids, site_mw)]
     lower = redispatch_lower_mw(scenario, pre)
-    red = [model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
-           for p, lo, s in zip(grid.plant_ids, lower, grid.spare_mw)]
-    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
-    loop.add_balance(model, sites, red)
-    best = None
-    for it in range(scenario.policy.grid.max_iterations):
-        t = time.perf_counter()
-        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
-                            params=mathopt.SolveParameters(time_limit=_seconds(time_limit_s)))
-        if not res.has_primal_feasible_solution():
-            break
-        values = np.array([res.variable_values()[v] for v in red])
-        best = values
-        if scenario.policy.grid.security == "none":
-            break
-        scr = loop.screen(site_mw, values)
-        n_base, n_post = loop.add_rows(model, sites, red, scr)
-        loop.iterations.append(LoopIteration(iteration=it + 1, seconds=round(time.perf_counter() - t, 4),
-                                             objective=res.objective_value(), base_constraints_added=n_base,
-                                             contingency_constraints_added=n_post,
-                                             worst_violation_mw=scr.worst_violation_mw))
-        if n_base + n_post == 0:
-            break
-    else:
-        best = None
-    if best is None or loop.screen(site_mw, best).worst_violation_mw > TOL_MW:
+    best = least_cost_redispatch(loop, site_mw, lower, time_limit_s=time_limit_s, record=True)
+    if best is None:
         best = _merit_order(grid, loop, site_mw)
     else:
         best = parsimonious_redispatch(loop, site_mw, best, lower, time_limit_s=time_limit_s)
     return loop.report(site_mw, best, enforced=False, loop_seconds=time.perf_counter() - t0)
+
+
+def least_cost_redispatch(
+    loop: SecurityLoop, site_mw: np.ndarray, lower_mw: np.ndarray, *, time_limit_s: float, record: bool = False
+) -> np.ndarray | None:
+    """The least-cost secure re-dispatch for a fixed placement (an LP under the lazy no-harm loop),
+    or None when there is none (or the time or iteration limit stops the loop first).
+
+    ``record``: rows go into ``loop.added`` and each iteration into ``loop.iterations`` (the
+    re-dispatch of a grid-blind engine's plan). Otherwise (the MILP's repair of a placement) the
+    LP starts with every row the loop holds and keeps its own rows to itself.
+    Complexity: one LP per loop iteration, G + S variables."""
+    grid, sc = loop.grid, loop.scenario
+    model = mathopt.Model(name="redispatch")
+    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)]
+    red = [model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
+           for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)]
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
+    loop.add_balance(model, sites, red)
+    added = loop.added if record else set(loop.added)
+    if not record:
+        for l, j in sorted(added):
+            loop.add_row(model, sites, red, l, j)
+    deadline = time.perf_counter() + max(0.5, float(time_limit_s))
+    for it in range(sc.policy.grid.max_iterations):
+        t = time.perf_counter()
+        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
+                            params=mathopt.SolveParameters(time_limit=_seconds(deadline - t)))
+        if not res.has_primal_feasible_solution():
+            return None
+        values = np.array([res.variable_values()[v] for v in red])
+        if sc.policy.grid.security == "none":
+            return values
+        scr = loop.screen(site_mw, values)
+        n_base, n_post = loop.add_rows(model, sites, red, scr, added=added)
+        if record:
+            loop.iterations.append(LoopIteration(iteration=it + 1, seconds=round(time.perf_counter() - t, 4),
+                                                 objective=res.objective_value(), base_constraints_added=n_base,
+                                                 contingency_constraints_added=n_post,
+                                                 worst_violation_mw=scr.worst_violation_mw))
+        if n_base + n_post == 0:
+            return values if scr.worst_violation_mw <= TOL_MW else None
+        if time.perf_counter() > deadline:
+            return None
+    return None
 
 
 def parsimonious_redispatch(

@@ -40,6 +40,7 @@ from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
     has_grid,
+    least_cost_redispatch,
     parsimonious_redispatch,
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
@@ -332,7 +333,9 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     use_lns = engine == "highs" and not problem.periods.multi
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
-    best = last = None
+    best = last = repaired = None
+    notes_extra: list[str] = []
+    lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
     optimal = False
     for it in range(1, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
@@ -364,12 +367,27 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if n_base + n_post == 0:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
+        # Keep a secure fallback: the same placement with a re-dispatch an LP finds under the rows so far
+        # and its own lazy loop (cheap next to a MILP re-solve; big grids can need many iterations).
+        left = deadline - time.perf_counter()
+        if left > 1.0 and (repaired is None or last.objective < repaired.objective):
+            fixed = least_cost_redispatch(loop, _site_mw(problem, last.racks), lower_mw,
+                                          time_limit_s=min(15.0, 0.2 * left))
+            if fixed is not None:
+                objective = (last.objective - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
+                             + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed))
+                if repaired is None or objective < repaired.objective:
+                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
         if time.perf_counter() > deadline:
             break
         hint = last.racks
+    if best is None and repaired is not None:
+        best = repaired
+        notes_extra.append("the contingency loop did not converge in time: the plan keeps the MILP's placement "
+                           "with a least-cost re-dispatch an LP found under the same no-harm rows")
     notes = [f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
              "contingency loop (PTDF/LODF screen, violated rows added, re-solved)" if enforce else
-             f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"]
+             f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"] + notes_extra
     if best is not None and not optimal and deadline - time.perf_counter() > 5.0:
         # Time is left and the plan is not proven: improve it (single-period HiGHS), then spend the
         # rest on one more full solve hinted with the best plan, for the bound and maybe a better plan.
