@@ -70,10 +70,13 @@ OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
 # susceptance matrix whose condition number exceeds COND_MAX is treated as singular -- the
 # PGLib cases with negative reactances have 6e6 (case1888_rte) to 2e7 (case4661_sdet); at 1e10
 # double-precision flows still agree to ~1e-6 relative. After losing line k the matrix is
-# B - b_k a_k a_k^T, whose determinant is det(B) (1 - b_k a_k^T B^-1 a_k): a non-islanding
-# outage with |1 - b_k a_k^T B^-1 a_k| below OUTAGE_DENOMINATOR_MIN leaves it singular.
+# B - b_k a_k a_k^T, whose determinant is det(B) (1 - b_k a_k^T B^-1 a_k): in a grid with a
+# negative susceptance, a non-islanding outage with |1 - b_k a_k^T B^-1 a_k| below
+# OUTAGE_DENOMINATOR_MIN leaves it singular (PGLib's smallest is 3e-4, case3012wp_k; the value
+# carries ~cond(B) x 1e-16 of rounding). With every b > 0 the post-outage B of a non-islanding
+# outage is positive definite, so no check is made (a near-bridge has a small but true value).
 COND_MAX = 1e10
-OUTAGE_DENOMINATOR_MIN = 1e-6
+OUTAGE_DENOMINATOR_MIN = 1e-8
 
 DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
     "nuclear": 10.0,
@@ -238,15 +241,21 @@ def _singular(net: _Network, buses, lines, detail: str, outage: str | None = Non
 def _factor(net: _Network, bmat: sp.spmatrix, keep: np.ndarray):
     """Sparse LU of B restricted to ``keep`` (one component less its slack), or InputError naming
     the buses and lines when that matrix is singular or too ill-conditioned to trust."""
-    problem = _check_block(net, bmat, keep)
+    at = np.isin(net.f, keep) | np.isin(net.t, keep)
+    problem = _check_block(net, bmat, keep) if (net.b[at] < 0).any() else None
     if problem is not None:
         raise InputError(problem.message, where="topology (lines)")
     return splu(bmat[keep][:, keep].tocsc())
 
 
 def _base_problem(net: _Network, labels: np.ndarray, slack: np.ndarray, bmat: sp.spmatrix) -> SingularGrid | None:
-    """The first component whose reduced B (less its slack) is singular, or None."""
-    for c in range(slack.size):  # B is block-diagonal over components: check each block
+    """The first component whose reduced B (less its slack) is singular, or None.
+
+    Only components with a negative susceptance are checked: with every b > 0 the reduced B of
+    a connected component is positive definite, never singular."""
+    negative = np.zeros(slack.size, dtype=bool)
+    negative[labels[net.f[net.b < 0]]] = True
+    for c in np.flatnonzero(negative):  # B is block-diagonal over components: check each block
         block = np.flatnonzero(labels == c)
         block = block[block != slack[c]]
         problem = _check_block(net, bmat, block) if block.size else None
@@ -469,6 +478,7 @@ class OutageScreen:
             raise InputError(problem.message, where="topology (lines)")
         self._lu = splu(bmat[self._keep][:, self._keep].tocsc()) if self._keep.size else None
         self._shift_pu = _shift_injection_pu(net)
+        self._negative = bool((net.b < 0).any())
 
     def _as_matrix(self, p_mw) -> np.ndarray:
         p = np.asarray(p_mw, dtype=float)
@@ -518,6 +528,8 @@ class OutageScreen:
 
         Only negative susceptances make this possible; E triangular solves."""
         net = self.net
+        if not self._negative:
+            return None  # every b > 0: a non-islanding outage leaves B positive definite
         for start in range(0, self.outages.size, block):
             ks = self.outages[start : start + block]
             w = self._outage_directions(ks)
@@ -551,8 +563,8 @@ class OutageScreen:
             dw = w[net.f] - w[net.t]  # lines x outages: change of angle difference per unit
             bk = net.b[ks]
             denom = 1.0 - bk * dw[ks, cols]
-            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN)
-            if bad.size:  # only negative susceptances get here: the outage leaves B singular
+            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            if len(bad):  # only negative susceptances get here: the outage leaves B singular
                 j = int(bad[0])
                 buses, lines = _involved(net, w[:, j], np.array([net.f[ks[j]], net.t[ks[j]]]))
                 problem = _singular(net, buses, lines, f"1 - b a.B^-1 a = {denom[j]:.1e}", outage=net.line_ids[ks[j]])

@@ -244,10 +244,14 @@ class GridModel:
             lu = splu(sub)
         except RuntimeError:  # SuperLU: "Factor is exactly singular"
             lu = None
-        for c in range(self.slack.size):
+        # Only a component with a negative susceptance can be singular (else its reduced B is
+        # positive definite), so only those are checked.
+        for c in np.unique(self.components[self.from_bus[self.x_pu < 0]]):
             block = np.flatnonzero(self.components[keep] == c)  # positions in keep
             if block.size:
                 self._singular_block(sub, lu, keep, block)
+        if lu is None:
+            raise InputError("the bus susceptance matrix is exactly singular", where="topology (lines)")
         return keep, lu
 
     def _singular_block(self, sub: sp.csc_matrix, lu, keep: np.ndarray, block: np.ndarray) -> None:
@@ -374,7 +378,7 @@ class GridModel:
         # 1 - H_kk = det(B without k) / det(B): only a bridge makes it 0 when every b > 0, but
         # negative susceptances can make a non-islanding outage leave B singular too.
         singular = np.flatnonzero(~bridge & (np.abs(denom) < OUTAGE_DENOMINATOR_MIN))
-        if singular.size:
+        if singular.size and (self.x_pu < 0).any():  # with every b > 0 a near-bridge's small value is true
             k = int(singular[0])
             ends = np.array([self.from_bus[k], self.to_bus[k]])
             weight = np.zeros(self.n_bus)

@@ -427,7 +427,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         # fewest MW (the MILP's own is an arbitrary vertex of many equal-cost ones).
         site_mw = _site_mw(problem, best.racks)
         before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
-        lean = parsimonious_redispatch(loop, site_mw, best.redispatch_mw, redispatch_lower_mw(final, pre),
+        lean = parsimonious_redispatch(loop, site_mw, best.redispatch_mw, lower_mw,
                                        time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())))
         after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
