@@ -228,7 +228,8 @@ def _involved(net: _Network, weight: np.ndarray | None, members: np.ndarray) -> 
 
 
 def _singular(net: _Network, buses, lines, detail: str, outage: str | None = None) -> SingularGrid:
-    neg = [l for l in lines if net.b[net.line_ids.index(l)] < 0] if outage is None else []
+    b = dict(zip(net.line_ids, net.b.tolist()))
+    neg = [l for l in lines if b[l] < 0] if outage is None else []
     where = f"after losing line {outage}, " if outage else ""
     why = f"; negative reactances on {_named(neg)}" if neg else ""
     return SingularGrid(
