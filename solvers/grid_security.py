@@ -11,9 +11,17 @@ existing load) and the plan's flows f = f0 + PTDF·ΔP,
 * after losing line k (not a bridge): |f_l + LODF[l,k] f_k| <= max(emergency_l, |f0_l + LODF[l,k] f0_k|).
 
 Rather than adding all L + L·K rows up front, :class:`SecurityLoop` screens a solution
-with PTDF/LODF (one dense product) and adds only the rows it violates; the caller
-re-solves until the screen is clean. Each row is a dense combination of PTDF rows,
-restricted to the plants and sites that can move the flow: O(G + S) non-zeros.
+with PTDF/LODF (one dense product) and adds only the rows it violates (per line, the
+ROWS_PER_LINE most violated outages per round); the caller re-solves until the screen is
+clean. Each row is a dense combination of PTDF rows, restricted to the plants and sites
+that can move the flow: O(G + S) non-zeros. f0 includes the phase shifters' flows, so the
+rows need no shift term of their own (see :mod:`solvers.dcpf`).
+
+Re-dispatch for a fixed placement: :func:`least_cost_redispatch` (an LP under the same lazy
+loop; the grid-blind engines' re-dispatch, and the MILP's secure fallback while its loop
+runs), then :func:`parsimonious_redispatch` (among re-dispatches no dearer than that, one
+moving the fewest MW). Cost rule: :func:`redispatch_cost_usd_per_year` charges only raised
+output, redispatch_weight x utilization x 8760 x sum_g cost_g x max(Delta_g, 0).
 
 Complexity per screen: O(L·B) for flows, O(L·K) for the post-outage matrix.
 """
