@@ -353,3 +353,16 @@ def test_parsimony_never_trades_cost_for_fewer_mw():
     report = dispatch_for_placement(scenario, ["cheap", "dear"], np.array([40.0, 20.0]))
     assert sum(abs(r.mw) for r in report.redispatch) == pytest.approx(60.0, abs=1e-6)
     assert all(r.plant.startswith("Q") for r in report.redispatch)
+
+
+def test_positive_grid_with_extreme_reactance_ratio_is_not_refused():
+    """With every b > 0 the reduced B is positive definite: however wide the reactance range (here
+    1e-6 to 1e3 pu, cond ~ 1e9) and however close to a bridge a line is, nothing is refused."""
+    scenario = _binding(**{"P-B": {"reactance_pu": 1e-6}, "B-C": {"reactance_pu": 1e3}})
+    model = GridModel.from_scenario(scenario)
+    assert np.isfinite(model.lodf()[:, model.non_bridge_outages()]).all()
+    assert grid_check.singular_susceptance(scenario) is None
+    state = model.preexisting_state()
+    inj = dict(zip(model.bus_ids, state.injections_mw))
+    np.testing.assert_allclose(model.flows(inj), [grid_check.dc_flows(scenario, inj)[l] for l in model.line_ids],
+                               atol=1e-6)
