@@ -40,7 +40,9 @@ Grid mapping (DC model; every rule here is the documented one, the scenario
   |BR_X x TAP| below REACTANCE_MIN_PU (e.g. BR_X = 0) becomes TINY_X_PU. A negative
   reactance (series compensation: a series capacitor) is kept as it is, the standard DC
   model (MATPOWER's makeBdc); the import fails, naming the branches and buses, only when
-  the bus susceptance matrix is then singular (:func:`placer.grid_check.singular_susceptance`).
+  the bus susceptance matrix is then singular (:func:`placer.grid_check.singular_susceptance`);
+  an outage that would leave it singular is refused by ``solve`` and ``verify`` under N-1
+  (checking every outage here would cost E solves on every import).
   ``phase_shift_deg = SHIFT``: as in makeBdc, a shifter of angle phi on a branch of
   susceptance b carries ``b (theta_from - theta_to - phi)``, i.e. a fixed injection
   ``b phi`` at the from bus and ``-b phi`` at the to bus plus a fixed flow offset
