@@ -10,9 +10,15 @@ Model (lossless DC, the convention shared with the solver):
 
 * buses are all substations and plants of the topology, in node order; branches are the
   ``line`` edges (parallel lines are separate branches);
-* a line of reactance ``x`` (per unit on ``policy.base_mva``) has susceptance ``b = 1/x``;
-  its flow from ``from`` to ``to`` is ``b (theta_from - theta_to)`` in per unit, times
-  ``base_mva`` in MW;
+* a line of reactance ``x`` (per unit on ``policy.base_mva``) has susceptance ``b = 1/x``
+  (negative for series compensation) and phase-shift angle ``phi`` (``phase_shift_deg``,
+  in radians); its flow from ``from`` to ``to`` is ``b (theta_from - theta_to - phi)`` in
+  per unit, times ``base_mva`` in MW -- MATPOWER's makeBdc: the angles solve
+  ``B theta = P + S`` with ``S`` = ``b phi`` at each shifter's from bus and ``-b phi`` at
+  its to bus; a lost line takes its shift with it;
+* the DC flow must be solvable: every component's reduced B non-singular, and (N-1) every
+  non-islanding outage too (:func:`singular_susceptance`); otherwise InputError naming the
+  buses and lines (only negative reactances can make B singular);
 * each connected component has one slack bus: the plant with the largest ``capacity_mw``
   (ties: lowest node index), else the lowest-index bus. The slack's own injection is
   ignored -- it absorbs whatever balances its component -- so callers should pass balanced
@@ -49,8 +55,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.optimize import linprog
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import LinearOperator, onenormest, splu
 
+from placer.errors import InputError
 from placer.scenario import Line, Plant, Scenario
 
 # Marginal generation cost by plant type, USD/MWh, used when a plant gives no
@@ -58,6 +65,18 @@ from placer.scenario import Line, Plant, Scenario
 # Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload (the value the
 # solver's OPF uses too: part of the contract, since it decides which relaxed optimum is least-cost).
 OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
+
+# Solvability, shared by solver and verifier (each computes it its own way): a reduced bus
+# susceptance matrix whose condition number exceeds COND_MAX is treated as singular -- the
+# PGLib cases with negative reactances have 6e6 (case1888_rte) to 2e7 (case4661_sdet); at 1e10
+# double-precision flows still agree to ~1e-6 relative. After losing line k the matrix is
+# B - b_k a_k a_k^T, whose determinant is det(B) (1 - b_k a_k^T B^-1 a_k): in a grid with a
+# negative susceptance, a non-islanding outage with |1 - b_k a_k^T B^-1 a_k| below
+# OUTAGE_DENOMINATOR_MIN leaves it singular (PGLib's smallest is 3e-4, case3012wp_k; the value
+# carries ~cond(B) x 1e-16 of rounding). With every b > 0 the post-outage B of a non-islanding
+# outage is positive definite, so no check is made (a near-bridge has a small but true value).
+COND_MAX = 1e10
+OUTAGE_DENOMINATOR_MIN = 1e-8
 
 DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
     "nuclear": 10.0,
@@ -92,7 +111,8 @@ class _Network:
     line_ids: tuple[str, ...]
     f: np.ndarray
     t: np.ndarray
-    b: np.ndarray  # susceptance 1/x, per unit
+    b: np.ndarray  # susceptance 1/x, per unit (negative for series compensation)
+    phi: np.ndarray  # phase-shift angle, radians (0 without a shifter)
     base_mva: float
 
 
@@ -107,6 +127,7 @@ def _network(scenario: Scenario) -> _Network:
         f=np.array([index[e.from_node] for e in lines], dtype=np.int64),
         t=np.array([index[e.to_node] for e in lines], dtype=np.int64),
         b=np.array([1.0 / e.reactance_pu for e in lines]),
+        phi=np.radians(np.array([float(e.phase_shift_deg) for e in lines])),
         base_mva=float(scenario.policy.base_mva),
     )
 
@@ -115,7 +136,7 @@ def _without(net: _Network, line: int) -> _Network:
     """The network less one line: its B matrix, components and LU are then built from scratch."""
     keep = np.arange(len(net.line_ids)) != line
     return _Network(net.bus_ids, net.capacity, tuple(l for i, l in enumerate(net.line_ids) if i != line),
-                    net.f[keep], net.t[keep], net.b[keep], net.base_mva)
+                    net.f[keep], net.t[keep], net.b[keep], net.phi[keep], net.base_mva)
 
 
 def _components(net: _Network) -> tuple[int, np.ndarray]:
@@ -142,20 +163,134 @@ def _susceptance(net: _Network) -> sp.csc_matrix:
     return sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsc()  # duplicates summed: parallel lines add
 
 
+def _shift_injection_pu(net: _Network) -> np.ndarray:
+    """Per bus, the injection the phase shifters add to B theta = P (MATPOWER's -Pbusinj): b phi at
+    each shifter's from bus, -b phi at its to bus."""
+    out = np.zeros(len(net.bus_ids))
+    np.add.at(out, net.f, net.b * net.phi)
+    np.add.at(out, net.t, -net.b * net.phi)
+    return out
+
+
+def _branch_flows_mw(net: _Network, theta: np.ndarray) -> np.ndarray:
+    """b (theta_from - theta_to - phi) x base_mva, for angle arrays of shape (buses,) or (buses, m)."""
+    phi = net.phi if theta.ndim == 1 else net.phi[:, None]
+    b = net.b if theta.ndim == 1 else net.b[:, None]
+    return b * (theta[net.f] - theta[net.t] - phi) * net.base_mva
+
+
 def _solve_flows(net: _Network, p_mw: np.ndarray) -> np.ndarray:
     count, labels = _components(net)
     slack = _slacks(net, labels, count)
     bmat = _susceptance(net)
     theta = np.zeros(len(net.bus_ids))
-    p_pu = p_mw / net.base_mva
+    p_pu = p_mw / net.base_mva + _shift_injection_pu(net)
     for c in range(count):
         keep = np.flatnonzero(labels == c)
         keep = keep[keep != slack[c]]
         if keep.size == 0:
             continue  # a lone bus: no lines, nothing to solve
-        sub = bmat[keep][:, keep].tocsc()
-        theta[keep] = splu(sub).solve(p_pu[keep])
-    return net.b * (theta[net.f] - theta[net.t]) * net.base_mva
+        theta[keep] = _factor(net, bmat, keep).solve(p_pu[keep])
+    return _branch_flows_mw(net, theta)
+
+
+# --------------------------------------------------------------------------- solvability
+
+
+@dataclass(frozen=True)
+class SingularGrid:
+    """Why the DC power flow has no (unique) solution: the buses and lines involved."""
+
+    message: str
+    buses: tuple[str, ...]
+    lines: tuple[str, ...]
+    outage: str | None = None  # the lost line, when only the post-outage matrix is singular
+
+
+def _named(ids, shown: int = 5) -> str:
+    ids = list(ids)
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def _involved(net: _Network, weight: np.ndarray | None, members: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The buses carrying the (near-)null vector ``weight`` (all ``members`` without one), and the
+    lines touching them, negative-reactance lines first: those are what can cancel."""
+    if weight is None or not np.any(weight):
+        buses = members
+    else:
+        mag = np.abs(weight)
+        buses = np.flatnonzero(mag >= 0.1 * mag.max())
+        buses = buses[np.argsort(-mag[buses], kind="stable")]
+    at = np.isin(net.f, buses) | np.isin(net.t, buses)
+    lines = np.flatnonzero(at)
+    lines = lines[np.argsort(net.b[lines] >= 0, kind="stable")]
+    return tuple(net.bus_ids[i] for i in buses), tuple(net.line_ids[k] for k in lines)
+
+
+def _singular(net: _Network, buses, lines, detail: str, outage: str | None = None) -> SingularGrid:
+    b = dict(zip(net.line_ids, net.b.tolist()))
+    neg = [l for l in lines if b[l] < 0] if outage is None else []
+    where = f"after losing line {outage}, " if outage else ""
+    why = f"; negative reactances on {_named(neg)}" if neg else ""
+    return SingularGrid(
+        f"{where}the bus susceptance matrix is singular ({detail}) around bus(es) {_named(buses)} "
+        f"(lines {_named(lines)}{why}): the DC power flow has no unique solution",
+        tuple(buses), tuple(lines), outage,
+    )
+
+
+def _factor(net: _Network, bmat: sp.spmatrix, keep: np.ndarray):
+    """Sparse LU of B restricted to ``keep`` (one component less its slack), or InputError naming
+    the buses and lines when that matrix is singular or too ill-conditioned to trust."""
+    at = np.isin(net.f, keep) | np.isin(net.t, keep)
+    problem = _check_block(net, bmat, keep) if (net.b[at] < 0).any() else None
+    if problem is not None:
+        raise InputError(problem.message, where="topology (lines)")
+    return splu(bmat[keep][:, keep].tocsc())
+
+
+def _base_problem(net: _Network, labels: np.ndarray, slack: np.ndarray, bmat: sp.spmatrix) -> SingularGrid | None:
+    """The first component whose reduced B (less its slack) is singular, or None.
+
+    Only components with a negative susceptance are checked: with every b > 0 the reduced B of
+    a connected component is positive definite, never singular."""
+    negative = np.zeros(slack.size, dtype=bool)
+    negative[labels[net.f[net.b < 0]]] = True
+    for c in np.flatnonzero(negative):  # B is block-diagonal over components: check each block
+        block = np.flatnonzero(labels == c)
+        block = block[block != slack[c]]
+        problem = _check_block(net, bmat, block) if block.size else None
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_block(net: _Network, bmat: sp.spmatrix, keep: np.ndarray) -> SingularGrid | None:
+    """Hager-Higham 1-norm estimate of cond(B_keep) (scipy's onenormest on B^-1, a few LU solves).
+
+    With positive susceptances B_keep is positive definite and never singular; negative ones
+    (series compensation) can cancel. Above COND_MAX the flows would carry more than ~1e-6
+    relative rounding error, so the matrix is treated as singular."""
+    sub = bmat[keep][:, keep].tocsc()
+    try:
+        lu = splu(sub)
+    except RuntimeError:  # SuperLU: "Factor is exactly singular"; a shifted B shows its null vector
+        shift = 1e-9 * max(1.0, float(abs(sub).sum(axis=0).max()))
+        shifted = splu((sub + shift * sp.identity(sub.shape[0], format="csc")).tocsc())
+        w = shifted.solve(shifted.solve(np.random.default_rng(0).standard_normal(sub.shape[0])))
+        full = np.zeros(len(net.bus_ids))
+        full[keep] = w
+        buses, lines = _involved(net, full, keep)
+        return _singular(net, buses, lines, "exactly")
+    op = LinearOperator(sub.shape, matvec=lu.solve, rmatvec=lambda v: lu.solve(v, trans="T"), dtype=float)
+    est, _, w = onenormest(op, compute_v=True, compute_w=True)
+    cond = float(abs(sub).sum(axis=0).max()) * float(est)
+    if not (np.isfinite(cond) and cond <= COND_MAX):
+        full = np.zeros(len(net.bus_ids))
+        full[keep] = np.asarray(w).ravel()
+        buses, lines = _involved(net, full, keep)
+        return _singular(net, buses, lines, f"condition number about {cond:.1e}, above {COND_MAX:.0e}")
+    return None
 
 
 def _injection_vector(net: _Network, injections_mw: dict[str, float]) -> np.ndarray:
@@ -229,6 +364,26 @@ def component_imbalance_mw(scenario: Scenario, injections_mw: dict[str, float]) 
     slack = _slacks(net, labels, count)
     p = _injection_vector(net, injections_mw)
     return {net.bus_ids[slack[c]]: float(p[labels == c].sum()) for c in range(count)}
+
+
+def singular_susceptance(scenario: Scenario, *, outages: bool | None = None) -> SingularGrid | None:
+    """Whether the scenario's DC power flow is solvable: None, or what makes B singular.
+
+    Checks every component's reduced B (condition estimate, :data:`COND_MAX`) and, with
+    ``outages`` (default: when ``policy.grid.security`` is ``n-1``), every non-islanding
+    single-line outage (:data:`OUTAGE_DENOMINATOR_MIN`). Cost: one LU and a few solves per
+    component, plus E triangular solves for the outages."""
+    if not scenario.topology.edges_of_kind("line"):
+        return None
+    net = _network(scenario)
+    count, labels = _components(net)
+    problem = _base_problem(net, labels, _slacks(net, labels, count), _susceptance(net))
+    if problem is not None:
+        return problem
+    screen = OutageScreen(scenario)
+    if outages is None:
+        outages = scenario.policy.grid.security == "n-1"
+    return screen.singular_outage() if outages else None
 
 
 # --------------------------------------------------------------------------- fast N-1 screen
@@ -319,7 +474,12 @@ class OutageScreen:
         self._pos = np.full(self.n_bus, -1, dtype=np.int64)
         self._pos[self._keep] = np.arange(self._keep.size)
         bmat = _susceptance(net)
+        problem = _base_problem(net, self.labels, self.slack, bmat)
+        if problem is not None:
+            raise InputError(problem.message, where="topology (lines)")
         self._lu = splu(bmat[self._keep][:, self._keep].tocsc()) if self._keep.size else None
+        self._shift_pu = _shift_injection_pu(net)
+        self._negative = bool((net.b < 0).any())
 
     def _as_matrix(self, p_mw) -> np.ndarray:
         p = np.asarray(p_mw, dtype=float)
@@ -338,13 +498,50 @@ class OutageScreen:
         theta = np.zeros_like(p)
         if self._lu is not None:
             for c in range(p.shape[1]):  # column by column: see post_outage
-                theta[self._keep, c] = self._lu.solve(p[self._keep, c] / self.net.base_mva)
+                theta[self._keep, c] = self._lu.solve(p[self._keep, c] / self.net.base_mva + self._shift_pu[self._keep])
         return theta
 
     def flows(self, p_mw) -> np.ndarray:
-        """Base-case line flows, MW, shape (lines, m)."""
-        theta = self.angles(p_mw)
-        return self.net.b[:, None] * (theta[self.net.f] - theta[self.net.t]) * self.net.base_mva
+        """Base-case line flows, MW, shape (lines, m): b (theta_from - theta_to - phi) x base_mva."""
+        return _branch_flows_mw(self.net, self.angles(p_mw))
+
+    def _outage_directions(self, ks: np.ndarray) -> np.ndarray:
+        """w_k = B^-1 a_k for each outage k (columns, all buses; slack rows 0)."""
+        net, nk = self.net, ks.size
+        cols = np.arange(nk)
+        rhs = np.zeros((self._keep.size, nk))
+        fpos, tpos = self._pos[net.f[ks]], self._pos[net.t[ks]]
+        ok = fpos >= 0
+        rhs[fpos[ok], cols[ok]] += 1.0
+        ok = tpos >= 0
+        rhs[tpos[ok], cols[ok]] -= 1.0
+        w = np.zeros((self.n_bus, nk))
+        if self._lu is not None:
+            # One right-hand side at a time: SuperLU's multi-column solve goes through
+            # BLAS-3, which with OpenBLAS threads competing for a small machine ran 100x
+            # slower than these single-column triangular solves.
+            for j in range(nk):
+                w[self._keep, j] = self._lu.solve(rhs[:, j])
+        return w
+
+    def singular_outage(self, *, block: int = 256) -> SingularGrid | None:
+        """The first non-islanding outage whose post-outage B is singular (1 - b_k a_k.w_k ~ 0), or None.
+
+        Only negative susceptances make this possible; E triangular solves."""
+        net = self.net
+        if not self._negative:
+            return None  # every b > 0: a non-islanding outage leaves B positive definite
+        for start in range(0, self.outages.size, block):
+            ks = self.outages[start : start + block]
+            w = self._outage_directions(ks)
+            denom = 1.0 - net.b[ks] * (w[net.f[ks], np.arange(ks.size)] - w[net.t[ks], np.arange(ks.size)])
+            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN)
+            if bad.size:
+                j = int(bad[0])
+                k = int(ks[j])
+                buses, lines = _involved(net, w[:, j], np.array([net.f[k], net.t[k]]))
+                return _singular(net, buses, lines, f"1 - b a.B^-1 a = {denom[j]:.1e}", outage=net.line_ids[k])
+        return None
 
     def post_outage(self, p_mw, outages=None, *, block: int = 256):
         """Yield ``(ks, post)`` per block of outages: ``post[l, j, c]`` is the flow (MW) on
@@ -358,28 +555,24 @@ class OutageScreen:
         if np.isin(ks_all, self.bridges).any():
             raise ValueError("an islanding outage has no post-outage flows")
         theta = self.angles(p_mw)
-        base = net.b[:, None] * (theta[net.f] - theta[net.t]) * net.base_mva  # lines x m
+        base = _branch_flows_mw(net, theta)  # lines x m
         for start in range(0, ks_all.size, block):
             ks = ks_all[start : start + block]
             nk = ks.size
             cols = np.arange(nk)
-            rhs = np.zeros((self._keep.size, nk))
-            fpos, tpos = self._pos[net.f[ks]], self._pos[net.t[ks]]
-            ok = fpos >= 0
-            rhs[fpos[ok], cols[ok]] += 1.0
-            ok = tpos >= 0
-            rhs[tpos[ok], cols[ok]] -= 1.0
-            w = np.zeros((self.n_bus, nk))
-            if self._lu is not None:
-                # One right-hand side at a time: SuperLU's multi-column solve goes through
-                # BLAS-3, which with OpenBLAS threads competing for a small machine ran 100x
-                # slower than these single-column triangular solves.
-                for j in range(nk):
-                    w[self._keep, j] = self._lu.solve(rhs[:, j])
+            w = self._outage_directions(ks)
             dw = w[net.f] - w[net.t]  # lines x outages: change of angle difference per unit
             bk = net.b[ks]
             denom = 1.0 - bk * dw[ks, cols]
-            gamma = bk[:, None] * (theta[net.f[ks]] - theta[net.t[ks]]) / denom[:, None]  # outages x m
+            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            if len(bad):  # only negative susceptances get here: the outage leaves B singular
+                j = int(bad[0])
+                buses, lines = _involved(net, w[:, j], np.array([net.f[ks[j]], net.t[ks[j]]]))
+                problem = _singular(net, buses, lines, f"1 - b a.B^-1 a = {denom[j]:.1e}", outage=net.line_ids[ks[j]])
+                raise InputError(problem.message, where="topology (lines)")
+            # The lost line takes its phase shift with it: theta' = theta + w_k f_k / (1 - b_k a_k.w_k),
+            # f_k = b_k (a_k.theta - phi_k) its pre-outage flow (pu); the LODF form, shifts included.
+            gamma = bk[:, None] * (theta[net.f[ks]] - theta[net.t[ks]] - net.phi[ks][:, None]) / denom[:, None]
             post = base[:, None, :] + (net.b[:, None] * dw * net.base_mva)[:, :, None] * gamma[None, :, :]
             post[ks, cols, :] = 0.0
             yield ks, post
@@ -416,8 +609,9 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
 
     Variables: plant outputs ``g`` in [0, capacity - spare] and ``psi = base_mva x theta``
     per bus (MW-scaled angles; 0 at each component's slack). Equalities, one per bus:
-    ``sum of g at the bus - (B psi)_bus = load_mw``, so every component balances. Limits:
-    ``|b_l (psi_from - psi_to)| <= rating_mw`` for every line. When that LP is infeasible,
+    ``sum of g at the bus - (B psi)_bus = load_mw - S_bus`` (S: the phase shifters' injections,
+    ``b phi base_mva`` at a shifter's from bus, minus that at its to bus), so every component
+    balances. Limits: ``|b_l (psi_from - psi_to - base_mva phi_l)| <= rating_mw`` for every line. When that LP is infeasible,
     it is solved again with an overload ``s_l >= 0`` per line (``|flow| <= rating + s``)
     priced at ``penalty_usd_per_mwh`` and the result is ``relaxed``. When even that is
     infeasible (a component's load exceeds the output its plants may give it) the result
@@ -444,7 +638,11 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     rows = np.repeat(np.arange(ne), 2)
     cols = np.column_stack([net.f, net.t]).ravel()
     vals = np.column_stack([net.b, -net.b]).ravel()
-    bf = sp.csr_matrix((vals, (rows, cols)), shape=(ne, nb))  # line flows in MW from psi
+    bf = sp.csr_matrix((vals, (rows, cols)), shape=(ne, nb))  # line flows in MW from psi, less the shift offset
+    # Phase shifters: flow = b (psi_f - psi_t) - off with off = b phi base_mva, and B psi = P + S with
+    # S the shifters' injections (MW), so the nodal balance reads g - B psi = load - S.
+    off = net.b * net.phi * net.base_mva
+    load = load - _shift_injection_pu(net) * net.base_mva
     psi_bounds = [(None, None)] * nb
     for s_ in slack:
         psi_bounds[int(s_)] = (0.0, 0.0)
@@ -464,7 +662,7 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
         res = linprog(
             np.concatenate([cost, np.zeros(nb)]),
             A_ub=a_ub,
-            b_ub=np.concatenate([rating, rating]),
+            b_ub=np.concatenate([rating + off, rating - off]),
             A_eq=a_eq,
             b_eq=load,
             bounds=g_bounds + psi_bounds,
@@ -483,7 +681,7 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     res = linprog(
         np.concatenate([cost, np.zeros(nb), np.full(ne, penalty_usd_per_mwh)]),
         A_ub=a_ub,
-        b_ub=np.concatenate([rating, rating]),
+        b_ub=np.concatenate([rating + off, rating - off]),
         A_eq=sp.hstack([a_eq, sp.csr_matrix((nb, ne))]).tocsr(),
         b_eq=load,
         bounds=g_bounds + psi_bounds + [(0.0, None)] * ne,
@@ -514,6 +712,10 @@ __all__ = [
     "component_imbalance_mw",
     "components",
     "OutageScreen",
+    "SingularGrid",
+    "singular_susceptance",
+    "COND_MAX",
+    "OUTAGE_DENOMINATOR_MIN",
     "OpfResult",
     "preexisting_opf",
     "plant_limits",

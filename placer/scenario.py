@@ -22,7 +22,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from placer.errors import InputError
 
@@ -180,14 +180,42 @@ class Feed(_Edge):
     capacity_mw: GridMwPositive = Field(description="MW (0-100,000)")
 
 
+# Physical range of a branch reactance, per unit: PGLib's in-service branches span 1e-5 to 70 in
+# magnitude; below 1e-6 the susceptance (1e6 pu) swamps the rest of B in double precision.
+REACTANCE_MIN_PU = 1e-6
+REACTANCE_MAX_PU = 1e3
+PHASE_SHIFT_MAX_DEG = 90.0  # PGLib's largest is 42.8 degrees
+
+
 class Line(_Edge):
     """A transmission line or transformer between two grid buses (substations or plants)."""
 
     kind: Literal["line"] = "line"
     rating_mw: Positive = Field(description="normal (continuous) thermal rating, MW")
     emergency_rating_mw: Positive | None = Field(None, description="post-contingency rating, MW; defaults to rating_mw")
-    reactance_pu: Positive = Field(description="series reactance, per unit on the system base")
+    reactance_pu: Annotated[float, Field(strict=True, ge=-REACTANCE_MAX_PU, le=REACTANCE_MAX_PU,
+                                         allow_inf_nan=False)] = Field(
+        description=f"series reactance, per unit on the system base: {REACTANCE_MIN_PU:g} <= |x| <= "
+        f"{REACTANCE_MAX_PU:g}; negative for series compensation (a series capacitor), as long as the "
+        "bus susceptance matrix stays non-singular"
+    )
+    phase_shift_deg: Annotated[float, Field(strict=True, ge=-PHASE_SHIFT_MAX_DEG, le=PHASE_SHIFT_MAX_DEG,
+                                            allow_inf_nan=False)] = Field(
+        0.0,
+        description="phase-shifter angle, degrees (MATPOWER SHIFT): the DC flow from -> to is "
+        "b (theta_from - theta_to - shift), b = 1/reactance_pu",
+    )
     kv: Positive | None = None
+
+    @field_validator("reactance_pu")
+    @classmethod
+    def _reactance_not_tiny(cls, x: float) -> float:
+        if abs(x) < REACTANCE_MIN_PU:
+            raise ValueError(
+                f"|reactance_pu| must be at least {REACTANCE_MIN_PU:g} (got {x:g}): no physical branch is "
+                "that close to a short circuit; merge the two buses instead"
+            )
+        return x
 
     @model_validator(mode="after")
     def _emergency_at_least_normal(self) -> Line:

@@ -28,7 +28,9 @@ dispatch ``grid.preexisting.dispatch_mw`` and the re-dispatch ``grid.redispatch[
   ``GRID_BALANCE``: per connected component, re-dispatch equals the new load there
   (1e-6 relative, 1e-6 MW absolute).
 * The plan's injections ``p = dispatch + redispatch - existing load - new load`` and flows
-  ``f``. ``LINE_OVERLOAD``: a monitored line with ``|f_l| > max(rating_mw, |f0_l|)``.
+  ``f`` (phase shifters and negative reactances included, see :mod:`placer.grid_check`; a
+  scenario whose susceptance matrix is singular, in the base case or after an outage, is
+  refused with an InputError). ``LINE_OVERLOAD``: a monitored line with ``|f_l| > max(rating_mw, |f0_l|)``.
   ``LINE_OVERLOAD_N1`` (security ``n-1``): after the outage of any line k that islands no
   bus, a monitored line l != k with ``|f_l^k| > max(emergency_rating_mw, |f0_l^k|)``
   (the no-harm rule). Islanding outages (bridges) are skipped and must be listed in
@@ -67,7 +69,8 @@ dispatch ``grid.preexisting.dispatch_mw`` and the re-dispatch ``grid.redispatch[
 
 Cost term: exactly when the plan has a grid report (whatever the security: a plan that
 re-dispatches plants pays for it) the plan's ``cost_breakdown`` must hold ``redispatch``
-= redispatch_weight x sum(mw x cost_usd_per_mwh) x utilization x 8760 USD/yr
+= redispatch_weight x sum(max(mw, 0) x cost_usd_per_mwh) x utilization x 8760 USD/yr (only raised
+output is charged)
 (:func:`redispatch_cost_usd_per_year`); :mod:`placer.verify` checks it with the other terms.
 
 Complexity, V buses and E lines: one sparse LU of the reduced B, one OPF (HiGHS, sparse,

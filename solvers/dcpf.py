@@ -4,8 +4,17 @@ Model (the convention shared with the verifier, :mod:`placer.grid_check`):
 
 * buses = every substation and plant of the topology, in node order; branches = the
   ``line`` edges, each its own branch (parallel lines allowed);
-* susceptance ``b = 1/x`` with ``x`` in per unit on ``policy.base_mva``; injections and
-  flows in MW (``P_pu = MW / base_mva``; the base cancels out of PTDF and LODF);
+* susceptance ``b = 1/x`` with ``x`` in per unit on ``policy.base_mva`` (negative for series
+  compensation); injections and flows in MW (``P_pu = MW / base_mva``; the base cancels out
+  of PTDF and LODF);
+* phase shifters as in MATPOWER's makeBdc: line flow ``b (theta_f - theta_t - phi)`` with
+  ``B theta = P + S``, S = ``b phi`` at the from bus and ``-b phi`` at the to bus; so flows
+  are ``PTDF P + flow_offset_mw`` (the offset is what the shifters alone drive), and a
+  post-outage flow is still ``f_l + LODF[l,k] f_k`` with the shift-inclusive f (the lost
+  line's shift goes with it: its flow is what LODF redistributes);
+* solvability: a component whose reduced B is singular, or (N-1) an outage that leaves it
+  singular, is refused with an InputError naming the buses and lines -- only negative
+  susceptances make either possible;
 * one slack bus per connected component: the plant with the largest ``capacity_mw``
   (ties to the lowest node index), else the lowest-index bus. PTDF columns are "inject
   at bus i, withdraw at its component's slack"; for balanced injections the slack choice
@@ -45,13 +54,14 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from placer.errors import InfeasibleError
-from placer.grid_check import emergency_rating_mw, plant_cost_usd_per_mwh
+from placer.errors import InfeasibleError, InputError
+from placer.grid_check import COND_MAX, OUTAGE_DENOMINATOR_MIN, emergency_rating_mw, plant_cost_usd_per_mwh
 from placer.scenario import Scenario
 
 # Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload: far above
 # any generation cost, so overload is only used where no dispatch avoids it.
 OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
+INVERSE_ITERATIONS = 6  # enough to expose a near-null vector: it grows by 1/|lambda_min| per solve
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ class GridModel:
         cost_usd_per_mwh: np.ndarray,
         base_mva: float,
         site_feeds: dict[str, list[tuple[int, float]]] | None = None,
+        shift_rad: np.ndarray | None = None,
     ):
         self.bus_ids, self.load_mw, self.kv = list(bus_ids), np.asarray(load_mw, float), np.asarray(kv, float)
         self.bus_index = {b: i for i, b in enumerate(self.bus_ids)}
@@ -138,6 +149,7 @@ class GridModel:
         self.cost_usd_per_mwh = np.asarray(cost_usd_per_mwh, float)
         self.base_mva = float(base_mva)
         self.site_feeds = site_feeds or {}
+        self.shift_rad = np.zeros(len(self.line_ids)) if shift_rad is None else np.asarray(shift_rad, float)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -170,6 +182,7 @@ class GridModel:
             cost_usd_per_mwh=np.array([plant_cost_usd_per_mwh(n) for _, n in plants]),
             base_mva=scenario.policy.base_mva,
             site_feeds=site_feeds,
+            shift_rad=np.array([np.deg2rad(e.phase_shift_deg) for e in lines]),
         )
 
     @property
@@ -219,13 +232,104 @@ class GridModel:
 
     @cached_property
     def _reduced(self):
-        """Sparse LU of B without the slack rows and columns (block-diagonal over components)."""
+        """Sparse LU of B without the slack rows and columns (block-diagonal over components).
+
+        Raises InputError when a component's block is singular or nearly so (negative
+        susceptances can cancel): see :meth:`_singular_block`."""
         keep = np.setdiff1d(np.arange(self.n_bus), self.slack)
-        lu = splu(self.bbus[keep][:, keep].tocsc()) if keep.size else None
+        if not keep.size:
+            return keep, None
+        sub = self.bbus[keep][:, keep].tocsc()
+        try:
+            lu = splu(sub)
+        except RuntimeError:  # SuperLU: "Factor is exactly singular"
+            lu = None
+        # Only a component with a negative susceptance can be singular (else its reduced B is
+        # positive definite), so only those are checked.
+        for c in np.unique(self.components[self.from_bus[self.x_pu < 0]]):
+            block = np.flatnonzero(self.components[keep] == c)  # positions in keep
+            if block.size:
+                self._singular_block(sub, lu, keep, block)
+        if lu is None:
+            raise InputError("the bus susceptance matrix is exactly singular", where="topology (lines)")
         return keep, lu
 
+    def _singular_block(self, sub: sp.csc_matrix, lu, keep: np.ndarray, block: np.ndarray) -> None:
+        """Refuse a component whose reduced B is singular: inverse iteration on the (symmetric) block.
+
+        A few solves x <- B^-1 x / |B^-1 x| from a seeded start converge on the eigenvector of
+        the smallest |eigenvalue|; 1/|B^-1 x| estimates it, and |B|_1 / that the condition
+        number, held to placer.grid_check.COND_MAX (the verifier estimates it its own way). The
+        buses carrying that eigenvector, and the lines at them, are named."""
+        x = np.zeros(keep.size)
+        detail = "exactly"
+        if lu is None:  # exactly singular: B + (tiny) I is not, and its inverse shows the null vector
+            shifted = splu((sub + 1e-9 * max(1.0, abs(sub).sum(axis=0).max()) * sp.identity(keep.size)).tocsc())
+            x[block] = np.random.default_rng(0).standard_normal(block.size)
+            x = np.abs(shifted.solve(shifted.solve(x)))
+            x[~np.isin(np.arange(keep.size), block)] = 0.0
+        if lu is not None:
+            x[block] = np.random.default_rng(0).standard_normal(block.size)
+            x /= np.linalg.norm(x)
+            growth = 1.0
+            for _ in range(INVERSE_ITERATIONS):
+                y = lu.solve(x)
+                growth = float(np.linalg.norm(y[block]))
+                if not np.isfinite(growth) or growth == 0.0:
+                    break
+                x = y / growth  # B is block-diagonal: y is 0 outside the block
+            norm_b = float(abs(sub[block][:, block]).sum(axis=0).max())
+            cond = norm_b * growth
+            if np.isfinite(cond) and cond <= COND_MAX:
+                return
+            detail = f"condition number about {cond:.1e}, above {COND_MAX:.0e}"
+        weight = np.zeros(self.n_bus)
+        weight[keep] = np.abs(x)
+        members = keep[block]
+        raise InputError(self._singular_message(weight, members, detail), where="topology (lines)")
+
+    def _singular_message(self, weight: np.ndarray, members: np.ndarray, detail: str, outage: int | None = None) -> str:
+        """One line naming the buses where ``weight`` (a near-null vector) lives and the lines at them."""
+        if np.any(weight[members]):
+            buses = members[weight[members] >= 0.1 * weight[members].max()]
+            buses = buses[np.argsort(-weight[buses], kind="stable")]
+        else:
+            buses = members
+        at = np.flatnonzero(np.isin(self.from_bus, buses) | np.isin(self.to_bus, buses))
+        negative = [self.line_ids[k] for k in at if self.x_pu[k] < 0]
+        names = [self.line_ids[k] for k in at[np.argsort(self.x_pu[at] >= 0, kind="stable")]]
+
+        def shown(ids):
+            ids = list(ids)
+            return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+        lost = f"after losing line {self.line_ids[outage]}, " if outage is not None else ""
+        neg = f"; negative reactances on {shown(negative)}" if negative and outage is None else ""
+        return (f"{lost}the bus susceptance matrix is singular ({detail}) around bus(es) "
+                f"{shown(self.bus_ids[i] for i in buses)} (lines {shown(names)}{neg}): "
+                "the DC power flow has no unique solution")
+
+    @cached_property
+    def shift_injection_pu(self) -> np.ndarray:
+        """Per bus, what the phase shifters add to B theta = P (MATPOWER's -Pbusinj): b phi at a
+        shifter's from bus, -b phi at its to bus."""
+        out = np.zeros(self.n_bus)
+        bphi = self.susceptance * self.shift_rad
+        np.add.at(out, self.from_bus, bphi)
+        np.add.at(out, self.to_bus, -bphi)
+        return out
+
+    @cached_property
+    def flow_offset_mw(self) -> np.ndarray:
+        """Line flows with no injection at all: what the phase shifters alone drive (0 without any).
+
+        flows(p) = PTDF p + flow_offset_mw for balanced p; the offset is b (Δtheta_S - phi) base_mva
+        with theta_S = B^-1 S."""
+        return self.flows(np.zeros(self.n_bus))
+
     def flows(self, injections_mw) -> np.ndarray:
-        """Line flows (MW, from -> to) for net bus injections (array per bus, or dict bus id -> MW).
+        """Line flows (MW, from -> to) for net bus injections (array per bus, or dict bus id -> MW):
+        b (theta_from - theta_to - phi) base_mva, with B theta = P / base_mva + S (phase shifters).
 
         Each component's slack absorbs that component's imbalance.
         """
@@ -233,8 +337,8 @@ class GridModel:
         keep, lu = self._reduced
         theta = np.zeros(self.n_bus)
         if lu is not None:
-            theta[keep] = lu.solve(p[keep] / self.base_mva)
-        return self.susceptance * (theta[self.from_bus] - theta[self.to_bus]) * self.base_mva
+            theta[keep] = lu.solve(p[keep] / self.base_mva + self.shift_injection_pu[keep])
+        return self.susceptance * (theta[self.from_bus] - theta[self.to_bus] - self.shift_rad) * self.base_mva
 
     def ptdf(self) -> np.ndarray:
         """PTDF (lines x buses): MW on each line per MW injected at a bus and taken at its slack."""
@@ -271,6 +375,16 @@ class GridModel:
         bridge = np.zeros(self.n_line, dtype=bool)
         bridge[self.bridges()] = True
         denom[bridge] = np.nan
+        # 1 - H_kk = det(B without k) / det(B): only a bridge makes it 0 when every b > 0, but
+        # negative susceptances can make a non-islanding outage leave B singular too.
+        singular = np.flatnonzero(~bridge & (np.abs(denom) < OUTAGE_DENOMINATOR_MIN))
+        if singular.size and (self.x_pu < 0).any():  # with every b > 0 a near-bridge's small value is true
+            k = int(singular[0])
+            ends = np.array([self.from_bus[k], self.to_bus[k]])
+            weight = np.zeros(self.n_bus)
+            weight[ends] = 1.0
+            raise InputError(self._singular_message(weight, ends, f"1 - H_kk = {denom[k]:.1e}", outage=k),
+                             where="topology (lines)")
         out = h / denom[None, :]
         np.fill_diagonal(out, -1.0)
         out[:, bridge] = np.nan
@@ -360,7 +474,7 @@ class GridModel:
             return PreexistingState(np.zeros(0), zero, np.zeros(self.n_line), 0.0, False, [])
         ptdf = self._ptdf
         g = ptdf[:, self.plant_bus]  # lines x plants
-        f_load = -ptdf @ self.load_mw
+        f_load = -ptdf @ self.load_mw + self.flow_offset_mw  # the phase shifters' flows are fixed
         # Only rows that can bind: skip lines whose worst-case flow is already within rating.
         reach = np.abs(g) @ ub + np.abs(f_load)
         rows = np.flatnonzero(reach > self.rating_mw)

@@ -42,6 +42,8 @@ from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
     has_grid,
+    least_cost_redispatch,
+    parsimonious_redispatch,
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
 )
@@ -341,7 +343,9 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     use_lns = engine == "highs" and not problem.periods.multi
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
-    best = last = None
+    best = last = repaired = None
+    notes_extra: list[str] = []
+    lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
     optimal = False
     for it in range(1, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
@@ -375,12 +379,27 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if n_base + n_post == 0:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
+        # Keep a secure fallback: the same placement with a re-dispatch an LP finds under the rows so far
+        # and its own lazy loop (cheap next to a MILP re-solve; big grids can need many iterations).
+        left = deadline - time.perf_counter()
+        if left > 1.0 and not run.interrupted and (repaired is None or last.objective < repaired.objective):
+            fixed = least_cost_redispatch(loop, _site_mw(problem, last.racks), lower_mw,
+                                          time_limit_s=min(15.0, 0.2 * left))
+            if fixed is not None:
+                objective = (last.objective - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
+                             + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed))
+                if repaired is None or objective < repaired.objective:
+                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
         if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
+    if best is None and repaired is not None:
+        best = repaired
+        notes_extra.append("the contingency loop did not converge in time: the plan keeps the MILP's placement "
+                           "with a least-cost re-dispatch an LP found under the same no-harm rows")
     notes = [f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
              "contingency loop (PTDF/LODF screen, violated rows added, re-solved)" if enforce else
-             f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"]
+             f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"] + notes_extra
     if best is not None and not optimal and deadline - time.perf_counter() > 5.0 and not run.interrupted:
         # Time is left and the plan is not proven: improve it (single-period HiGHS), then spend the
         # rest on one more full solve hinted with the best plan, for the bound and maybe a better plan.
@@ -410,12 +429,25 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         else "FEASIBLE"
     grid_report, extra = None, []
     if loop is not None:
-        grid_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw, enforced=enforce,
-                                  loop_seconds=time.perf_counter() - loop_t0)
+        grid_report = before_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw,
+                                                  enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if grid_report.n_minus_1 == "insecure":
             status = "FEASIBLE"
             notes.append(f"the contingency loop stopped (iteration or time limit) with "
                          f"{len(grid_report.violations)} no-harm violations left")
+        # Lexicographic tie-break: among re-dispatches no dearer than the MILP's, the one moving the
+        # fewest MW (the MILP's own is an arbitrary vertex of many equal-cost ones).
+        site_mw = _site_mw(problem, best.racks)
+        before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
+        lean = parsimonious_redispatch(loop, site_mw, best.redispatch_mw, lower_mw,
+                                       time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())))
+        after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
+        lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
+        # (under security 'none' no row holds the LP to the limits: keep the MILP's if it was cleaner)
+        if lean_report.n_minus_1 == "secure" or before_report.n_minus_1 == "insecure":
+            # engine objective moves with the (at most 1e-9 relative) cost change, so the bound is not shifted
+            best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule)
+            grid_report = lean_report
         extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw),
                   "generation cost of the plants re-dispatched to serve the new load")]
     if problem.periods.multi:

@@ -204,9 +204,13 @@ def test_import_rules_on_a_hand_written_case(tmp_path):
     [
         ("this is not a MATPOWER case\n", None),
         (MINI_CASE.replace("\t2\t3\t0\t0.2", "\t2\t9\t0\t0.2"), "mpc.branch row 2"),
-        (MINI_CASE.replace("\t1\t2\t0\t0.1", "\t1\t2\t0\t-0.1"), "mpc.branch row 1"),
+        # bus 3's only lines (rows 2 and 3, x = 0.2 and -0.2) cancel: its row of B is 0
+        (MINI_CASE.replace("\t1\t3\t0\t0.3\t0\t100\t0\t0\t0\t0\t0", "\t2\t3\t0\t-0.2\t0\t100\t0\t0\t0\t0\t1"),
+         "mpc.branch rows 3, 2"),
+        (MINI_CASE.replace("\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t0\t1", "\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t95\t1"),
+         "mpc.branch row 2 SHIFT"),
     ],
-    ids=["garbage", "unknown-bus", "unmergeable-negative-x"],
+    ids=["garbage", "unknown-bus", "negative-x-cancels-singular-B", "shift-out-of-range"],
 )
 def test_import_errors_name_the_file_and_row(tmp_path, text, where):
     path = tmp_path / "bad.m"

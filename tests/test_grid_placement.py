@@ -123,6 +123,22 @@ def test_import_grid_bad_file_is_one_line(tmp_path, cli):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, text", [("korea.json", '{"name": "korea-2025"}'), ("notes.m", "% just a comment\n"),
+                                        ("dir", None)])
+def test_import_grid_on_a_file_that_is_not_matpower_says_so_in_one_line(tmp_path, cli, name, text):
+    path = tmp_path / name
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_text(text)
+    result = cli("import-grid", str(path), "-o", str(tmp_path / "s.json"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and str(path) in lines[0], result.stderr
+    assert ("not a MATPOWER case" if text is not None else "not a regular file") in lines[0]
+    assert "FileNotFoundError" not in lines[0]
+
+
 @pytest.mark.skipif(not SHARED_GRIDS.is_dir(), reason="../shared/grids/pglib not present")
 def test_case14_cannot_take_load_without_harm_and_says_which_lines(tmp_path, cli):
     """PGLib case14 is N-1 insecure before any new load (br:2 after losing br:1, ~200 %) and nearly

@@ -37,13 +37,22 @@ Grid mapping (DC model; every rule here is the documented one, the scenario
   RATE_C``, or RATE_A when RATE_C is 0 or below RATE_A; a rating of 0 means unlimited and
   becomes UNLIMITED_MW. ``reactance_pu = BR_X x TAP`` (TAP 0 read as 1) -- MATPOWER's
   DC model scales the series susceptance by 1/TAP, so this reproduces its flows exactly;
-  BR_X = 0 becomes TINY_X_PU. A negative reactance (series capacitor) cannot be
-  represented (the schema wants x > 0): when one end is a pass-through bus (two
-  branches, no load, no generator) the two branches are merged in series into one line
-  ``br:<a>_<b>`` (exact for DC flows; rating = the smaller of the two) and the bus is
-  dropped; otherwise the import fails. Phase-shift angles (SHIFT) are ignored: the
-  schema has no field for them (the description counts them). Branch resistance and
+  |BR_X x TAP| below REACTANCE_MIN_PU (e.g. BR_X = 0) becomes TINY_X_PU. A negative
+  reactance (series compensation: a series capacitor) is kept as it is, the standard DC
+  model (MATPOWER's makeBdc); the import fails, naming the branches and buses, only when
+  the bus susceptance matrix is then singular (:func:`placer.grid_check.singular_susceptance`);
+  an outage that would leave it singular is refused by ``solve`` and ``verify`` under N-1
+  (checking every outage here would cost E solves on every import).
+  ``phase_shift_deg = SHIFT``: as in makeBdc, a shifter of angle phi on a branch of
+  susceptance b carries ``b (theta_from - theta_to - phi)``, i.e. a fixed injection
+  ``b phi`` at the from bus and ``-b phi`` at the to bus plus a fixed flow offset
+  ``-b phi``; when the branch is lost, its shift goes with it. Branch resistance and
   charging are irrelevant in DC.
+* **Re-dispatch cost** (solver and verifier): each plant's re-dispatch Delta_g is charged
+  only where it raises output: ``redispatch = redispatch_weight x utilization x 8760 x
+  sum_g cost_usd_per_mwh_g x max(Delta_g, 0)`` USD/yr; lowering a plant earns no credit.
+  Among the dispatches of least cost, placer picks one that moves the fewest MW
+  (sum_g |Delta_g|): a second LP with the cost held at its optimum.
 * **Layout.** MATPOWER has no coordinates, so bus positions come from a seeded
   force-directed (Fruchterman-Reingold) layout of the bus graph scaled to a Korea-sized box (LAT_BOX, LON_BOX,
   about 450 x 280 km), so fiber lengths are plausible. Plants sit ~1 km from their bus.
@@ -64,7 +73,8 @@ Grid mapping (DC model; every rule here is the documented one, the scenario
   of the largest metro.
 * **Power band** = [0.8, 1.2] x demand IT x mean site PUE.
 
-Errors: :class:`~placer.errors.InputError` naming the file and the MATPOWER field/row.
+Errors: :class:`~placer.errors.InputError` naming the file and the MATPOWER field/row; a file
+that is not a MATPOWER case says so in one line ("not a MATPOWER case: ...").
 
 Complexity: O(V + E) for the mapping plus the layout, O(iterations x V^2) with the
 iterations scaled down for big cases (about 1 s at 1,354 buses); sites and fiber O(S x M).
@@ -82,7 +92,8 @@ from pydantic import ValidationError
 
 from placer.errors import InputError
 from placer.io import validation_error_to_input_error
-from placer.scenario import Scenario
+from placer.grid_check import singular_susceptance
+from placer.scenario import PHASE_SHIFT_MAX_DEG, REACTANCE_MAX_PU, REACTANCE_MIN_PU, Scenario
 from placer.topology import haversine_km
 
 from placer.catalog import DEFAULT_CATALOG
@@ -100,6 +111,8 @@ N_METROS = 5
 FIBER_ROUTE_FACTOR = 1.3
 TENANT_MIX = (("naver", 60), ("samsung", 50), ("sk", 50), ("hyundai", 50), ("government", 50))
 BAND = (0.8, 1.2)
+LAYOUT_CHUNK_PAIRS = 2_000_000  # bus pairs per block of the layout's repulsion (32 MB of float64 per array)
+MAX_CASE_BYTES = 256 * 2**20  # PGLib's largest case (78,484 buses) is about 30 MiB
 
 
 def _fail(path, message: str, where: str | None = None) -> InputError:
@@ -111,10 +124,23 @@ def _read(path: Path):
 
     if not path.exists():
         raise _fail(path, "no such file")
+    if not path.is_file():  # a directory, or a FIFO that would block the read forever
+        raise _fail(path, "not a regular file")
+    try:
+        head = path.read_bytes()[:MAX_CASE_BYTES + 1]
+    except OSError as exc:
+        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(head) > MAX_CASE_BYTES:
+        raise _fail(path, f"not a MATPOWER case: larger than {MAX_CASE_BYTES // 2**20} MiB")
+    text = head.decode("utf-8", errors="replace")
+    missing = [f"mpc.{m}" for m in ("baseMVA", "bus", "gen", "branch") if not re.search(rf"mpc\.{m}\s*=", text)]
+    if missing:
+        raise _fail(path, f"not a MATPOWER case: no {', '.join(missing)} assignment found "
+                          "(expected a MATPOWER version-2 .m file such as a PGLib-OPF case)")
     try:
         cf = CaseFrames(str(path))
     except Exception as exc:  # the parser raises many types; all mean "not a readable case"
-        raise _fail(path, f"cannot read MATPOWER case: {type(exc).__name__}: {exc}") from None
+        raise _fail(path, f"not a MATPOWER case: the parser stopped ({type(exc).__name__}: {exc})") from None
     for name, cols in (
         ("bus", ("BUS_I", "BUS_TYPE", "PD", "GS", "BASE_KV", "BUS_AREA")),
         ("gen", ("GEN_BUS", "PG", "PMAX", "GEN_STATUS")),
@@ -163,7 +189,8 @@ def _layout(graph: nx.Graph, seed: int) -> dict[int, tuple[float, float]]:
     Our own few lines of numpy rather than networkx's spring_layout: that one changed its
     algorithm between releases (the digest of an imported scenario would drift with the
     networkx version) and takes ~4 s at 1,354 buses. Each iteration is O(V^2) (all-pairs
-    repulsion), so big grids get fewer iterations: about 1 s at 1,354 buses.
+    repulsion, in blocks of rows so memory stays O(LAYOUT_CHUNK_PAIRS)), so big grids get
+    fewer iterations (at least 15): about 1 s at 1,354 buses, ~5 s at 4,661.
     """
     order = list(graph.nodes)
     n = len(order)
@@ -175,10 +202,16 @@ def _layout(graph: nx.Graph, seed: int) -> dict[int, tuple[float, float]]:
     iterations = int(min(50, max(15, 30_000_000 // max(n * n, 1))))
     k = 1.0 / math.sqrt(max(n, 1))  # ideal edge length in the unit square
     temp = 0.1
+    rows = max(1, LAYOUT_CHUNK_PAIRS // max(n, 1))
     for _ in range(iterations):
-        delta = pos[:, None, :] - pos[None, :, :]
-        d2 = np.maximum(np.einsum("ijk,ijk->ij", delta, delta), 1e-4)
-        disp = np.einsum("ijk,ij->ik", delta, k * k / d2)  # repulsion k^2/d between every pair
+        disp = np.empty_like(pos)
+        x, y = pos[:, 0], pos[:, 1]
+        for a in range(0, n, rows):  # repulsion k^2/d between every pair, a block of rows at a time
+            dx = x[a : a + rows, None] - x[None, :]
+            dy = y[a : a + rows, None] - y[None, :]
+            w = (k * k) / np.maximum(dx * dx + dy * dy, 1e-4)
+            disp[a : a + rows, 0] = (dx * w).sum(axis=1)
+            disp[a : a + rows, 1] = (dy * w).sum(axis=1)
         e = pos[f] - pos[t]
         pull = e * (np.sqrt((e * e).sum(axis=1)).clip(1e-2) / k)[:, None]  # attraction d^2/k along lines
         np.add.at(disp, f, -pull)
@@ -191,39 +224,6 @@ def _layout(graph: nx.Graph, seed: int) -> dict[int, tuple[float, float]]:
     lat = LAT_BOX[0] + unit[:, 1] * (LAT_BOX[1] - LAT_BOX[0])
     lon = LON_BOX[0] + unit[:, 0] * (LON_BOX[1] - LON_BOX[0])
     return {v: (round(float(a), 5), round(float(o), 5)) for v, a, o in zip(order, lat, lon)}
-
-
-def _series_merge(branches: list[dict], buses: dict[int, dict], gen_buses: set[int], path) -> list[dict]:
-    """Replace each negative-reactance branch and its pass-through neighbour by one series line."""
-    out = list(branches)
-    for br in [b for b in branches if b["x"] < 0]:
-        if not any(b is br for b in out):
-            continue
-        merged = False
-        for mid in (br["f"], br["t"]):
-            at = [b for b in out if mid in (b["f"], b["t"])]
-            quiet = buses[mid]["load"] == 0 and mid not in gen_buses
-            if len(at) == 2 and quiet:
-                other = at[0] if at[1] is br else at[1]
-                a = br["t"] if br["f"] == mid else br["f"]
-                c = other["t"] if other["f"] == mid else other["f"]
-                x = br["x"] + other["x"]
-                if x <= 0 or a == c:
-                    continue
-                out = [b for b in out if b is not br and b is not other]
-                out.append({
-                    "id": f"{other['id']}_{br['id'].split(':')[1]}", "f": a, "t": c, "x": x,
-                    "rate_a": min(br["rate_a"], other["rate_a"]), "rate_c": min(br["rate_c"], other["rate_c"]),
-                    "row": min(br["row"], other["row"]),
-                })
-                buses[mid]["merged_away"] = True
-                merged = True
-                break
-        if not merged:
-            raise _fail(path, f"negative reactance {br['x']:g} pu (a series capacitor) on a branch with no "
-                              "pass-through bus to merge it with; the DC model needs x > 0",
-                        where=f"mpc.branch row {br['row']}")
-    return sorted(out, key=lambda b: b["row"])
 
 
 def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenario:
@@ -268,11 +268,10 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
                      "cost": None if costs is None else round(float(costs[row - 1]), 6)})
     if dropped_gens:
         notes.append(f"{dropped_gens} generator(s) out of service or with PMAX <= 0 dropped")
-    gen_buses = {g["bus"] for g in gens}
 
     # ---- branches
     br_df = cf.branch
-    branches, off, shifts = [], 0, 0
+    branches, off, shifts, tiny, negative_x = [], 0, 0, 0, 0
     for row, r in enumerate(br_df.itertuples(index=False), start=1):
         f, t = int(r.F_BUS), int(r.T_BUS)
         for end in (f, t):
@@ -283,23 +282,33 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
             continue
         if f == t:
             raise _fail(path, f"branch joins bus {f} to itself", where=f"mpc.branch row {row}")
-        shifts += r.SHIFT != 0
+        shift = float(r.SHIFT)
+        if abs(shift) > PHASE_SHIFT_MAX_DEG:
+            raise _fail(path, f"phase shift {shift:g} degrees is outside [-{PHASE_SHIFT_MAX_DEG:g}, "
+                              f"{PHASE_SHIFT_MAX_DEG:g}]", where=f"mpc.branch row {row} SHIFT")
+        shifts += shift != 0
         tap = float(r.TAP) if r.TAP != 0 else 1.0
         x = float(r.BR_X) * tap
+        if abs(x) < REACTANCE_MIN_PU:
+            tiny += 1
+            x = TINY_X_PU
+        if abs(x) > REACTANCE_MAX_PU:
+            raise _fail(path, f"reactance BR_X x TAP = {x:g} pu is above {REACTANCE_MAX_PU:g} in magnitude",
+                        where=f"mpc.branch row {row}")
+        negative_x += x < 0
         rate_a = float(r.RATE_A) if r.RATE_A > 0 else UNLIMITED_MW
         rate_c = float(r.RATE_C) if r.RATE_C >= r.RATE_A and r.RATE_A > 0 else rate_a
-        branches.append({"id": f"br:{row}", "row": row, "f": f, "t": t, "x": TINY_X_PU if x == 0 else x,
+        branches.append({"id": f"br:{row}", "row": row, "f": f, "t": t, "x": x, "shift": shift,
                          "rate_a": rate_a, "rate_c": rate_c})
     if off:
         notes.append(f"{off} out-of-service branch(es) dropped")
+    if tiny:
+        notes.append(f"{tiny} branch(es) with |BR_X x TAP| below {REACTANCE_MIN_PU:g} pu given {TINY_X_PU:g} pu")
     if shifts:
-        notes.append(f"{shifts} phase-shift angle(s) ignored (no schema field)")
-    if any(b["x"] < 0 for b in branches):
-        before = {b["id"] for b in branches}
-        branches = _series_merge(branches, buses, gen_buses, path)
-        merged = sorted(b["id"] for b in branches if b["id"] not in before)
-        notes.append(f"negative reactance merged in series: {', '.join(merged)}")
-    live = [b for b, d in buses.items() if b not in isolated and not d.get("merged_away")]
+        notes.append(f"{shifts} phase shifter(s) kept (SHIFT as phase_shift_deg)")
+    if negative_x:
+        notes.append(f"{negative_x} negative reactance(s) kept (series compensation)")
+    live = [b for b, d in buses.items() if b not in isolated]
     if not live:
         raise _fail(path, "no in-service bus", where="mpc.bus")
 
@@ -370,6 +379,7 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     for br in branches:
         edges.append({"kind": "line", "id": br["id"], "from": f"bus:{br['f']}", "to": f"bus:{br['t']}",
                       "rating_mw": br["rate_a"], "emergency_rating_mw": br["rate_c"], "reactance_pu": br["x"],
+                      **({"phase_shift_deg": br["shift"]} if br["shift"] else {}),
                       "kv": max(kv[br["f"]], kv[br["t"]]), "source": f"{src} mpc.branch row {br['row']}"})
 
     # metros at the highest-load buses (ties by bus number)
@@ -438,9 +448,14 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
         "policy": {"power_band_mw": {"min_mw": band[0], "max_mw": band[1]}, "base_mva": base_mva},
     }
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, data, str(path)) from None
+    problem = singular_susceptance(scenario, outages=False)  # outages: checked by solve and verify
+    if problem is not None:  # negative reactances can cancel: the DC power flow then has no solution
+        rows = [l.split(":", 1)[1] for l in problem.lines if l.startswith("br:")]
+        raise _fail(path, problem.message, where=f"mpc.branch rows {', '.join(rows[:5])}" if rows else "mpc.branch")
+    return scenario
 
 
 def _fiber_km(a: tuple[float, float], b: tuple[float, float]) -> float:
