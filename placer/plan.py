@@ -52,8 +52,9 @@ class Summary(_Model):
     parameters: dict[Identifier, Any] = Field(default_factory=dict, description="solver parameters as passed")
     build_seconds: Real
     solve_seconds: Real
-    objective: Real = Field(description="objective value, USD per year (cost plus penalties)")
-    bound: Real | None = Field(None, description="best proven lower bound on the objective, USD per year")
+    objective: Real = Field(description="objective value, USD: the annual cost terms (USD per year) plus, for a "
+                            "rollout, the one-off stranding total (USD over the whole rollout); see cost_breakdown")
+    bound: Real | None = Field(None, description="best proven lower bound on the objective, in its units")
     gap: Real | None = Field(None, description="relative gap (objective - bound) / objective")
     gpus_placed: Int
     racks_placed: Int

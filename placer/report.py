@@ -23,10 +23,16 @@ def _usd(x: float | None) -> str:
 def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     s = plan.summary
     gap = "-" if s.gap is None else f"{s.gap:.3%}"
+    stranding = next((c.usd_per_year for c in plan.cost_breakdown if c.name == "stranding"), None)
+    # A rollout's objective adds a one-off stranding total to the annual costs: it is not a
+    # per-year figure, so it is not labelled as one (an NPV objective is issue 11).
+    objective = (f"objective {_usd(s.objective)}/yr" if stranding is None else
+                 f"objective {_usd(s.objective)} (annual costs {_usd(s.objective - stranding)}/yr "
+                 f"+ one-off stranding {_usd(stranding)})")
     console.print(
         f"[bold]{escape(plan.scenario)}[/bold]  solver {escape(s.solver)} {escape(s.solver_version)}  "
         f"status [bold]{s.status}[/bold]{' (interrupted)' if s.interrupted else ''}  "
-        f"objective {_usd(s.objective)}/yr  bound {_usd(s.bound)}  gap {gap}  "
+        f"{objective}  bound {_usd(s.bound)}  gap {gap}  "
         f"solve {s.solve_seconds:.2f} s  seed {s.seed}  workers {s.workers}"
     )
     if s.engine_choice:
