@@ -43,8 +43,9 @@ the bus-angle (B-theta) form -- angles and plant outputs as variables, nodal bal
 equalities -- rather than the solver's PTDF form, solved by HiGHS through
 :func:`scipy.optimize.linprog`.
 
-It also holds the marginal-cost defaults by plant type, in one place for the solver and
-the verifier (:data:`DEFAULT_COST_USD_PER_MWH`).
+The definitions it shares with the solver -- marginal-cost defaults by plant type,
+emergency ratings, the overload penalty, the solvability thresholds -- live in
+:mod:`placer.contract` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -57,49 +58,16 @@ from scipy.sparse.csgraph import connected_components
 from scipy.optimize import linprog
 from scipy.sparse.linalg import LinearOperator, onenormest, splu
 
+from placer.contract import (
+    COND_MAX,
+    DEFAULT_COST_USD_PER_MWH,
+    OUTAGE_DENOMINATOR_MIN,
+    OVERLOAD_PENALTY_USD_PER_MWH,
+    emergency_rating_mw,
+    plant_cost_usd_per_mwh,
+)
 from placer.errors import InputError
-from placer.scenario import Line, Plant, Scenario
-
-# Marginal generation cost by plant type, USD/MWh, used when a plant gives no
-# cost_usd_per_mwh. Round figures for merit order only: fuel + variable O&M, no carbon.
-# Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload (the value the
-# solver's OPF uses too: part of the contract, since it decides which relaxed optimum is least-cost).
-OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
-
-# Solvability, shared by solver and verifier (each computes it its own way): a reduced bus
-# susceptance matrix whose condition number exceeds COND_MAX is treated as singular -- the
-# PGLib cases with negative reactances have 6e6 (case1888_rte) to 2e7 (case4661_sdet); at 1e10
-# double-precision flows still agree to ~1e-6 relative. After losing line k the matrix is
-# B - b_k a_k a_k^T, whose determinant is det(B) (1 - b_k a_k^T B^-1 a_k): in a grid with a
-# negative susceptance, a non-islanding outage with |1 - b_k a_k^T B^-1 a_k| below
-# OUTAGE_DENOMINATOR_MIN leaves it singular (PGLib's smallest is 3e-4, case3012wp_k; the value
-# carries ~cond(B) x 1e-16 of rounding). With every b > 0 the post-outage B of a non-islanding
-# outage is positive definite, so no check is made (a near-bridge has a small but true value).
-COND_MAX = 1e10
-OUTAGE_DENOMINATOR_MIN = 1e-8
-
-DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
-    "nuclear": 10.0,
-    "coal": 40.0,
-    "lng": 80.0,
-    "oil": 120.0,
-    "hydro": 5.0,
-    "solar": 0.0,
-    "wind": 0.0,
-    "other": 60.0,
-}
-
-
-def plant_cost_usd_per_mwh(plant: Plant) -> float:
-    """The plant's marginal cost: its own figure, else the default for its type, else 'other'."""
-    if plant.cost_usd_per_mwh is not None:
-        return float(plant.cost_usd_per_mwh)
-    return DEFAULT_COST_USD_PER_MWH.get(plant.type.lower(), DEFAULT_COST_USD_PER_MWH["other"])
-
-
-def emergency_rating_mw(line: Line) -> float:
-    """Post-contingency rating; a line without one is held to its normal rating."""
-    return float(line.emergency_rating_mw if line.emergency_rating_mw is not None else line.rating_mw)
+from placer.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from placer.contract import limit_slack
 from placer.plan import Plan
 from placer.scenario import Scenario
 
@@ -73,7 +74,7 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     console.print(sites)
 
     lo, hi = s.power_band_mw
-    inside = lo - 1e-6 <= s.facility_power_mw <= hi + 1e-6
+    inside = lo - limit_slack(lo) <= s.facility_power_mw <= hi + limit_slack(hi)  # the verifier's POWER_BAND slack
     console.print(
         f"Power: IT {s.it_power_mw:.1f} MW, facility {s.facility_power_mw:.1f} MW; band {lo:g}–{hi:g} MW "
         + ("[green]inside[/green]" if inside else "[red]OUTSIDE[/red]")

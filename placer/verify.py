@@ -118,6 +118,15 @@ from pydantic import BaseModel, ConfigDict
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from placer.contract import (  # the contract with the solver; re-exported under these names
+    HOURS_PER_YEAR,
+    LIMIT_REL_TOL,
+    MW_ABS_TOL,
+    MW_REL_TOL,
+    USD_ABS_TOL,
+    USD_REL_TOL,
+    limit_slack,
+)
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
@@ -127,11 +136,6 @@ from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, stranding_cost_usd, with_final_capacities
 
 STRANDING_TERM = "stranding"
-
-HOURS_PER_YEAR = 8760.0
-LIMIT_REL_TOL = 1e-6
-MW_REL_TOL, MW_ABS_TOL = 1e-6, 1e-6
-USD_REL_TOL, USD_ABS_TOL = 1e-6, 1.0
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
 
@@ -180,18 +184,14 @@ class Report(BaseModel):
 # --------------------------------------------------------------------------- tolerances
 
 
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
-
-
 def exceeds(measured: float, limit: float) -> bool:
     """True when ``measured`` breaks the upper limit ``limit`` beyond tolerance."""
-    return measured > limit + _slack(limit)
+    return measured > limit + limit_slack(limit)
 
 
 def falls_short(measured: float, limit: float) -> bool:
     """True when ``measured`` breaks the lower limit ``limit`` beyond tolerance."""
-    return measured < limit - _slack(limit)
+    return measured < limit - limit_slack(limit)
 
 
 def _mw_close(reported: float, expected: float) -> bool:
@@ -245,7 +245,10 @@ def site_feeds(scenario: Scenario) -> dict[str, list[_Feed]]:
 
 
 def feed_n1_capacity_mw(feeds: list[_Feed]) -> float:
-    """Facility power the feeds carry after losing the largest one (the capacity itself for one feed)."""
+    """Facility power the feeds carry after losing the largest one (the capacity itself for one feed).
+
+    The rule is :func:`placer.contract.n1_feed_limit_mw`; this is the verifier's own arithmetic
+    of it (``math.fsum`` over its own feed list), kept apart from the solver's on purpose."""
     caps = [f.capacity_mw for f in feeds]
     if not caps:
         return 0.0
@@ -441,6 +444,7 @@ class _Checker:
         d.racks_placed = sum(d.site_racks.values())
         d.feeds = site_feeds(self.scenario)
         shares: dict[str, list[float]] = defaultdict(list)
+        # placer.contract.feed_shares (in proportion to capacity), in the verifier's own arithmetic
         for s, feeds in d.feeds.items():
             total_cap = math.fsum(f.capacity_mw for f in feeds)
             for f in feeds:

@@ -64,7 +64,7 @@ themselves (only their sign and sums), ``grid.enforced_by_solver`` and each iter
 intermediate ``objective``.
 
 Money tolerance: rel 1e-6 of max(|objective|, |bound|) plus 1 USD (the verifier's
-``USD_REL_TOL`` / ``USD_ABS_TOL``).
+``USD_REL_TOL`` / ``USD_ABS_TOL`` of :mod:`placer.contract`).
 
 Complexity: O(I) for I loop iterations.
 """
@@ -74,13 +74,12 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from placer.contract import USD_ABS_TOL, USD_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario
 
 CLAIM_CODES = ("STATUS_CLAIM", "BOUND_CLAIM", "GAP_CLAIM", "STRANDING_CLAIM", "GRID_LOOP_CLAIM", "TIMING_CLAIM")
 SOLVED = ("OPTIMAL", "FEASIBLE")
-# Same values as placer.verify (tested to agree); kept here so this module does not import it.
-USD_REL_TOL, USD_ABS_TOL = 1e-6, 1.0
 GAP_REL_TOL = 1e-9  # summary.relative_gap against the scenario's: both are copies of one number
 SECONDS_SLACK = 1e-4  # the solvers round every seconds figure to 4 decimals
 

@@ -91,6 +91,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from placer import grid_check as gc
+from placer.contract import HOURS_PER_YEAR, LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL, limit_slack
 from placer.plan import Plan
 from placer.scenario import Scenario
 
@@ -104,11 +105,9 @@ GRID_CODES = (
     "GRID_COVERAGE",
 )
 REDISPATCH_TERM = "redispatch"
-HOURS_PER_YEAR = 8760.0
-# The verifier's tolerances (same values as placer.verify): limits rel 1e-6 of max(1, |limit|),
-# reported MW rel 1e-6 / abs 1e-6, pre-existing cost rel 1e-6 / abs 1e-6 USD/h.
-LIMIT_REL_TOL = 1e-6
-REL_TOL, ABS_TOL = 1e-6, 1e-6
+# The contract's tolerances (placer.contract): limits rel LIMIT_REL_TOL of max(1, |limit|);
+# reported MW -- and the pre-existing cost in USD/h, a figure of the same scale -- rel/abs these.
+REL_TOL, ABS_TOL = MW_REL_TOL, MW_ABS_TOL
 MOST_LOADED = 10
 
 AddFn = Callable[..., None]  # add(code, entity, message, measured=None, limit=None, unit="")
@@ -149,12 +148,8 @@ class GridCheck(BaseModel):
 # --------------------------------------------------------------------------- helpers
 
 
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
-
-
 def _exceeds(measured: float, limit: float) -> bool:
-    return measured > limit + _slack(limit)
+    return measured > limit + limit_slack(limit)
 
 
 def _close(reported: float, expected: float) -> bool:
@@ -194,7 +189,8 @@ def redispatch_cost_usd_per_year(scenario: Scenario, plan: Plan) -> float | None
 
 
 def new_load_by_bus(scenario: Scenario, facility_mw: dict[str, float]) -> dict[str, float]:
-    """Facility MW per substation: every site drawn from its feeds in proportion to feed capacity."""
+    """Facility MW per substation: every site drawn from its feeds in proportion to feed capacity
+    (the rule :func:`placer.contract.feed_shares`, in the verifier's own arithmetic)."""
     sites = {s.id for s in scenario.topology.sites}
     feeds: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for e in scenario.topology.edges_of_kind("feed"):
@@ -335,7 +331,7 @@ class _GridChecker:
         for p, mw in out.items():
             spare = float(self.plants[p].spare_mw)
             lower = -max(0.0, dispatch[p]) if down else 0.0
-            if mw < lower - _slack(lower):
+            if mw < lower - limit_slack(lower):
                 why = (
                     f"below minus its pre-existing output ({lower:.6g} MW)" if down
                     else "below 0 (policy.grid.redispatch_down is false)"
@@ -365,7 +361,7 @@ class _GridChecker:
         problems = self.bad_dispatch
         for p, mw in dispatch.items():
             hi = float(self.plants[p].capacity_mw) - float(self.plants[p].spare_mw)
-            if mw < -_slack(0.0) or _exceeds(mw, hi):
+            if mw < -limit_slack(0.0) or _exceeds(mw, hi):
                 problems = True
                 self.add(
                     "PREEXISTING_DISPATCH",
@@ -766,7 +762,7 @@ class _GridChecker:
                 continue  # unknown lines and bridge outages are reported already
             flow, limit = self.recomputed[pair]
             # within tolerance of the limit a solver's own rounding may list it: only a clear miss counts
-            if not mask[self.screen.line_index[row.line]] or abs(flow) <= limit - _slack(limit):
+            if not mask[self.screen.line_index[row.line]] or abs(flow) <= limit - limit_slack(limit):
                 where = "in the base case" if row.outage == "-" else f"after losing '{row.outage}'"
                 self.add("GRID_COVERAGE", f"line:{row.line}/outage:{row.outage}",
                          f"grid.violations[{j}] lists line '{row.line}' {where}, which the verifier finds "

@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from placer.contract import LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario
-
-TOL = 1e-6
 
 CODES = [
     "SCHEDULE_MISSING", "SCHEDULE_PERIODS", "SCHEDULE_MONOTONE", "SCHEDULE_DELIVERY", "SCHEDULE_FINAL",
@@ -123,7 +122,7 @@ def _site_feeds(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
 
 def _mw_close(reported: float, expected: float) -> bool:
     """Reported MW figures match within rel 1e-6 / abs 1e-6 MW (as in :mod:`placer.verify`)."""
-    return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=TOL, abs_tol=TOL)
+    return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=MW_REL_TOL, abs_tol=MW_ABS_TOL)
 
 
 def _parse_key(key: str) -> tuple[str, str, str] | None:
@@ -242,16 +241,17 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 ("PERIOD_LIQUID_COOLING", liquid[s], cap.liquid[s], "liquid-cooled heat"),
                 ("PERIOD_AIR_COOLING", air[s], cap.air[s], "air-cooled heat"),
             ):
-                if used > limit + TOL * max(1.0, limit):
+                if used > limit + LIMIT_REL_TOL * max(1.0, limit):
                     found.append(Finding(code, f"site:{s}@{period}", used, limit, "MW",
                                          f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available"))
         feed_caps = {s: [cap.feed[f] for f, _ in feeds[s]] for s in sites}
+        # the verifier's own arithmetic of placer.contract.n1_feed_limit_mw (total less the largest)
         n1 = {s: (c[0] if len(c) == 1 else sum(c) - max(c)) if c else 0.0 for s, c in feed_caps.items()}
         sub_load: dict[str, float] = {}
         for s, mw in sorted(it.items()):
             facility = mw * sites[s].pue
             caps = feed_caps[s]
-            if facility > n1[s] + TOL * max(1.0, n1[s]):
+            if facility > n1[s] + LIMIT_REL_TOL * max(1.0, n1[s]):
                 found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1[s], "MW",
                                      f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
                                      + (" after losing any one" if len(caps) > 1 else "")))
@@ -260,7 +260,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
         for b, load in sorted(sub_load.items()):
             limit = cap.headroom[b]
-            if load > limit + TOL * max(1.0, limit):
+            if load > limit + LIMIT_REL_TOL * max(1.0, limit):
                 found.append(Finding("PERIOD_SUBSTATION_HEADROOM", f"substation:{b}@{period}", load, limit, "MW",
                                      f"{load:.3f} MW of new load on {b} in {period}, headroom {limit:g} MW"))
         # build rates

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from placer.contract import HOURS_PER_YEAR
 from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, SubstationLoad, Summary
-from solvers.problem import HOURS_PER_YEAR, Problem
+from solvers.problem import Problem
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 

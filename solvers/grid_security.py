@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.math_opt.python import mathopt
 
-from placer.grid_check import plant_cost_usd_per_mwh
+from placer.contract import HOURS_PER_YEAR, plant_cost_usd_per_mwh
 from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel, PreexistingState
@@ -300,7 +300,7 @@ def redispatch_lower_mw(scenario: Scenario, pre: PreexistingState) -> np.ndarray
 
 def redispatch_cost_usd_per_year(scenario: Scenario, cost_usd_per_mwh, redispatch_mw) -> float:
     pol = scenario.policy
-    hours = 8760.0 * pol.cost.utilization
+    hours = HOURS_PER_YEAR * pol.cost.utilization
     # Only generation raised is charged: lowering a plant earns the plan no credit (otherwise the
     # new load would be credited with the system saving of cheap spare displacing dear plants).
     raised = np.maximum(np.asarray(redispatch_mw, float), 0.0)
@@ -416,7 +416,7 @@ def parsimonious_redispatch(
     Size: 3G variables, G + components + rows constraints; one LP per loop iteration.
     """
     grid, sc = loop.grid, loop.scenario
-    hours = 8760.0 * sc.policy.cost.utilization * sc.policy.grid.redispatch_weight
+    hours = HOURS_PER_YEAR * sc.policy.cost.utilization * sc.policy.grid.redispatch_weight
     usd = hours * grid.cost_usd_per_mwh
     start_mw = np.asarray(start_mw, float)
     cap = float(usd @ np.maximum(start_mw, 0.0))

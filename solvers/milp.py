@@ -32,6 +32,7 @@ import structlog
 from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
+from placer.contract import HOURS_PER_YEAR
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
@@ -205,7 +206,7 @@ class MilpModel:
                 self._con(f"build_rate[{p.sites[s].id},{per.ids[q]}]", terms, ub=rate)
 
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
-        hours = 8760.0 * self.p.scenario.policy.cost.utilization
+        hours = HOURS_PER_YEAR * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
             self.redispatch.append(

@@ -47,21 +47,17 @@ import structlog
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
+from placer.contract import LIMIT_REL_TOL, limit_slack
 from placer.errors import InfeasibleError
 from solvers.problem import Problem
 
 log = structlog.get_logger("placer.precheck")
 
-LIMIT_REL_TOL = 1e-6  # the verifier's slack on every limit: a plan within it is valid
 LP_REL_MARGIN = 1e-5  # further margin on LP findings for the LP solver's own tolerances
 W_PER_MW = 1_000_000
 MAX_EXTRA_BULLETS = 3  # further findings listed after the headline and its demand lines
 
 Key = tuple[int, int]  # (tenant index, SKU index): one demand line
-
-
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
 
 
 @dataclass
@@ -141,20 +137,20 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     pue = [site.pue for site in p.sites]
     out = [
         _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold{s} {b:,.1f} MW of IT", it,
-                  list(per.it_cap[q]), [c + _slack(c) for c in per.it_cap[q]]),
+                  list(per.it_cap[q]), [c + limit_slack(c) for c in per.it_cap[q]]),
         _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling",
                   "reject{s} {b:,.1f} MW by liquid",
                   {key: p.liquid_mw(key[1]) for key in keys}, list(per.liquid_cap[q]),
-                  [c + _slack(c) for c in per.liquid_cap[q]]),
+                  [c + limit_slack(c) for c in per.liquid_cap[q]]),
         _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling",
                   "reject{s} {b:,.1f} MW by air",
                   {key: p.air_mw(key[1]) for key in keys}, list(per.air_cap[q]),
-                  [c + _slack(c) for c in per.air_cap[q]]),
+                  [c + limit_slack(c) for c in per.air_cap[q]]),
         # facility_s = IT_s * PUE_s <= feed limit_s  <=>  IT_s <= feed limit_s / PUE_s
         _Resource("feed_capacity", "", "need {a:,.1f} MW of IT",
                   "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)", it,
                   [f / u for f, u in zip(per.feed_limit[q], pue)],
-                  [(f + _slack(f)) / u for f, u in zip(per.feed_limit[q], pue)]),
+                  [(f + limit_slack(f)) / u for f, u in zip(per.feed_limit[q], pue)]),
     ]
     if any(r is not None for r in per.build_rate):
         total = sum(p.demand_racks.values())
@@ -305,19 +301,19 @@ def _site_rows(p: Problem, rows: _Rows, chosen: list[int]) -> None:
         ks = [p.candidates[chosen[j]].k for j in cols]
         for table, fn in ((per.it_cap, p.it_mw), (per.liquid_cap, p.liquid_mw), (per.air_cap, p.air_mw)):
             cap = table[q][s]
-            rows.le(cols, [fn(k) for k in ks], cap + _slack(cap))
+            rows.le(cols, [fn(k) for k in ks], cap + limit_slack(cap))
         fac = [p.facility_mw(k, s) for k in ks]
-        rows.le(cols, fac, per.feed_limit[q][s] + _slack(per.feed_limit[q][s]))
+        rows.le(cols, fac, per.feed_limit[q][s] + limit_slack(per.feed_limit[q][s]))
         for b, share in per.feed_shares[q][s].items():
             c, v = sub.setdefault(b, ([], []))
             c += cols
             v += [f * share for f in fac]
     for b, (c, v) in sub.items():
-        rows.le(c, v, per.headroom[q][b] + _slack(per.headroom[q][b]))
+        rows.le(c, v, per.headroom[q][b] + limit_slack(per.headroom[q][b]))
 
 
 def _near(p: Problem, metro: str, max_rtt_ms: float) -> set[int]:
-    limit = max_rtt_ms + _slack(max_rtt_ms)
+    limit = max_rtt_ms + limit_slack(max_rtt_ms)
     return {s for s in range(len(p.sites)) if p.rtt_ms[s].get(metro, math.inf) <= limit}
 
 
@@ -401,7 +397,7 @@ def _band_findings(p: Problem) -> list[Finding]:
     out = []
 
     def above(value: float, limit: float) -> bool:
-        return value > (limit + _slack(limit)) * (1 + LP_REL_MARGIN)
+        return value > (limit + limit_slack(limit)) * (1 + LP_REL_MARGIN)
 
     head = (f"the least facility power any placement of {_subject(p, keys)} ({it:,.1f} MW of IT) can draw is "
             f"{least:,.1f} MW")

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from placer.contract import HOURS_PER_YEAR, feed_shares, n1_feed_limit_mw
 from placer.scenario import Scenario, Site, Sku, Tenant
-
-HOURS_PER_YEAR = 8760.0
 
 
 @dataclass(frozen=True)
@@ -158,14 +157,14 @@ def _feeds(
         site, sub = (e.from_node, e.to_node) if e.from_node in caps else (e.to_node, e.from_node)
         cap = feed_capacity.get(e.id, e.capacity_mw) if feed_capacity else e.capacity_mw
         caps[site].append((sub_index[sub], cap))
-    limits, shares = [], []
+    limits: list[float] = []
+    shares: list[dict[int, float]] = []
     for sid in site_ids:
         c = [cap for _, cap in caps[sid]]
-        total = sum(c)
-        limits.append(c[0] if len(c) == 1 else total - max(c))
+        limits.append(n1_feed_limit_mw(c))
         share: dict[int, float] = {}
-        for b, cap in caps[sid]:
-            share[b] = share.get(b, 0.0) + cap / total
+        for (b, _), fraction in zip(caps[sid], feed_shares(c)):
+            share[b] = share.get(b, 0.0) + fraction  # parallel feeds to one substation add up
         shares.append(share)
     return limits, shares, [len(caps[sid]) for sid in site_ids]
 
