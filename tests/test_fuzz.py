@@ -49,7 +49,7 @@ import pytest
 import yaml
 
 from placer import cli
-from tests.conftest import DATA, REPO
+from tests.helpers import DATA, REPO
 
 SEED = 20261201
 N_SCENARIOS = 360

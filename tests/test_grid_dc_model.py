@@ -21,7 +21,7 @@ from placer.verify import verify
 from solvers import solve
 from solvers.dcpf import GridModel
 from solvers.grid_security import SecurityLoop, dispatch_for_placement, parsimonious_redispatch, redispatch_lower_mw
-from tests.conftest import DATA
+from tests.helpers import DATA
 from topologies.matpower import import_case
 
 TOL_MW = 1e-6

@@ -10,7 +10,7 @@ from placer.errors import InfeasibleError
 from placer.io import load_scenario
 from placer.verify import verify
 from solvers import solve
-from tests.conftest import DATA, SHARED_GRIDS
+from tests.helpers import DATA, SHARED_GRIDS
 
 
 @pytest.fixture(scope="module")

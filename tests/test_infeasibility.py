@@ -18,7 +18,7 @@ from solvers import solve
 from solvers.cpsat import explain_infeasibility
 from solvers.precheck import precheck
 from solvers.problem import build_problem
-from tests.conftest import DATA
+from tests.helpers import DATA
 from topologies import builtin_names, builtin_scenario
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 
 def _variant(tmp_path: Path, edit, name: str = "bad.yaml") -> Path:

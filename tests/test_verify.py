@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import codes, only
+from tests.helpers import codes, only
 
 from placer.errors import InputError
 from placer.io import load_scenario

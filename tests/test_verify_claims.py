@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import codes, only, run_cli
+from tests.helpers import codes, only, run_cli
 
 from placer import verify as verify_module
 from placer import verify_claims

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import codes, only
+from tests.helpers import codes, only
 from scipy.optimize import linprog
 
 from placer import grid_check

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import codes, only
+from tests.helpers import codes, only
 
 from placer.io import dump_model, load_scenario
 from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
