@@ -64,10 +64,21 @@ def resolve_scenario(arg: str) -> Scenario:
     )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from placer import __version__
+
+        out.print(f"placer {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     log_json: bool = typer.Option(False, "--log-json", help="structured JSON logs on stderr"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="warnings and errors only"),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print placer's version and exit"
+    ),
 ) -> None:
     logs.configure(json_logs=log_json, quiet=quiet)
 
