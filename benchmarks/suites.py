@@ -8,8 +8,8 @@ ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from placer.scenario import Scenario
 

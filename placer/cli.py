@@ -16,7 +16,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path
-from typing import Optional
 
 import structlog
 import typer
@@ -86,15 +85,15 @@ def _main(
 @app.command()
 def solve(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
     solver: str = typer.Option(
         "auto", "--solver",
         help="auto (milp when the scenario has lines and grid security, else cpsat) | cpsat | milp (HiGHS) | scip | greedy",
     ),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0),
-    deterministic: Optional[bool] = typer.Option(
+    time_limit: float | None = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
+    workers: int | None = typer.Option(None, "--workers", min=1),
+    seed: int | None = typer.Option(None, "--seed", min=0),
+    deterministic: bool | None = typer.Option(
         None, "--deterministic/--no-deterministic", help="reproducible even when the time limit stops CP-SAT"
     ),
 ) -> None:
@@ -178,8 +177,8 @@ def verify(
 
 @app.command()
 def scenarios(
-    name: Optional[str] = typer.Argument(None, help="a built-in scenario to write out"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="file to write (.yaml or .json)"),
+    name: str | None = typer.Argument(None, help="a built-in scenario to write out"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="file to write (.yaml or .json)"),
 ) -> None:
     """List the built-in scenarios, or write one out as an editable file."""
     from topologies import builtin_names, builtin_scenario, describe
@@ -230,9 +229,9 @@ def generate(
     sites: int = typer.Option(..., "--sites", min=1, max=100_000, help="candidate sites"),
     gpus: int = typer.Option(..., "--gpus", min=1, max=100_000_000, help="GPUs of demand, in whole racks"),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
-    substations: Optional[int] = typer.Option(None, "--substations", min=2, max=100_000),
-    plants: Optional[int] = typer.Option(None, "--plants", min=1, max=100_000),
-    metros: Optional[int] = typer.Option(None, "--metros", min=1, max=10_000),
+    substations: int | None = typer.Option(None, "--substations", min=2, max=100_000),
+    plants: int | None = typer.Option(None, "--plants", min=1, max=100_000),
+    metros: int | None = typer.Option(None, "--metros", min=1, max=10_000),
     tenants: int = typer.Option(5, "--tenants", min=1, max=1_000),
     skus: int = typer.Option(4, "--skus", min=1, max=100),
 ) -> None:

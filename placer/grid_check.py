@@ -54,8 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import LinearOperator, onenormest, splu
 
 from placer.contract import (

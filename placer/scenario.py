@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
@@ -154,7 +154,7 @@ class Metro(_Node):
     lon: Longitude
 
 
-Node = Annotated[Union[Site, Substation, Plant, Metro], Field(discriminator="kind")]
+Node = Annotated[Site | Substation | Plant | Metro, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- edges
@@ -241,7 +241,7 @@ class Fiber(_Edge):
         return self
 
 
-Edge = Annotated[Union[Feed, Line, Fiber], Field(discriminator="kind")]
+Edge = Annotated[Feed | Line | Fiber, Field(discriminator="kind")]
 
 # Which node kinds each edge kind may join (unordered).
 EDGE_ENDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {

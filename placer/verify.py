@@ -120,7 +120,6 @@ from scipy.sparse.csgraph import dijkstra
 
 from placer.contract import (  # the contract with the solver; re-exported under these names
     HOURS_PER_YEAR,
-    LIMIT_REL_TOL,
     MW_ABS_TOL,
     MW_REL_TOL,
     USD_ABS_TOL,
@@ -130,9 +129,9 @@ from placer.contract import (  # the contract with the solver; re-exported under
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, stranding_cost_usd, with_final_capacities
 
 STRANDING_TERM = "stranding"

@@ -72,7 +72,7 @@ Complexity: O(I) for I loop iterations.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from placer.contract import USD_ABS_TOL, USD_REL_TOL
 from placer.plan import Plan

@@ -85,7 +85,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -443,7 +443,7 @@ class _GridChecker:
     # ---- main ----------------------------------------------------------------------
     def run(self) -> tuple[list[str], GridCheck]:
         start = time.perf_counter()
-        pol, grid, scenario = self.policy, self.grid, self.scenario
+        pol, scenario = self.policy, self.scenario
         n1 = pol.security == "n-1"
         codes = ["GRID_MISSING", "PREEXISTING_DISPATCH", "REDISPATCH_LIMIT", "GRID_BALANCE", "LINE_OVERLOAD"]
         if n1:

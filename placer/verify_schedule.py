@@ -256,7 +256,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                                      f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
                                      + (" after losing any one" if len(caps) > 1 else "")))
             total = sum(caps)
-            for (f, b), c in zip(feeds[s], caps):
+            for (_feed, b), c in zip(feeds[s], caps):
                 sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
         for b, load in sorted(sub_load.items()):
             limit = cap.headroom[b]

@@ -206,7 +206,7 @@ class PlacementModel:
             if p.sites[s].fixed_usd_per_year > 0:
                 o = m.new_bool_var(f"open[{p.sites[s].id}]")
                 v.open[s] = o
-                for (t, ss), u in v.use.items():
+                for (_t, ss), u in v.use.items():
                     if ss == s:
                         m.add_implication(u, o)
 
@@ -360,9 +360,9 @@ class PlacementModel:
         per = p.periods
         if per.multi and per.stranding_usd_per_gpu_quarter > 0:
             # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (t, k), cum in per.delivered_racks.items():
+            for (_t, k), cum in per.delivered_racks.items():
                 offset += round(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for (i, q), y in v.y.items():
+            for (i, _q), y in v.y.items():
                 g = p.skus[p.candidates[i].k].gpus_per_rack
                 terms.append((-round(per.stranding_usd_per_gpu_quarter * g), y))
         check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms], offset)

@@ -265,7 +265,7 @@ class SecurityLoop:
         )
 
     def _preexisting_report(self) -> PreexistingGrid:
-        g, f0 = self.grid, self.pre.flows_mw
+        g = self.grid
         n1 = []
         if self.outages.size:
             over = np.abs(self.pre_post) > g.emergency_mw[:, None] + TOL_MW

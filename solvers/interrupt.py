@@ -13,7 +13,8 @@ Ctrl-C stops waiting and propagates the KeyboardInterrupt (no plan).
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import structlog
 

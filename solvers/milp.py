@@ -38,7 +38,6 @@ from placer.plan import LoopIteration, Plan
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
-from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -48,6 +47,7 @@ from solvers.grid_security import (
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
 )
+from solvers.interrupt import run_interruptibly
 from solvers.lns import Neighbourhoods, fix_outside, restore
 from solvers.problem import Problem, final_scenario
 

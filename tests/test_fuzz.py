@@ -298,7 +298,7 @@ def failures_report(failures: list[str]) -> str:
 def test_mutated_scenarios_exit_cleanly(batch, tmp_path):
     cases = [c for c in scenario_cases() if c[0] % 6 == batch]
     failures, certain = [], 0
-    for n, base, text, fmt, must_fail, what in cases:
+    for n, _base, text, fmt, must_fail, what in cases:
         scenario = tmp_path / f"s{n}.{fmt}"
         scenario.write_text(text, encoding="utf-8", errors="surrogatepass")
         output = tmp_path / f"p{n}.json"

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import codes, only
-
 from placer.errors import InputError
 from placer.io import load_scenario
 from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
 from placer.scenario import Feed, Fiber, Scenario
 from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 

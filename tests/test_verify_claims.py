@@ -17,14 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import codes, only, run_cli
-
 from placer import verify as verify_module
 from placer import verify_claims
 from placer.io import load_scenario
 from placer.plan import ContingencyLoading, Plan
 from placer.scenario import Scenario
 from placer.verify import ALL_CODES, verify
+from tests.helpers import codes, only, run_cli
 
 DATA = Path(__file__).parent / "data"
 

@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.helpers import codes, only
 from scipy.optimize import linprog
 
 from placer import grid_check
@@ -42,6 +40,7 @@ from placer.plan import (
 from placer.scenario import GridPolicy, Line, Scenario
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 PENALTY = 1.0e5  # USD/MWh of overload in the relaxed pre-existing OPF (the contract value)
@@ -400,7 +399,7 @@ def test_rank_one_outages_equal_rebuild_on_pglib_case118():
     screen = grid_check.OutageScreen(sc)
     assert {screen.line_ids[k] for k in screen.bridges} == set(grid_check.islanding_outages(sc))
     for ks, post in screen.post_outage(screen.vector(inj)):
-        for j, k in enumerate(ks[::10]):
+        for k in ks[::10]:
             rebuilt = grid_check.outage_flows(sc, inj, screen.line_ids[k])
             jj = list(ks).index(k)
             np.testing.assert_allclose(post[:, jj, 0], [rebuilt[l] for l in screen.line_ids], atol=1e-6)

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import codes, only
-
 from placer.io import dump_model, load_scenario
 from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 PERIODS = ["2026Q3", "2026Q4", "2027Q1", "2027Q2", "2027Q3", "2027Q4"]
@@ -503,7 +502,7 @@ def test_cli_rejects_a_rack_installed_before_delivery(tmp_path, split_toy, split
 
 def test_last_period_differs_from_assignments(toy, toy_plan):
     racks = installed(toy_plan)
-    racks = [{TOY_KEY: min(n, 9) for n in r.values()} for r in racks]  # one rack never goes live
+    racks = [{key: min(n, 9) for key, n in r.items()} for r in racks]  # one rack never goes live
     (v,) = only(verify(toy, resched(toy, toy_plan, racks)), "SCHEDULE_FINAL")
     assert v.entity == "schedule:2027Q4"
 

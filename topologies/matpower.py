@@ -90,13 +90,12 @@ import networkx as nx
 import numpy as np
 from pydantic import ValidationError
 
+from placer.catalog import DEFAULT_CATALOG
 from placer.errors import InputError
-from placer.io import validation_error_to_input_error
 from placer.grid_check import singular_susceptance
+from placer.io import validation_error_to_input_error
 from placer.scenario import PHASE_SHIFT_MAX_DEG, REACTANCE_MAX_PU, REACTANCE_MIN_PU, Scenario
 from placer.topology import haversine_km
-
-from placer.catalog import DEFAULT_CATALOG
 
 SKU_ID = "gb200-nvl72"
 UNLIMITED_MW = 99_999.0  # stand-in for MATPOWER's "rating 0 = unlimited" (the schema wants a finite number)
