@@ -16,6 +16,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path
+from typing import Any
 
 import structlog
 import typer
@@ -105,7 +106,7 @@ def solve(
     if output is not None:
         check_output_path(output)
     sc = resolve_scenario(scenario)
-    overrides = {k: v for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed),
+    overrides: dict[str, Any] = {k: v for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed),
                                    ("deterministic", deterministic)) if v is not None}
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)

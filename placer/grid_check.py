@@ -91,7 +91,7 @@ def _network(scenario: Scenario) -> _Network:
     return _Network(
         bus_ids=tuple(n.id for n in nodes),
         capacity=np.array([n.capacity_mw if n.kind == "plant" else 0.0 for n in nodes]),
-        line_ids=tuple(e.id for e in lines),
+        line_ids=tuple(str(e.id) for e in lines),  # ids are filled in by validation
         f=np.array([index[e.from_node] for e in lines], dtype=np.int64),
         t=np.array([index[e.to_node] for e in lines], dtype=np.int64),
         b=np.array([1.0 / e.reactance_pu for e in lines]),
@@ -532,7 +532,9 @@ class OutageScreen:
             dw = w[net.f] - w[net.t]  # lines x outages: change of angle difference per unit
             bk = net.b[ks]
             denom = 1.0 - bk * dw[ks, cols]
-            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            bad: np.ndarray | list[int] = (
+                np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            )
             if len(bad):  # only negative susceptances get here: the outage leaves B singular
                 j = int(bad[0])
                 buses, lines = _involved(net, w[:, j], np.array([net.f[ks[j]], net.t[ks[j]]]))
@@ -611,7 +613,7 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     # S the shifters' injections (MW), so the nodal balance reads g - B psi = load - S.
     off = net.b * net.phi * net.base_mva
     load = load - _shift_injection_pu(net) * net.base_mva
-    psi_bounds = [(None, None)] * nb
+    psi_bounds: list[tuple[float | None, float | None]] = [(None, None)] * nb
     for s_ in slack:
         psi_bounds[int(s_)] = (0.0, 0.0)
     g_bounds = [(0.0, float(u)) for u in ub]

@@ -75,7 +75,7 @@ def _construct_mapping(loader: _Yaml12Loader, node: yaml.MappingNode, deep: bool
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: _construct_mapping(loader, node))
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict:

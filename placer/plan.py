@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from placer.scenario import Identifier, PeriodId, Text
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION: Literal[1] = 1
 
 # Strict numbers, as in the scenario: "400" and true are not rack counts. Floats may be NaN or
 # infinite here: the verifier judges such figures (a plan is a claim to check, not an input to

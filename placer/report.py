@@ -6,6 +6,7 @@ are left alone only if the console has ``emoji=False`` (the CLI's consoles do)."
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from rich.console import Console
@@ -97,12 +98,14 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
 
 def print_grid(console: Console, plan: Plan) -> None:
     g = plan.grid
+    if g is None:
+        return
     verdict = {"secure": "[green]secure[/green]", "insecure": "[red]INSECURE[/red]"}.get(g.n_minus_1, g.n_minus_1)
     how = "enforced while placing" if g.enforced_by_solver else "checked after placing"
     console.print(
         f"Grid ({g.security}, DC power flow, {how}): {verdict}; {g.monitored_lines} monitored lines, "
         f"{len(g.bridges)} radial outages skipped, {len(g.iterations)} loop iteration(s), "
-        f"{g.constraints_added} line constraint(s) added; re-dispatch {sum(r.mw for r in g.redispatch):.1f} MW"
+        f"{g.constraints_added} line constraint(s) added; re-dispatch {math.fsum(r.mw for r in g.redispatch):.1f} MW"
     )
     if g.preexisting.n1_overloads or g.preexisting.base_overloads:
         console.print(
@@ -123,7 +126,7 @@ def print_timeline(console: Console, plan: Plan) -> None:
     table = Table(title=f"Rollout: {plan.summary.stranded_gpu_quarters:,} stranded GPU-quarters")
     for col in ("quarter", "delivered", "live", "stranded", "going live", "sites at capacity"):
         table.add_column(col, justify="left" if col in ("quarter", "sites at capacity") else "right")
-    for rep in plan.schedule:
+    for rep in plan.schedule or []:
         full = [
             sp.site for sp in rep.sites
             if (sp.it_available_mw > 0 and sp.it_power_mw >= 0.98 * sp.it_available_mw)

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TypeGuard
 
 from placer.contract import USD_ABS_TOL, USD_REL_TOL
 from placer.plan import Plan
@@ -86,7 +87,7 @@ SECONDS_SLACK = 1e-4  # the solvers round every seconds figure to 4 decimals
 AddFn = Callable[..., None]  # add(code, entity, message, measured=None, limit=None, unit="")
 
 
-def _finite(x) -> bool:
+def _finite(x: float | None) -> TypeGuard[float]:
     return x is not None and math.isfinite(x)
 
 
@@ -267,6 +268,7 @@ class _Claims:
     # ---- contingency loop ----------------------------------------------------------------
     def loop(self, monitored: int, outages: int) -> None:
         grid = self.plan.grid
+        assert grid is not None  # called only for a plan with a grid report
         total = 0
         for j, it in enumerate(grid.iterations):
             ent = f"grid.iterations[{j}]"

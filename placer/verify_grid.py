@@ -234,6 +234,7 @@ def check_grid(
 
 class _GridChecker:
     def __init__(self, scenario: Scenario, plan: Plan, facility_mw: dict[str, float], add: AddFn):
+        assert plan.grid is not None  # check_grid returns early for a plan without a grid report
         self.scenario, self.plan, self.grid, self.add = scenario, plan, plan.grid, add
         self.policy = scenario.policy.grid
         self.facility_mw = facility_mw
@@ -647,37 +648,37 @@ class _GridChecker:
         named += [("violations", j, row) for j, row in enumerate(grid.violations)]
         wanted: dict[int, list] = defaultdict(list)
         bridges = set(screen.bridges.tolist())
-        for field, j, row in named:
-            ent = f"line:{row.line}/outage:{row.outage}"
-            unknown = [name for name in (row.line,) + (() if row.outage == "-" else (row.outage,))
+        for field, j, cont in named:
+            ent = f"line:{cont.line}/outage:{cont.outage}"
+            unknown = [name for name in (cont.line,) + (() if cont.outage == "-" else (cont.outage,))
                        if name not in screen.line_index]
             if unknown:
                 self.add("UNKNOWN_ENTITY", ent, f"grid.{field}[{j}] names unknown line(s) {', '.join(unknown)}")
                 continue
-            l = screen.line_index[row.line]
-            if row.outage == "-":
-                self._cmp_pair(ent, f"grid.{field}[{j}]", row, f[l], base_limit[l])
-                self.recomputed[(row.line, row.outage)] = (float(f[l]), float(base_limit[l]))
+            l = screen.line_index[cont.line]
+            if cont.outage == "-":
+                self._cmp_pair(ent, f"grid.{field}[{j}]", cont, f[l], base_limit[l])
+                self.recomputed[(cont.line, cont.outage)] = (float(f[l]), float(base_limit[l]))
                 continue
-            k = screen.line_index[row.outage]
+            k = screen.line_index[cont.outage]
             if k in bridges:
                 self.add(
                     "REPORTED_MISMATCH",
                     ent,
-                    f"grid.{field}[{j}] reports a loading after losing '{row.outage}', whose outage islands buses "
+                    f"grid.{field}[{j}] reports a loading after losing '{cont.outage}', whose outage islands buses "
                     "(a bridge: skipped, no post-outage flows)",
                 )
                 continue
-            wanted[k].append((field, j, row, l))
+            wanted[k].append((field, j, cont, l))
         if wanted:
             pp = np.column_stack([p, self._p0])
             for ks, post in screen.post_outage(pp, sorted(wanted)):
                 for jj, k in enumerate(ks.tolist()):
-                    for field, j, row, l in wanted[k]:
+                    for field, j, cont, l in wanted[k]:
                         flow = float(post[l, jj, 0])
                         limit = max(self.emergency[l], abs(float(post[l, jj, 1])))
-                        self._cmp_pair(f"line:{row.line}/outage:{row.outage}", f"grid.{field}[{j}]", row, flow, limit)
-                        self.recomputed[(row.line, row.outage)] = (flow, limit)
+                        self._cmp_pair(f"line:{cont.line}/outage:{cont.outage}", f"grid.{field}[{j}]", cont, flow, limit)
+                        self.recomputed[(cont.line, cont.outage)] = (flow, limit)
 
         # islanding outages
         if n1:
@@ -691,7 +692,7 @@ class _GridChecker:
                 if name not in expected_b:
                     self.add("REPORTED_MISMATCH", f"line:{name}",
                              f"grid.bridges lists line '{name}', but its outage islands no bus")
-            for name in sorted(expected_b - listed, key=screen.line_index.get):
+            for name in sorted(expected_b - listed, key=lambda name: screen.line_index[name]):
                 self.add("REPORTED_MISMATCH", f"line:{name}",
                          f"the outage of line '{name}' islands buses (a bridge, skipped) but grid.bridges omits it")
 
@@ -707,23 +708,23 @@ class _GridChecker:
             self._cmp(f"line:{row.line}", f"grid.preexisting.base_overloads[{j}].rating_mw", row.rating_mw,
                       self.rating[l])
         pre_wanted: dict[int, list] = defaultdict(list)
-        for j, row in enumerate(pre.n1_overloads):
-            ent = f"line:{row.line}/outage:{row.outage}"
-            if row.line not in screen.line_index or row.outage not in screen.line_index:
+        for j, cont in enumerate(pre.n1_overloads):
+            ent = f"line:{cont.line}/outage:{cont.outage}"
+            if cont.line not in screen.line_index or cont.outage not in screen.line_index:
                 self.add("UNKNOWN_ENTITY", ent, f"grid.preexisting.n1_overloads[{j}] names an unknown line")
                 continue
-            k = screen.line_index[row.outage]
+            k = screen.line_index[cont.outage]
             if k in bridges:
                 self.add("REPORTED_MISMATCH", ent,
-                         f"grid.preexisting.n1_overloads[{j}]: the outage of '{row.outage}' islands buses (skipped)")
+                         f"grid.preexisting.n1_overloads[{j}]: the outage of '{cont.outage}' islands buses (skipped)")
                 continue
-            pre_wanted[k].append((j, row, screen.line_index[row.line]))
+            pre_wanted[k].append((j, cont, screen.line_index[cont.line]))
         if pre_wanted:
             for ks, post in screen.post_outage(self._p0, sorted(pre_wanted)):
                 for jj, k in enumerate(ks.tolist()):
-                    for j, row, l in pre_wanted[k]:
-                        self._cmp(f"line:{row.line}/outage:{row.outage}",
-                                  f"grid.preexisting.n1_overloads[{j}].flow_mw", row.flow_mw, float(post[l, jj, 0]))
+                    for j, cont, l in pre_wanted[k]:
+                        self._cmp(f"line:{cont.line}/outage:{cont.outage}",
+                                  f"grid.preexisting.n1_overloads[{j}].flow_mw", cont.flow_mw, float(post[l, jj, 0]))
 
     def _check_coverage(self, mask, found, worst_post, worst_post_at) -> None:
         """GRID_COVERAGE: the grid section names everything it must (see the module docstring)."""

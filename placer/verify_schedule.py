@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from placer.contract import LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL
 from placer.plan import Plan
-from placer.scenario import Scenario
+from placer.scenario import Scenario, SiteStage
 
 CODES = [
     "SCHEDULE_MISSING", "SCHEDULE_PERIODS", "SCHEDULE_MONOTONE", "SCHEDULE_DELIVERY", "SCHEDULE_FINAL",
@@ -82,20 +82,20 @@ def capacities_in_period(scenario: Scenario, period: str | None) -> Capacities:
     rank = {p: i for i, p in enumerate(r.periods)}
     now = rank[period]
     site = {s.id: s for s in topo.sites}
-    latest_stage: dict[str, object] = {}
+    latest_stage: dict[str, SiteStage] = {}
     for st in r.site_stages:
         best = latest_stage.get(st.site)
         if rank[st.period] <= now and (best is None or rank[st.period] >= rank[best.period]):
             latest_stage[st.site] = st
     for sid in {st.site for st in r.site_stages}:
-        st = latest_stage.get(sid)
-        if st is None:
+        stage = latest_stage.get(sid)
+        if stage is None:
             cap.it[sid] = cap.liquid[sid] = cap.air[sid] = 0.0
             continue
-        frac = st.it_capacity_mw / site[sid].it_capacity_mw
-        cap.it[sid] = st.it_capacity_mw
-        cap.liquid[sid] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site[sid].liquid_cooling_mw * frac
-        cap.air[sid] = st.air_cooling_mw if st.air_cooling_mw is not None else site[sid].air_cooling_mw * frac
+        frac = stage.it_capacity_mw / site[sid].it_capacity_mw
+        cap.it[sid] = stage.it_capacity_mw
+        cap.liquid[sid] = stage.liquid_cooling_mw if stage.liquid_cooling_mw is not None else site[sid].liquid_cooling_mw * frac
+        cap.air[sid] = stage.air_cooling_mw if stage.air_cooling_mw is not None else site[sid].air_cooling_mw * frac
     for up in sorted((u for u in r.upgrades if rank[u.period] <= now), key=lambda u: rank[u.period]):
         if up.headroom_mw is not None:
             cap.headroom[up.element] = up.headroom_mw
@@ -255,9 +255,9 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1[s], "MW",
                                      f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
                                      + (" after losing any one" if len(caps) > 1 else "")))
-            total = sum(caps)
+            feed_total = math.fsum(caps)
             for (_feed, b), c in zip(feeds[s], caps):
-                sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
+                sub_load[b] = sub_load.get(b, 0.0) + facility * c / feed_total
         for b, load in sorted(sub_load.items()):
             limit = cap.headroom[b]
             if load > limit + LIMIT_REL_TOL * max(1.0, limit):
@@ -270,7 +270,7 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 found.append(Finding("BUILD_RATE", f"site:{s}@{period}", built, rate, "racks",
                                      f"{built} racks installed at {s} in {period}, build rate {rate}"))
         # reported figures: GPUs and each site's MW used against MW available
-        delivered = sum(row[q] for row in delivered_cum.values())
+        delivered = sum(cum[q] for cum in delivered_cum.values())
         for name, reported, actual in (("gpus_delivered", rep.gpus_delivered, delivered),
                                        ("gpus_live", rep.gpus_live, live_gpus),
                                        ("gpus_stranded", rep.gpus_stranded, delivered - live_gpus)):
@@ -278,23 +278,23 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", reported, actual, "GPUs",
                                      f"{name} reported {reported:,}, recomputed {actual:,}"))
         seen: set[str] = set()
-        for row in rep.sites:
-            ent = f"site:{row.site}@{period}"
-            if row.site not in sites or row.site in seen:
+        for site_row in rep.sites:
+            ent = f"site:{site_row.site}@{period}"
+            if site_row.site not in sites or site_row.site in seen:
                 found.append(Finding("REPORTED_MISMATCH", ent, None, None, "",
-                                     f"schedule sites in {period}: '{row.site}' is "
-                                     + ("reported twice" if row.site in seen else "not a site of this scenario")))
+                                     f"schedule sites in {period}: '{site_row.site}' is "
+                                     + ("reported_mw twice" if site_row.site in seen else "not a site of this scenario")))
                 continue
-            seen.add(row.site)
-            s, mw = row.site, it.get(row.site, 0.0)
-            for name, reported, actual in (("it_power_mw", row.it_power_mw, mw),
-                                           ("it_available_mw", row.it_available_mw, cap.it[s]),
-                                           ("facility_power_mw", row.facility_power_mw, mw * sites[s].pue),
-                                           ("facility_available_mw", row.facility_available_mw, n1[s])):
-                if not _mw_close(reported, actual):
-                    found.append(Finding("REPORTED_MISMATCH", ent, reported, actual, "MW",
-                                         f"sites[{s}].{name} in {period} reported {reported:.6g}, "
-                                         f"recomputed {actual:.6g}"))
+            seen.add(site_row.site)
+            s, mw = site_row.site, it.get(site_row.site, 0.0)
+            for name, reported_mw, actual_mw in (("it_power_mw", site_row.it_power_mw, mw),
+                                           ("it_available_mw", site_row.it_available_mw, cap.it[s]),
+                                           ("facility_power_mw", site_row.facility_power_mw, mw * sites[s].pue),
+                                           ("facility_available_mw", site_row.facility_available_mw, n1[s])):
+                if not _mw_close(reported_mw, actual_mw):
+                    found.append(Finding("REPORTED_MISMATCH", ent, reported_mw, actual_mw, "MW",
+                                         f"sites[{s}].{name} in {period} reported {reported_mw:.6g}, "
+                                         f"recomputed {actual_mw:.6g}"))
         for s, mw in sorted(it.items()):
             if s not in seen and not _mw_close(0.0, mw):
                 found.append(Finding("REPORTED_MISMATCH", f"site:{s}@{period}", None, mw, "MW",
@@ -335,7 +335,7 @@ def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
     tenants = {t.id for t in scenario.demand.tenants}
     sites = {s.id for s in scenario.topology.sites}
     live = 0
-    for rep in plan.schedule:  # the same entries check_schedule counts as live (malformed keys: none)
+    for rep in plan.schedule or []:  # the same entries check_schedule counts as live (malformed keys: none)
         for key, n in rep.installed_racks.items():
             parsed = _parse_key(key)
             if parsed is not None and parsed[0] in tenants and parsed[1] in skus and parsed[2] in sites:
@@ -374,7 +374,8 @@ def with_final_capacities(scenario: Scenario) -> Scenario:
             node.headroom_mw = cap.headroom[node.id]
     for edge in out.topology.edges:
         if edge.kind == "feed":
-            edge.capacity_mw = cap.feed[edge.id]
+            edge.capacity_mw = cap.feed[str(edge.id)]  # ids are filled in by validation
         elif edge.kind == "line":
-            edge.rating_mw, edge.emergency_rating_mw = cap.rating[edge.id], cap.emergency[edge.id]
+            eid = str(edge.id)
+            edge.rating_mw, edge.emergency_rating_mw = cap.rating[eid], cap.emergency[eid]
     return out

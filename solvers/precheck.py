@@ -179,16 +179,16 @@ def _hall_violations(p: Problem, res: _Resource, keys: list[Key], arcs: dict[Key
     for key in active:
         for s in arcs.get(key, ()):
             signature.setdefault(s, []).append(key)
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple[Key, ...], list[int]] = {}
     for s, ks in signature.items():
         groups.setdefault(tuple(ks), []).append(s)
     g = nx.DiGraph()
     g.add_node("sink")
     for key in active:
         g.add_edge("src", ("d", key), capacity=amounts[key])
-    for j, (ks, sites) in enumerate(groups.items()):
-        g.add_edge(("g", j), "sink", capacity=sum(math.ceil(res.loose[s] * W_PER_MW) for s in sites))
-        for key in ks:
+    for j, (group_keys, group_sites) in enumerate(groups.items()):
+        g.add_edge(("g", j), "sink", capacity=sum(math.ceil(res.loose[s] * W_PER_MW) for s in group_sites))
+        for key in group_keys:
             g.add_edge(("d", key), ("g", j))  # no capacity attribute: unbounded
     cut, (side, _) = nx.minimum_cut(g, "src", "sink")
     if cut >= total:
@@ -265,8 +265,15 @@ class _Rows:
 
     def __init__(self, n: int):
         self.n = n
-        self.r, self.c, self.v, self.b = [], [], [], []
-        self.er, self.ec, self.ev, self.eb = [], [], [], []
+        # row, column, value and bound lists of the <= rows, then of the = rows
+        self.r: list[int] = []
+        self.c: list[int] = []
+        self.v: list[float] = []
+        self.b: list[float] = []
+        self.er: list[int] = []
+        self.ec: list[int] = []
+        self.ev: list[float] = []
+        self.eb: list[float] = []
 
     def le(self, cols: list[int], vals: list[float], rhs: float) -> None:
         row = len(self.b)

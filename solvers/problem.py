@@ -76,7 +76,7 @@ class Problem:
     # per-site facts
     rtt_ms: list[dict[str, float]]  # site -> {metro id: round-trip ms}; missing = unreachable
     crf: float
-    periods: Periods | None = None
+    periods: Periods  # always present: a scenario without a rollout is one period, all delivered
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -225,9 +225,10 @@ def final_scenario(scenario: Scenario) -> Scenario:
             node.headroom_mw = eff["headroom"][node.id]
     for edge in out.topology.edges:
         if edge.kind == "feed":
-            edge.capacity_mw = eff["feed"][edge.id]
+            edge.capacity_mw = eff["feed"][str(edge.id)]  # ids are filled in by validation
         elif edge.kind == "line":
-            edge.rating_mw, edge.emergency_rating_mw = eff["rating"][edge.id], eff["emergency"][edge.id]
+            eid = str(edge.id)
+            edge.rating_mw, edge.emergency_rating_mw = eff["rating"][eid], eff["emergency"][eid]
     return out
 
 

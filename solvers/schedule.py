@@ -53,8 +53,9 @@ def forward_schedule(problem: Problem, final: dict[int, int]) -> dict[tuple[int,
             if p.air_mw(c.k) > 0:
                 limits.append((per.air_cap[q][c.s] - air[c.s]) / p.air_mw(c.k))
             limits += [(per.headroom[q][b] - sub[b]) / (f * share) for b, share in per.feed_shares[q][c.s].items()]
-            if per.build_rate[c.s] is not None:
-                limits.append(per.build_rate[c.s] - built[c.s])
+            rate = per.build_rate[c.s]
+            if rate is not None:
+                limits.append(rate - built[c.s])
             n = max(0, math.floor(min(limits) + EPS))
             if n:
                 live[i] += n

@@ -44,6 +44,7 @@ import time
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -452,9 +453,10 @@ def test_api_overrides_are_validated(tiny):
     from placer.errors import InputError
     from solvers import solve
 
-    for kwargs, option in [({"workers": 257}, "--workers"), ({"seed": 2**32}, "--seed"),
+    cases: list[tuple[dict[str, Any], str]] = [({"workers": 257}, "--workers"), ({"seed": 2**32}, "--seed"),
                            ({"time_limit_s": math.inf}, "--time-limit"), ({"time_limit_s": 1e300}, "--time-limit"),
-                           ({"workers": True}, "--workers"), ({"time_limit_s": "5"}, "--time-limit")]:
+                           ({"workers": True}, "--workers"), ({"time_limit_s": "5"}, "--time-limit")]
+    for kwargs, option in cases:
         with pytest.raises(InputError, match=f"^{option}: "):
             solve(tiny, "greedy", **kwargs)
 

@@ -9,6 +9,7 @@ References are independent of both implementations under test (``solvers.dcpf`` 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -164,6 +165,7 @@ def test_post_outage_flows_match_pypower_with_the_branch_removed(case5, row):
     k = model.line_index[f"br:{row}"]
     lodf = model.post_outage_flows(model.flows(inj), np.array([k]))[:, 0]
     rebuilt = grid_check.outage_flows(scenario, inj, f"br:{row}")
+    assert rebuilt is not None
     screen = grid_check.OutageScreen(scenario)
     (_, post), = list(screen.post_outage(screen.vector(inj), [screen.line_index[f"br:{row}"]]))
     for line, ref in reference.items():
@@ -337,7 +339,7 @@ def test_redispatch_is_parsimonious_and_charged_on_raised_output(engine):
     moved = sum(abs(r.mw) for r in plan.grid.redispatch)
     assert moved == pytest.approx(plan.summary.facility_power_mw, rel=1e-6)
     pol = scenario.policy
-    charged = sum(max(r.mw, 0.0) * r.cost_usd_per_mwh for r in plan.grid.redispatch)
+    charged = math.fsum(max(r.mw, 0.0) * r.cost_usd_per_mwh for r in plan.grid.redispatch)
     term = {c.name: c.usd_per_year for c in plan.cost_breakdown}["redispatch"]
     assert term == pytest.approx(pol.grid.redispatch_weight * charged * pol.cost.utilization * 8760, rel=1e-9)
     assert verify(scenario, plan).valid

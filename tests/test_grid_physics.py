@@ -288,7 +288,7 @@ def test_parallel_lines_split_by_susceptance_and_are_not_bridges():
     inj = dict(zip(model.bus_ids, state.injections_mw))
     assert grid_check.dc_flows(scenario, inj)["l1"] == pytest.approx(60.0)
     after = grid_check.outage_flows(scenario, inj, "l1")
-    assert after["l2"] == pytest.approx(90.0) and after["l1"] == 0.0
+    assert after is not None and after["l2"] == pytest.approx(90.0) and after["l1"] == 0.0
     screen = model.screen_n1(state.flows_mw)
     j = list(screen.outages).index(model.line_index["l1"])
     assert screen.post_flows_mw[model.line_index["l2"], j] == pytest.approx(90.0)

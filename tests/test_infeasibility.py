@@ -237,6 +237,7 @@ def test_competing_latency_shares_get_a_core_from_both_engines():
 def test_core_says_when_it_stopped_before_it_was_minimal():
     problem = build_problem(_islands_vs_max_sites())
     reasons = explain_infeasibility(problem, problem.scenario.policy.solver, budget_s=0.0)
+    assert reasons is not None
     assert reasons[-1].startswith("not proven minimal: stopped after")
     assert reasons[0].startswith("demand lines in conflict:")
 

@@ -17,6 +17,7 @@ def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
     # tiny has lines: CP-SAT proves its placement optimal, and the plan's status covers the whole
     # objective (placement plus the re-dispatch chosen afterwards) against its whole bound
     assert exact.summary.placement_status == "OPTIMAL"
+    assert exact.summary.gap is not None and exact.summary.bound is not None
     assert exact.summary.status == ("OPTIMAL" if exact.summary.gap <= exact.summary.relative_gap else "FEASIBLE")
     assert exact.summary.gpus_placed == sum(t.total_gpus for t in tiny.demand.tenants)
     assert verify(tiny, exact).valid
@@ -36,7 +37,7 @@ def test_every_engines_bound_is_below_the_grid_aware_optimum(tiny):
     assert optimum.summary.status == "OPTIMAL"
     for engine in ("cpsat", "milp", "scip"):
         plan = solve(tiny, engine)
-        assert plan.summary.bound <= optimum.summary.objective * (1 + 1e-6), engine
+        assert plan.summary.bound is not None and plan.summary.bound <= optimum.summary.objective * (1 + 1e-6), engine
 
 
 def test_plan_records_solver_provenance(tiny):

@@ -547,7 +547,7 @@ def test_latency_share_partial(scenario, plan):
 
 def test_training_island(scenario, plan):
     per_site = tenant_site_gpus(plan, "alpha")
-    smallest = min(per_site, key=per_site.get)
+    smallest = min(per_site, key=lambda s: per_site[s])
     report = check_variant(
         scenario, plan, lambda s: setattr(tenant(s, "alpha"), "min_island_gpus", per_site[smallest] + 1)
     )

@@ -184,7 +184,7 @@ def test_grid_blind_cpsat_plan_is_valid_once_labelled_honestly():
     sc = load_scenario(DATA / "tiny.yaml")
     plan = solve(sc, solver="cpsat")
     sm = plan.summary
-    assert plan.grid is not None and sm.gap > sm.relative_gap
+    assert plan.grid is not None and sm.gap is not None and sm.gap > sm.relative_gap
     if sm.status == "OPTIMAL":  # the label before the solvers' change
         one(verify(sc, plan), "STATUS_CLAIM", "summary.status")
     honest = lie(plan, status="FEASIBLE", placement_status="OPTIMAL")

@@ -27,6 +27,7 @@ import pytest
 from scipy.optimize import linprog
 
 from placer import grid_check
+from placer.contract import plant_cost_usd_per_mwh
 from placer.io import load_scenario
 from placer.plan import (
     ContingencyLoading,
@@ -63,7 +64,7 @@ class Dense:
         self.bus_ids = [n.id for n in buses]
         self.idx = {b: i for i, b in enumerate(self.bus_ids)}
         self.lines: list[Line] = topo.edges_of_kind("line")
-        self.line_ids = [e.id for e in self.lines]
+        self.line_ids = [str(e.id) for e in self.lines]  # ids are filled in by validation
         self.f = [self.idx[e.from_node] for e in self.lines]
         self.t = [self.idx[e.to_node] for e in self.lines]
         self.b = np.array([1.0 / e.reactance_pu for e in self.lines])
@@ -86,7 +87,7 @@ class Dense:
         self.slack = [max(c, key=lambda i: (capacity[i], -i)) for c in self.comps]
 
     def _components(self, removed: int | None) -> list[list[int]]:
-        adj = {i: set() for i in range(len(self.bus_ids))}
+        adj: dict[int, set[int]] = {i: set() for i in range(len(self.bus_ids))}
         for k, (u, v) in enumerate(zip(self.f, self.t)):
             if k != removed:
                 adj[u].add(v)
@@ -274,7 +275,7 @@ def attach_grid(
         violations=violations,
         n_minus_1="secure" if not violations else "insecure",
     )
-    usd_per_h = sum(max(mw, 0.0) * next(pl.cost_usd_per_mwh for pl in d.plants if pl.id == pid) for pid, mw in redispatch.items())
+    usd_per_h = sum(max(mw, 0.0) * next(plant_cost_usd_per_mwh(pl) for pl in d.plants if pl.id == pid) for pid, mw in redispatch.items())
     term = CostTerm(name="redispatch", usd_per_year=pol.redispatch_weight * usd_per_h * scenario.policy.cost.utilization
                     * HOURS, description="re-dispatch")
     terms = [t for t in plan.cost_breakdown if t.name != "redispatch"] + [term]
@@ -317,7 +318,7 @@ def variant(scenario: Scenario, edit) -> Scenario:
 
 
 def line(scenario: Scenario, line_id: str) -> Line:
-    return next(e for e in scenario.topology.edges if e.id == line_id)
+    return next(e for e in scenario.topology.edges if isinstance(e, Line) and e.id == line_id)
 
 
 
@@ -378,6 +379,7 @@ def test_rank_one_outages_equal_rebuild_and_resolve(scenario, plan):
     for ks, post in screen.post_outage(p, block=4):  # several blocks
         for j, k in enumerate(ks):
             rebuilt = grid_check.outage_flows(scenario, inj, screen.line_ids[k])
+            assert rebuilt is not None
             np.testing.assert_allclose(post[:, j, 0], [rebuilt[l] for l in screen.line_ids], atol=1e-9)
             seen += 1
     assert seen == 5
@@ -401,6 +403,7 @@ def test_rank_one_outages_equal_rebuild_on_pglib_case118():
     for ks, post in screen.post_outage(screen.vector(inj)):
         for k in ks[::10]:
             rebuilt = grid_check.outage_flows(sc, inj, screen.line_ids[k])
+            assert rebuilt is not None
             jj = list(ks).index(k)
             np.testing.assert_allclose(post[:, jj, 0], [rebuilt[l] for l in screen.line_ids], atol=1e-6)
 
@@ -790,7 +793,9 @@ def test_monitor_min_loading_under_n0_counts_the_base_case_only(scenario, placed
 
     var = variant(scenario, edit)
     base_share = abs(_f0(var)["L1"]) / line(var, "L1").rating_mw
-    post_share = 650.0 / line(var, "L1").emergency_rating_mw
+    emergency_mw = line(var, "L1").emergency_rating_mw
+    assert emergency_mw is not None
+    post_share = 650.0 / emergency_mw
     threshold = (base_share + post_share) / 2
     assert base_share < threshold < post_share
 

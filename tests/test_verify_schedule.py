@@ -109,7 +109,9 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
     assert len(racks) == len(r.periods)
     skus = {k.id: k for k in scenario.catalog}
     order = {p: i for i, p in enumerate(r.periods)}
-    reports, prev, stranded = [], {}, 0
+    reports: list[PeriodReport] = []
+    prev: dict[str, int] = {}
+    stranded = 0
     for q, (period, now) in enumerate(zip(r.periods, racks)):
         now = {k: n for k, n in now.items() if n > 0}
         going = []
@@ -118,7 +120,10 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
             if n > prev.get(key, 0):
                 d = n - prev.get(key, 0)
                 going.append(GoingLive(tenant=t, sku=k, site=s, racks=d, gpus=d * skus[k].gpus_per_rack))
-        delivered = sum(d.gpus for d in r.deliveries if order[d.period] <= q)
+        delivered = 0
+        for dl in r.deliveries:
+            if order[dl.period] <= q:
+                delivered += dl.gpus
         live = sum(n * skus[key.split("/")[1]].gpus_per_rack for key, n in now.items())
         caps = period_caps(scenario, period)
         use = loads(scenario, now)
@@ -308,6 +313,7 @@ def test_multi_plan_is_valid(multi, multi_plan):
     again = resched(multi, multi_plan)
     assert again.summary.model_dump(exclude=set(NO_PROOF)) == multi_plan.summary.model_dump(exclude=set(NO_PROOF))
     assert again.cost_breakdown == multi_plan.cost_breakdown
+    assert again.schedule is not None and multi_plan.schedule is not None
     for mine, theirs in zip(again.schedule, multi_plan.schedule, strict=True):
         assert mine.model_dump(exclude={"sites"}) == theirs.model_dump(exclude={"sites"})
         assert [r.site for r in mine.sites] == [r.site for r in theirs.sites]
@@ -881,6 +887,7 @@ def test_one_period_rollout_gives_the_same_plan(tiny, tiny_plan):
     assert plan.sites == tiny_plan.sites and plan.substations == tiny_plan.substations
     assert plan.summary.objective == pytest.approx(tiny_plan.summary.objective)
     assert plan.summary.stranded_gpu_quarters == 0 and stranding_term(plan) == 0
+    assert plan.schedule is not None
     (rep,) = plan.schedule
     final = {f"{a.tenant}/{a.sku}/{a.site}": a.racks for a in plan.assignments if a.racks}
     assert rep.installed_racks == final

@@ -85,6 +85,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -254,7 +255,7 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     # ---- generators
     gen_df = cf.gen
     costs = _linear_costs(cf, len(gen_df))
-    gens = []
+    gens: list[dict[str, Any]] = []  # one record per generator kept: row, bus, pmax, cost
     dropped_gens = 0
     for row, r in enumerate(gen_df.itertuples(index=False), start=1):
         bus = int(r.GEN_BUS)
@@ -270,7 +271,8 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
 
     # ---- branches
     br_df = cf.branch
-    branches, off, shifts, tiny, negative_x = [], 0, 0, 0, 0
+    branches: list[dict[str, Any]] = []  # one record per branch kept: id, row, ends, x, shift, ratings, ...
+    off, shifts, tiny, negative_x = 0, 0, 0, 0
     for row, r in enumerate(br_df.itertuples(index=False), start=1):
         f, t = int(r.F_BUS), int(r.T_BUS)
         for end in (f, t):

@@ -501,8 +501,8 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
                 if p not in picks:
                     picks.append(p)
                     shares.append(0.1)
-            s = sum(shares)
-            shares = [x / s for x in shares]
+            share_sum = sum(shares)
+            shares = [x / share_sum for x in shares]
         skus = [pool[i] for i in picks]
         sizes = [s.gpus_per_rack for s in skus]
         if not last:
@@ -672,10 +672,10 @@ def generate(
     # island requirements over all tenants (IT, liquid, air MW), with a 10 % margin
     need_it = need_liq = need_air = 0.0
     for tn in demand:
-        it, liq, air = tn.per_gpu_max()
+        it, liq_kw, air_kw = tn.per_gpu_max()
         need_it = max(need_it, tn.island * it / 1000 * 1.1)
-        need_liq = max(need_liq, tn.island * liq / 1000 * 1.1)
-        need_air = max(need_air, tn.island * air / 1000 * 1.1)
+        need_liq = max(need_liq, tn.island * liq_kw / 1000 * 1.1)
+        need_air = max(need_air, tn.island * air_kw / 1000 * 1.1)
     liquid_style = rng.random(sites) < 0.75
     pue = np.round(np.where(liquid_style, rng.uniform(1.08, 1.22, sites), rng.uniform(1.22, 1.35, sites)), 3)
     size_w = rng.lognormal(0.0, 0.5, sites)
@@ -692,8 +692,8 @@ def generate(
     liq_air_style = rng.uniform(0.0, 0.3, sites)
     liq = np.where(liquid_style, liq_lo, liq_air_style) * it_cap
     air = np.where(liquid_style, liq_style_air, air_hi) * it_cap
-    liq = np.array([_ceil(v, 0.1) for v in np.maximum(liq, need_liq)])
-    air = np.array([_ceil(v, 0.1) for v in np.maximum(air, need_air)])
+    liq = np.array([_ceil(x, 0.1) for x in np.maximum(liq, need_liq)])
+    air = np.array([_ceil(x, 0.1) for x in np.maximum(air, need_air)])
     # fleet-level check: at least 1.3x what the demand's heat needs of each medium
     for arr, need in ((liq, fleet_liq), (air, fleet_air)):
         if arr.sum() < 1.3 * need:
@@ -921,8 +921,8 @@ def generate(
     for m in range(n_metro):
         for b in np.argsort(d_ms[m], kind="stable")[: min(2, n_sub)].tolist():
             add_fiber(metro_ids[m], sub_ids[b], ROUTE_FACTOR * float(d_ms[m, b]))
-    for (u, v), km in sorted(fiber.items()):
-        out_edges.append({"kind": "fiber", "from": u, "to": v, "length_km": km})
+    for (end_a, end_b), km in sorted(fiber.items()):
+        out_edges.append({"kind": "fiber", "from": end_a, "to": end_b, "length_km": km})
 
     # ---- 6. tenant rules -------------------------------------------------------------
     rng = _rng(seed, STREAM_RULES)
