@@ -88,7 +88,8 @@ def solve(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
     solver: str = typer.Option(
-        "auto", "--solver",
+        "auto",
+        "--solver",
         help="auto (milp when the scenario has lines and grid security, else cpsat) | cpsat | milp (HiGHS) | scip | greedy",
     ),
     time_limit: float | None = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
@@ -106,8 +107,16 @@ def solve(
     if output is not None:
         check_output_path(output)
     sc = resolve_scenario(scenario)
-    overrides: dict[str, Any] = {k: v for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed),
-                                   ("deterministic", deterministic)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("time_limit_s", time_limit),
+            ("workers", workers),
+            ("seed", seed),
+            ("deterministic", deterministic),
+        )
+        if v is not None
+    }
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
     plan = run_solver(sc, solver, **overrides)
@@ -116,8 +125,10 @@ def solve(
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
-            err.print(f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
-                      f"verification ({len(report.violations)} violation(s)); no plan written")
+            err.print(
+                f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
+                f"verification ({len(report.violations)} violation(s)); no plan written"
+            )
             raise typer.Exit(130)
         err.print(f"error: the {plan.summary.solver} plan failed verification; no plan written")
         raise typer.Exit(1)
@@ -127,15 +138,19 @@ def solve(
         out.print(f"plan written to {escape(str(output))}")
     if plan.summary.interrupted:
         written = f", written to {output} with summary.interrupted" if output is not None else ""
-        err.print(f"interrupted: the solve was stopped (Ctrl-C); the plan is the best found by then, "
-                  f"status {plan.summary.status}{written}")
+        err.print(
+            f"interrupted: the solve was stopped (Ctrl-C); the plan is the best found by then, "
+            f"status {plan.summary.status}{written}"
+        )
         raise typer.Exit(130)
 
 
 def _print_most_loaded(grid) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Grid {grid.n_minus_1} ({grid.security}): the most loaded monitored lines, each at its worst case")
+    table = Table(
+        title=f"Grid {grid.n_minus_1} ({grid.security}): the most loaded monitored lines, each at its worst case"
+    )
     for col in ("line", "case", "flow MW", "limit MW", "loading"):
         table.add_column(col, justify="left" if col in ("line", "case") else "right")
     for ln in grid.most_loaded[:10]:
@@ -204,8 +219,9 @@ def import_grid(
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
     sites: int = typer.Option(20, "--sites", min=1, max=100_000, help="candidate sites to attach to buses"),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="seed for site placement and figures"),
-    gpus: int = typer.Option(26_000, "--gpus", min=1, max=100_000_000,
-                             help="GPUs of demand (Korea tenant mix, whole racks)"),
+    gpus: int = typer.Option(
+        26_000, "--gpus", min=1, max=100_000_000, help="GPUs of demand (Korea tenant mix, whole racks)"
+    ),
 ) -> None:
     """Import a MATPOWER grid into a scenario: buses, generators and branches, plus seeded sites and demand."""
     from topologies.matpower import import_case
@@ -215,11 +231,13 @@ def import_grid(
     scenario = import_case(case, sites=sites, seed=seed, gpus=gpus)
     dump_model(scenario, output)
     topo = scenario.topology
-    out.print(Text(
-        f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
-        f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
-        f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
-    ))
+    out.print(
+        Text(
+            f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
+            f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
+            f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
+        )
+    )
 
 
 @app.command()
@@ -241,13 +259,25 @@ def generate(
 
     check_output_path(output)
     try:
-        scenario = synthesize(sites=sites, gpus=gpus, seed=seed, substations=substations, plants=plants,
-                              metros=metros, tenants=tenants, skus=skus)
+        scenario = synthesize(
+            sites=sites,
+            gpus=gpus,
+            seed=seed,
+            substations=substations,
+            plants=plants,
+            metros=metros,
+            tenants=tenants,
+            skus=skus,
+        )
     except ValueError as exc:
         raise InputError(str(exc), where="placer generate") from None
     dump_model(scenario, output)
-    out.print(Text(f"wrote {output}: {len(scenario.topology.sites)} sites, "
-                   f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}"))
+    out.print(
+        Text(
+            f"wrote {output}: {len(scenario.topology.sites)} sites, "
+            f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}"
+        )
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -103,8 +103,16 @@ def _network(scenario: Scenario) -> _Network:
 def _without(net: _Network, line: int) -> _Network:
     """The network less one line: its B matrix, components and LU are then built from scratch."""
     keep = np.arange(len(net.line_ids)) != line
-    return _Network(net.bus_ids, net.capacity, tuple(l for i, l in enumerate(net.line_ids) if i != line),
-                    net.f[keep], net.t[keep], net.b[keep], net.phi[keep], net.base_mva)
+    return _Network(
+        net.bus_ids,
+        net.capacity,
+        tuple(l for i, l in enumerate(net.line_ids) if i != line),
+        net.f[keep],
+        net.t[keep],
+        net.b[keep],
+        net.phi[keep],
+        net.base_mva,
+    )
 
 
 def _components(net: _Network) -> tuple[int, np.ndarray]:
@@ -203,7 +211,9 @@ def _singular(net: _Network, buses, lines, detail: str, outage: str | None = Non
     return SingularGrid(
         f"{where}the bus susceptance matrix is singular ({detail}) around bus(es) {_named(buses)} "
         f"(lines {_named(lines)}{why}): the DC power flow has no unique solution",
-        tuple(buses), tuple(lines), outage,
+        tuple(buses),
+        tuple(lines),
+        outage,
     )
 
 
@@ -639,8 +649,9 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
             method="highs",
         )
     else:
-        res = linprog(np.concatenate([cost, np.zeros(nb)]), A_eq=a_eq, b_eq=load, bounds=g_bounds + psi_bounds,
-                      method="highs")
+        res = linprog(
+            np.concatenate([cost, np.zeros(nb)]), A_eq=a_eq, b_eq=load, bounds=g_bounds + psi_bounds, method="highs"
+        )
     if res.status == 0:
         return result(res.x, False)
     if res.status != 2 or not ne:
@@ -659,8 +670,14 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     )
     if res.status == 0:
         return result(res.x, True)
-    return OpfResult(False, True, {}, float("nan"), float("nan"),
-                     f"pre-existing DC OPF with penalised overload failed: {res.message}")
+    return OpfResult(
+        False,
+        True,
+        {},
+        float("nan"),
+        float("nan"),
+        f"pre-existing DC OPF with penalised overload failed: {res.message}",
+    )
 
 
 def components(scenario: Scenario) -> dict[str, str]:

@@ -36,13 +36,18 @@ class _Model(BaseModel):
 
 
 class Summary(_Model):
-    status: Status = Field(description="of the whole objective reported: OPTIMAL only when gap <= relative_gap "
-                           "against a valid bound of the whole problem; otherwise FEASIBLE")
+    status: Status = Field(
+        description="of the whole objective reported: OPTIMAL only when gap <= relative_gap "
+        "against a valid bound of the whole problem; otherwise FEASIBLE"
+    )
     placement_status: Status | None = Field(
-        None, description="the engine's own status for the placement alone, when the engine does not model "
-        "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)")
-    relative_gap: Real = Field(ge=0, le=1, allow_inf_nan=False,
-                                description="the gap OPTIMAL is proven within (policy.solver.relative_gap)")
+        None,
+        description="the engine's own status for the placement alone, when the engine does not model "
+        "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)",
+    )
+    relative_gap: Real = Field(
+        ge=0, le=1, allow_inf_nan=False, description="the gap OPTIMAL is proven within (policy.solver.relative_gap)"
+    )
     interrupted: Flag = Field(False, description="the solve was interrupted (Ctrl-C): the plan is the incumbent then")
     solver: Identifier
     engine_choice: Text = Field("", description="why this engine ran: as requested, or what 'auto' saw")
@@ -118,8 +123,10 @@ class ContingencyLoading(_Model):
 
 class Redispatch(_Model):
     plant: Identifier
-    mw: Real = Field(description="change of output for the new load: within [0, spare_mw], or "
-                      "[-pre-existing output, spare_mw] when the policy allows re-dispatch down")
+    mw: Real = Field(
+        description="change of output for the new load: within [0, spare_mw], or "
+        "[-pre-existing output, spare_mw] when the policy allows re-dispatch down"
+    )
     spare_mw: Real
     cost_usd_per_mwh: Real
 
@@ -152,7 +159,9 @@ class GridReport(_Model):
     enforced_by_solver: Flag = Field(description="whether the solver held line limits while placing")
     base_mva: Real
     monitored_lines: Int
-    injections_mw: dict[Identifier, Real] = Field(description="net injection per bus with the new load and re-dispatch, MW")
+    injections_mw: dict[Identifier, Real] = Field(
+        description="net injection per bus with the new load and re-dispatch, MW"
+    )
     new_load_mw: dict[Identifier, Real] = Field(description="data-center facility load per bus, MW")
     redispatch: list[Redispatch]
     preexisting: PreexistingGrid
@@ -204,7 +213,9 @@ class Plan(_Model):
     substations: list[SubstationLoad]
     cost_breakdown: list[CostTerm]
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
-    schedule: list[PeriodReport] | None = Field(None, description="the rollout, period by period (multi-period scenarios)")
+    schedule: list[PeriodReport] | None = Field(
+        None, description="the rollout, period by period (multi-period scenarios)"
+    )
 
 
 def plan_json_schema() -> dict:

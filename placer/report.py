@@ -34,8 +34,11 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     if s.engine_choice:
         console.print(f"engine: {s.engine_choice}", markup=False, highlight=False)
     if s.placement_status is not None:
-        console.print(f"placement alone: {s.placement_status} (the status above covers the whole objective)",
-                      markup=False, highlight=False)
+        console.print(
+            f"placement alone: {s.placement_status} (the status above covers the whole objective)",
+            markup=False,
+            highlight=False,
+        )
 
     tenants = Table(title="Per tenant", show_lines=False)
     tenants.add_column("tenant")
@@ -117,7 +120,9 @@ def print_grid(console: Console, plan: Plan) -> None:
         table.add_column(col, justify="left" if col in ("line", "after losing") else "right")
     rows = g.violations or g.worst_contingencies
     for c in rows[:5]:
-        table.add_row(escape(c.line), escape(c.outage), f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%")
+        table.add_row(
+            escape(c.line), escape(c.outage), f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%"
+        )
     if rows:
         console.print(table)
 
@@ -128,14 +133,18 @@ def print_timeline(console: Console, plan: Plan) -> None:
         table.add_column(col, justify="left" if col in ("quarter", "sites at capacity") else "right")
     for rep in plan.schedule or []:
         full = [
-            sp.site for sp in rep.sites
+            sp.site
+            for sp in rep.sites
             if (sp.it_available_mw > 0 and sp.it_power_mw >= 0.98 * sp.it_available_mw)
             or (sp.facility_available_mw > 0 and sp.facility_power_mw >= 0.98 * sp.facility_available_mw)
         ]
         going = sum(g.gpus for g in rep.going_live)
         table.add_row(
-            rep.period, f"{rep.gpus_delivered:,}", f"{rep.gpus_live:,}",
+            rep.period,
+            f"{rep.gpus_delivered:,}",
+            f"{rep.gpus_live:,}",
             f"[red]{rep.gpus_stranded:,}[/red]" if rep.gpus_stranded else "0",
-            f"{going:,}" if going else "", escape(", ".join(full)),
+            f"{going:,}" if going else "",
+            escape(", ".join(full)),
         )
     console.print(table)

@@ -47,17 +47,27 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 Text = Annotated[str, Field(max_length=10_000)]
 
 # The ranges (documented in one place; each field's description repeats its unit).
-SiteMw = Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)]                  # one site's IT capacity: up to 10 GW
+SiteMw = Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)]  # one site's IT capacity: up to 10 GW
 SiteCoolingMw = Annotated[float, Strict(), Field(ge=0, le=10_000, allow_inf_nan=False)]
-GridMw = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]                 # a bus, plant or feed: up to 100 GW
+GridMw = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]  # a bus, plant or feed: up to 100 GW
 GridMwPositive = Annotated[float, Strict(), Field(gt=0, le=100_000, allow_inf_nan=False)]
-PriceUsdPerMwh = Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)]          # energy prices: up to 10,000 USD/MWh
+PriceUsdPerMwh = Annotated[
+    float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)
+]  # energy prices: up to 10,000 USD/MWh
 CostUsdPerMwh = Annotated[float, Strict(), Field(ge=0, le=10_000, allow_inf_nan=False)]
-CapexUsdPerMw = Annotated[float, Strict(), Field(ge=0, le=1e9, allow_inf_nan=False)]              # capital cost: up to 1 billion USD per MW
-UsdPerYear = Annotated[float, Strict(), Field(ge=0, le=1e11, allow_inf_nan=False)]                # annual money per item: up to 100 billion USD
-Weight = Annotated[float, Strict(), Field(ge=0, le=1e3, allow_inf_nan=False)]                     # objective weights
-Kv = Annotated[float, Strict(), Field(gt=0, le=1_500, allow_inf_nan=False)]                       # the highest transmission voltages are 1,100-1,200 kV
-Gpus = Annotated[int, Strict(), Field(gt=0, le=100_000_000)]              # GPU counts: up to 100 million
+CapexUsdPerMw = Annotated[
+    float, Strict(), Field(ge=0, le=1e9, allow_inf_nan=False)
+]  # capital cost: up to 1 billion USD per MW
+UsdPerYear = Annotated[
+    float, Strict(), Field(ge=0, le=1e11, allow_inf_nan=False)
+]  # annual money per item: up to 100 billion USD
+Weight = Annotated[float, Strict(), Field(ge=0, le=1e3, allow_inf_nan=False)]  # objective weights
+Kv = Annotated[
+    float, Strict(), Field(gt=0, le=1_500, allow_inf_nan=False)
+]  # the highest transmission voltages are 1,100-1,200 kV
+Gpus = Annotated[int, Strict(), Field(gt=0, le=100_000_000)]  # GPU counts: up to 100 million
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
 
@@ -73,7 +83,8 @@ class Sku(_Model):
     vendor: Text
     gpus_per_rack: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(description="GPUs per rack, 1-10,000")
     it_kw_per_rack: Annotated[float, Strict(), Field(gt=0, le=2_000, allow_inf_nan=False)] = Field(
-        description="IT power per rack at peak, kW (incl. its share of networking); up to 2,000 kW")
+        description="IT power per rack at peak, kW (incl. its share of networking); up to 2,000 kW"
+    )
     liquid_share: Share = Field(description="share of the rack's heat removed by liquid cooling; the rest goes to air")
     scalable_unit_racks: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(
         1, description="racks per scalable unit (informational; NVLink domains are rack-bound), 1-10,000"
@@ -129,7 +140,8 @@ class Plant(_Node):
     capacity_mw: GridMwPositive = Field(description="MW (0-100,000)")
     spare_mw: GridMw = Field(description="capacity available to serve new load, MW (0-capacity_mw)")
     cost_usd_per_mwh: CostUsdPerMwh | None = Field(
-        None, description="marginal cost, USD per MWh (0-10,000); default by type")
+        None, description="marginal cost, USD per MWh (0-10,000); default by type"
+    )
 
     @model_validator(mode="after")
     def _spare_within_capacity(self) -> Plant:
@@ -185,14 +197,16 @@ class Line(_Edge):
     kind: Literal["line"] = "line"
     rating_mw: Positive = Field(description="normal (continuous) thermal rating, MW")
     emergency_rating_mw: Positive | None = Field(None, description="post-contingency rating, MW; defaults to rating_mw")
-    reactance_pu: Annotated[float, Field(strict=True, ge=-REACTANCE_MAX_PU, le=REACTANCE_MAX_PU,
-                                         allow_inf_nan=False)] = Field(
+    reactance_pu: Annotated[
+        float, Field(strict=True, ge=-REACTANCE_MAX_PU, le=REACTANCE_MAX_PU, allow_inf_nan=False)
+    ] = Field(
         description=f"series reactance, per unit on the system base: {REACTANCE_MIN_PU:g} <= |x| <= "
         f"{REACTANCE_MAX_PU:g}; negative for series compensation (a series capacitor), as long as the "
         "bus susceptance matrix stays non-singular"
     )
-    phase_shift_deg: Annotated[float, Field(strict=True, ge=-PHASE_SHIFT_MAX_DEG, le=PHASE_SHIFT_MAX_DEG,
-                                            allow_inf_nan=False)] = Field(
+    phase_shift_deg: Annotated[
+        float, Field(strict=True, ge=-PHASE_SHIFT_MAX_DEG, le=PHASE_SHIFT_MAX_DEG, allow_inf_nan=False)
+    ] = Field(
         0.0,
         description="phase-shifter angle, degrees (MATPOWER SHIFT): the DC flow from -> to is "
         "b (theta_from - theta_to - shift), b = 1/reactance_pu",
@@ -212,9 +226,7 @@ class Line(_Edge):
     @model_validator(mode="after")
     def _emergency_at_least_normal(self) -> Line:
         if self.emergency_rating_mw is not None and self.emergency_rating_mw < self.rating_mw:
-            raise ValueError(
-                f"emergency_rating_mw {self.emergency_rating_mw:g} is below rating_mw {self.rating_mw:g}"
-            )
+            raise ValueError(f"emergency_rating_mw {self.emergency_rating_mw:g} is below rating_mw {self.rating_mw:g}")
         return self
 
 
@@ -222,9 +234,12 @@ class Fiber(_Edge):
     """A fiber route. Give its length (latency derived) or its one-way latency."""
 
     kind: Literal["fiber"] = "fiber"
-    length_km: Annotated[float, Strict(), Field(gt=0, le=40_000, allow_inf_nan=False)] | None = Field(None, description="route length, km (0-40,000)")
+    length_km: Annotated[float, Strict(), Field(gt=0, le=40_000, allow_inf_nan=False)] | None = Field(
+        None, description="route length, km (0-40,000)"
+    )
     latency_ms: Annotated[float, Strict(), Field(gt=0, le=1_000, allow_inf_nan=False)] | None = Field(
-        None, description="one-way latency, ms (0-1,000); overrides length_km")
+        None, description="one-way latency, ms (0-1,000); overrides length_km"
+    )
 
     @model_validator(mode="after")
     def _length_or_latency(self) -> Fiber:
@@ -322,7 +337,9 @@ class LatencyRequirement(_Model):
     """At least ``min_share`` of the tenant's GPUs sit within ``max_rtt_ms`` round trip of ``metro``."""
 
     metro: Identifier
-    max_rtt_ms: Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)] = Field(description="round trip, ms (0-10,000)")
+    max_rtt_ms: Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)] = Field(
+        description="round trip, ms (0-10,000)"
+    )
     min_share: Share
 
 
@@ -350,8 +367,12 @@ class Demand(_Model):
 
 
 class PowerBand(_Model):
-    min_mw: Annotated[float, Strict(), Field(ge=0, le=1_000_000, allow_inf_nan=False)] = Field(description="MW (0-1,000,000)")
-    max_mw: Annotated[float, Strict(), Field(gt=0, le=1_000_000, allow_inf_nan=False)] = Field(description="MW (0-1,000,000)")
+    min_mw: Annotated[float, Strict(), Field(ge=0, le=1_000_000, allow_inf_nan=False)] = Field(
+        description="MW (0-1,000,000)"
+    )
+    max_mw: Annotated[float, Strict(), Field(gt=0, le=1_000_000, allow_inf_nan=False)] = Field(
+        description="MW (0-1,000,000)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PowerBand:
@@ -363,8 +384,12 @@ class PowerBand(_Model):
 class CostModel(_Model):
     """How capital and energy become one annual figure."""
 
-    asset_life_years: Annotated[float, Strict(), Field(ge=1, le=100, allow_inf_nan=False)] = Field(15.0, description="years (1-100)")
-    discount_rate: Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)] = Field(0.08, description="per year (0-1)")
+    asset_life_years: Annotated[float, Strict(), Field(ge=1, le=100, allow_inf_nan=False)] = Field(
+        15.0, description="years (1-100)"
+    )
+    discount_rate: Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        0.08, description="per year (0-1)"
+    )
     utilization: Share = Field(0.8, description="average IT load over peak, for energy cost (0-1)")
 
     @property
@@ -384,14 +409,18 @@ class Objective(_Model):
     tenant_site_usd_per_year: UsdPerYear = Field(
         0.0, description="penalty per (tenant, site) pair used: discourages spreading a tenant thin (0-1e11)"
     )
-    region_surcharge_usd_per_mw_year: dict[Identifier, Annotated[float, Strict(), Field(ge=0, le=1e8, allow_inf_nan=False)]] = Field(
+    region_surcharge_usd_per_mw_year: dict[
+        Identifier, Annotated[float, Strict(), Field(ge=0, le=1e8, allow_inf_nan=False)]
+    ] = Field(
         default_factory=dict,
-        description="penalty per MW of facility power by region (e.g. grid-fee differentials), USD per MW-year (0-1e8)"
+        description="penalty per MW of facility power by region (e.g. grid-fee differentials), USD per MW-year (0-1e8)",
     )
 
 
 class SolverOptions(_Model):
-    time_limit_s: Annotated[float, Strict(), Field(gt=0, le=1e6, allow_inf_nan=False)] = Field(60.0, description="seconds (0-1,000,000)")
+    time_limit_s: Annotated[float, Strict(), Field(gt=0, le=1e6, allow_inf_nan=False)] = Field(
+        60.0, description="seconds (0-1,000,000)"
+    )
     relative_gap: Share = Field(
         1e-4, description="stop when (objective - bound) / objective is below this; the plan reports the gap reached"
     )
@@ -418,8 +447,12 @@ class SolverOptions(_Model):
 
 
 # The command-line option that overrides each solver option, for error messages.
-OVERRIDE_OPTIONS = {"time_limit_s": "--time-limit", "workers": "--workers", "seed": "--seed",
-                    "deterministic": "--deterministic"}
+OVERRIDE_OPTIONS = {
+    "time_limit_s": "--time-limit",
+    "workers": "--workers",
+    "seed": "--seed",
+    "deterministic": "--deterministic",
+}
 
 
 class GridPolicy(_Model):
@@ -431,7 +464,8 @@ class GridPolicy(_Model):
     )
     monitor_min_kv: Kv | None = Field(None, description="monitor only lines at or above this voltage, kV (0-1,500)")
     monitor_min_loading: Annotated[float, Strict(), Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
-        None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this (0-100)"
+        None,
+        description="monitor only lines whose pre-existing worst loading (share of limit) is at least this (0-100)",
     )
     redispatch_down: Flag = Field(
         True,
@@ -439,9 +473,12 @@ class GridPolicy(_Model):
         "[-pre-existing output, +spare]); false: the new load is served only from spare capacity",
     )
     redispatch_weight: Weight = Field(
-        1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective (0-1,000)"
+        1.0,
+        description="weight of the re-dispatch generation cost (plants serving the new load) in the objective (0-1,000)",
     )
-    max_iterations: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(50, description="contingency-loop iterations (1-1,000)")
+    max_iterations: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(
+        50, description="contingency-loop iterations (1-1,000)"
+    )
 
 
 class Policy(_Model):
@@ -450,8 +487,11 @@ class Policy(_Model):
     objective: Objective = Field(default_factory=Objective)
     solver: SolverOptions = Field(default_factory=SolverOptions)
     fiber_ms_per_km: Annotated[float, Strict(), Field(ge=0.0033, le=0.1, allow_inf_nan=False)] = Field(
-        0.0049, description="one-way fiber latency per km (4.9 us/km; 0.0033, light in vacuum, to 0.1)")
-    base_mva: Annotated[float, Strict(), Field(gt=0, le=100_000, allow_inf_nan=False)] = Field(100.0, description="system base for per-unit reactances, MVA (0-100,000)")
+        0.0049, description="one-way fiber latency per km (4.9 us/km; 0.0033, light in vacuum, to 0.1)"
+    )
+    base_mva: Annotated[float, Strict(), Field(gt=0, le=100_000, allow_inf_nan=False)] = Field(
+        100.0, description="system base for per-unit reactances, MVA (0-100,000)"
+    )
     grid: GridPolicy = Field(default_factory=GridPolicy)
 
 
@@ -598,13 +638,17 @@ class Scenario(_Model):
             per_rack = skus[d.sku].gpus_per_rack
             if d.gpus % per_rack:
                 lo = d.gpus // per_rack * per_rack
-                raise ValueError(f"{where}.gpus: {d.gpus:,} is not a whole number of '{d.sku}' racks ({per_rack} "
-                                 f"GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in (lo, lo + per_rack) if v > 0)}")
+                raise ValueError(
+                    f"{where}.gpus: {d.gpus:,} is not a whole number of '{d.sku}' racks ({per_rack} "
+                    f"GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in (lo, lo + per_rack) if v > 0)}"
+                )
             delivered[(d.tenant, d.sku)] = delivered.get((d.tenant, d.sku), 0) + d.gpus
         for key, gpus in demand.items():
             if delivered.get(key, 0) != gpus:
-                raise ValueError(f"rollout.deliveries: tenant '{key[0]}' SKU '{key[1]}' delivers "
-                                 f"{delivered.get(key, 0):,} GPUs in all, but demands {gpus:,}")
+                raise ValueError(
+                    f"rollout.deliveries: tenant '{key[0]}' SKU '{key[1]}' delivers "
+                    f"{delivered.get(key, 0):,} GPUs in all, but demands {gpus:,}"
+                )
         for i, st in enumerate(r.site_stages):
             if st.site not in sites:
                 raise ValueError(f"rollout.site_stages[{i}].site: unknown site '{st.site}'")
@@ -620,8 +664,11 @@ class Scenario(_Model):
                 raise ValueError(f"{where}.element: '{up.element}' is not a substation, feed or line")
             if up.period not in periods:
                 raise ValueError(f"{where}.period: {up.period} is not one of rollout.periods")
-            given = {f for f in ("headroom_mw", "capacity_mw", "rating_mw", "emergency_rating_mw")
-                     if getattr(up, f) is not None}
+            given = {
+                f
+                for f in ("headroom_mw", "capacity_mw", "rating_mw", "emergency_rating_mw")
+                if getattr(up, f) is not None
+            }
             if not given or not given <= fields[kind]:
                 raise ValueError(f"{where}: a {kind} upgrade sets {' or '.join(sorted(fields[kind]))}")
         for site in r.build_rate_racks_per_period:

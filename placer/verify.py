@@ -723,7 +723,9 @@ class _Checker:
             seen.add(sub_row.substation)
             b = sub_row.substation
             self._cmp_mw(ent, f"substations[{b}].load_mw", sub_row.load_mw, d.substation_load[b])
-            self._cmp_mw(ent, f"substations[{b}].headroom_mw", sub_row.headroom_mw, float(self.substations[b].headroom_mw))
+            self._cmp_mw(
+                ent, f"substations[{b}].headroom_mw", sub_row.headroom_mw, float(self.substations[b].headroom_mw)
+            )
         for b in self.substations:
             if b not in seen and not _mw_close(0.0, d.substation_load[b]):
                 self.add(
@@ -766,7 +768,9 @@ class _Checker:
                 continue
             reported[term.name] = term.usd_per_year
             if not _usd_close(term.usd_per_year, expected_terms[term.name]):
-                self._mismatch(ent, f"cost_breakdown[{term.name}]", term.usd_per_year, expected_terms[term.name], "USD/year")
+                self._mismatch(
+                    ent, f"cost_breakdown[{term.name}]", term.usd_per_year, expected_terms[term.name], "USD/year"
+                )
         for name in expected_terms:
             if name not in reported:
                 self.add(

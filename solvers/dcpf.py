@@ -309,9 +309,11 @@ class GridModel:
 
         lost = f"after losing line {self.line_ids[outage]}, " if outage is not None else ""
         neg = f"; negative reactances on {shown(negative)}" if negative and outage is None else ""
-        return (f"{lost}the bus susceptance matrix is singular ({detail}) around bus(es) "
-                f"{shown(self.bus_ids[i] for i in buses)} (lines {shown(names)}{neg}): "
-                "the DC power flow has no unique solution")
+        return (
+            f"{lost}the bus susceptance matrix is singular ({detail}) around bus(es) "
+            f"{shown(self.bus_ids[i] for i in buses)} (lines {shown(names)}{neg}): "
+            "the DC power flow has no unique solution"
+        )
 
     @cached_property
     def shift_injection_pu(self) -> np.ndarray:
@@ -387,8 +389,9 @@ class GridModel:
             ends = np.array([self.from_bus[k], self.to_bus[k]])
             weight = np.zeros(self.n_bus)
             weight[ends] = 1.0
-            raise InputError(self._singular_message(weight, ends, f"1 - H_kk = {denom[k]:.1e}", outage=k),
-                             where="topology (lines)")
+            raise InputError(
+                self._singular_message(weight, ends, f"1 - H_kk = {denom[k]:.1e}", outage=k), where="topology (lines)"
+            )
         out = h / denom[None, :]
         np.fill_diagonal(out, -1.0)
         out[:, bridge] = np.nan

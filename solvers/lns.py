@@ -64,8 +64,9 @@ class Neighbourhoods:
             self.size = max(2, int(self.size / 1.5))
 
 
-def fix_outside(variables: dict[int, mathopt.Variable], problem: Problem, free_sites: list[int],
-                racks: dict[int, int]) -> list[tuple[mathopt.Variable, float, float]]:
+def fix_outside(
+    variables: dict[int, mathopt.Variable], problem: Problem, free_sites: list[int], racks: dict[int, int]
+) -> list[tuple[mathopt.Variable, float, float]]:
     """Pin every candidate's rack variable outside ``free_sites`` to ``racks``; return the old bounds."""
     free = set(free_sites)
     undo = []

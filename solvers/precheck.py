@@ -80,8 +80,11 @@ def demand_lines_text(p: Problem, keys) -> str:
         by_tenant.setdefault(t, []).append(k)
     parts = []
     for t, ks in by_tenant.items():
-        parts.append(p.tenants[t].id + " " + " + ".join(
-            f"{p.demand_racks[(t, k)] * p.skus[k].gpus_per_rack:,} {p.skus[k].id}" for k in ks))
+        parts.append(
+            p.tenants[t].id
+            + " "
+            + " + ".join(f"{p.demand_racks[(t, k)] * p.skus[k].gpus_per_rack:,} {p.skus[k].id}" for k in ks)
+        )
     return "; ".join(parts)
 
 
@@ -114,8 +117,11 @@ def _sites_phrase(p: Problem, sites: set[int], open_to: str) -> str:
         return f"the only site ({p.sites[0].id})" if len(sites) == 1 else f"all {len(sites)} sites together"
     names = [p.sites[s].id for s in sorted(sites)]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-    return f"the one site {open_to} ({shown})" if len(names) == 1 else \
-        f"the {len(names)} sites {open_to} ({shown}) together"
+    return (
+        f"the one site {open_to} ({shown})"
+        if len(names) == 1
+        else f"the {len(names)} sites {open_to} ({shown}) together"
+    )
 
 
 # ---- capacity: max-flow / Hall's condition ----------------------------------------------------
@@ -136,28 +142,58 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     it = {key: p.it_mw(key[1]) for key in keys}
     pue = [site.pue for site in p.sites]
     out = [
-        _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold{s} {b:,.1f} MW of IT", it,
-                  list(per.it_cap[q]), [c + limit_slack(c) for c in per.it_cap[q]]),
-        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling",
-                  "reject{s} {b:,.1f} MW by liquid",
-                  {key: p.liquid_mw(key[1]) for key in keys}, list(per.liquid_cap[q]),
-                  [c + limit_slack(c) for c in per.liquid_cap[q]]),
-        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling",
-                  "reject{s} {b:,.1f} MW by air",
-                  {key: p.air_mw(key[1]) for key in keys}, list(per.air_cap[q]),
-                  [c + limit_slack(c) for c in per.air_cap[q]]),
+        _Resource(
+            "site_it_capacity",
+            "",
+            "need {a:,.1f} MW of IT",
+            "hold{s} {b:,.1f} MW of IT",
+            it,
+            list(per.it_cap[q]),
+            [c + limit_slack(c) for c in per.it_cap[q]],
+        ),
+        _Resource(
+            "liquid_cooling",
+            "liquid-cooled ",
+            "put {a:,.1f} MW of heat on liquid cooling",
+            "reject{s} {b:,.1f} MW by liquid",
+            {key: p.liquid_mw(key[1]) for key in keys},
+            list(per.liquid_cap[q]),
+            [c + limit_slack(c) for c in per.liquid_cap[q]],
+        ),
+        _Resource(
+            "air_cooling",
+            "air-cooled ",
+            "put {a:,.1f} MW of heat on air cooling",
+            "reject{s} {b:,.1f} MW by air",
+            {key: p.air_mw(key[1]) for key in keys},
+            list(per.air_cap[q]),
+            [c + limit_slack(c) for c in per.air_cap[q]],
+        ),
         # facility_s = IT_s * PUE_s <= feed limit_s  <=>  IT_s <= feed limit_s / PUE_s
-        _Resource("feed_capacity", "", "need {a:,.1f} MW of IT",
-                  "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)", it,
-                  [f / u for f, u in zip(per.feed_limit[q], pue)],
-                  [(f + limit_slack(f)) / u for f, u in zip(per.feed_limit[q], pue)]),
+        _Resource(
+            "feed_capacity",
+            "",
+            "need {a:,.1f} MW of IT",
+            "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)",
+            it,
+            [f / u for f, u in zip(per.feed_limit[q], pue)],
+            [(f + limit_slack(f)) / u for f, u in zip(per.feed_limit[q], pue)],
+        ),
     ]
     if any(r is not None for r in per.build_rate):
         total = sum(p.demand_racks.values())
         racks = [float(total if r is None else r * (q + 1)) for r in per.build_rate]
-        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks",
-                             "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
-                             {key: 1.0 for key in keys}, racks, racks))
+        out.append(
+            _Resource(
+                "build_rate",
+                "",
+                "fill {a:,.0f} racks",
+                "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
+                {key: 1.0 for key in keys},
+                racks,
+                racks,
+            )
+        )
     return out
 
 
@@ -239,20 +275,27 @@ def _capacity_findings(p: Problem) -> list[Finding]:
     for q in sorted(set(per.latest.values())):
         if q < p.final:
             deadlines[q] = [key for key in p.demand_racks if per.latest.get(key[0], p.final + 1) <= q]
-    for arcs, open_to in ((_region_arcs(p), "open to them"),
-                          (_candidate_arcs(p), "that can take their racks and training islands")):
+    for arcs, open_to in (
+        (_region_arcs(p), "open to them"),
+        (_candidate_arcs(p), "that can take their racks and training islands"),
+    ):
         out = []
         for q in sorted(deadlines):
             keys = deadlines[q]
             due = sorted({p.tenants[t].id for t, _ in keys})
-            when = "" if not per.multi else f" in {per.ids[q]}" if q == p.final else \
-                f" by {per.ids[q]}, when {_join(due)} must be fully live"
+            when = (
+                ""
+                if not per.multi
+                else f" in {per.ids[q]}"
+                if q == p.final
+                else f" by {per.ids[q]}, when {_join(due)} must be fully live"
+            )
             for res in _resources(p, q):
                 for ls, ss, amount, cap in _hall_violations(p, res, keys, arcs):
                     counted = [key for key in keys if res.per_rack[key] > 0]
-                    sentence = (f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; "
-                                + (f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}" if ss else
-                                   f"no site is {open_to}"))
+                    sentence = f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; " + (
+                        f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}" if ss else f"no site is {open_to}"
+                    )
                     out.append(Finding(res.check, sentence, ls, amount - cap))
         if out:
             return out
@@ -292,8 +335,15 @@ class _Rows:
     def solve(self, cost: np.ndarray, upper: np.ndarray):
         a_ub = coo_matrix((self.v, (self.r, self.c)), shape=(len(self.b), self.n)).tocsr() if self.b else None
         a_eq = coo_matrix((self.ev, (self.er, self.ec)), shape=(len(self.eb), self.n)).tocsr() if self.eb else None
-        return linprog(cost, A_ub=a_ub, b_ub=self.b or None, A_eq=a_eq, b_eq=self.eb or None,
-                       bounds=np.column_stack([np.zeros(self.n), upper]), method="highs")
+        return linprog(
+            cost,
+            A_ub=a_ub,
+            b_ub=self.b or None,
+            A_eq=a_eq,
+            b_eq=self.eb or None,
+            bounds=np.column_stack([np.zeros(self.n), upper]),
+            method="highs",
+        )
 
 
 def _site_rows(p: Problem, rows: _Rows, chosen: list[int]) -> None:
@@ -334,14 +384,20 @@ def _latency_findings(p: Problem) -> list[Finding]:
                 continue
             near = _near(p, req.metro, req.max_rtt_ms)
             chosen = [i for i, c in enumerate(p.candidates) if c.t == t and c.s in near]
-            head = (f"tenant {tenant.id} needs {math.ceil(req.min_share * tenant.total_gpus - 1e-9):,} of its "
-                    f"{tenant.total_gpus:,} GPUs ({req.min_share:.0%}) within {req.max_rtt_ms:g} ms round trip of "
-                    f"{req.metro}")
+            head = (
+                f"tenant {tenant.id} needs {math.ceil(req.min_share * tenant.total_gpus - 1e-9):,} of its "
+                f"{tenant.total_gpus:,} GPUs ({req.min_share:.0%}) within {req.max_rtt_ms:g} ms round trip of "
+                f"{req.metro}"
+            )
             if not chosen:
-                reach = sorted((p.rtt_ms[s][req.metro], p.sites[s].id) for s in range(len(p.sites))
-                               if req.metro in p.rtt_ms[s])
-                why = (f"; no site open to it is within reach (the nearest site is {reach[0][1]} at "
-                       f"{reach[0][0]:.2f} ms)" if reach else f"; no site has a fiber path to {req.metro}")
+                reach = sorted(
+                    (p.rtt_ms[s][req.metro], p.sites[s].id) for s in range(len(p.sites)) if req.metro in p.rtt_ms[s]
+                )
+                why = (
+                    f"; no site open to it is within reach (the nearest site is {reach[0][1]} at {reach[0][0]:.2f} ms)"
+                    if reach
+                    else f"; no site has a fiber path to {req.metro}"
+                )
                 out.append(Finding("latency_reach", head + why, keys, need))
                 continue
             rows = _Rows(len(chosen))
@@ -359,14 +415,23 @@ def _latency_findings(p: Problem) -> list[Finding]:
             if most < need * (1 - LP_REL_MARGIN) - 1e-6:
                 sites = sorted({p.candidates[i].s for i in chosen})
                 names = ", ".join(p.sites[s].id for s in sites[:6]) + (
-                    f" and {len(sites) - 6} more" if len(sites) > 6 else "")
+                    f" and {len(sites) - 6} more" if len(sites) > 6 else ""
+                )
                 it = sum(p.periods.it_cap[p.final][s] for s in sites)
-                out.append(Finding(
-                    "latency_reach",
-                    head + (f"; the {len(sites)} sites within reach open to it ({names}) hold" if len(sites) > 1 else
-                            f"; the one site within reach open to it ({names}) holds")
-                    + f" {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
-                    keys, need - most))
+                out.append(
+                    Finding(
+                        "latency_reach",
+                        head
+                        + (
+                            f"; the {len(sites)} sites within reach open to it ({names}) hold"
+                            if len(sites) > 1
+                            else f"; the one site within reach open to it ({names}) holds"
+                        )
+                        + f" {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
+                        keys,
+                        need - most,
+                    )
+                )
     return out
 
 
@@ -390,8 +455,11 @@ def _band_findings(p: Problem) -> list[Finding]:
             near = _near(p, req.metro, req.max_rtt_ms)
             cols = [i for i, c in enumerate(p.candidates) if c.t == t and c.s in near]
             if cols:
-                rows.le(cols, [-float(p.skus[p.candidates[i].k].gpus_per_rack) for i in cols],
-                        -(req.min_share - LIMIT_REL_TOL) * tenant.total_gpus)
+                rows.le(
+                    cols,
+                    [-float(p.skus[p.candidates[i].k].gpus_per_rack) for i in cols],
+                    -(req.min_share - LIMIT_REL_TOL) * tenant.total_gpus,
+                )
     fac = np.array([p.facility_mw(c.k, c.s) for c in p.candidates])
     upper = np.array([c.max_racks for c in p.candidates], dtype=float)
     low, high = rows.solve(fac, upper), rows.solve(-fac, upper)
@@ -406,21 +474,38 @@ def _band_findings(p: Problem) -> list[Finding]:
     def above(value: float, limit: float) -> bool:
         return value > (limit + limit_slack(limit)) * (1 + LP_REL_MARGIN)
 
-    head = (f"the least facility power any placement of {_subject(p, keys)} ({it:,.1f} MW of IT) can draw is "
-            f"{least:,.1f} MW")
+    head = (
+        f"the least facility power any placement of {_subject(p, keys)} ({it:,.1f} MW of IT) can draw is "
+        f"{least:,.1f} MW"
+    )
     if above(least, band.max_mw):
-        out.append(Finding("power_band_max", f"{head}, above the band's maximum of {band.max_mw:g} MW", keys,
-                           least - band.max_mw))
+        out.append(
+            Finding(
+                "power_band_max", f"{head}, above the band's maximum of {band.max_mw:g} MW", keys, least - band.max_mw
+            )
+        )
     plants = p.scenario.topology.plants
     if plants:
         spare = sum(pl.spare_mw for pl in plants)
         if above(least, spare):
-            out.append(Finding("generation_adequacy", f"{head}, above the {spare:,.1f} MW of spare capacity the "
-                               f"{len(plants)} plants hold", keys, least - spare))
+            out.append(
+                Finding(
+                    "generation_adequacy",
+                    f"{head}, above the {spare:,.1f} MW of spare capacity the {len(plants)} plants hold",
+                    keys,
+                    least - spare,
+                )
+            )
     if above(band.min_mw, most):
-        out.append(Finding("power_band_min", f"the most facility power any placement of {_subject(p, keys)} can draw "
-                           f"is {most:,.1f} MW, below the band's minimum of {band.min_mw:g} MW", keys,
-                           band.min_mw - most))
+        out.append(
+            Finding(
+                "power_band_min",
+                f"the most facility power any placement of {_subject(p, keys)} can draw "
+                f"is {most:,.1f} MW, below the band's minimum of {band.min_mw:g} MW",
+                keys,
+                band.min_mw - most,
+            )
+        )
     return out
 
 
@@ -434,23 +519,47 @@ def _rollout_findings(p: Problem) -> list[Finding]:
         first, last = per.earliest.get(t), per.latest.get(t)
         keys = sorted(key for key in p.demand_racks if key[0] == t)
         if first is not None and last is not None and first > last:
-            out.append(Finding("go_live", f"tenant {tenant.id} may go live no earlier than {per.ids[first]} but must "
-                               f"be fully live by {per.ids[last]}", keys, first - last))
+            out.append(
+                Finding(
+                    "go_live",
+                    f"tenant {tenant.id} may go live no earlier than {per.ids[first]} but must "
+                    f"be fully live by {per.ids[last]}",
+                    keys,
+                    first - last,
+                )
+            )
         q = p.final if last is None else last
         for key in keys:
             have, need = per.delivered_racks[key][q], p.demand_racks[key]
             if have < need:
                 g = p.skus[key[1]].gpus_per_rack
                 by = f"live by {per.ids[q]}" if last is not None else f"live in the last period ({per.ids[q]})"
-                out.append(Finding("delivered", f"tenant {tenant.id} must have all {need * g:,} {p.skus[key[1]].id} "
-                                   f"GPUs {by}, but only {have * g:,} are delivered by then", [key],
-                                   (need - have) * g))
+                out.append(
+                    Finding(
+                        "delivered",
+                        f"tenant {tenant.id} must have all {need * g:,} {p.skus[key[1]].id} "
+                        f"GPUs {by}, but only {have * g:,} are delivered by then",
+                        [key],
+                        (need - have) * g,
+                    )
+                )
     return out
 
 
 # ---- entry points ------------------------------------------------------------------------------
-ORDER = ["go_live", "delivered", "site_it_capacity", "liquid_cooling", "air_cooling", "feed_capacity", "build_rate",
-         "latency_reach", "power_band_max", "generation_adequacy", "power_band_min"]
+ORDER = [
+    "go_live",
+    "delivered",
+    "site_it_capacity",
+    "liquid_cooling",
+    "air_cooling",
+    "feed_capacity",
+    "build_rate",
+    "latency_reach",
+    "power_band_max",
+    "generation_adequacy",
+    "power_band_min",
+]
 
 
 def precheck(problem: Problem) -> list[Finding]:
@@ -485,9 +594,12 @@ def raise_if_infeasible(problem: Problem) -> None:
     t0 = time.perf_counter()
     findings = precheck(problem)
     # A clean pre-check is the usual case: say so only at debug level.
-    (log.info if findings else log.debug)("infeasibility.precheck", findings=len(findings),
-                                          checks=sorted({f.check for f in findings}),
-                                          seconds=round(time.perf_counter() - t0, 4))
+    (log.info if findings else log.debug)(
+        "infeasibility.precheck",
+        findings=len(findings),
+        checks=sorted({f.check for f in findings}),
+        seconds=round(time.perf_counter() - t0, 4),
+    )
     if findings:
         raise InfeasibleError(*explain(problem, findings))
 

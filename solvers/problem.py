@@ -197,13 +197,19 @@ def effective_values(scenario: Scenario, period_index: int) -> dict[str, dict[st
         site = sites[st.site]
         share = st.it_capacity_mw / site.it_capacity_mw
         out["it"][st.site] = st.it_capacity_mw
-        out["liquid"][st.site] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
+        out["liquid"][st.site] = (
+            st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
+        )
         out["air"][st.site] = st.air_cooling_mw if st.air_cooling_mw is not None else site.air_cooling_mw * share
     for up in sorted(r.upgrades, key=lambda u: order[u.period]):
         if order[up.period] > period_index:
             continue
-        for key, value in (("headroom", up.headroom_mw), ("feed", up.capacity_mw), ("rating", up.rating_mw),
-                           ("emergency", up.emergency_rating_mw)):
+        for key, value in (
+            ("headroom", up.headroom_mw),
+            ("feed", up.capacity_mw),
+            ("rating", up.rating_mw),
+            ("emergency", up.emergency_rating_mw),
+        ):
             if value is not None:
                 out[key][up.element] = value
         if up.rating_mw is not None and up.emergency_rating_mw is None:
@@ -220,7 +226,10 @@ def final_scenario(scenario: Scenario) -> Scenario:
     for node in out.topology.nodes:
         if node.kind == "site":
             node.it_capacity_mw, node.liquid_cooling_mw, node.air_cooling_mw = (
-                eff["it"][node.id], eff["liquid"][node.id], eff["air"][node.id])
+                eff["it"][node.id],
+                eff["liquid"][node.id],
+                eff["air"][node.id],
+            )
         elif node.kind == "substation":
             node.headroom_mw = eff["headroom"][node.id]
     for edge in out.topology.edges:
@@ -232,8 +241,14 @@ def final_scenario(scenario: Scenario) -> Scenario:
     return out
 
 
-def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: list[Site],
-             sub_ids: list[str], demand: dict[tuple[int, int], int]) -> Periods:
+def _periods(
+    scenario: Scenario,
+    tenants: list[Tenant],
+    skus: list[Sku],
+    sites: list[Site],
+    sub_ids: list[str],
+    demand: dict[tuple[int, int], int],
+) -> Periods:
     r = scenario.rollout
     ids = list(r.periods) if r is not None else ["all"]
     sub_index = {b: i for i, b in enumerate(sub_ids)}
@@ -251,8 +266,9 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     k_index = {k.id: i for i, k in enumerate(skus)}
     if r is None:
         delivered = {key: [n] for key, n in demand.items()}
-        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0,
-                       n_feeds)
+        return Periods(
+            ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0, n_feeds
+        )
     order = {p: i for i, p in enumerate(r.periods)}
     per_period = {key: [0] * len(ids) for key in demand}
     for d in r.deliveries:
@@ -262,8 +278,22 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     rate = [r.build_rate_racks_per_period.get(s.id) for s in sites]
     earliest = {t_index[w.tenant]: order[w.earliest] for w in r.go_live if w.earliest}
     latest = {t_index[w.tenant]: order[w.latest] for w in r.go_live if w.latest}
-    return Periods(ids, True, it, liq, air, limit, shares, head, delivered, rate, earliest, latest,
-                   r.stranding_usd_per_gpu_quarter, n_feeds)
+    return Periods(
+        ids,
+        True,
+        it,
+        liq,
+        air,
+        limit,
+        shares,
+        head,
+        delivered,
+        rate,
+        earliest,
+        latest,
+        r.stranding_usd_per_gpu_quarter,
+        n_feeds,
+    )
 
 
 def _cumsum(values: list[int]):

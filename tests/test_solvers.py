@@ -26,7 +26,10 @@ def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
     # re-dispatch is chosen afterwards, so the bound only adds its floor.
     redispatch = next(c.usd_per_year for c in exact.cost_breakdown if c.name == "redispatch")
     assert exact.summary.bound <= exact.summary.objective
-    assert exact.summary.objective - exact.summary.bound <= redispatch + tiny.policy.solver.relative_gap * exact.summary.objective
+    assert (
+        exact.summary.objective - exact.summary.bound
+        <= redispatch + tiny.policy.solver.relative_gap * exact.summary.objective
+    )
     assert sum(c.usd_per_year for c in exact.cost_breakdown) == pytest.approx(exact.summary.objective)
 
 
@@ -60,8 +63,7 @@ def test_infeasible_demand_is_explained_in_words(tiny):
     with pytest.raises(InfeasibleError) as info:
         solve(bad, "cpsat")
     # The aggregate pre-check answers before CP-SAT runs, with the arithmetic and the demand line.
-    assert "72,000 GPUs of beta need 120.0 MW of IT; the one site open to them (south) holds 40.0 MW" \
-        in str(info.value)
+    assert "72,000 GPUs of beta need 120.0 MW of IT; the one site open to them (south) holds 40.0 MW" in str(info.value)
     reasons = info.value.reasons
     assert reasons[0] == "demand lines involved: beta 72,000 nvl72"
     assert len(reasons) <= 4, reasons  # the shortfall and its demand, not the whole model

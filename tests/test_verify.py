@@ -176,8 +176,6 @@ def with_racks(scenario: Scenario, plan: Plan, changes: dict[tuple[str, str, str
     return rederive(scenario, plan.model_copy(update={"assignments": rows}))
 
 
-
-
 def site_load(plan: Plan, site: str):
     return next(r for r in plan.sites if r.site == site)
 
@@ -561,9 +559,7 @@ def test_max_sites(scenario, plan):
         # Spread alpha over both sites: move one training island of nvl72 racks from north to south.
         key = ("alpha", "nvl72", "north")
         at_north = next(a.racks for a in plan.assignments if (a.tenant, a.sku, a.site) == key)
-        plan = with_racks(
-            scenario, plan, {("alpha", "nvl72", "north"): at_north - 16, ("alpha", "nvl72", "south"): 16}
-        )
+        plan = with_racks(scenario, plan, {("alpha", "nvl72", "north"): at_north - 16, ("alpha", "nvl72", "south"): 16})
         assert verify(scenario, plan).valid
     report = check_variant(scenario, plan, lambda s: setattr(tenant(s, "alpha"), "max_sites", 1))
     (v,) = only(report, "MAX_SITES")

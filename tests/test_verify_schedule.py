@@ -60,7 +60,9 @@ def period_caps(scenario: Scenario, period: str) -> dict[str, dict[str, float]]:
             out["liquid"][st.site] = (
                 st.liquid_cooling_mw if st.liquid_cooling_mw is not None else sites[st.site].liquid_cooling_mw * share
             )
-            out["air"][st.site] = st.air_cooling_mw if st.air_cooling_mw is not None else sites[st.site].air_cooling_mw * share
+            out["air"][st.site] = (
+                st.air_cooling_mw if st.air_cooling_mw is not None else sites[st.site].air_cooling_mw * share
+            )
     for up in sorted(r.upgrades, key=lambda u: order[u.period]):
         if order[up.period] <= order[period]:
             if up.capacity_mw is not None:
@@ -152,7 +154,9 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
         stranded += delivered - live
         prev = now
     terms = [
-        t.model_copy(update={"usd_per_year": stranded * r.stranding_usd_per_gpu_quarter}) if t.name == "stranding" else t
+        t.model_copy(update={"usd_per_year": stranded * r.stranding_usd_per_gpu_quarter})
+        if t.name == "stranding"
+        else t
         for t in plan.cost_breakdown
     ]
     summary = plan.summary.model_copy(
@@ -169,8 +173,6 @@ def set_period(plan: Plan, period: str, **changes) -> Plan:
 
 def report_of(plan: Plan, period: str) -> PeriodReport:
     return next(rep for rep in plan.schedule if rep.period == period)
-
-
 
 
 def entities(violations) -> set[str]:
@@ -248,7 +250,9 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert live == [0, 0, 720, 720, 720, 720]
     assert [rep.gpus_delivered for rep in toy_plan.schedule] == [720] * 6
     assert [rep.gpus_stranded for rep in toy_plan.schedule] == [720, 720, 0, 0, 0, 0]
-    going = {rep.period: [(g.tenant, g.sku, g.site, g.racks, g.gpus) for g in rep.going_live] for rep in toy_plan.schedule}
+    going = {
+        rep.period: [(g.tenant, g.sku, g.site, g.racks, g.gpus) for g in rep.going_live] for rep in toy_plan.schedule
+    }
     assert going["2027Q1"] == [("t", "nvl72", "hall", 10, 720)]
     assert all(not g for p, g in going.items() if p != "2027Q1")
     report = verify(toy, toy_plan)
@@ -524,8 +528,9 @@ def test_last_period_differs_from_assignments_multi(multi, multi_plan):
 def test_final_with_duplicate_assignment_rows_adds_them_up(toy, toy_plan):
     """Rows split in two (DUPLICATE_ASSIGNMENT) are one placement to the schedule: no SCHEDULE_FINAL."""
     (a,) = toy_plan.assignments
-    half = a.model_copy(update={"racks": 5, "gpus": 360, "it_power_mw": a.it_power_mw / 2,
-                                "facility_power_mw": a.facility_power_mw / 2})
+    half = a.model_copy(
+        update={"racks": 5, "gpus": 360, "it_power_mw": a.it_power_mw / 2, "facility_power_mw": a.facility_power_mw / 2}
+    )
     bad = toy_plan.model_copy(update={"assignments": [half, half]})
     only(verify(toy, bad), "DUPLICATE_ASSIGNMENT")
 
@@ -734,37 +739,81 @@ def _going(rep: PeriodReport, **changes) -> list[GoingLive]:
 
 
 CASES = {
-    "going_live_racks": (lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), racks=9, gpus=648)),
-                         f"{TOY_KEY}@2027Q1"),
-    "going_live_gpus": (lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), gpus=721)),
-                        f"{TOY_KEY}@2027Q1"),
+    "going_live_racks": (
+        lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), racks=9, gpus=648)),
+        f"{TOY_KEY}@2027Q1",
+    ),
+    "going_live_gpus": (
+        lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), gpus=721)),
+        f"{TOY_KEY}@2027Q1",
+    ),
     "going_live_missing": (lambda p: set_period(p, "2027Q1", going_live=[]), f"{TOY_KEY}@2027Q1"),
-    "going_live_spurious": (lambda p: set_period(p, "2027Q2", going_live=report_of(p, "2027Q1").going_live),
-                            f"{TOY_KEY}@2027Q2"),
-    "going_live_twice": (lambda p: set_period(p, "2027Q1", going_live=report_of(p, "2027Q1").going_live * 2),
-                         f"{TOY_KEY}@2027Q1"),
+    "going_live_spurious": (
+        lambda p: set_period(p, "2027Q2", going_live=report_of(p, "2027Q1").going_live),
+        f"{TOY_KEY}@2027Q2",
+    ),
+    "going_live_twice": (
+        lambda p: set_period(p, "2027Q1", going_live=report_of(p, "2027Q1").going_live * 2),
+        f"{TOY_KEY}@2027Q1",
+    ),
     "gpus_delivered": (lambda p: set_period(p, "2026Q4", gpus_delivered=648), "schedule:2026Q4"),
     "gpus_live": (lambda p: set_period(p, "2027Q2", gpus_live=648), "schedule:2027Q2"),
     "gpus_stranded": (lambda p: set_period(p, "2026Q3", gpus_stranded=0), "schedule:2026Q3"),
-    "site_it_power": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"it_power_mw": 1.1})]), "site:hall@2027Q1"),
-    "site_it_available": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"it_available_mw": 0.0})]), "site:hall@2027Q1"),
-    "site_facility_power": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"facility_power_mw": 1.2})]), "site:hall@2027Q1"),
-    "site_facility_available": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"facility_available_mw": 4.0})]), "site:hall@2027Q1"),
+    "site_it_power": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"it_power_mw": 1.1})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_it_available": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"it_available_mw": 0.0})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_facility_power": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"facility_power_mw": 1.2})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_facility_available": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"facility_available_mw": 4.0})]
+        ),
+        "site:hall@2027Q1",
+    ),
     "site_row_missing": (lambda p: set_period(p, "2027Q1", sites=[]), "site:hall@2027Q1"),
-    "site_row_unknown": (lambda p: set_period(p, "2027Q1", sites=[*report_of(p, "2027Q1").sites, SitePeriod(
-        site="ghost", it_power_mw=0, it_available_mw=0, facility_power_mw=0, facility_available_mw=0)]),
-                         "site:ghost@2027Q1"),
+    "site_row_unknown": (
+        lambda p: set_period(
+            p,
+            "2027Q1",
+            sites=[
+                *report_of(p, "2027Q1").sites,
+                SitePeriod(
+                    site="ghost", it_power_mw=0, it_available_mw=0, facility_power_mw=0, facility_available_mw=0
+                ),
+            ],
+        ),
+        "site:ghost@2027Q1",
+    ),
     "site_row_twice": (lambda p: set_period(p, "2027Q1", sites=report_of(p, "2027Q1").sites * 2), "site:hall@2027Q1"),
-    "key_malformed": (lambda p: set_period(p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks,
-                                                                           "bogus": 0}), "schedule:2027Q1"),
-    "key_unknown_tenant": (lambda p: set_period(p, "2027Q1", installed_racks={
-        **report_of(p, "2027Q1").installed_racks, "ghost/nvl72/hall": 0}), "schedule:2027Q1"),
-    "key_unknown_site": (lambda p: set_period(p, "2027Q1", installed_racks={
-        **report_of(p, "2027Q1").installed_racks, "t/nvl72/ghost": 0}), "schedule:2027Q1"),
+    "key_malformed": (
+        lambda p: set_period(p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "bogus": 0}),
+        "schedule:2027Q1",
+    ),
+    "key_unknown_tenant": (
+        lambda p: set_period(
+            p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "ghost/nvl72/hall": 0}
+        ),
+        "schedule:2027Q1",
+    ),
+    "key_unknown_site": (
+        lambda p: set_period(
+            p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "t/nvl72/ghost": 0}
+        ),
+        "schedule:2027Q1",
+    ),
 }
 
 
@@ -801,8 +850,13 @@ def test_stranding_term_and_objective_both_wrong(toy, toy_plan):
 
 
 def test_objective_without_the_stranding_term(toy, toy_plan):
-    bad = toy_plan.model_copy(update={"summary": toy_plan.summary.model_copy(
-        update={"objective": toy_plan.summary.objective - stranding_term(toy_plan)})})
+    bad = toy_plan.model_copy(
+        update={
+            "summary": toy_plan.summary.model_copy(
+                update={"objective": toy_plan.summary.objective - stranding_term(toy_plan)}
+            )
+        }
+    )
     (v,) = only(verify(toy, bad), "REPORTED_MISMATCH")
     assert v.entity == "summary"
 
@@ -823,8 +877,15 @@ def test_consistent_but_later_schedule_is_valid(toy, toy_plan):
 INJECTIONS = {
     "SCHEDULE_MISSING": ["test_schedule_missing"],
     "SCHEDULE_PERIODS": ["test_schedule_periods"],
-    "SCHEDULE_MONOTONE": ["test_rack_that_disappears", "test_rack_count_that_falls", "test_rack_that_moves_between_sites"],
-    "SCHEDULE_DELIVERY": ["test_rack_installed_before_it_is_delivered", "test_delivery_moved_later_than_the_plan_installs"],
+    "SCHEDULE_MONOTONE": [
+        "test_rack_that_disappears",
+        "test_rack_count_that_falls",
+        "test_rack_that_moves_between_sites",
+    ],
+    "SCHEDULE_DELIVERY": [
+        "test_rack_installed_before_it_is_delivered",
+        "test_delivery_moved_later_than_the_plan_installs",
+    ],
     "SCHEDULE_FINAL": ["test_last_period_differs_from_assignments", "test_last_period_differs_from_assignments_multi"],
     "PERIOD_SITE_CAPACITY": ["test_site_limits_of_an_early_stage", "test_one_rack_more_in_an_early_period"],
     "PERIOD_LIQUID_COOLING": ["test_site_limits_of_an_early_stage"],
