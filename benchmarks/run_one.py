@@ -11,8 +11,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import json  # noqa: E402
 import resource  # noqa: E402
-import threading  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 
@@ -78,11 +78,16 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
     t0 = time.perf_counter()
     scenario = case_builder(suite, case)()
     record: dict = {
-        "suite": suite, "case": case, "solver": solver, "time_limit_s": time_limit_s,
-        "sites": len(scenario.topology.sites), "buses": len(scenario.topology.substations) + len(scenario.topology.plants),
+        "suite": suite,
+        "case": case,
+        "solver": solver,
+        "time_limit_s": time_limit_s,
+        "sites": len(scenario.topology.sites),
+        "buses": len(scenario.topology.substations) + len(scenario.topology.plants),
         "lines": len(scenario.topology.edges_of_kind("line")),
         "gpus": sum(t.total_gpus for t in scenario.demand.tenants),
-        "generate_seconds": round(time.perf_counter() - t0, 3), "rss_after_generate_mb": round(_rss_mb(), 1),
+        "generate_seconds": round(time.perf_counter() - t0, 3),
+        "rss_after_generate_mb": round(_rss_mb(), 1),
     }
     sampler.switch("build")
     try:
@@ -102,16 +107,26 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
     if build_mb and solve_mb:
         record["build_to_solve_memory_ratio"] = round(build_mb / solve_mb, 3)
     record.update(
-        status=s.status, placement_status=s.placement_status, relative_gap=s.relative_gap,
-        objective=s.objective, bound=s.bound, gap=s.gap,
-        build_seconds=s.build_seconds, solve_seconds=s.solve_seconds, verify_seconds=round(verify_s, 4),
-        valid=report.valid, violations=len(report.violations), facility_power_mw=s.facility_power_mw,
+        status=s.status,
+        placement_status=s.placement_status,
+        relative_gap=s.relative_gap,
+        objective=s.objective,
+        bound=s.bound,
+        gap=s.gap,
+        build_seconds=s.build_seconds,
+        solve_seconds=s.solve_seconds,
+        verify_seconds=round(verify_s, 4),
+        valid=report.valid,
+        violations=len(report.violations),
+        facility_power_mw=s.facility_power_mw,
         peak_rss_mb=round(_rss_mb(), 1),
     )
     if plan.grid is not None:
         record.update(
-            n_minus_1=plan.grid.n_minus_1, loop_iterations=len(plan.grid.iterations),
-            constraints_added=plan.grid.constraints_added, loop_seconds=plan.grid.loop_seconds,
+            n_minus_1=plan.grid.n_minus_1,
+            loop_iterations=len(plan.grid.iterations),
+            constraints_added=plan.grid.constraints_added,
+            loop_seconds=plan.grid.loop_seconds,
             grid_enforced=plan.grid.enforced_by_solver,
         )
     return record

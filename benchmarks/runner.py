@@ -40,8 +40,13 @@ def machine_info() -> dict:
     except (ValueError, OSError):
         pass
     return {
-        "cores": os.cpu_count(), "cpu": cpu, "memory_gib": mem_gib, "python": platform.python_version(),
-        "platform": platform.platform(), "ortools": ortools.__version__, "numpy": numpy.__version__,
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "ortools": ortools.__version__,
+        "numpy": numpy.__version__,
         "scipy": scipy.__version__,
     }
 
@@ -64,15 +69,33 @@ def run_case(suite: str, case: str, solver: str, time_limit_s: float, timeout_s:
 
 
 def markdown(records: list[dict]) -> str:
-    cols = ["suite", "case", "solver", "sites", "gpus", "status", "placement_status", "objective", "gap", "build_seconds",
-            "solve_seconds", "verify_seconds", "peak_rss_mb", "loop_iterations", "constraints_added", "n_minus_1",
-            "valid"]
+    cols = [
+        "suite",
+        "case",
+        "solver",
+        "sites",
+        "gpus",
+        "status",
+        "placement_status",
+        "objective",
+        "gap",
+        "build_seconds",
+        "solve_seconds",
+        "verify_seconds",
+        "peak_rss_mb",
+        "loop_iterations",
+        "constraints_added",
+        "n_minus_1",
+        "valid",
+    ]
+
     def fmt(v):
         if v is None:
             return "-"
         if isinstance(v, float):
             return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.4e}"
         return str(v)
+
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in records]
     return "\n".join(out) + "\n"
@@ -88,8 +111,10 @@ def plot(records: list[dict], path: Path) -> bool:
         return False
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for solver in sorted({r["solver"] for r in records}):
-        rows = sorted((r for r in records if r["solver"] == solver and r.get("solve_seconds") is not None),
-                      key=lambda r: r["gpus"])
+        rows = sorted(
+            (r for r in records if r["solver"] == solver and r.get("solve_seconds") is not None),
+            key=lambda r: r["gpus"],
+        )
         if not rows:
             continue
         # markers only: cases of equal size (e.g. PGLib grids) are different problems, not a series
@@ -128,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             for solver in solvers:
                 rec = run_case(suite, case, solver, args.time_limit, timeout_s=args.time_limit * 4 + 300)
                 records.append(rec)
-                print(f"{suite:7s} {case:18s} {solver:7s} {rec.get('status', '?'):12s} "
-                      f"solve {rec.get('solve_seconds', '-')} s gap {rec.get('gap', '-')} "
-                      f"valid {rec.get('valid', '-')} rss {rec.get('peak_rss_mb', '-')} MB", flush=True)
+                print(
+                    f"{suite:7s} {case:18s} {solver:7s} {rec.get('status', '?'):12s} "
+                    f"solve {rec.get('solve_seconds', '-')} s gap {rec.get('gap', '-')} "
+                    f"valid {rec.get('valid', '-')} rss {rec.get('peak_rss_mb', '-')} MB",
+                    flush=True,
+                )
     doc = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
@@ -140,10 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(records)
     (args.out / "results.md").write_text(f"Command: `{doc['command']}`\n\nMachine: {doc['machine']}\n\n{table}")
     plot(records, args.out / "results.png")
+
     # An engine that does not model flows and says its plan is insecure is an expected result, not a failure.
     def expected_invalid(r: dict) -> bool:
         return r.get("grid_enforced") is False and r.get("n_minus_1") == "insecure"
 
-    failed = [r for r in records if r.get("status") in ("CRASH", "TIMEOUT")
-              or (r.get("valid") is False and not expected_invalid(r))]
+    failed = [
+        r
+        for r in records
+        if r.get("status") in ("CRASH", "TIMEOUT") or (r.get("valid") is False and not expected_invalid(r))
+    ]
     return 1 if failed else 0

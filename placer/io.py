@@ -56,7 +56,9 @@ _Yaml12Loader.yaml_implicit_resolvers = {
 _Yaml12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Yaml12Loader.add_implicit_resolver(
     _FLOAT,
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
     list("-+0123456789."),
 )
 
@@ -75,7 +77,7 @@ def _construct_mapping(loader: _Yaml12Loader, node: yaml.MappingNode, deep: bool
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
-_Yaml12Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: _construct_mapping(loader, node))
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict:
@@ -236,8 +238,10 @@ def validation_error_to_input_error(exc: ValidationError, data: Any, file: str) 
     # Errors raised inside our model validators carry their own location prefix.
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if err.get("type") not in ("missing", "extra_forbidden") and "input" in err and not isinstance(
-        err["input"], (dict, list)
+    if (
+        err.get("type") not in ("missing", "extra_forbidden")
+        and "input" in err
+        and not isinstance(err["input"], (dict, list))
     ):
         got = repr(err["input"])
         msg += f" (got {got if len(got) <= 80 else got[:60] + '...' + f' ({len(got):,} characters)'})"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from placer.scenario import Identifier, PeriodId, Text
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION: Literal[1] = 1
 
 # Strict numbers, as in the scenario: "400" and true are not rack counts. Floats may be NaN or
 # infinite here: the verifier judges such figures (a plan is a claim to check, not an input to
@@ -36,13 +36,18 @@ class _Model(BaseModel):
 
 
 class Summary(_Model):
-    status: Status = Field(description="of the whole objective reported: OPTIMAL only when gap <= relative_gap "
-                           "against a valid bound of the whole problem; otherwise FEASIBLE")
+    status: Status = Field(
+        description="of the whole objective reported: OPTIMAL only when gap <= relative_gap "
+        "against a valid bound of the whole problem; otherwise FEASIBLE"
+    )
     placement_status: Status | None = Field(
-        None, description="the engine's own status for the placement alone, when the engine does not model "
-        "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)")
-    relative_gap: Real = Field(ge=0, le=1, allow_inf_nan=False,
-                                description="the gap OPTIMAL is proven within (policy.solver.relative_gap)")
+        None,
+        description="the engine's own status for the placement alone, when the engine does not model "
+        "everything the objective holds (e.g. cpsat or greedy on a grid, whose re-dispatch is chosen afterwards)",
+    )
+    relative_gap: Real = Field(
+        ge=0, le=1, allow_inf_nan=False, description="the gap OPTIMAL is proven within (policy.solver.relative_gap)"
+    )
     interrupted: Flag = Field(False, description="the solve was interrupted (Ctrl-C): the plan is the incumbent then")
     solver: Identifier
     engine_choice: Text = Field("", description="why this engine ran: as requested, or what 'auto' saw")
@@ -52,8 +57,10 @@ class Summary(_Model):
     parameters: dict[Identifier, Any] = Field(default_factory=dict, description="solver parameters as passed")
     build_seconds: Real
     solve_seconds: Real
-    objective: Real = Field(description="objective value, USD: the annual cost terms (USD per year) plus, for a "
-                            "rollout, the one-off stranding total (USD over the whole rollout); see cost_breakdown")
+    objective: Real = Field(
+        description="objective value, USD: the annual cost terms (USD per year) plus, for a "
+        "rollout, the one-off stranding total (USD over the whole rollout); see cost_breakdown"
+    )
     bound: Real | None = Field(None, description="best proven lower bound on the objective, in its units")
     gap: Real | None = Field(None, description="relative gap (objective - bound) / objective")
     gpus_placed: Int
@@ -119,8 +126,10 @@ class ContingencyLoading(_Model):
 
 class Redispatch(_Model):
     plant: Identifier
-    mw: Real = Field(description="change of output for the new load: within [0, spare_mw], or "
-                      "[-pre-existing output, spare_mw] when the policy allows re-dispatch down")
+    mw: Real = Field(
+        description="change of output for the new load: within [0, spare_mw], or "
+        "[-pre-existing output, spare_mw] when the policy allows re-dispatch down"
+    )
     spare_mw: Real
     cost_usd_per_mwh: Real
 
@@ -153,7 +162,9 @@ class GridReport(_Model):
     enforced_by_solver: Flag = Field(description="whether the solver held line limits while placing")
     base_mva: Real
     monitored_lines: Int
-    injections_mw: dict[Identifier, Real] = Field(description="net injection per bus with the new load and re-dispatch, MW")
+    injections_mw: dict[Identifier, Real] = Field(
+        description="net injection per bus with the new load and re-dispatch, MW"
+    )
     new_load_mw: dict[Identifier, Real] = Field(description="data-center facility load per bus, MW")
     redispatch: list[Redispatch]
     preexisting: PreexistingGrid
@@ -205,7 +216,9 @@ class Plan(_Model):
     substations: list[SubstationLoad]
     cost_breakdown: list[CostTerm]
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
-    schedule: list[PeriodReport] | None = Field(None, description="the rollout, period by period (multi-period scenarios)")
+    schedule: list[PeriodReport] | None = Field(
+        None, description="the rollout, period by period (multi-period scenarios)"
+    )
 
 
 def plan_json_schema() -> dict:

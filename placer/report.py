@@ -6,12 +6,14 @@ are left alone only if the console has ``emoji=False`` (the CLI's consoles do)."
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from placer.contract import limit_slack
 from placer.plan import Plan
 from placer.scenario import Scenario
 
@@ -26,9 +28,12 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     stranding = next((c.usd_per_year for c in plan.cost_breakdown if c.name == "stranding"), None)
     # A rollout's objective adds a one-off stranding total to the annual costs: it is not a
     # per-year figure, so it is not labelled as one (an NPV objective is issue 11).
-    objective = (f"objective {_usd(s.objective)}/yr" if stranding is None else
-                 f"objective {_usd(s.objective)} (annual costs {_usd(s.objective - stranding)}/yr "
-                 f"+ one-off stranding {_usd(stranding)})")
+    objective = (
+        f"objective {_usd(s.objective)}/yr"
+        if stranding is None
+        else f"objective {_usd(s.objective)} (annual costs {_usd(s.objective - stranding)}/yr "
+        f"+ one-off stranding {_usd(stranding)})"
+    )
     console.print(
         f"[bold]{escape(plan.scenario)}[/bold]  solver {escape(s.solver)} {escape(s.solver_version)}  "
         f"status [bold]{s.status}[/bold]{' (interrupted)' if s.interrupted else ''}  "
@@ -38,8 +43,11 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     if s.engine_choice:
         console.print(f"engine: {s.engine_choice}", markup=False, highlight=False)
     if s.placement_status is not None:
-        console.print(f"placement alone: {s.placement_status} (the status above covers the whole objective)",
-                      markup=False, highlight=False)
+        console.print(
+            f"placement alone: {s.placement_status} (the status above covers the whole objective)",
+            markup=False,
+            highlight=False,
+        )
 
     tenants = Table(title="Per tenant", show_lines=False)
     tenants.add_column("tenant")
@@ -79,7 +87,7 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     console.print(sites)
 
     lo, hi = s.power_band_mw
-    inside = lo - 1e-6 <= s.facility_power_mw <= hi + 1e-6
+    inside = lo - limit_slack(lo) <= s.facility_power_mw <= hi + limit_slack(hi)  # the verifier's POWER_BAND slack
     console.print(
         f"Power: IT {s.it_power_mw:.1f} MW, facility {s.facility_power_mw:.1f} MW; band {lo:g}–{hi:g} MW "
         + ("[green]inside[/green]" if inside else "[red]OUTSIDE[/red]")
@@ -93,21 +101,22 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year and c.name != "stranding"
     )
     console.print(f"Cost per year: {costs}")
-    stranding = next((c for c in plan.cost_breakdown if c.name == "stranding"), None)
     if stranding is not None:
-        console.print(f"Stranding penalty over the whole rollout: {_usd(stranding.usd_per_year)}")
+        console.print(f"Stranding penalty over the whole rollout: {_usd(stranding)}")
     for note in s.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def print_grid(console: Console, plan: Plan) -> None:
     g = plan.grid
+    if g is None:
+        return
     verdict = {"secure": "[green]secure[/green]", "insecure": "[red]INSECURE[/red]"}.get(g.n_minus_1, g.n_minus_1)
     how = "enforced while placing" if g.enforced_by_solver else "checked after placing"
     console.print(
         f"Grid ({g.security}, DC power flow, {how}): {verdict}; {g.monitored_lines} monitored lines, "
         f"{len(g.bridges)} radial outages skipped, {len(g.iterations)} loop iteration(s), "
-        f"{g.constraints_added} line constraint(s) added; re-dispatch {sum(r.mw for r in g.redispatch):.1f} MW"
+        f"{g.constraints_added} line constraint(s) added; re-dispatch {math.fsum(r.mw for r in g.redispatch):.1f} MW"
     )
     if g.preexisting.n1_overloads or g.preexisting.base_overloads:
         console.print(
@@ -119,7 +128,9 @@ def print_grid(console: Console, plan: Plan) -> None:
         table.add_column(col, justify="left" if col in ("line", "after losing") else "right")
     rows = g.violations or g.worst_contingencies
     for c in rows[:5]:
-        table.add_row(escape(c.line), escape(c.outage), f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%")
+        table.add_row(
+            escape(c.line), escape(c.outage), f"{c.flow_mw:.1f}", f"{c.limit_mw:.1f}", f"{c.loading_pct:.1f}%"
+        )
     if rows:
         console.print(table)
 
@@ -128,16 +139,20 @@ def print_timeline(console: Console, plan: Plan) -> None:
     table = Table(title=f"Rollout: {plan.summary.stranded_gpu_quarters:,} stranded GPU-quarters")
     for col in ("quarter", "delivered", "live", "stranded", "going live", "sites at capacity"):
         table.add_column(col, justify="left" if col in ("quarter", "sites at capacity") else "right")
-    for rep in plan.schedule:
+    for rep in plan.schedule or []:
         full = [
-            sp.site for sp in rep.sites
+            sp.site
+            for sp in rep.sites
             if (sp.it_available_mw > 0 and sp.it_power_mw >= 0.98 * sp.it_available_mw)
             or (sp.facility_available_mw > 0 and sp.facility_power_mw >= 0.98 * sp.facility_available_mw)
         ]
         going = sum(g.gpus for g in rep.going_live)
         table.add_row(
-            rep.period, f"{rep.gpus_delivered:,}", f"{rep.gpus_live:,}",
+            rep.period,
+            f"{rep.gpus_delivered:,}",
+            f"{rep.gpus_live:,}",
             f"[red]{rep.gpus_stranded:,}[/red]" if rep.gpus_stranded else "0",
-            f"{going:,}" if going else "", escape(", ".join(full)),
+            f"{going:,}" if going else "",
+            escape(", ".join(full)),
         )
     console.print(table)

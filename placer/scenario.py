@@ -20,52 +20,54 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from placer.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 # Numbers are strict: a bool or a string is never a number, a float is never an int (an int
 # is fine where a float is wanted). NaN and +-inf are refused (allow_inf_nan=False). Every
 # field has a physically sensible range at both ends, shown by ``placer schema`` as the
 # JSON Schema bounds. ``Positive`` and ``NonNegative`` have no upper bound: only ``Line``
 # uses them, whose ranges come with the grid model (negative reactances, phase shifters).
+# Each bound is spelled out as ``Annotated[float|int, Strict(), Field(...)]`` (not built by a
+# helper function) so that type checkers read the fields as plain floats and ints.
 
 
-def real(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
-    """A strict, finite float within the given bounds (``gt``/``ge`` below, ``le`` above)."""
-    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
-
-
-def whole(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> Any:
-    """A strict int (no bools, floats or strings) within the given bounds."""
-    return Annotated[int, Strict(), Field(gt=gt, ge=ge, le=le)]
-
-
-Positive = real(gt=0)
-NonNegative = real(ge=0)
-Share = real(ge=0, le=1)
-Latitude = real(ge=-90, le=90)
-Longitude = real(ge=-180, le=180)
+Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
 Flag = Annotated[bool, Strict()]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Text = Annotated[str, Field(max_length=10_000)]
 
 # The ranges (documented in one place; each field's description repeats its unit).
-SiteMw = real(gt=0, le=10_000)                  # one site's IT capacity: up to 10 GW
-SiteCoolingMw = real(ge=0, le=10_000)
-GridMw = real(ge=0, le=100_000)                 # a bus, plant or feed: up to 100 GW
-GridMwPositive = real(gt=0, le=100_000)
-PriceUsdPerMwh = real(gt=0, le=10_000)          # energy prices: up to 10,000 USD/MWh
-CostUsdPerMwh = real(ge=0, le=10_000)
-CapexUsdPerMw = real(ge=0, le=1e9)              # capital cost: up to 1 billion USD per MW
-UsdPerYear = real(ge=0, le=1e11)                # annual money per item: up to 100 billion USD
-Weight = real(ge=0, le=1e3)                     # objective weights
-Kv = real(gt=0, le=1_500)                       # the highest transmission voltages are 1,100-1,200 kV
-Gpus = whole(gt=0, le=100_000_000)              # GPU counts: up to 100 million
+SiteMw = Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)]  # one site's IT capacity: up to 10 GW
+SiteCoolingMw = Annotated[float, Strict(), Field(ge=0, le=10_000, allow_inf_nan=False)]
+GridMw = Annotated[float, Strict(), Field(ge=0, le=100_000, allow_inf_nan=False)]  # a bus, plant or feed: up to 100 GW
+GridMwPositive = Annotated[float, Strict(), Field(gt=0, le=100_000, allow_inf_nan=False)]
+PriceUsdPerMwh = Annotated[
+    float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)
+]  # energy prices: up to 10,000 USD/MWh
+CostUsdPerMwh = Annotated[float, Strict(), Field(ge=0, le=10_000, allow_inf_nan=False)]
+CapexUsdPerMw = Annotated[
+    float, Strict(), Field(ge=0, le=1e9, allow_inf_nan=False)
+]  # capital cost: up to 1 billion USD per MW
+UsdPerYear = Annotated[
+    float, Strict(), Field(ge=0, le=1e11, allow_inf_nan=False)
+]  # annual money per item: up to 100 billion USD
+Weight = Annotated[float, Strict(), Field(ge=0, le=1e3, allow_inf_nan=False)]  # objective weights
+Kv = Annotated[
+    float, Strict(), Field(gt=0, le=1_500, allow_inf_nan=False)
+]  # the highest transmission voltages are 1,100-1,200 kV
+Gpus = Annotated[int, Strict(), Field(gt=0, le=100_000_000)]  # GPU counts: up to 100 million
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
 
@@ -79,11 +81,12 @@ class Sku(_Model):
     id: Identifier
     name: Text = ""
     vendor: Text
-    gpus_per_rack: whole(gt=0, le=10_000) = Field(description="GPUs per rack, 1-10,000")
-    it_kw_per_rack: real(gt=0, le=2_000) = Field(
-        description="IT power per rack at peak, kW (incl. its share of networking); up to 2,000 kW")
+    gpus_per_rack: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(description="GPUs per rack, 1-10,000")
+    it_kw_per_rack: Annotated[float, Strict(), Field(gt=0, le=2_000, allow_inf_nan=False)] = Field(
+        description="IT power per rack at peak, kW (incl. its share of networking); up to 2,000 kW"
+    )
     liquid_share: Share = Field(description="share of the rack's heat removed by liquid cooling; the rest goes to air")
-    scalable_unit_racks: whole(gt=0, le=10_000) = Field(
+    scalable_unit_racks: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(
         1, description="racks per scalable unit (informational; NVLink domains are rack-bound), 1-10,000"
     )
     source: Text = Field("", description="where the figures come from, or 'est.'")
@@ -108,7 +111,7 @@ class Site(_Node):
     it_capacity_mw: SiteMw = Field(description="IT load the site can host, MW (0-10,000)")
     liquid_cooling_mw: SiteCoolingMw = Field(description="heat the liquid loop can reject, MW (0-10,000)")
     air_cooling_mw: SiteCoolingMw = Field(description="heat the air side can reject, MW (0-10,000)")
-    pue: real(ge=1.0, le=3.0) = Field(
+    pue: Annotated[float, Strict(), Field(ge=1.0, le=3.0, allow_inf_nan=False)] = Field(
         description="power usage effectiveness: facility power = IT power x PUE (1-3)"
     )
     energy_price_usd_per_mwh: PriceUsdPerMwh = Field(description="USD per MWh (0-10,000)")
@@ -137,7 +140,8 @@ class Plant(_Node):
     capacity_mw: GridMwPositive = Field(description="MW (0-100,000)")
     spare_mw: GridMw = Field(description="capacity available to serve new load, MW (0-capacity_mw)")
     cost_usd_per_mwh: CostUsdPerMwh | None = Field(
-        None, description="marginal cost, USD per MWh (0-10,000); default by type")
+        None, description="marginal cost, USD per MWh (0-10,000); default by type"
+    )
 
     @model_validator(mode="after")
     def _spare_within_capacity(self) -> Plant:
@@ -154,7 +158,7 @@ class Metro(_Node):
     lon: Longitude
 
 
-Node = Annotated[Union[Site, Substation, Plant, Metro], Field(discriminator="kind")]
+Node = Annotated[Site | Substation | Plant | Metro, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- edges
@@ -193,14 +197,16 @@ class Line(_Edge):
     kind: Literal["line"] = "line"
     rating_mw: Positive = Field(description="normal (continuous) thermal rating, MW")
     emergency_rating_mw: Positive | None = Field(None, description="post-contingency rating, MW; defaults to rating_mw")
-    reactance_pu: Annotated[float, Field(strict=True, ge=-REACTANCE_MAX_PU, le=REACTANCE_MAX_PU,
-                                         allow_inf_nan=False)] = Field(
+    reactance_pu: Annotated[
+        float, Field(strict=True, ge=-REACTANCE_MAX_PU, le=REACTANCE_MAX_PU, allow_inf_nan=False)
+    ] = Field(
         description=f"series reactance, per unit on the system base: {REACTANCE_MIN_PU:g} <= |x| <= "
         f"{REACTANCE_MAX_PU:g}; negative for series compensation (a series capacitor), as long as the "
         "bus susceptance matrix stays non-singular"
     )
-    phase_shift_deg: Annotated[float, Field(strict=True, ge=-PHASE_SHIFT_MAX_DEG, le=PHASE_SHIFT_MAX_DEG,
-                                            allow_inf_nan=False)] = Field(
+    phase_shift_deg: Annotated[
+        float, Field(strict=True, ge=-PHASE_SHIFT_MAX_DEG, le=PHASE_SHIFT_MAX_DEG, allow_inf_nan=False)
+    ] = Field(
         0.0,
         description="phase-shifter angle, degrees (MATPOWER SHIFT): the DC flow from -> to is "
         "b (theta_from - theta_to - shift), b = 1/reactance_pu",
@@ -220,9 +226,7 @@ class Line(_Edge):
     @model_validator(mode="after")
     def _emergency_at_least_normal(self) -> Line:
         if self.emergency_rating_mw is not None and self.emergency_rating_mw < self.rating_mw:
-            raise ValueError(
-                f"emergency_rating_mw {self.emergency_rating_mw:g} is below rating_mw {self.rating_mw:g}"
-            )
+            raise ValueError(f"emergency_rating_mw {self.emergency_rating_mw:g} is below rating_mw {self.rating_mw:g}")
         return self
 
 
@@ -230,9 +234,12 @@ class Fiber(_Edge):
     """A fiber route. Give its length (latency derived) or its one-way latency."""
 
     kind: Literal["fiber"] = "fiber"
-    length_km: real(gt=0, le=40_000) | None = Field(None, description="route length, km (0-40,000)")
-    latency_ms: real(gt=0, le=1_000) | None = Field(
-        None, description="one-way latency, ms (0-1,000); overrides length_km")
+    length_km: Annotated[float, Strict(), Field(gt=0, le=40_000, allow_inf_nan=False)] | None = Field(
+        None, description="route length, km (0-40,000)"
+    )
+    latency_ms: Annotated[float, Strict(), Field(gt=0, le=1_000, allow_inf_nan=False)] | None = Field(
+        None, description="one-way latency, ms (0-1,000); overrides length_km"
+    )
 
     @model_validator(mode="after")
     def _length_or_latency(self) -> Fiber:
@@ -241,7 +248,7 @@ class Fiber(_Edge):
         return self
 
 
-Edge = Annotated[Union[Feed, Line, Fiber], Field(discriminator="kind")]
+Edge = Annotated[Feed | Line | Fiber, Field(discriminator="kind")]
 
 # Which node kinds each edge kind may join (unordered).
 EDGE_ENDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -330,7 +337,9 @@ class LatencyRequirement(_Model):
     """At least ``min_share`` of the tenant's GPUs sit within ``max_rtt_ms`` round trip of ``metro``."""
 
     metro: Identifier
-    max_rtt_ms: real(gt=0, le=10_000) = Field(description="round trip, ms (0-10,000)")
+    max_rtt_ms: Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False)] = Field(
+        description="round trip, ms (0-10,000)"
+    )
     min_share: Share
 
 
@@ -338,10 +347,10 @@ class Tenant(_Model):
     id: Identifier
     name: Text = ""
     lines: list[DemandLine] = Field(min_length=1)
-    min_island_gpus: whole(ge=0, le=100_000_000) = Field(
+    min_island_gpus: Annotated[int, Strict(), Field(ge=0, le=100_000_000)] = Field(
         0, description="every site the tenant uses holds at least this many of its GPUs (0-100,000,000)"
     )
-    max_sites: whole(gt=0, le=1_000_000) | None = Field(None, description="1-1,000,000")
+    max_sites: Annotated[int, Strict(), Field(gt=0, le=1_000_000)] | None = Field(None, description="1-1,000,000")
     latency: list[LatencyRequirement] = Field(default_factory=list)
     allowed_regions: list[Identifier] | None = Field(None, description="regions the tenant may use; all when omitted")
 
@@ -358,8 +367,12 @@ class Demand(_Model):
 
 
 class PowerBand(_Model):
-    min_mw: real(ge=0, le=1_000_000) = Field(description="MW (0-1,000,000)")
-    max_mw: real(gt=0, le=1_000_000) = Field(description="MW (0-1,000,000)")
+    min_mw: Annotated[float, Strict(), Field(ge=0, le=1_000_000, allow_inf_nan=False)] = Field(
+        description="MW (0-1,000,000)"
+    )
+    max_mw: Annotated[float, Strict(), Field(gt=0, le=1_000_000, allow_inf_nan=False)] = Field(
+        description="MW (0-1,000,000)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PowerBand:
@@ -371,8 +384,12 @@ class PowerBand(_Model):
 class CostModel(_Model):
     """How capital and energy become one annual figure."""
 
-    asset_life_years: real(ge=1, le=100) = Field(15.0, description="years (1-100)")
-    discount_rate: real(ge=0, le=1) = Field(0.08, description="per year (0-1)")
+    asset_life_years: Annotated[float, Strict(), Field(ge=1, le=100, allow_inf_nan=False)] = Field(
+        15.0, description="years (1-100)"
+    )
+    discount_rate: Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        0.08, description="per year (0-1)"
+    )
     utilization: Share = Field(0.8, description="average IT load over peak, for energy cost (0-1)")
 
     @property
@@ -392,24 +409,28 @@ class Objective(_Model):
     tenant_site_usd_per_year: UsdPerYear = Field(
         0.0, description="penalty per (tenant, site) pair used: discourages spreading a tenant thin (0-1e11)"
     )
-    region_surcharge_usd_per_mw_year: dict[Identifier, real(ge=0, le=1e8)] = Field(
+    region_surcharge_usd_per_mw_year: dict[
+        Identifier, Annotated[float, Strict(), Field(ge=0, le=1e8, allow_inf_nan=False)]
+    ] = Field(
         default_factory=dict,
-        description="penalty per MW of facility power by region (e.g. grid-fee differentials), USD per MW-year (0-1e8)"
+        description="penalty per MW of facility power by region (e.g. grid-fee differentials), USD per MW-year (0-1e8)",
     )
 
 
 class SolverOptions(_Model):
-    time_limit_s: real(gt=0, le=1e6) = Field(60.0, description="seconds (0-1,000,000)")
+    time_limit_s: Annotated[float, Strict(), Field(gt=0, le=1e6, allow_inf_nan=False)] = Field(
+        60.0, description="seconds (0-1,000,000)"
+    )
     relative_gap: Share = Field(
         1e-4, description="stop when (objective - bound) / objective is below this; the plan reports the gap reached"
     )
-    workers: whole(ge=1, le=256) = Field(2, description="search threads (1-256)")
+    workers: Annotated[int, Strict(), Field(ge=1, le=256)] = Field(2, description="search threads (1-256)")
     deterministic: Flag = Field(
         False,
         description="reproducible even when the time limit stops the search: CP-SAT interleaves its workers and "
         "counts the limit in deterministic time (its own work units, roughly seconds) instead of wall-clock time",
     )
-    seed: whole(ge=0, le=2**31 - 1) = Field(0, description="0-2,147,483,647")
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)] = Field(0, description="0-2,147,483,647")
     log_search: Flag = False
 
     def with_overrides(self, **overrides) -> SolverOptions:
@@ -426,8 +447,12 @@ class SolverOptions(_Model):
 
 
 # The command-line option that overrides each solver option, for error messages.
-OVERRIDE_OPTIONS = {"time_limit_s": "--time-limit", "workers": "--workers", "seed": "--seed",
-                    "deterministic": "--deterministic"}
+OVERRIDE_OPTIONS = {
+    "time_limit_s": "--time-limit",
+    "workers": "--workers",
+    "seed": "--seed",
+    "deterministic": "--deterministic",
+}
 
 
 class GridPolicy(_Model):
@@ -438,8 +463,9 @@ class GridPolicy(_Model):
         description="none: ignore line flows; n-0: base case only; n-1: also after every single-line outage",
     )
     monitor_min_kv: Kv | None = Field(None, description="monitor only lines at or above this voltage, kV (0-1,500)")
-    monitor_min_loading: real(ge=0, le=100) | None = Field(
-        None, description="monitor only lines whose pre-existing worst loading (share of limit) is at least this (0-100)"
+    monitor_min_loading: Annotated[float, Strict(), Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
+        None,
+        description="monitor only lines whose pre-existing worst loading (share of limit) is at least this (0-100)",
     )
     redispatch_down: Flag = Field(
         True,
@@ -447,9 +473,12 @@ class GridPolicy(_Model):
         "[-pre-existing output, +spare]); false: the new load is served only from spare capacity",
     )
     redispatch_weight: Weight = Field(
-        1.0, description="weight of the re-dispatch generation cost (plants serving the new load) in the objective (0-1,000)"
+        1.0,
+        description="weight of the re-dispatch generation cost (plants serving the new load) in the objective (0-1,000)",
     )
-    max_iterations: whole(ge=1, le=1000) = Field(50, description="contingency-loop iterations (1-1,000)")
+    max_iterations: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(
+        50, description="contingency-loop iterations (1-1,000)"
+    )
 
 
 class Policy(_Model):
@@ -457,9 +486,12 @@ class Policy(_Model):
     cost: CostModel = Field(default_factory=CostModel)
     objective: Objective = Field(default_factory=Objective)
     solver: SolverOptions = Field(default_factory=SolverOptions)
-    fiber_ms_per_km: real(ge=0.0033, le=0.1) = Field(
-        0.0049, description="one-way fiber latency per km (4.9 us/km; 0.0033, light in vacuum, to 0.1)")
-    base_mva: real(gt=0, le=100_000) = Field(100.0, description="system base for per-unit reactances, MVA (0-100,000)")
+    fiber_ms_per_km: Annotated[float, Strict(), Field(ge=0.0033, le=0.1, allow_inf_nan=False)] = Field(
+        0.0049, description="one-way fiber latency per km (4.9 us/km; 0.0033, light in vacuum, to 0.1)"
+    )
+    base_mva: Annotated[float, Strict(), Field(gt=0, le=100_000, allow_inf_nan=False)] = Field(
+        100.0, description="system base for per-unit reactances, MVA (0-100,000)"
+    )
     grid: GridPolicy = Field(default_factory=GridPolicy)
 
 
@@ -518,11 +550,11 @@ class Rollout(_Model):
     deliveries: list[Delivery] = Field(min_length=1)
     site_stages: list[SiteStage] = Field(default_factory=list)
     upgrades: list[GridUpgrade] = Field(default_factory=list)
-    build_rate_racks_per_period: dict[Identifier, whole(ge=0, le=1_000_000)] = Field(
+    build_rate_racks_per_period: dict[Identifier, Annotated[int, Strict(), Field(ge=0, le=1_000_000)]] = Field(
         default_factory=dict, description="racks a site can install per quarter (0-1,000,000); unlimited when absent"
     )
     go_live: list[GoLiveWindow] = Field(default_factory=list)
-    stranding_usd_per_gpu_quarter: real(ge=0, le=1e6) = Field(
+    stranding_usd_per_gpu_quarter: Annotated[float, Strict(), Field(ge=0, le=1e6, allow_inf_nan=False)] = Field(
         description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation), USD (0-1e6)"
     )
 
@@ -592,6 +624,7 @@ class Scenario(_Model):
 
     def _check_rollout(self, skus: dict[str, Sku]) -> None:
         r = self.rollout
+        assert r is not None  # called only for a scenario with a rollout
         periods = set(r.periods)
         demand = {(t.id, ln.sku): ln.gpus for t in self.demand.tenants for ln in t.lines}
         sites = {s.id for s in self.topology.sites}
@@ -605,20 +638,24 @@ class Scenario(_Model):
             per_rack = skus[d.sku].gpus_per_rack
             if d.gpus % per_rack:
                 lo = d.gpus // per_rack * per_rack
-                raise ValueError(f"{where}.gpus: {d.gpus:,} is not a whole number of '{d.sku}' racks ({per_rack} "
-                                 f"GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in (lo, lo + per_rack) if v > 0)}")
+                raise ValueError(
+                    f"{where}.gpus: {d.gpus:,} is not a whole number of '{d.sku}' racks ({per_rack} "
+                    f"GPUs each); nearest valid counts: {' or '.join(f'{v:,}' for v in (lo, lo + per_rack) if v > 0)}"
+                )
             delivered[(d.tenant, d.sku)] = delivered.get((d.tenant, d.sku), 0) + d.gpus
         for key, gpus in demand.items():
             if delivered.get(key, 0) != gpus:
-                raise ValueError(f"rollout.deliveries: tenant '{key[0]}' SKU '{key[1]}' delivers "
-                                 f"{delivered.get(key, 0):,} GPUs in all, but demands {gpus:,}")
+                raise ValueError(
+                    f"rollout.deliveries: tenant '{key[0]}' SKU '{key[1]}' delivers "
+                    f"{delivered.get(key, 0):,} GPUs in all, but demands {gpus:,}"
+                )
         for i, st in enumerate(r.site_stages):
             if st.site not in sites:
                 raise ValueError(f"rollout.site_stages[{i}].site: unknown site '{st.site}'")
             if st.period not in periods:
                 raise ValueError(f"rollout.site_stages[{i}].period: {st.period} is not one of rollout.periods")
         elements = {b.id: "substation" for b in self.topology.substations}
-        elements.update({e.id: e.kind for e in self.topology.edges if e.kind in ("feed", "line")})
+        elements.update({e.id: e.kind for e in self.topology.edges if e.kind in ("feed", "line") and e.id is not None})
         fields = {"substation": {"headroom_mw"}, "feed": {"capacity_mw"}, "line": {"rating_mw", "emergency_rating_mw"}}
         for i, up in enumerate(r.upgrades):
             where = f"rollout.upgrades[{i}]"
@@ -627,8 +664,11 @@ class Scenario(_Model):
                 raise ValueError(f"{where}.element: '{up.element}' is not a substation, feed or line")
             if up.period not in periods:
                 raise ValueError(f"{where}.period: {up.period} is not one of rollout.periods")
-            given = {f for f in ("headroom_mw", "capacity_mw", "rating_mw", "emergency_rating_mw")
-                     if getattr(up, f) is not None}
+            given = {
+                f
+                for f in ("headroom_mw", "capacity_mw", "rating_mw", "emergency_rating_mw")
+                if getattr(up, f) is not None
+            }
             if not given or not given <= fields[kind]:
                 raise ValueError(f"{where}: a {kind} upgrade sets {' or '.join(sorted(fields[kind]))}")
         for site in r.build_rate_racks_per_period:

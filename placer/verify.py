@@ -118,20 +118,23 @@ from pydantic import BaseModel, ConfigDict
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from placer.contract import (  # the contract with the solver; re-exported under these names
+    HOURS_PER_YEAR,
+    MW_ABS_TOL,
+    MW_REL_TOL,
+    USD_ABS_TOL,
+    USD_REL_TOL,
+    limit_slack,
+)
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, stranding_cost_usd, with_final_capacities
 
 STRANDING_TERM = "stranding"
-
-HOURS_PER_YEAR = 8760.0
-LIMIT_REL_TOL = 1e-6
-MW_REL_TOL, MW_ABS_TOL = 1e-6, 1e-6
-USD_REL_TOL, USD_ABS_TOL = 1e-6, 1.0
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
 
@@ -180,18 +183,14 @@ class Report(BaseModel):
 # --------------------------------------------------------------------------- tolerances
 
 
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
-
-
 def exceeds(measured: float, limit: float) -> bool:
     """True when ``measured`` breaks the upper limit ``limit`` beyond tolerance."""
-    return measured > limit + _slack(limit)
+    return measured > limit + limit_slack(limit)
 
 
 def falls_short(measured: float, limit: float) -> bool:
     """True when ``measured`` breaks the lower limit ``limit`` beyond tolerance."""
-    return measured < limit - _slack(limit)
+    return measured < limit - limit_slack(limit)
 
 
 def _mw_close(reported: float, expected: float) -> bool:
@@ -245,7 +244,10 @@ def site_feeds(scenario: Scenario) -> dict[str, list[_Feed]]:
 
 
 def feed_n1_capacity_mw(feeds: list[_Feed]) -> float:
-    """Facility power the feeds carry after losing the largest one (the capacity itself for one feed)."""
+    """Facility power the feeds carry after losing the largest one (the capacity itself for one feed).
+
+    The rule is :func:`placer.contract.n1_feed_limit_mw`; this is the verifier's own arithmetic
+    of it (``math.fsum`` over its own feed list), kept apart from the solver's on purpose."""
     caps = [f.capacity_mw for f in feeds]
     if not caps:
         return 0.0
@@ -441,6 +443,7 @@ class _Checker:
         d.racks_placed = sum(d.site_racks.values())
         d.feeds = site_feeds(self.scenario)
         shares: dict[str, list[float]] = defaultdict(list)
+        # placer.contract.feed_shares (in proportion to capacity), in the verifier's own arithmetic
         for s, feeds in d.feeds.items():
             total_cap = math.fsum(f.capacity_mw for f in feeds)
             for f in feeds:
@@ -450,8 +453,8 @@ class _Checker:
     # ---- constraints -----------------------------------------------------------
     def check_demand(self) -> None:
         placed: dict[tuple[str, str], int] = defaultdict(int)
-        for (t, k, _s), racks in self.d.racks.items():
-            placed[(t, k)] += racks * self.skus[k].gpus_per_rack
+        for (tid, k, _s), racks in self.d.racks.items():
+            placed[(tid, k)] += racks * self.skus[k].gpus_per_rack
         for t in self.scenario.demand.tenants:
             asked = {line.sku for line in t.lines}
             for line in t.lines:
@@ -616,8 +619,8 @@ class _Checker:
 
     def check_max_sites(self) -> None:
         used: dict[str, set[str]] = defaultdict(set)
-        for t, s in self.d.tenant_site_gpus:
-            used[t].add(s)
+        for tid, s in self.d.tenant_site_gpus:
+            used[tid].add(s)
         for t in self.scenario.demand.tenants:
             n = len(used[t.id])
             if t.max_sites is not None and n > t.max_sites:
@@ -709,18 +712,20 @@ class _Checker:
 
         # per substation
         seen = set()
-        for j, row in enumerate(plan.substations):
-            ent = f"substation:{row.substation}"
-            if row.substation not in self.substations:
-                self.add("UNKNOWN_ENTITY", ent, f"substations[{j}] names unknown substation '{row.substation}'")
+        for j, sub_row in enumerate(plan.substations):
+            ent = f"substation:{sub_row.substation}"
+            if sub_row.substation not in self.substations:
+                self.add("UNKNOWN_ENTITY", ent, f"substations[{j}] names unknown substation '{sub_row.substation}'")
                 continue
-            if row.substation in seen:
-                self.add("REPORTED_MISMATCH", ent, f"substations[{j}]: '{row.substation}' is reported twice")
+            if sub_row.substation in seen:
+                self.add("REPORTED_MISMATCH", ent, f"substations[{j}]: '{sub_row.substation}' is reported twice")
                 continue
-            seen.add(row.substation)
-            b = row.substation
-            self._cmp_mw(ent, f"substations[{b}].load_mw", row.load_mw, d.substation_load[b])
-            self._cmp_mw(ent, f"substations[{b}].headroom_mw", row.headroom_mw, float(self.substations[b].headroom_mw))
+            seen.add(sub_row.substation)
+            b = sub_row.substation
+            self._cmp_mw(ent, f"substations[{b}].load_mw", sub_row.load_mw, d.substation_load[b])
+            self._cmp_mw(
+                ent, f"substations[{b}].headroom_mw", sub_row.headroom_mw, float(self.substations[b].headroom_mw)
+            )
         for b in self.substations:
             if b not in seen and not _mw_close(0.0, d.substation_load[b]):
                 self.add(
@@ -744,11 +749,11 @@ class _Checker:
             self._cmp_mw("summary", f"summary.power_band_mw[{k}]", rep, float(exp))
 
         # cost terms
-        expected = _cost_terms(self.scenario, d, plan)
+        expected_terms = _cost_terms(self.scenario, d, plan)
         reported: dict[str, float] = {}
         for j, term in enumerate(plan.cost_breakdown):
             ent = f"cost:{term.name}"
-            if term.name not in expected:
+            if term.name not in expected_terms:
                 if term.name == REDISPATCH_TERM:
                     message = f"cost_breakdown[{j}] has a '{REDISPATCH_TERM}' term, but the plan has no grid report"
                 else:
@@ -762,19 +767,21 @@ class _Checker:
                 self.add("REPORTED_MISMATCH", ent, f"cost_breakdown[{j}]: term '{term.name}' is reported twice")
                 continue
             reported[term.name] = term.usd_per_year
-            if not _usd_close(term.usd_per_year, expected[term.name]):
-                self._mismatch(ent, f"cost_breakdown[{term.name}]", term.usd_per_year, expected[term.name], "USD/year")
-        for name in expected:
+            if not _usd_close(term.usd_per_year, expected_terms[term.name]):
+                self._mismatch(
+                    ent, f"cost_breakdown[{term.name}]", term.usd_per_year, expected_terms[term.name], "USD/year"
+                )
+        for name in expected_terms:
             if name not in reported:
                 self.add(
                     "REPORTED_MISMATCH",
                     f"cost:{name}",
-                    f"cost term '{name}' is missing from cost_breakdown (recomputed {expected[name]:.2f} USD/year)",
+                    f"cost term '{name}' is missing from cost_breakdown (recomputed {expected_terms[name]:.2f} USD/year)",
                     measured=None,
-                    limit=expected[name],
+                    limit=expected_terms[name],
                     unit="USD/year",
                 )
-        total = self.objective_usd = math.fsum(expected.values())
+        total = self.objective_usd = math.fsum(expected_terms.values())
         if not _usd_close(sm.objective, total):
             self._mismatch("summary", "summary.objective (sum of cost terms)", sm.objective, total, "USD/year")
 

@@ -64,7 +64,7 @@ themselves (only their sign and sums), ``grid.enforced_by_solver`` and each iter
 intermediate ``objective``.
 
 Money tolerance: rel 1e-6 of max(|objective|, |bound|) plus 1 USD (the verifier's
-``USD_REL_TOL`` / ``USD_ABS_TOL``).
+``USD_REL_TOL`` / ``USD_ABS_TOL`` of :mod:`placer.contract`).
 
 Complexity: O(I) for I loop iterations.
 """
@@ -72,22 +72,22 @@ Complexity: O(I) for I loop iterations.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeGuard
 
+from placer.contract import USD_ABS_TOL, USD_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario
 
 CLAIM_CODES = ("STATUS_CLAIM", "BOUND_CLAIM", "GAP_CLAIM", "STRANDING_CLAIM", "GRID_LOOP_CLAIM", "TIMING_CLAIM")
 SOLVED = ("OPTIMAL", "FEASIBLE")
-# Same values as placer.verify (tested to agree); kept here so this module does not import it.
-USD_REL_TOL, USD_ABS_TOL = 1e-6, 1.0
 GAP_REL_TOL = 1e-9  # summary.relative_gap against the scenario's: both are copies of one number
 SECONDS_SLACK = 1e-4  # the solvers round every seconds figure to 4 decimals
 
 AddFn = Callable[..., None]  # add(code, entity, message, measured=None, limit=None, unit="")
 
 
-def _finite(x) -> bool:
+def _finite(x: float | None) -> TypeGuard[float]:
     return x is not None and math.isfinite(x)
 
 
@@ -139,16 +139,21 @@ class _Claims:
         slack = sm.relative_gap * abs(self.obj) + money_tolerance_usd(self.obj, sm.bound)
         if self.obj - sm.bound > slack:
             gap = (self.obj - sm.bound) / abs(self.obj) if self.obj else math.inf
-            return (f"objective {self.obj:,.2f} and bound {sm.bound:,.2f} USD/yr are {gap:.6%} apart, above the "
-                    f"gap it claims to be proven within (summary.relative_gap {sm.relative_gap:.6%})")
+            return (
+                f"objective {self.obj:,.2f} and bound {sm.bound:,.2f} USD/yr are {gap:.6%} apart, above the "
+                f"gap it claims to be proven within (summary.relative_gap {sm.relative_gap:.6%})"
+            )
         return None
 
     def status(self) -> None:
         sm = self.sm
         if not _finite(sm.relative_gap) or not 0 <= sm.relative_gap <= 1:
             # a Python-built plan can hold anything; with NaN every comparison below would pass
-            self.add("STATUS_CLAIM", "summary.relative_gap",
-                     f"summary.relative_gap is {sm.relative_gap!r}: the gap target is a share in [0, 1]")
+            self.add(
+                "STATUS_CLAIM",
+                "summary.relative_gap",
+                f"summary.relative_gap is {sm.relative_gap!r}: the gap target is a share in [0, 1]",
+            )
             return
         for name, value in (("status", sm.status), ("placement_status", sm.placement_status)):
             if value is not None and value not in SOLVED:
@@ -161,8 +166,14 @@ class _Claims:
         if sm.status == "OPTIMAL":
             why = self._proof_gap()
             if why is not None:
-                self.add("STATUS_CLAIM", "summary.status", f"summary.status is OPTIMAL, but {why}",
-                         measured=sm.bound if _finite(sm.bound) else None, limit=self.obj, unit="USD/year")
+                self.add(
+                    "STATUS_CLAIM",
+                    "summary.status",
+                    f"summary.status is OPTIMAL, but {why}",
+                    measured=sm.bound if _finite(sm.bound) else None,
+                    limit=self.obj,
+                    unit="USD/year",
+                )
             policy_gap = float(self.scenario.policy.solver.relative_gap)
             if sm.relative_gap > policy_gap * (1 + GAP_REL_TOL) + 1e-15:
                 self.add(
@@ -216,25 +227,46 @@ class _Claims:
         g, b = sm.gap, sm.bound
         if g is None:
             if _finite(b) and self.obj != 0:
-                self.add("GAP_CLAIM", "summary.gap", f"summary.bound is {b:,.2f} USD/yr but summary.gap is missing",
-                         limit=max(0.0, (self.obj - b) / abs(self.obj)), unit="share")
+                self.add(
+                    "GAP_CLAIM",
+                    "summary.gap",
+                    f"summary.bound is {b:,.2f} USD/yr but summary.gap is missing",
+                    limit=max(0.0, (self.obj - b) / abs(self.obj)),
+                    unit="share",
+                )
             return
         if b is None:
-            self.add("GAP_CLAIM", "summary.gap", f"summary.gap is {g!r} but the plan reports no bound to measure it "
-                     "against", measured=g if _finite(g) else None, unit="share")
+            self.add(
+                "GAP_CLAIM",
+                "summary.gap",
+                f"summary.gap is {g!r} but the plan reports no bound to measure it against",
+                measured=g if _finite(g) else None,
+                unit="share",
+            )
             return
         if not _finite(g):
             self.add("GAP_CLAIM", "summary.gap", f"summary.gap is not a finite number ({g!r})", unit="share")
             return
         if g < 0:
-            self.add("GAP_CLAIM", "summary.gap", f"summary.gap is negative ({g!r}): a gap is never below 0",
-                     measured=g, limit=0.0, unit="share")
+            self.add(
+                "GAP_CLAIM",
+                "summary.gap",
+                f"summary.gap is negative ({g!r}): a gap is never below 0",
+                measured=g,
+                limit=0.0,
+                unit="share",
+            )
             return
         if not _finite(b):
             return  # BOUND_CLAIM reports it
         if self.obj == 0:
-            self.add("GAP_CLAIM", "summary.gap", f"summary.gap is {g!r} but the objective is 0, where the relative "
-                     "gap is undefined (leave it out)", measured=g, unit="share")
+            self.add(
+                "GAP_CLAIM",
+                "summary.gap",
+                f"summary.gap is {g!r} but the objective is 0, where the relative gap is undefined (leave it out)",
+                measured=g,
+                unit="share",
+            )
             return
         expected = max(0.0, (self.obj - b) / abs(self.obj))
         if abs(g - expected) * abs(self.obj) > money_tolerance_usd(self.obj, b):
@@ -252,53 +284,90 @@ class _Claims:
     def stranding(self, expected: int | None) -> None:
         got = self.sm.stranded_gpu_quarters
         if got < 0:
-            self.add("STRANDING_CLAIM", "summary.stranded_gpu_quarters",
-                     f"summary.stranded_gpu_quarters is {got:,}: GPUs delivered but not live are never negative",
-                     measured=got, limit=0, unit="GPU-quarters")
+            self.add(
+                "STRANDING_CLAIM",
+                "summary.stranded_gpu_quarters",
+                f"summary.stranded_gpu_quarters is {got:,}: GPUs delivered but not live are never negative",
+                measured=got,
+                limit=0,
+                unit="GPU-quarters",
+            )
             return
         if self.scenario.rollout is None:
             expected, why = 0, "the scenario is single-period (no rollout): every GPU is live when placed"
         else:
             why = "the sum over the schedule's periods of GPUs delivered but not live"
         if expected is not None and got != expected:
-            self.add("STRANDING_CLAIM", "summary.stranded_gpu_quarters",
-                     f"summary.stranded_gpu_quarters is {got:,}, recomputed {expected:,} ({why})",
-                     measured=got, limit=expected, unit="GPU-quarters")
+            self.add(
+                "STRANDING_CLAIM",
+                "summary.stranded_gpu_quarters",
+                f"summary.stranded_gpu_quarters is {got:,}, recomputed {expected:,} ({why})",
+                measured=got,
+                limit=expected,
+                unit="GPU-quarters",
+            )
 
     # ---- contingency loop ----------------------------------------------------------------
     def loop(self, monitored: int, outages: int) -> None:
         grid = self.plan.grid
+        assert grid is not None  # called only for a plan with a grid report
         total = 0
         for j, it in enumerate(grid.iterations):
             ent = f"grid.iterations[{j}]"
             if it.iteration != j + 1:
-                self.add("GRID_LOOP_CLAIM", ent, f"{ent} is numbered {it.iteration}, expected {j + 1} "
-                         "(iterations are numbered 1, 2, ... in order)", measured=it.iteration, limit=j + 1)
+                self.add(
+                    "GRID_LOOP_CLAIM",
+                    ent,
+                    f"{ent} is numbered {it.iteration}, expected {j + 1} (iterations are numbered 1, 2, ... in order)",
+                    measured=it.iteration,
+                    limit=j + 1,
+                )
             rows = (it.base_constraints_added, it.contingency_constraints_added)
             if not all(_finite(r) for r in rows) or min(rows) < 0:
-                self.add("GRID_LOOP_CLAIM", ent, f"{ent} adds a negative number of rows ({rows[0]} base, "
-                         f"{rows[1]} contingency)", measured=min(rows), limit=0, unit="rows")
+                self.add(
+                    "GRID_LOOP_CLAIM",
+                    ent,
+                    f"{ent} adds a negative number of rows ({rows[0]} base, {rows[1]} contingency)",
+                    measured=min(rows),
+                    limit=0,
+                    unit="rows",
+                )
             else:
                 total += sum(rows)
             w = it.worst_violation_mw
             if not _finite(w) or w < 0:
-                self.add("GRID_LOOP_CLAIM", ent, f"{ent}.worst_violation_mw is {w!r}: a violation is a finite "
-                         "amount over a limit, at least 0 MW", measured=w if _finite(w) else None, limit=0, unit="MW")
+                self.add(
+                    "GRID_LOOP_CLAIM",
+                    ent,
+                    f"{ent}.worst_violation_mw is {w!r}: a violation is a finite amount over a limit, at least 0 MW",
+                    measured=w if _finite(w) else None,
+                    limit=0,
+                    unit="MW",
+                )
         security = self.scenario.policy.grid.security
         possible = monitored * (1 + outages) if security == "n-1" else monitored
         n = grid.constraints_added
         if not _finite(n):
             self.add("GRID_LOOP_CLAIM", "grid.constraints_added", f"grid.constraints_added is {n!r}, not a count")
         elif n < total:
-            self.add("GRID_LOOP_CLAIM", "grid.constraints_added",
-                     f"grid.constraints_added is {n:,}, fewer than the {total:,} rows its iterations added",
-                     measured=n, limit=total, unit="rows")
+            self.add(
+                "GRID_LOOP_CLAIM",
+                "grid.constraints_added",
+                f"grid.constraints_added is {n:,}, fewer than the {total:,} rows its iterations added",
+                measured=n,
+                limit=total,
+                unit="rows",
+            )
         elif n > possible:
-            self.add("GRID_LOOP_CLAIM", "grid.constraints_added",
-                     f"grid.constraints_added is {n:,}, more than the {possible:,} distinct rows that exist "
-                     f"({monitored:,} monitored lines"
-                     + (f" x (1 + {outages:,} outages))" if security == "n-1" else ")"),
-                     measured=n, limit=possible, unit="rows")
+            self.add(
+                "GRID_LOOP_CLAIM",
+                "grid.constraints_added",
+                f"grid.constraints_added is {n:,}, more than the {possible:,} distinct rows that exist "
+                f"({monitored:,} monitored lines" + (f" x (1 + {outages:,} outages))" if security == "n-1" else ")"),
+                measured=n,
+                limit=possible,
+                unit="rows",
+            )
 
     # ---- timings ----------------------------------------------------------------------------
     def timings(self) -> None:
@@ -311,16 +380,28 @@ class _Claims:
         for name, s in figures:
             if not _finite(s) or s < 0:
                 bad = True
-                self.add("TIMING_CLAIM", name, f"{name} is {s!r}: seconds are finite and never negative",
-                         measured=s if _finite(s) else None, limit=0.0, unit="s")
+                self.add(
+                    "TIMING_CLAIM",
+                    name,
+                    f"{name} is {s!r}: seconds are finite and never negative",
+                    measured=s if _finite(s) else None,
+                    limit=0.0,
+                    unit="s",
+                )
         if grid is None or bad or not grid.iterations:
             return
         spent = math.fsum(it.seconds for it in grid.iterations)
         slack = SECONDS_SLACK * (len(grid.iterations) + 1)
         if spent > grid.loop_seconds + slack:
-            self.add("TIMING_CLAIM", "grid.loop_seconds",
-                     f"grid.iterations take {spent:.4f} s in all, more than the whole loop's grid.loop_seconds "
-                     f"{grid.loop_seconds:.4f} s", measured=spent, limit=grid.loop_seconds, unit="s")
+            self.add(
+                "TIMING_CLAIM",
+                "grid.loop_seconds",
+                f"grid.iterations take {spent:.4f} s in all, more than the whole loop's grid.loop_seconds "
+                f"{grid.loop_seconds:.4f} s",
+                measured=spent,
+                limit=grid.loop_seconds,
+                unit="s",
+            )
 
 
 __all__ = ["CLAIM_CODES", "check_claims", "money_tolerance_usd"]

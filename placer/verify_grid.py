@@ -85,12 +85,13 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from placer import grid_check as gc
+from placer.contract import HOURS_PER_YEAR, LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL, limit_slack
 from placer.plan import Plan
 from placer.scenario import Scenario
 
@@ -104,11 +105,9 @@ GRID_CODES = (
     "GRID_COVERAGE",
 )
 REDISPATCH_TERM = "redispatch"
-HOURS_PER_YEAR = 8760.0
-# The verifier's tolerances (same values as placer.verify): limits rel 1e-6 of max(1, |limit|),
-# reported MW rel 1e-6 / abs 1e-6, pre-existing cost rel 1e-6 / abs 1e-6 USD/h.
-LIMIT_REL_TOL = 1e-6
-REL_TOL, ABS_TOL = 1e-6, 1e-6
+# The contract's tolerances (placer.contract): limits rel LIMIT_REL_TOL of max(1, |limit|);
+# reported MW -- and the pre-existing cost in USD/h, a figure of the same scale -- rel/abs these.
+REL_TOL, ABS_TOL = MW_REL_TOL, MW_ABS_TOL
 MOST_LOADED = 10
 
 AddFn = Callable[..., None]  # add(code, entity, message, measured=None, limit=None, unit="")
@@ -149,12 +148,8 @@ class GridCheck(BaseModel):
 # --------------------------------------------------------------------------- helpers
 
 
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
-
-
 def _exceeds(measured: float, limit: float) -> bool:
-    return measured > limit + _slack(limit)
+    return measured > limit + limit_slack(limit)
 
 
 def _close(reported: float, expected: float) -> bool:
@@ -188,13 +183,12 @@ def redispatch_cost_usd_per_year(scenario: Scenario, plan: Plan) -> float | None
     usd_per_h = math.fsum(
         max(r.mw, 0.0) * costs[r.plant] for r in plan.grid.redispatch if r.plant in costs and math.isfinite(r.mw)
     )
-    return (
-        scenario.policy.grid.redispatch_weight * usd_per_h * scenario.policy.cost.utilization * HOURS_PER_YEAR
-    )
+    return scenario.policy.grid.redispatch_weight * usd_per_h * scenario.policy.cost.utilization * HOURS_PER_YEAR
 
 
 def new_load_by_bus(scenario: Scenario, facility_mw: dict[str, float]) -> dict[str, float]:
-    """Facility MW per substation: every site drawn from its feeds in proportion to feed capacity."""
+    """Facility MW per substation: every site drawn from its feeds in proportion to feed capacity
+    (the rule :func:`placer.contract.feed_shares`, in the verifier's own arithmetic)."""
     sites = {s.id for s in scenario.topology.sites}
     feeds: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for e in scenario.topology.edges_of_kind("feed"):
@@ -238,6 +232,7 @@ def check_grid(
 
 class _GridChecker:
     def __init__(self, scenario: Scenario, plan: Plan, facility_mw: dict[str, float], add: AddFn):
+        assert plan.grid is not None  # check_grid returns early for a plan without a grid report
         self.scenario, self.plan, self.grid, self.add = scenario, plan, plan.grid, add
         self.policy = scenario.policy.grid
         self.facility_mw = facility_mw
@@ -319,8 +314,13 @@ class _GridChecker:
                 )
             plant = self.plants[row.plant]
             self._cmp(ent, f"grid.redispatch[{row.plant}].spare_mw", row.spare_mw, float(plant.spare_mw))
-            self._cmp(ent, f"grid.redispatch[{row.plant}].cost_usd_per_mwh", row.cost_usd_per_mwh,
-                      self.cost[row.plant], "USD/MWh")
+            self._cmp(
+                ent,
+                f"grid.redispatch[{row.plant}].cost_usd_per_mwh",
+                row.cost_usd_per_mwh,
+                self.cost[row.plant],
+                "USD/MWh",
+            )
             if not math.isfinite(row.mw):
                 self.add(
                     "REDISPATCH_LIMIT",
@@ -335,9 +335,10 @@ class _GridChecker:
         for p, mw in out.items():
             spare = float(self.plants[p].spare_mw)
             lower = -max(0.0, dispatch[p]) if down else 0.0
-            if mw < lower - _slack(lower):
+            if mw < lower - limit_slack(lower):
                 why = (
-                    f"below minus its pre-existing output ({lower:.6g} MW)" if down
+                    f"below minus its pre-existing output ({lower:.6g} MW)"
+                    if down
                     else "below 0 (policy.grid.redispatch_down is false)"
                 )
                 self.add(
@@ -365,7 +366,7 @@ class _GridChecker:
         problems = self.bad_dispatch
         for p, mw in dispatch.items():
             hi = float(self.plants[p].capacity_mw) - float(self.plants[p].spare_mw)
-            if mw < -_slack(0.0) or _exceeds(mw, hi):
+            if mw < -limit_slack(0.0) or _exceeds(mw, hi):
                 problems = True
                 self.add(
                     "PREEXISTING_DISPATCH",
@@ -407,8 +408,11 @@ class _GridChecker:
                 "PREEXISTING_DISPATCH",
                 "grid.preexisting",
                 f"plan says relaxed={pre.relaxed}, but the least-cost DC OPF of the existing load "
-                + ("cannot keep every line within rating_mw (relaxed=True)" if opf.relaxed
-                   else "keeps every line within rating_mw (relaxed=False)"),
+                + (
+                    "cannot keep every line within rating_mw (relaxed=True)"
+                    if opf.relaxed
+                    else "keeps every line within rating_mw (relaxed=False)"
+                ),
             )
         if not opf.relaxed:
             for l in np.flatnonzero(np.abs(f0) > self.rating + self._tol(self.rating)):
@@ -447,7 +451,7 @@ class _GridChecker:
     # ---- main ----------------------------------------------------------------------
     def run(self) -> tuple[list[str], GridCheck]:
         start = time.perf_counter()
-        pol, grid, scenario = self.policy, self.grid, self.scenario
+        pol, scenario = self.policy, self.scenario
         n1 = pol.security == "n-1"
         codes = ["GRID_MISSING", "PREEXISTING_DISPATCH", "REDISPATCH_LIMIT", "GRID_BALANCE", "LINE_OVERLOAD"]
         if n1:
@@ -521,8 +525,9 @@ class _GridChecker:
                 worst_post_at[better] = np.column_stack([ks[j], post_plan[rows, j], limit[rows, j]])[better]
                 bad = np.abs(post_plan) > limit + self._tol(limit)
                 for l, jj in zip(*np.nonzero(bad)):
-                    candidates.append((int(l), int(ks[jj]), float(post_plan[l, jj]), float(limit[l, jj]),
-                                       float(post_pre[l, jj])))
+                    candidates.append(
+                        (int(l), int(ks[jj]), float(post_plan[l, jj]), float(limit[l, jj]), float(post_pre[l, jj]))
+                    )
 
         # monitored lines
         mask = np.ones(ne, dtype=bool)
@@ -576,12 +581,22 @@ class _GridChecker:
         # summary: the most loaded monitored lines, each at its worst case
         cases = []
         for l in np.flatnonzero(mask):
-            best = LoadedLine(line=self.lines[l].id, outage="-", flow_mw=float(f[l]), limit_mw=float(base_limit[l]),
-                              loading_pct=_pct(f[l], base_limit[l]))
+            best = LoadedLine(
+                line=self.lines[l].id,
+                outage="-",
+                flow_mw=float(f[l]),
+                limit_mw=float(base_limit[l]),
+                loading_pct=_pct(f[l], base_limit[l]),
+            )
             if n1 and worst_post[l] * 100.0 > best.loading_pct:
                 k, flow, limit = worst_post_at[l]
-                best = LoadedLine(line=self.lines[l].id, outage=self.lines[int(k)].id, flow_mw=float(flow),
-                                  limit_mw=float(limit), loading_pct=_pct(flow, limit))
+                best = LoadedLine(
+                    line=self.lines[l].id,
+                    outage=self.lines[int(k)].id,
+                    flow_mw=float(flow),
+                    limit_mw=float(limit),
+                    loading_pct=_pct(flow, limit),
+                )
             cases.append(best)
         most = heapq.nlargest(MOST_LOADED, cases, key=lambda c: c.loading_pct)
         summary = GridCheck(
@@ -634,9 +649,7 @@ class _GridChecker:
                 self.add("UNKNOWN_ENTITY", f"line:{row.line}", f"grid.lines[{j}] names unknown line '{row.line}'")
                 continue
             if row.line in seen:
-                self.add(
-                    "GRID_COVERAGE", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice"
-                )
+                self.add("GRID_COVERAGE", f"line:{row.line}", f"grid.lines[{j}]: line '{row.line}' is reported twice")
                 continue
             seen.add(row.line)
             l = screen.line_index[row.line]
@@ -651,37 +664,42 @@ class _GridChecker:
         named += [("violations", j, row) for j, row in enumerate(grid.violations)]
         wanted: dict[int, list] = defaultdict(list)
         bridges = set(screen.bridges.tolist())
-        for field, j, row in named:
-            ent = f"line:{row.line}/outage:{row.outage}"
-            unknown = [name for name in (row.line,) + (() if row.outage == "-" else (row.outage,))
-                       if name not in screen.line_index]
+        for field, j, cont in named:
+            ent = f"line:{cont.line}/outage:{cont.outage}"
+            unknown = [
+                name
+                for name in (cont.line,) + (() if cont.outage == "-" else (cont.outage,))
+                if name not in screen.line_index
+            ]
             if unknown:
                 self.add("UNKNOWN_ENTITY", ent, f"grid.{field}[{j}] names unknown line(s) {', '.join(unknown)}")
                 continue
-            l = screen.line_index[row.line]
-            if row.outage == "-":
-                self._cmp_pair(ent, f"grid.{field}[{j}]", row, f[l], base_limit[l])
-                self.recomputed[(row.line, row.outage)] = (float(f[l]), float(base_limit[l]))
+            l = screen.line_index[cont.line]
+            if cont.outage == "-":
+                self._cmp_pair(ent, f"grid.{field}[{j}]", cont, f[l], base_limit[l])
+                self.recomputed[(cont.line, cont.outage)] = (float(f[l]), float(base_limit[l]))
                 continue
-            k = screen.line_index[row.outage]
+            k = screen.line_index[cont.outage]
             if k in bridges:
                 self.add(
                     "REPORTED_MISMATCH",
                     ent,
-                    f"grid.{field}[{j}] reports a loading after losing '{row.outage}', whose outage islands buses "
+                    f"grid.{field}[{j}] reports a loading after losing '{cont.outage}', whose outage islands buses "
                     "(a bridge: skipped, no post-outage flows)",
                 )
                 continue
-            wanted[k].append((field, j, row, l))
+            wanted[k].append((field, j, cont, l))
         if wanted:
             pp = np.column_stack([p, self._p0])
             for ks, post in screen.post_outage(pp, sorted(wanted)):
                 for jj, k in enumerate(ks.tolist()):
-                    for field, j, row, l in wanted[k]:
+                    for field, j, cont, l in wanted[k]:
                         flow = float(post[l, jj, 0])
                         limit = max(self.emergency[l], abs(float(post[l, jj, 1])))
-                        self._cmp_pair(f"line:{row.line}/outage:{row.outage}", f"grid.{field}[{j}]", row, flow, limit)
-                        self.recomputed[(row.line, row.outage)] = (flow, limit)
+                        self._cmp_pair(
+                            f"line:{cont.line}/outage:{cont.outage}", f"grid.{field}[{j}]", cont, flow, limit
+                        )
+                        self.recomputed[(cont.line, cont.outage)] = (flow, limit)
 
         # islanding outages
         if n1:
@@ -693,41 +711,58 @@ class _GridChecker:
                     continue
                 listed.add(name)
                 if name not in expected_b:
-                    self.add("REPORTED_MISMATCH", f"line:{name}",
-                             f"grid.bridges lists line '{name}', but its outage islands no bus")
-            for name in sorted(expected_b - listed, key=screen.line_index.get):
-                self.add("REPORTED_MISMATCH", f"line:{name}",
-                         f"the outage of line '{name}' islands buses (a bridge, skipped) but grid.bridges omits it")
+                    self.add(
+                        "REPORTED_MISMATCH",
+                        f"line:{name}",
+                        f"grid.bridges lists line '{name}', but its outage islands no bus",
+                    )
+            for name in sorted(expected_b - listed, key=lambda name: screen.line_index[name]):
+                self.add(
+                    "REPORTED_MISMATCH",
+                    f"line:{name}",
+                    f"the outage of line '{name}' islands buses (a bridge, skipped) but grid.bridges omits it",
+                )
 
         # pre-existing facts: their flows and ratings
         pre = grid.preexisting
         for j, row in enumerate(pre.base_overloads):
             if row.line not in screen.line_index:
-                self.add("UNKNOWN_ENTITY", f"line:{row.line}",
-                         f"grid.preexisting.base_overloads[{j}] names unknown line '{row.line}'")
+                self.add(
+                    "UNKNOWN_ENTITY",
+                    f"line:{row.line}",
+                    f"grid.preexisting.base_overloads[{j}] names unknown line '{row.line}'",
+                )
                 continue
             l = screen.line_index[row.line]
             self._cmp(f"line:{row.line}", f"grid.preexisting.base_overloads[{j}].flow_mw", row.flow_mw, f0[l])
-            self._cmp(f"line:{row.line}", f"grid.preexisting.base_overloads[{j}].rating_mw", row.rating_mw,
-                      self.rating[l])
+            self._cmp(
+                f"line:{row.line}", f"grid.preexisting.base_overloads[{j}].rating_mw", row.rating_mw, self.rating[l]
+            )
         pre_wanted: dict[int, list] = defaultdict(list)
-        for j, row in enumerate(pre.n1_overloads):
-            ent = f"line:{row.line}/outage:{row.outage}"
-            if row.line not in screen.line_index or row.outage not in screen.line_index:
+        for j, cont in enumerate(pre.n1_overloads):
+            ent = f"line:{cont.line}/outage:{cont.outage}"
+            if cont.line not in screen.line_index or cont.outage not in screen.line_index:
                 self.add("UNKNOWN_ENTITY", ent, f"grid.preexisting.n1_overloads[{j}] names an unknown line")
                 continue
-            k = screen.line_index[row.outage]
+            k = screen.line_index[cont.outage]
             if k in bridges:
-                self.add("REPORTED_MISMATCH", ent,
-                         f"grid.preexisting.n1_overloads[{j}]: the outage of '{row.outage}' islands buses (skipped)")
+                self.add(
+                    "REPORTED_MISMATCH",
+                    ent,
+                    f"grid.preexisting.n1_overloads[{j}]: the outage of '{cont.outage}' islands buses (skipped)",
+                )
                 continue
-            pre_wanted[k].append((j, row, screen.line_index[row.line]))
+            pre_wanted[k].append((j, cont, screen.line_index[cont.line]))
         if pre_wanted:
             for ks, post in screen.post_outage(self._p0, sorted(pre_wanted)):
                 for jj, k in enumerate(ks.tolist()):
-                    for j, row, l in pre_wanted[k]:
-                        self._cmp(f"line:{row.line}/outage:{row.outage}",
-                                  f"grid.preexisting.n1_overloads[{j}].flow_mw", row.flow_mw, float(post[l, jj, 0]))
+                    for j, cont, l in pre_wanted[k]:
+                        self._cmp(
+                            f"line:{cont.line}/outage:{cont.outage}",
+                            f"grid.preexisting.n1_overloads[{j}].flow_mw",
+                            cont.flow_mw,
+                            float(post[l, jj, 0]),
+                        )
 
     def _check_coverage(self, mask, found, worst_post, worst_post_at) -> None:
         """GRID_COVERAGE: the grid section names everything it must (see the module docstring)."""
@@ -735,58 +770,90 @@ class _GridChecker:
 
         monitored = int(mask.sum())
         if grid.monitored_lines != monitored:
-            self.add("GRID_COVERAGE", "grid.monitored_lines",
-                     f"grid.monitored_lines is {grid.monitored_lines:,}, but {monitored:,} of the scenario's "
-                     f"{len(lines):,} lines are monitored under its policy.grid", measured=grid.monitored_lines,
-                     limit=monitored, unit="lines")
+            self.add(
+                "GRID_COVERAGE",
+                "grid.monitored_lines",
+                f"grid.monitored_lines is {grid.monitored_lines:,}, but {monitored:,} of the scenario's "
+                f"{len(lines):,} lines are monitored under its policy.grid",
+                measured=grid.monitored_lines,
+                limit=monitored,
+                unit="lines",
+            )
         listed = {row.line for row in grid.lines}
         missing = [lines[l].id for l in np.flatnonzero(mask) if lines[l].id not in listed]
         if missing:
-            self.add("GRID_COVERAGE", "grid.lines",
-                     f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {_examples(missing)}",
-                     measured=monitored - len(missing), limit=monitored, unit="lines")
+            self.add(
+                "GRID_COVERAGE",
+                "grid.lines",
+                f"grid.lines omits {len(missing):,} of the {monitored:,} monitored lines: {_examples(missing)}",
+                measured=monitored - len(missing),
+                limit=monitored,
+                unit="lines",
+            )
         absent = [p for p in self.plants if p not in grid.preexisting.dispatch_mw]
         if absent:
-            self.add("GRID_COVERAGE", "grid.preexisting.dispatch_mw",
-                     f"grid.preexisting.dispatch_mw omits {len(absent):,} of the scenario's {len(self.plants):,} "
-                     f"plants (read as 0 MW): {_examples(absent)}", measured=len(self.plants) - len(absent),
-                     limit=len(self.plants), unit="plants")
+            self.add(
+                "GRID_COVERAGE",
+                "grid.preexisting.dispatch_mw",
+                f"grid.preexisting.dispatch_mw omits {len(absent):,} of the scenario's {len(self.plants):,} "
+                f"plants (read as 0 MW): {_examples(absent)}",
+                measured=len(self.plants) - len(absent),
+                limit=len(self.plants),
+                unit="plants",
+            )
 
         # grid.violations: exactly the overloads the verifier finds
         reported = {(row.line, row.outage) for row in grid.violations}
         omitted = sorted(found - reported)
         if omitted:
-            self.add("GRID_COVERAGE", "grid.violations",
-                     f"grid.violations omits {len(omitted):,} of the {len(found):,} no-harm violations found: "
-                     + _examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
-                     measured=len(found) - len(omitted), limit=len(found), unit="violations")
+            self.add(
+                "GRID_COVERAGE",
+                "grid.violations",
+                f"grid.violations omits {len(omitted):,} of the {len(found):,} no-harm violations found: "
+                + _examples([f"{l} after losing {k}" if k != "-" else f"{l} (base case)" for l, k in omitted]),
+                measured=len(found) - len(omitted),
+                limit=len(found),
+                unit="violations",
+            )
         for j, row in enumerate(grid.violations):
             pair = (row.line, row.outage)
             if pair in found or pair not in self.recomputed:
                 continue  # unknown lines and bridge outages are reported already
             flow, limit = self.recomputed[pair]
             # within tolerance of the limit a solver's own rounding may list it: only a clear miss counts
-            if not mask[self.screen.line_index[row.line]] or abs(flow) <= limit - _slack(limit):
+            if not mask[self.screen.line_index[row.line]] or abs(flow) <= limit - limit_slack(limit):
                 where = "in the base case" if row.outage == "-" else f"after losing '{row.outage}'"
-                self.add("GRID_COVERAGE", f"line:{row.line}/outage:{row.outage}",
-                         f"grid.violations[{j}] lists line '{row.line}' {where}, which the verifier finds "
-                         "within its no-harm limit" + ("" if mask[self.screen.line_index[row.line]] else
-                                                       " (the line is not monitored)"))
+                self.add(
+                    "GRID_COVERAGE",
+                    f"line:{row.line}/outage:{row.outage}",
+                    f"grid.violations[{j}] lists line '{row.line}' {where}, which the verifier finds "
+                    "within its no-harm limit"
+                    + ("" if mask[self.screen.line_index[row.line]] else " (the line is not monitored)"),
+                )
 
         # grid.worst_contingencies: worst first, and no monitored line's worst case left out
         worst = grid.worst_contingencies
         for j in range(1, len(worst)):
             if worst[j].loading_pct > worst[j - 1].loading_pct * (1 + REL_TOL) + ABS_TOL:
-                self.add("GRID_COVERAGE", "grid.worst_contingencies",
-                         f"grid.worst_contingencies is not worst first: entry {j} ({worst[j].loading_pct:.4f} %) "
-                         f"is above entry {j - 1} ({worst[j - 1].loading_pct:.4f} %)")
+                self.add(
+                    "GRID_COVERAGE",
+                    "grid.worst_contingencies",
+                    f"grid.worst_contingencies is not worst first: entry {j} ({worst[j].loading_pct:.4f} %) "
+                    f"is above entry {j - 1} ({worst[j - 1].loading_pct:.4f} %)",
+                )
                 break
         if worst_post is None:
             return  # not n-1, or no outage to screen: nothing must be listed
         # only entries naming a screened pair count (others are reported as mismatches already)
         index, bridges = self.screen.line_index, set(self.screen.bridges.tolist())
-        valid = [row for row in worst if math.isfinite(row.loading_pct) and row.line in index
-                 and row.outage in index and index[row.outage] not in bridges]
+        valid = [
+            row
+            for row in worst
+            if math.isfinite(row.loading_pct)
+            and row.line in index
+            and row.outage in index
+            and index[row.outage] not in bridges
+        ]
         listed_best: dict[str, float] = {}
         for row in valid:
             listed_best[row.line] = max(listed_best.get(row.line, -math.inf), row.loading_pct)
@@ -801,11 +868,18 @@ class _GridChecker:
         if left_out:
             left_out.sort(reverse=True)
             shown = _examples([f"{line} after losing {k} ({pct:.2f} %)" for pct, line, k in left_out])
-            self.add("GRID_COVERAGE", "grid.worst_contingencies",
-                     (f"grid.worst_contingencies leaves out {len(left_out):,} monitored line(s) loaded above its "
-                      f"least listed loading ({floor:.2f} %): {shown}") if worst else
-                     f"grid.worst_contingencies is empty, but monitored lines have post-outage loadings: {shown}",
-                     measured=len(worst), unit="entries")
+            self.add(
+                "GRID_COVERAGE",
+                "grid.worst_contingencies",
+                (
+                    f"grid.worst_contingencies leaves out {len(left_out):,} monitored line(s) loaded above its "
+                    f"least listed loading ({floor:.2f} %): {shown}"
+                )
+                if worst
+                else f"grid.worst_contingencies is empty, but monitored lines have post-outage loadings: {shown}",
+                measured=len(worst),
+                unit="entries",
+            )
 
     def _check_preexisting_coverage(self, f0, pre_sure, pre_maybe, n1: bool) -> None:
         """GRID_COVERAGE of the pre-existing facts: ``base_overloads`` lists every line above its
@@ -817,11 +891,20 @@ class _GridChecker:
         sure_base = {l for l in np.flatnonzero(np.abs(f0) > self.rating + self._tol(self.rating))}
         near_base = {l for l in np.flatnonzero(np.abs(f0) >= self.rating - self._tol(self.rating))}
         for field, sure, near, listed in (
-            ("base_overloads", {(l, -1) for l in sure_base}, {(l, -1) for l in near_base},
-             {(index[r.line], -1) for r in pre.base_overloads if r.line in index}),
-            ("n1_overloads", pre_sure, pre_maybe,
-             {(index[r.line], index[r.outage]) for r in pre.n1_overloads if r.line in index and r.outage in index}),
+            (
+                "base_overloads",
+                {(l, -1) for l in sure_base},
+                {(l, -1) for l in near_base},
+                {(index[r.line], -1) for r in pre.base_overloads if r.line in index},
+            ),
+            (
+                "n1_overloads",
+                pre_sure,
+                pre_maybe,
+                {(index[r.line], index[r.outage]) for r in pre.n1_overloads if r.line in index and r.outage in index},
+            ),
         )[: 2 if n1 else 1]:
+
             def name(pair):
                 l, k = pair
                 return lines[l].id + ("" if k < 0 else f" after losing {lines[k].id}")
@@ -829,18 +912,26 @@ class _GridChecker:
             missing = sorted(sure - listed)
             if missing:
                 shown = _examples([name(x) for x in missing])
-                self.add("GRID_COVERAGE", f"grid.preexisting.{field}",
-                         f"grid.preexisting.{field} omits {len(missing):,} of the {len(sure):,} pre-existing "
-                         f"overloads under the reported dispatch: {shown}", measured=len(sure) - len(missing),
-                         limit=len(sure), unit="overloads")
+                self.add(
+                    "GRID_COVERAGE",
+                    f"grid.preexisting.{field}",
+                    f"grid.preexisting.{field} omits {len(missing):,} of the {len(sure):,} pre-existing "
+                    f"overloads under the reported dispatch: {shown}",
+                    measured=len(sure) - len(missing),
+                    limit=len(sure),
+                    unit="overloads",
+                )
             bridges = set(self.screen.bridges.tolist())
             for pair in sorted(listed - near):
                 if pair[1] in bridges:
                     continue  # reported as a mismatch already
-                self.add("GRID_COVERAGE", f"line:{lines[pair[0]].id}" + ("" if pair[1] < 0 else
-                                                                         f"/outage:{lines[pair[1]].id}"),
-                         f"grid.preexisting.{field} lists {name(pair)}, which is within its "
-                         + ("rating" if pair[1] < 0 else "emergency rating") + " under the reported dispatch")
+                self.add(
+                    "GRID_COVERAGE",
+                    f"line:{lines[pair[0]].id}" + ("" if pair[1] < 0 else f"/outage:{lines[pair[1]].id}"),
+                    f"grid.preexisting.{field} lists {name(pair)}, which is within its "
+                    + ("rating" if pair[1] < 0 else "emergency rating")
+                    + " under the reported dispatch",
+                )
 
     def _cmp_pair(self, ent: str, what: str, row, flow: float, limit: float) -> None:
         self._cmp(ent, f"{what}.flow_mw", row.flow_mw, flow)

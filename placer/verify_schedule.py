@@ -28,15 +28,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from placer.contract import LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL
 from placer.plan import Plan
-from placer.scenario import Scenario
-
-TOL = 1e-6
+from placer.scenario import Scenario, SiteStage
 
 CODES = [
-    "SCHEDULE_MISSING", "SCHEDULE_PERIODS", "SCHEDULE_MONOTONE", "SCHEDULE_DELIVERY", "SCHEDULE_FINAL",
-    "PERIOD_SITE_CAPACITY", "PERIOD_LIQUID_COOLING", "PERIOD_AIR_COOLING", "PERIOD_FEED_CAPACITY",
-    "PERIOD_SUBSTATION_HEADROOM", "BUILD_RATE", "GO_LIVE_WINDOW",
+    "SCHEDULE_MISSING",
+    "SCHEDULE_PERIODS",
+    "SCHEDULE_MONOTONE",
+    "SCHEDULE_DELIVERY",
+    "SCHEDULE_FINAL",
+    "PERIOD_SITE_CAPACITY",
+    "PERIOD_LIQUID_COOLING",
+    "PERIOD_AIR_COOLING",
+    "PERIOD_FEED_CAPACITY",
+    "PERIOD_SUBSTATION_HEADROOM",
+    "BUILD_RATE",
+    "GO_LIVE_WINDOW",
 ]
 
 
@@ -83,20 +91,22 @@ def capacities_in_period(scenario: Scenario, period: str | None) -> Capacities:
     rank = {p: i for i, p in enumerate(r.periods)}
     now = rank[period]
     site = {s.id: s for s in topo.sites}
-    latest_stage: dict[str, object] = {}
+    latest_stage: dict[str, SiteStage] = {}
     for st in r.site_stages:
         best = latest_stage.get(st.site)
         if rank[st.period] <= now and (best is None or rank[st.period] >= rank[best.period]):
             latest_stage[st.site] = st
     for sid in {st.site for st in r.site_stages}:
-        st = latest_stage.get(sid)
-        if st is None:
+        stage = latest_stage.get(sid)
+        if stage is None:
             cap.it[sid] = cap.liquid[sid] = cap.air[sid] = 0.0
             continue
-        frac = st.it_capacity_mw / site[sid].it_capacity_mw
-        cap.it[sid] = st.it_capacity_mw
-        cap.liquid[sid] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site[sid].liquid_cooling_mw * frac
-        cap.air[sid] = st.air_cooling_mw if st.air_cooling_mw is not None else site[sid].air_cooling_mw * frac
+        frac = stage.it_capacity_mw / site[sid].it_capacity_mw
+        cap.it[sid] = stage.it_capacity_mw
+        cap.liquid[sid] = (
+            stage.liquid_cooling_mw if stage.liquid_cooling_mw is not None else site[sid].liquid_cooling_mw * frac
+        )
+        cap.air[sid] = stage.air_cooling_mw if stage.air_cooling_mw is not None else site[sid].air_cooling_mw * frac
     for up in sorted((u for u in r.upgrades if rank[u.period] <= now), key=lambda u: rank[u.period]):
         if up.headroom_mw is not None:
             cap.headroom[up.element] = up.headroom_mw
@@ -123,7 +133,7 @@ def _site_feeds(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
 
 def _mw_close(reported: float, expected: float) -> bool:
     """Reported MW figures match within rel 1e-6 / abs 1e-6 MW (as in :mod:`placer.verify`)."""
-    return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=TOL, abs_tol=TOL)
+    return math.isfinite(reported) and math.isclose(reported, expected, rel_tol=MW_REL_TOL, abs_tol=MW_ABS_TOL)
 
 
 def _parse_key(key: str) -> tuple[str, str, str] | None:
@@ -135,8 +145,7 @@ def _parse_key(key: str) -> tuple[str, str, str] | None:
 def _schedule_aligned(scenario: Scenario, plan: Plan) -> bool:
     """The plan has a schedule whose periods are exactly the scenario's rollout periods."""
     r = scenario.rollout
-    return (r is not None and plan.schedule is not None
-            and [p.period for p in plan.schedule] == list(r.periods))
+    return r is not None and plan.schedule is not None and [p.period for p in plan.schedule] == list(r.periods)
 
 
 def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
@@ -144,12 +153,24 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
     if r is None:
         return []
     if plan.schedule is None:
-        return [Finding("SCHEDULE_MISSING", "plan", None, None, "", "the scenario has a rollout but the plan has no schedule")]
+        return [
+            Finding(
+                "SCHEDULE_MISSING", "plan", None, None, "", "the scenario has a rollout but the plan has no schedule"
+            )
+        ]
     found: list[Finding] = []
     got = [p.period for p in plan.schedule]
     if got != list(r.periods):
-        return [Finding("SCHEDULE_PERIODS", "schedule", None, None, "",
-                        f"schedule periods {got} differ from the scenario's {list(r.periods)}")]
+        return [
+            Finding(
+                "SCHEDULE_PERIODS",
+                "schedule",
+                None,
+                None,
+                "",
+                f"schedule periods {got} differ from the scenario's {list(r.periods)}",
+            )
+        ]
     skus = {k.id: k for k in scenario.catalog}
     sites = {s.id: s for s in scenario.topology.sites}
     tenants = {t.id: t for t in scenario.demand.tenants}
@@ -175,8 +196,16 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
         for key, racks in sorted(rep.installed_racks.items()):
             parsed = _parse_key(key)
             if parsed is None or parsed[0] not in tenants or parsed[1] not in skus or parsed[2] not in sites:
-                found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", None, None, "",
-                                     f"installed_racks key '{key}' is not tenant/sku/site of this scenario"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"schedule:{period}",
+                        None,
+                        None,
+                        "",
+                        f"installed_racks key '{key}' is not tenant/sku/site of this scenario",
+                    )
+                )
                 continue
             now[key] = racks
             t, k, s = parsed
@@ -189,52 +218,123 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
             live_gpus += racks * sku.gpus_per_rack
             if racks < prev.get(key, 0) or racks < 0:
                 before = prev.get(key, 0)
-                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", racks, before, "racks",
-                                     f"{key} falls from {before} to {racks} racks in {period}: installed racks never move"))
+                found.append(
+                    Finding(
+                        "SCHEDULE_MONOTONE",
+                        f"{key}@{period}",
+                        racks,
+                        before,
+                        "racks",
+                        f"{key} falls from {before} to {racks} racks in {period}: installed racks never move",
+                    )
+                )
         for key, before in prev.items():
             if key not in now and before > 0:
-                found.append(Finding("SCHEDULE_MONOTONE", f"{key}@{period}", 0, before, "racks",
-                                     f"{key} falls from {before} to 0 racks in {period}"))
+                found.append(
+                    Finding(
+                        "SCHEDULE_MONOTONE",
+                        f"{key}@{period}",
+                        0,
+                        before,
+                        "racks",
+                        f"{key} falls from {before} to 0 racks in {period}",
+                    )
+                )
         # going live is the increase; each entry's GPUs are its racks times the SKU's GPUs per rack
         reported_going: dict[str, int] = {}
         for g in rep.going_live:
             key = f"{g.tenant}/{g.sku}/{g.site}"
             if key in reported_going:
-                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", g.racks, None, "racks",
-                                     f"going_live lists {key} twice in {period}"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"{key}@{period}",
+                        g.racks,
+                        None,
+                        "racks",
+                        f"going_live lists {key} twice in {period}",
+                    )
+                )
                 continue
             reported_going[key] = g.racks
             if g.sku in skus and g.gpus != g.racks * skus[g.sku].gpus_per_rack:
-                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", g.gpus,
-                                     g.racks * skus[g.sku].gpus_per_rack, "GPUs",
-                                     f"going_live reports {g.gpus:,} GPUs for {g.racks} racks of {g.sku}"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"{key}@{period}",
+                        g.gpus,
+                        g.racks * skus[g.sku].gpus_per_rack,
+                        "GPUs",
+                        f"going_live reports {g.gpus:,} GPUs for {g.racks} racks of {g.sku}",
+                    )
+                )
         for key, racks in now.items():
             delta = racks - prev.get(key, 0)
             if delta > 0 and reported_going.get(key) != delta:
-                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", reported_going.get(key), delta, "racks",
-                                     f"going_live reports {reported_going.get(key)} racks, installed rose by {delta}"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"{key}@{period}",
+                        reported_going.get(key),
+                        delta,
+                        "racks",
+                        f"going_live reports {reported_going.get(key)} racks, installed rose by {delta}",
+                    )
+                )
         for key, racks in reported_going.items():
             delta = now.get(key, 0) - prev.get(key, 0)
             if racks != delta and delta <= 0:
-                found.append(Finding("REPORTED_MISMATCH", f"{key}@{period}", racks, 0, "racks",
-                                     f"going_live reports {racks} racks but nothing was installed"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"{key}@{period}",
+                        racks,
+                        0,
+                        "racks",
+                        f"going_live reports {racks} racks but nothing was installed",
+                    )
+                )
         # deliveries and go-live windows
         for (t, k), gpus in sorted(live_tk.items()):
             have = delivered_cum.get((t, k), [0] * len(r.periods))[q]
             if gpus > have:
-                found.append(Finding("SCHEDULE_DELIVERY", f"tenant:{t}/sku:{k}@{period}", gpus, have, "GPUs",
-                                     f"{gpus:,} {k} GPUs of {t} live in {period}, only {have:,} delivered by then"))
+                found.append(
+                    Finding(
+                        "SCHEDULE_DELIVERY",
+                        f"tenant:{t}/sku:{k}@{period}",
+                        gpus,
+                        have,
+                        "GPUs",
+                        f"{gpus:,} {k} GPUs of {t} live in {period}, only {have:,} delivered by then",
+                    )
+                )
         for w in r.go_live:
             live_t = sum(g for (t, _), g in live_tk.items() if t == w.tenant)
             if w.earliest is not None and q < rank[w.earliest] and live_t > 0:
-                found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, 0, "GPUs",
-                                     f"{live_t:,} GPUs of {w.tenant} live in {period}, before its earliest {w.earliest}"))
+                found.append(
+                    Finding(
+                        "GO_LIVE_WINDOW",
+                        f"tenant:{w.tenant}@{period}",
+                        live_t,
+                        0,
+                        "GPUs",
+                        f"{live_t:,} GPUs of {w.tenant} live in {period}, before its earliest {w.earliest}",
+                    )
+                )
             if w.latest is not None and q >= rank[w.latest]:
                 total = tenants[w.tenant].total_gpus
                 if live_t < total:
-                    found.append(Finding("GO_LIVE_WINDOW", f"tenant:{w.tenant}@{period}", live_t, total, "GPUs",
-                                         f"only {live_t:,} of {total:,} GPUs of {w.tenant} live in {period}, "
-                                         f"after its latest {w.latest}"))
+                    found.append(
+                        Finding(
+                            "GO_LIVE_WINDOW",
+                            f"tenant:{w.tenant}@{period}",
+                            live_t,
+                            total,
+                            "GPUs",
+                            f"only {live_t:,} of {total:,} GPUs of {w.tenant} live in {period}, "
+                            f"after its latest {w.latest}",
+                        )
+                    )
         # capacities in force this period
         for s, mw in sorted(it.items()):
             for code, used, limit, what in (
@@ -242,64 +342,131 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                 ("PERIOD_LIQUID_COOLING", liquid[s], cap.liquid[s], "liquid-cooled heat"),
                 ("PERIOD_AIR_COOLING", air[s], cap.air[s], "air-cooled heat"),
             ):
-                if used > limit + TOL * max(1.0, limit):
-                    found.append(Finding(code, f"site:{s}@{period}", used, limit, "MW",
-                                         f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available"))
+                if used > limit + LIMIT_REL_TOL * max(1.0, limit):
+                    found.append(
+                        Finding(
+                            code,
+                            f"site:{s}@{period}",
+                            used,
+                            limit,
+                            "MW",
+                            f"{used:.3f} MW of {what} at {s} in {period}, {limit:g} MW available",
+                        )
+                    )
         feed_caps = {s: [cap.feed[f] for f, _ in feeds[s]] for s in sites}
+        # the verifier's own arithmetic of placer.contract.n1_feed_limit_mw (total less the largest)
         n1 = {s: (c[0] if len(c) == 1 else sum(c) - max(c)) if c else 0.0 for s, c in feed_caps.items()}
         sub_load: dict[str, float] = {}
         for s, mw in sorted(it.items()):
             facility = mw * sites[s].pue
             caps = feed_caps[s]
-            if facility > n1[s] + TOL * max(1.0, n1[s]):
-                found.append(Finding("PERIOD_FEED_CAPACITY", f"site:{s}@{period}", facility, n1[s], "MW",
-                                     f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
-                                     + (" after losing any one" if len(caps) > 1 else "")))
-            total = sum(caps)
-            for (f, b), c in zip(feeds[s], caps):
-                sub_load[b] = sub_load.get(b, 0.0) + facility * c / total
+            if facility > n1[s] + LIMIT_REL_TOL * max(1.0, n1[s]):
+                found.append(
+                    Finding(
+                        "PERIOD_FEED_CAPACITY",
+                        f"site:{s}@{period}",
+                        facility,
+                        n1[s],
+                        "MW",
+                        f"{facility:.3f} MW facility load at {s} in {period}; its feeds carry {n1[s]:g} MW"
+                        + (" after losing any one" if len(caps) > 1 else ""),
+                    )
+                )
+            feed_total = math.fsum(caps)
+            for (_feed, b), c in zip(feeds[s], caps):
+                sub_load[b] = sub_load.get(b, 0.0) + facility * c / feed_total
         for b, load in sorted(sub_load.items()):
             limit = cap.headroom[b]
-            if load > limit + TOL * max(1.0, limit):
-                found.append(Finding("PERIOD_SUBSTATION_HEADROOM", f"substation:{b}@{period}", load, limit, "MW",
-                                     f"{load:.3f} MW of new load on {b} in {period}, headroom {limit:g} MW"))
+            if load > limit + LIMIT_REL_TOL * max(1.0, limit):
+                found.append(
+                    Finding(
+                        "PERIOD_SUBSTATION_HEADROOM",
+                        f"substation:{b}@{period}",
+                        load,
+                        limit,
+                        "MW",
+                        f"{load:.3f} MW of new load on {b} in {period}, headroom {limit:g} MW",
+                    )
+                )
         # build rates
         for s, rate in r.build_rate_racks_per_period.items():
             built = sum(max(0, n - prev.get(key, 0)) for key, n in now.items() if key.split("/")[2] == s)
             if built > rate:
-                found.append(Finding("BUILD_RATE", f"site:{s}@{period}", built, rate, "racks",
-                                     f"{built} racks installed at {s} in {period}, build rate {rate}"))
+                found.append(
+                    Finding(
+                        "BUILD_RATE",
+                        f"site:{s}@{period}",
+                        built,
+                        rate,
+                        "racks",
+                        f"{built} racks installed at {s} in {period}, build rate {rate}",
+                    )
+                )
         # reported figures: GPUs and each site's MW used against MW available
-        delivered = sum(row[q] for row in delivered_cum.values())
-        for name, reported, actual in (("gpus_delivered", rep.gpus_delivered, delivered),
-                                       ("gpus_live", rep.gpus_live, live_gpus),
-                                       ("gpus_stranded", rep.gpus_stranded, delivered - live_gpus)):
+        delivered = sum(cum[q] for cum in delivered_cum.values())
+        for name, reported, actual in (
+            ("gpus_delivered", rep.gpus_delivered, delivered),
+            ("gpus_live", rep.gpus_live, live_gpus),
+            ("gpus_stranded", rep.gpus_stranded, delivered - live_gpus),
+        ):
             if reported != actual:
-                found.append(Finding("REPORTED_MISMATCH", f"schedule:{period}", reported, actual, "GPUs",
-                                     f"{name} reported {reported:,}, recomputed {actual:,}"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"schedule:{period}",
+                        reported,
+                        actual,
+                        "GPUs",
+                        f"{name} reported {reported:,}, recomputed {actual:,}",
+                    )
+                )
         seen: set[str] = set()
-        for row in rep.sites:
-            ent = f"site:{row.site}@{period}"
-            if row.site not in sites or row.site in seen:
-                found.append(Finding("REPORTED_MISMATCH", ent, None, None, "",
-                                     f"schedule sites in {period}: '{row.site}' is "
-                                     + ("reported twice" if row.site in seen else "not a site of this scenario")))
+        for site_row in rep.sites:
+            ent = f"site:{site_row.site}@{period}"
+            if site_row.site not in sites or site_row.site in seen:
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        ent,
+                        None,
+                        None,
+                        "",
+                        f"schedule sites in {period}: '{site_row.site}' is "
+                        + ("reported_mw twice" if site_row.site in seen else "not a site of this scenario"),
+                    )
+                )
                 continue
-            seen.add(row.site)
-            s, mw = row.site, it.get(row.site, 0.0)
-            for name, reported, actual in (("it_power_mw", row.it_power_mw, mw),
-                                           ("it_available_mw", row.it_available_mw, cap.it[s]),
-                                           ("facility_power_mw", row.facility_power_mw, mw * sites[s].pue),
-                                           ("facility_available_mw", row.facility_available_mw, n1[s])):
-                if not _mw_close(reported, actual):
-                    found.append(Finding("REPORTED_MISMATCH", ent, reported, actual, "MW",
-                                         f"sites[{s}].{name} in {period} reported {reported:.6g}, "
-                                         f"recomputed {actual:.6g}"))
+            seen.add(site_row.site)
+            s, mw = site_row.site, it.get(site_row.site, 0.0)
+            for name, reported_mw, actual_mw in (
+                ("it_power_mw", site_row.it_power_mw, mw),
+                ("it_available_mw", site_row.it_available_mw, cap.it[s]),
+                ("facility_power_mw", site_row.facility_power_mw, mw * sites[s].pue),
+                ("facility_available_mw", site_row.facility_available_mw, n1[s]),
+            ):
+                if not _mw_close(reported_mw, actual_mw):
+                    found.append(
+                        Finding(
+                            "REPORTED_MISMATCH",
+                            ent,
+                            reported_mw,
+                            actual_mw,
+                            "MW",
+                            f"sites[{s}].{name} in {period} reported {reported_mw:.6g}, recomputed {actual_mw:.6g}",
+                        )
+                    )
         for s, mw in sorted(it.items()):
             if s not in seen and not _mw_close(0.0, mw):
-                found.append(Finding("REPORTED_MISMATCH", f"site:{s}@{period}", None, mw, "MW",
-                                     f"site '{s}' carries {mw:.6g} MW of IT in {period} but has no entry in "
-                                     "that period's sites"))
+                found.append(
+                    Finding(
+                        "REPORTED_MISMATCH",
+                        f"site:{s}@{period}",
+                        None,
+                        mw,
+                        "MW",
+                        f"site '{s}' carries {mw:.6g} MW of IT in {period} but has no entry in that period's sites",
+                    )
+                )
         prev = now
 
     final: dict[str, int] = {}
@@ -310,8 +477,16 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
     last = {k: v for k, v in plan.schedule[-1].installed_racks.items() if v > 0}
     if final != last:
         diff = sorted(set(final.items()) ^ set(last.items()))[:3]
-        found.append(Finding("SCHEDULE_FINAL", f"schedule:{r.periods[-1]}", None, None, "",
-                             f"the last period's installed racks differ from the assignments (e.g. {diff})"))
+        found.append(
+            Finding(
+                "SCHEDULE_FINAL",
+                f"schedule:{r.periods[-1]}",
+                None,
+                None,
+                "",
+                f"the last period's installed racks differ from the assignments (e.g. {diff})",
+            )
+        )
     # summary.stranded_gpu_quarters is a claim: placer.verify_claims compares it with
     # stranded_gpu_quarters() (STRANDING_CLAIM).
     return found
@@ -335,7 +510,7 @@ def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
     tenants = {t.id for t in scenario.demand.tenants}
     sites = {s.id for s in scenario.topology.sites}
     live = 0
-    for rep in plan.schedule:  # the same entries check_schedule counts as live (malformed keys: none)
+    for rep in plan.schedule or []:  # the same entries check_schedule counts as live (malformed keys: none)
         for key, n in rep.installed_racks.items():
             parsed = _parse_key(key)
             if parsed is not None and parsed[0] in tenants and parsed[1] in skus and parsed[2] in sites:
@@ -369,12 +544,16 @@ def with_final_capacities(scenario: Scenario) -> Scenario:
     for node in out.topology.nodes:
         if node.kind == "site":
             node.it_capacity_mw, node.liquid_cooling_mw, node.air_cooling_mw = (
-                cap.it[node.id], cap.liquid[node.id], cap.air[node.id])
+                cap.it[node.id],
+                cap.liquid[node.id],
+                cap.air[node.id],
+            )
         elif node.kind == "substation":
             node.headroom_mw = cap.headroom[node.id]
     for edge in out.topology.edges:
         if edge.kind == "feed":
-            edge.capacity_mw = cap.feed[edge.id]
+            edge.capacity_mw = cap.feed[str(edge.id)]  # ids are filled in by validation
         elif edge.kind == "line":
-            edge.rating_mw, edge.emergency_rating_mw = cap.rating[edge.id], cap.emergency[edge.id]
+            eid = str(edge.id)
+            edge.rating_mw, edge.emergency_rating_mw = cap.rating[eid], cap.emergency[eid]
     return out

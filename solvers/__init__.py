@@ -18,7 +18,7 @@ override them with ``time_limit_s``, ``workers`` and ``seed``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, SubstationLoad, Summary
-from solvers.problem import HOURS_PER_YEAR, Problem
+from placer.contract import HOURS_PER_YEAR
+from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, Status, SubstationLoad, Summary
+from solvers.problem import Problem
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
@@ -55,7 +56,7 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     return max(0.0, (objective - bound) / abs(objective))
 
 
-def proven_status(engine_status: str, gap: float | None, target_gap: float) -> str:
+def proven_status(engine_status: Status, gap: float | None, target_gap: float) -> Status:
     """The status a plan may claim for the objective it reports.
 
     OPTIMAL only when the engine said so *and* the reported gap, measured against a valid
@@ -71,7 +72,7 @@ def assemble_plan(
     problem: Problem,
     racks: dict[int, int],
     *,
-    status: str,
+    status: Status,
     solver: str,
     solver_version: str,
     parameters: dict[str, Any],

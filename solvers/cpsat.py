@@ -33,7 +33,7 @@ import structlog
 from ortools.sat.python import cp_model
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import Plan
+from placer.plan import Plan, Status
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.interrupt import run_interruptibly
@@ -123,11 +123,11 @@ class PlacementModel:
 
         # demand: every demand line placed exactly (the final build-out)
         for (t, k), racks in p.demand_racks.items():
-            tenant, sku = p.tenants[t].id, p.skus[k].id
+            tenant_id, sku = p.tenants[t].id, p.skus[k].id
             idx = by_demand.get((t, k), [])
             self.add(
-                f"demand[{tenant},{sku}]",
-                f"tenant {tenant} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
+                f"demand[{tenant_id},{sku}]",
+                f"tenant {tenant_id} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
                 [(1, v.x[i]) for i in idx],
                 racks,
                 racks,
@@ -206,7 +206,7 @@ class PlacementModel:
             if p.sites[s].fixed_usd_per_year > 0:
                 o = m.new_bool_var(f"open[{p.sites[s].id}]")
                 v.open[s] = o
-                for (t, ss), u in v.use.items():
+                for (_t, ss), u in v.use.items():
                     if ss == s:
                         m.add_implication(u, o)
 
@@ -360,9 +360,9 @@ class PlacementModel:
         per = p.periods
         if per.multi and per.stranding_usd_per_gpu_quarter > 0:
             # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (t, k), cum in per.delivered_racks.items():
+            for (_t, k), cum in per.delivered_racks.items():
                 offset += round(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for (i, q), y in v.y.items():
+            for (i, _q), y in v.y.items():
                 g = p.skus[p.candidates[i].k].gpus_per_rack
                 terms.append((-round(per.stranding_usd_per_gpu_quarter * g), y))
         check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms], offset)
@@ -396,7 +396,7 @@ class _Progress(cp_model.CpSolverSolutionCallback):
             self.on_progress(event)
 
 
-STATUS = {
+STATUS: dict[cp_model.CpSolverStatus, Status] = {
     cp_model.OPTIMAL: "OPTIMAL",
     cp_model.FEASIBLE: "FEASIBLE",
     cp_model.INFEASIBLE: "INFEASIBLE",
@@ -453,7 +453,8 @@ class _CoreSearch:
         self.opts = opts
         self.pm = PlacementModel(problem, explain=True)
         self.pm.model.clear_objective()  # feasibility only: a deletion test stops at the first plan
-        self.by_index = {c.literal.index: c for c in self.pm.constraints}
+        self.by_index = {c.literal.index: c for c in self.pm.constraints if c.literal is not None}  # explain=True: all
+        self.literals = {i: c.literal for i, c in self.by_index.items() if c.literal is not None}
         self.calls = 0
 
     def elapsed(self) -> float:
@@ -464,7 +465,7 @@ class _CoreSearch:
         self.calls += 1
         m = self.pm.model
         m.clear_assumptions()
-        m.add_assumptions([self.by_index[i].literal for i in assumed])
+        m.add_assumptions([self.literals[i] for i in assumed])
         solver = _parameters(self.opts, workers=1)
         solver.parameters.max_time_in_seconds = max(0.01, min(limit_s, self.deadline - time.perf_counter()))
         solver.parameters.max_deterministic_time = 1e9
@@ -587,7 +588,8 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
 
     t_index = {t.id: i for i, t in enumerate(problem.tenants)}
     k_index = {k.id: i for i, k in enumerate(problem.skus)}
-    lines, by_family = [], {}
+    lines: list[tuple[int, int]] = []
+    by_family: dict[str, list[NamedConstraint]] = {}
     for c in members:
         fam = _family(c.name)
         if fam == "demand":

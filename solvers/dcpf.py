@@ -54,13 +54,17 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from placer.contract import (
+    COND_MAX,
+    OUTAGE_DENOMINATOR_MIN,
+    OVERLOAD_PENALTY_USD_PER_MWH,  # far above any generation cost: overload only where no dispatch avoids it
+    emergency_rating_mw,
+    feed_shares,
+    plant_cost_usd_per_mwh,
+)
 from placer.errors import InfeasibleError, InputError
-from placer.grid_check import COND_MAX, OUTAGE_DENOMINATOR_MIN, emergency_rating_mw, plant_cost_usd_per_mwh
 from placer.scenario import Scenario
 
-# Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload: far above
-# any generation cost, so overload is only used where no dispatch avoids it.
-OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
 INVERSE_ITERATIONS = 6  # enough to expose a near-null vector: it grows by 1/|lambda_min| per solve
 
 
@@ -163,7 +167,7 @@ class GridModel:
         for e in topo.edges_of_kind("feed"):
             site, sub = (e.from_node, e.to_node) if e.to_node in index else (e.to_node, e.from_node)
             feeds.setdefault(site, []).append((index[sub], e.capacity_mw))
-        site_feeds = {s: [(b, c / sum(c for _, c in fs)) for b, c in fs] for s, fs in feeds.items()}
+        site_feeds = {s: list(zip([b for b, _ in fs], feed_shares([c for _, c in fs]))) for s, fs in feeds.items()}
         return cls(
             bus_ids=[n.id for n in buses],
             load_mw=np.array([n.load_mw if n.kind == "substation" else 0.0 for n in buses]),
@@ -259,7 +263,7 @@ class GridModel:
 
         A few solves x <- B^-1 x / |B^-1 x| from a seeded start converge on the eigenvector of
         the smallest |eigenvalue|; 1/|B^-1 x| estimates it, and |B|_1 / that the condition
-        number, held to placer.grid_check.COND_MAX (the verifier estimates it its own way). The
+        number, held to placer.contract.COND_MAX (the verifier estimates it its own way). The
         buses carrying that eigenvector, and the lines at them, are named."""
         x = np.zeros(keep.size)
         detail = "exactly"
@@ -305,9 +309,11 @@ class GridModel:
 
         lost = f"after losing line {self.line_ids[outage]}, " if outage is not None else ""
         neg = f"; negative reactances on {shown(negative)}" if negative and outage is None else ""
-        return (f"{lost}the bus susceptance matrix is singular ({detail}) around bus(es) "
-                f"{shown(self.bus_ids[i] for i in buses)} (lines {shown(names)}{neg}): "
-                "the DC power flow has no unique solution")
+        return (
+            f"{lost}the bus susceptance matrix is singular ({detail}) around bus(es) "
+            f"{shown(self.bus_ids[i] for i in buses)} (lines {shown(names)}{neg}): "
+            "the DC power flow has no unique solution"
+        )
 
     @cached_property
     def shift_injection_pu(self) -> np.ndarray:
@@ -383,8 +389,9 @@ class GridModel:
             ends = np.array([self.from_bus[k], self.to_bus[k]])
             weight = np.zeros(self.n_bus)
             weight[ends] = 1.0
-            raise InputError(self._singular_message(weight, ends, f"1 - H_kk = {denom[k]:.1e}", outage=k),
-                             where="topology (lines)")
+            raise InputError(
+                self._singular_message(weight, ends, f"1 - H_kk = {denom[k]:.1e}", outage=k), where="topology (lines)"
+            )
         out = h / denom[None, :]
         np.fill_diagonal(out, -1.0)
         out[:, bridge] = np.nan

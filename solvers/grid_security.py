@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.math_opt.python import mathopt
 
-from placer.grid_check import plant_cost_usd_per_mwh
+from placer.contract import HOURS_PER_YEAR, plant_cost_usd_per_mwh
 from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel, PreexistingState
@@ -144,8 +144,14 @@ class SecurityLoop:
                 if w > 0:
                     ct.set_coefficient(v, -w)
 
-    def add_rows(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, screen: Screen,
-                 added: set[tuple[int, int]] | None = None) -> tuple[int, int]:
+    def add_rows(
+        self,
+        model: mathopt.Model,
+        site_vars: list,
+        redispatch_vars: list,
+        screen: Screen,
+        added: set[tuple[int, int]] | None = None,
+    ) -> tuple[int, int]:
         """Add the rows ``screen`` found violated and not yet in ``added`` (default: this loop's set)."""
         added = self.added if added is None else added
         rows = [(l, -1) for l in screen.base_violations] + self._worst_per_line(screen, added)
@@ -181,8 +187,10 @@ class SecurityLoop:
     def add_row(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, l: int, j: int) -> None:
         """One no-harm row: line l in the base case (j = -1) or after outage column j."""
         a, const, limit = self.row(l, j)
-        name = f"line_limit[{self.grid.line_ids[l]}]" if j < 0 else (
-            f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]"
+        name = (
+            f"line_limit[{self.grid.line_ids[l]}]"
+            if j < 0
+            else (f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]")
         )
         ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
         for g, v in enumerate(redispatch_vars):
@@ -234,8 +242,13 @@ class SecurityLoop:
             top = cand[np.lexsort((cand, -flat[cand]))][:n]
             worst = [loading(*np.unravel_index(i, ratio.shape)) for i in top if ratio.flat[i] >= 0]
         violations = [
-            ContingencyLoading(outage="-", line=g.line_ids[l], flow_mw=float(f[l]), limit_mw=float(self.base_limit[l]),
-                               loading_pct=float(100 * abs(f[l]) / self.base_limit[l]))
+            ContingencyLoading(
+                outage="-",
+                line=g.line_ids[l],
+                flow_mw=float(f[l]),
+                limit_mw=float(self.base_limit[l]),
+                loading_pct=float(100 * abs(f[l]) / self.base_limit[l]),
+            )
             for l in scr.base_violations
         ] + [loading(l, j) for l, j in scr.post_violations]
         verdict = "secure" if not violations else "insecure"
@@ -248,8 +261,12 @@ class SecurityLoop:
             injections_mw={b: float(inj[i]) for i, b in enumerate(g.bus_ids)},
             new_load_mw={b: float(new_load[i]) for i, b in enumerate(g.bus_ids) if new_load[i] > 0},
             redispatch=[
-                Redispatch(plant=pid, mw=float(redispatch_mw[i]), spare_mw=float(g.spare_mw[i]),
-                           cost_usd_per_mwh=float(g.cost_usd_per_mwh[i]))
+                Redispatch(
+                    plant=pid,
+                    mw=float(redispatch_mw[i]),
+                    spare_mw=float(g.spare_mw[i]),
+                    cost_usd_per_mwh=float(g.cost_usd_per_mwh[i]),
+                )
                 for i, pid in enumerate(g.plant_ids)
                 if abs(redispatch_mw[i]) > 1e-9 and pid in plants
             ],
@@ -265,7 +282,7 @@ class SecurityLoop:
         )
 
     def _preexisting_report(self) -> PreexistingGrid:
-        g, f0 = self.grid, self.pre.flows_mw
+        g = self.grid
         n1 = []
         if self.outages.size:
             over = np.abs(self.pre_post) > g.emergency_mw[:, None] + TOL_MW
@@ -273,7 +290,9 @@ class SecurityLoop:
             for l, j in zip(*np.nonzero(over)):
                 n1.append(
                     ContingencyLoading(
-                        outage=g.line_ids[self.outages[j]], line=g.line_ids[l], flow_mw=float(self.pre_post[l, j]),
+                        outage=g.line_ids[self.outages[j]],
+                        line=g.line_ids[l],
+                        flow_mw=float(self.pre_post[l, j]),
                         limit_mw=float(g.emergency_mw[l]),
                         loading_pct=float(100 * abs(self.pre_post[l, j]) / g.emergency_mw[l]),
                     )
@@ -283,8 +302,9 @@ class SecurityLoop:
             cost_usd_per_h=float(self.pre.cost_usd_per_h),
             relaxed=self.pre.relaxed,
             base_overloads=[
-                LineFlow(line=v.line, flow_mw=v.flow_mw, limit_mw=v.limit_mw, rating_mw=v.limit_mw,
-                         loading_pct=v.loading_pct)
+                LineFlow(
+                    line=v.line, flow_mw=v.flow_mw, limit_mw=v.limit_mw, rating_mw=v.limit_mw, loading_pct=v.loading_pct
+                )
                 for v in self.pre.overloads
             ],
             n1_overloads=n1,
@@ -300,7 +320,7 @@ def redispatch_lower_mw(scenario: Scenario, pre: PreexistingState) -> np.ndarray
 
 def redispatch_cost_usd_per_year(scenario: Scenario, cost_usd_per_mwh, redispatch_mw) -> float:
     pol = scenario.policy
-    hours = 8760.0 * pol.cost.utilization
+    hours = HOURS_PER_YEAR * pol.cost.utilization
     # Only generation raised is charged: lowering a plant earns the plan no credit (otherwise the
     # new load would be credited with the system saving of cheap spare displacing dear plants).
     raised = np.maximum(np.asarray(redispatch_mw, float), 0.0)
@@ -366,9 +386,13 @@ def least_cost_redispatch(
     Complexity: one LP per loop iteration, G + S variables."""
     grid, sc = loop.grid, loop.scenario
     model = mathopt.Model(name="redispatch")
-    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)]
-    red = [model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
-           for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)]
+    sites = [
+        model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)
+    ]
+    red = [
+        model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
+        for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
+    ]
     model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
     loop.add_balance(model, sites, red)
     added = loop.added if record else set(loop.added)
@@ -378,8 +402,9 @@ def least_cost_redispatch(
     deadline = time.perf_counter() + max(0.5, float(time_limit_s))
     for it in range(sc.policy.grid.max_iterations):
         t = time.perf_counter()
-        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
-                            params=mathopt.SolveParameters(time_limit=_seconds(deadline - t)))
+        res = mathopt.solve(
+            model, mathopt.SolverType.HIGHS, params=mathopt.SolveParameters(time_limit=_seconds(deadline - t))
+        )
         if not res.has_primal_feasible_solution():
             return None
         values = np.array([res.variable_values()[v] for v in red])
@@ -388,10 +413,16 @@ def least_cost_redispatch(
         scr = loop.screen(site_mw, values)
         n_base, n_post = loop.add_rows(model, sites, red, scr, added=added)
         if record:
-            loop.iterations.append(LoopIteration(iteration=it + 1, seconds=round(time.perf_counter() - t, 4),
-                                                 objective=res.objective_value(), base_constraints_added=n_base,
-                                                 contingency_constraints_added=n_post,
-                                                 worst_violation_mw=scr.worst_violation_mw))
+            loop.iterations.append(
+                LoopIteration(
+                    iteration=it + 1,
+                    seconds=round(time.perf_counter() - t, 4),
+                    objective=res.objective_value(),
+                    base_constraints_added=n_base,
+                    contingency_constraints_added=n_post,
+                    worst_violation_mw=scr.worst_violation_mw,
+                )
+            )
         if n_base + n_post == 0:
             return values if scr.worst_violation_mw <= TOL_MW else None
         if time.perf_counter() > deadline:
@@ -416,12 +447,14 @@ def parsimonious_redispatch(
     Size: 3G variables, G + components + rows constraints; one LP per loop iteration.
     """
     grid, sc = loop.grid, loop.scenario
-    hours = 8760.0 * sc.policy.cost.utilization * sc.policy.grid.redispatch_weight
+    hours = HOURS_PER_YEAR * sc.policy.cost.utilization * sc.policy.grid.redispatch_weight
     usd = hours * grid.cost_usd_per_mwh
     start_mw = np.asarray(start_mw, float)
     cap = float(usd @ np.maximum(start_mw, 0.0))
     model = mathopt.Model(name="redispatch-parsimony")
-    sites = [model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)]
+    sites = [
+        model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)
+    ]
     red, moved, cost_terms = [], [], []
     for g, pid in enumerate(grid.plant_ids):
         spare, low = max(0.0, float(grid.spare_mw[g])), min(0.0, float(lower_mw[g]))
@@ -448,8 +481,11 @@ def parsimonious_redispatch(
         loop.add_row(model, sites, red, l, j)
     deadline = time.perf_counter() + max(1.0, float(time_limit_s))
     for _ in range(sc.policy.grid.max_iterations):
-        res = mathopt.solve(model, mathopt.SolverType.HIGHS,
-                            params=mathopt.SolveParameters(time_limit=_seconds(deadline - time.perf_counter())))
+        res = mathopt.solve(
+            model,
+            mathopt.SolverType.HIGHS,
+            params=mathopt.SolveParameters(time_limit=_seconds(deadline - time.perf_counter())),
+        )
         if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
             return start_mw
         values = np.array([res.variable_values()[v] for v in red])
@@ -462,7 +498,9 @@ def parsimonious_redispatch(
             return start_mw
     else:
         return start_mw
-    if np.abs(values).sum() > np.abs(start_mw).sum() or float(usd @ np.maximum(values, 0.0)) > cap + 1e-6 * max(1.0, cap):
+    if np.abs(values).sum() > np.abs(start_mw).sum() or float(usd @ np.maximum(values, 0.0)) > cap + 1e-6 * max(
+        1.0, cap
+    ):
         return start_mw  # solver tolerance; keep the better of the two
     return values
 

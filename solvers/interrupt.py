@@ -13,7 +13,8 @@ Ctrl-C stops waiting and propagates the KeyboardInterrupt (no plan).
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import structlog
 
@@ -22,8 +23,9 @@ log = structlog.get_logger("placer.interrupt")
 T = TypeVar("T")
 
 
-def run_interruptibly(solve: Callable[[], T], stop: Callable[[], None], *, engine: str,
-                      stop_note: str = "") -> tuple[T, bool]:
+def run_interruptibly(
+    solve: Callable[[], T], stop: Callable[[], None], *, engine: str, stop_note: str = ""
+) -> tuple[T, bool]:
     """``(solve(), interrupted)``: ``solve`` runs in a worker thread; on Ctrl-C ``stop()`` is
     called (it must be safe from another thread) and the result is still awaited.
 
@@ -53,8 +55,11 @@ def run_interruptibly(solve: Callable[[], T], stop: Callable[[], None], *, engin
             if interrupted:
                 raise  # the second Ctrl-C: stop waiting, no plan
             interrupted = True
-            log.warning("solve.interrupted", engine=engine,
-                        detail=stop_note or "stopping the search; Ctrl-C again to abort without a plan")
+            log.warning(
+                "solve.interrupted",
+                engine=engine,
+                detail=stop_note or "stopping the search; Ctrl-C again to abort without a plan",
+            )
             stop()
     if "error" in box:
         raise box["error"]  # type: ignore[misc]

@@ -24,10 +24,14 @@ Complexity: O(S log S) per neighbourhood (a sort of precomputed distances), O(C)
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solvers.problem import Problem
+
+if TYPE_CHECKING:
+    from ortools.math_opt.python import mathopt
 
 
 class Neighbourhoods:
@@ -60,8 +64,9 @@ class Neighbourhoods:
             self.size = max(2, int(self.size / 1.5))
 
 
-def fix_outside(variables: dict[int, object], problem: Problem, free_sites: list[int],
-                racks: dict[int, int]) -> list[tuple[object, float, float]]:
+def fix_outside(
+    variables: dict[int, mathopt.Variable], problem: Problem, free_sites: list[int], racks: dict[int, int]
+) -> list[tuple[mathopt.Variable, float, float]]:
     """Pin every candidate's rack variable outside ``free_sites`` to ``racks``; return the old bounds."""
     free = set(free_sites)
     undo = []
@@ -74,6 +79,6 @@ def fix_outside(variables: dict[int, object], problem: Problem, free_sites: list
     return undo
 
 
-def restore(undo: list[tuple[object, float, float]]) -> None:
+def restore(undo: list[tuple[mathopt.Variable, float, float]]) -> None:
     for var, lb, ub in undo:
         var.lower_bound, var.upper_bound = lb, ub

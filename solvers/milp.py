@@ -25,6 +25,7 @@ import datetime
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import ortools
@@ -32,12 +33,12 @@ import structlog
 from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
+from placer.contract import HOURS_PER_YEAR
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import LoopIteration, Plan
+from placer.plan import LoopIteration, Plan, Status
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
-from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -47,6 +48,7 @@ from solvers.grid_security import (
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
 )
+from solvers.interrupt import run_interruptibly
 from solvers.lns import Neighbourhoods, fix_outside, restore
 from solvers.problem import Problem, final_scenario
 
@@ -205,7 +207,7 @@ class MilpModel:
                 self._con(f"build_rate[{p.sites[s].id},{per.ids[q]}]", terms, ub=rate)
 
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
-        hours = 8760.0 * self.p.scenario.policy.cost.utilization
+        hours = HOURS_PER_YEAR * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
             self.redispatch.append(
@@ -281,6 +283,7 @@ class _Run:
 
     def screen_and_cut(self, inc: _Incumbent):
         """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
+        assert self.loop is not None  # only called when the loop enforces grid security
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
         n_base, n_post = self.loop.add_rows(self.mm.m, self.mm.facility, self.mm.redispatch, scr)
         return n_base, n_post, scr
@@ -289,7 +292,7 @@ class _Run:
         """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
         placements are accepted."""
         hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
-        stats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
+        stats: dict[str, Any] = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
         while until - time.perf_counter() > 1.0 and not self.interrupted:
             free = hood.next(best.racks)
             budget = min(5.0, until - time.perf_counter())
@@ -371,6 +374,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
         n_base, n_post, scr = run.screen_and_cut(last)
+        assert loop is not None and grid is not None and lower_mw is not None  # enforce implies a grid
         loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=last.objective,
                                              base_constraints_added=n_base, contingency_constraints_added=n_post,
                                              worst_violation_mw=scr.worst_violation_mw))
@@ -425,10 +429,12 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         notes.append("a last full solve, hinted with the best plan, used the time left (bound and plan)")
     secure = best is not None
     best = best or last  # the loop ran out of iterations or time: report the last placement, insecure
-    status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
+    assert best is not None  # every iteration either has a plan or raised
+    status: Status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
         else "FEASIBLE"
     grid_report, extra = None, []
     if loop is not None:
+        assert grid is not None and lower_mw is not None  # built together with the loop
         grid_report = before_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw,
                                                   enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if grid_report.n_minus_1 == "insecure":

@@ -47,21 +47,17 @@ import structlog
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
+from placer.contract import LIMIT_REL_TOL, limit_slack
 from placer.errors import InfeasibleError
 from solvers.problem import Problem
 
 log = structlog.get_logger("placer.precheck")
 
-LIMIT_REL_TOL = 1e-6  # the verifier's slack on every limit: a plan within it is valid
 LP_REL_MARGIN = 1e-5  # further margin on LP findings for the LP solver's own tolerances
 W_PER_MW = 1_000_000
 MAX_EXTRA_BULLETS = 3  # further findings listed after the headline and its demand lines
 
 Key = tuple[int, int]  # (tenant index, SKU index): one demand line
-
-
-def _slack(limit: float) -> float:
-    return LIMIT_REL_TOL * max(1.0, abs(limit))
 
 
 @dataclass
@@ -84,8 +80,11 @@ def demand_lines_text(p: Problem, keys) -> str:
         by_tenant.setdefault(t, []).append(k)
     parts = []
     for t, ks in by_tenant.items():
-        parts.append(p.tenants[t].id + " " + " + ".join(
-            f"{p.demand_racks[(t, k)] * p.skus[k].gpus_per_rack:,} {p.skus[k].id}" for k in ks))
+        parts.append(
+            p.tenants[t].id
+            + " "
+            + " + ".join(f"{p.demand_racks[(t, k)] * p.skus[k].gpus_per_rack:,} {p.skus[k].id}" for k in ks)
+        )
     return "; ".join(parts)
 
 
@@ -118,8 +117,11 @@ def _sites_phrase(p: Problem, sites: set[int], open_to: str) -> str:
         return f"the only site ({p.sites[0].id})" if len(sites) == 1 else f"all {len(sites)} sites together"
     names = [p.sites[s].id for s in sorted(sites)]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-    return f"the one site {open_to} ({shown})" if len(names) == 1 else \
-        f"the {len(names)} sites {open_to} ({shown}) together"
+    return (
+        f"the one site {open_to} ({shown})"
+        if len(names) == 1
+        else f"the {len(names)} sites {open_to} ({shown}) together"
+    )
 
 
 # ---- capacity: max-flow / Hall's condition ----------------------------------------------------
@@ -140,28 +142,58 @@ def _resources(p: Problem, q: int) -> list[_Resource]:
     it = {key: p.it_mw(key[1]) for key in keys}
     pue = [site.pue for site in p.sites]
     out = [
-        _Resource("site_it_capacity", "", "need {a:,.1f} MW of IT", "hold{s} {b:,.1f} MW of IT", it,
-                  list(per.it_cap[q]), [c + _slack(c) for c in per.it_cap[q]]),
-        _Resource("liquid_cooling", "liquid-cooled ", "put {a:,.1f} MW of heat on liquid cooling",
-                  "reject{s} {b:,.1f} MW by liquid",
-                  {key: p.liquid_mw(key[1]) for key in keys}, list(per.liquid_cap[q]),
-                  [c + _slack(c) for c in per.liquid_cap[q]]),
-        _Resource("air_cooling", "air-cooled ", "put {a:,.1f} MW of heat on air cooling",
-                  "reject{s} {b:,.1f} MW by air",
-                  {key: p.air_mw(key[1]) for key in keys}, list(per.air_cap[q]),
-                  [c + _slack(c) for c in per.air_cap[q]]),
+        _Resource(
+            "site_it_capacity",
+            "",
+            "need {a:,.1f} MW of IT",
+            "hold{s} {b:,.1f} MW of IT",
+            it,
+            list(per.it_cap[q]),
+            [c + limit_slack(c) for c in per.it_cap[q]],
+        ),
+        _Resource(
+            "liquid_cooling",
+            "liquid-cooled ",
+            "put {a:,.1f} MW of heat on liquid cooling",
+            "reject{s} {b:,.1f} MW by liquid",
+            {key: p.liquid_mw(key[1]) for key in keys},
+            list(per.liquid_cap[q]),
+            [c + limit_slack(c) for c in per.liquid_cap[q]],
+        ),
+        _Resource(
+            "air_cooling",
+            "air-cooled ",
+            "put {a:,.1f} MW of heat on air cooling",
+            "reject{s} {b:,.1f} MW by air",
+            {key: p.air_mw(key[1]) for key in keys},
+            list(per.air_cap[q]),
+            [c + limit_slack(c) for c in per.air_cap[q]],
+        ),
         # facility_s = IT_s * PUE_s <= feed limit_s  <=>  IT_s <= feed limit_s / PUE_s
-        _Resource("feed_capacity", "", "need {a:,.1f} MW of IT",
-                  "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)", it,
-                  [f / u for f, u in zip(per.feed_limit[q], pue)],
-                  [(f + _slack(f)) / u for f, u in zip(per.feed_limit[q], pue)]),
+        _Resource(
+            "feed_capacity",
+            "",
+            "need {a:,.1f} MW of IT",
+            "power{s} {b:,.1f} MW of IT at {their} PUE through {their} feeds (N-1)",
+            it,
+            [f / u for f, u in zip(per.feed_limit[q], pue)],
+            [(f + limit_slack(f)) / u for f, u in zip(per.feed_limit[q], pue)],
+        ),
     ]
     if any(r is not None for r in per.build_rate):
         total = sum(p.demand_racks.values())
         racks = [float(total if r is None else r * (q + 1)) for r in per.build_rate]
-        out.append(_Resource("build_rate", "", "fill {a:,.0f} racks",
-                             "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
-                             {key: 1.0 for key in keys}, racks, racks))
+        out.append(
+            _Resource(
+                "build_rate",
+                "",
+                "fill {a:,.0f} racks",
+                "install{s} at most {b:,.0f} racks at {their} build rate{s2}",
+                {key: 1.0 for key in keys},
+                racks,
+                racks,
+            )
+        )
     return out
 
 
@@ -183,16 +215,16 @@ def _hall_violations(p: Problem, res: _Resource, keys: list[Key], arcs: dict[Key
     for key in active:
         for s in arcs.get(key, ()):
             signature.setdefault(s, []).append(key)
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple[Key, ...], list[int]] = {}
     for s, ks in signature.items():
         groups.setdefault(tuple(ks), []).append(s)
     g = nx.DiGraph()
     g.add_node("sink")
     for key in active:
         g.add_edge("src", ("d", key), capacity=amounts[key])
-    for j, (ks, sites) in enumerate(groups.items()):
-        g.add_edge(("g", j), "sink", capacity=sum(math.ceil(res.loose[s] * W_PER_MW) for s in sites))
-        for key in ks:
+    for j, (group_keys, group_sites) in enumerate(groups.items()):
+        g.add_edge(("g", j), "sink", capacity=sum(math.ceil(res.loose[s] * W_PER_MW) for s in group_sites))
+        for key in group_keys:
             g.add_edge(("d", key), ("g", j))  # no capacity attribute: unbounded
     cut, (side, _) = nx.minimum_cut(g, "src", "sink")
     if cut >= total:
@@ -243,20 +275,27 @@ def _capacity_findings(p: Problem) -> list[Finding]:
     for q in sorted(set(per.latest.values())):
         if q < p.final:
             deadlines[q] = [key for key in p.demand_racks if per.latest.get(key[0], p.final + 1) <= q]
-    for arcs, open_to in ((_region_arcs(p), "open to them"),
-                          (_candidate_arcs(p), "that can take their racks and training islands")):
+    for arcs, open_to in (
+        (_region_arcs(p), "open to them"),
+        (_candidate_arcs(p), "that can take their racks and training islands"),
+    ):
         out = []
         for q in sorted(deadlines):
             keys = deadlines[q]
             due = sorted({p.tenants[t].id for t, _ in keys})
-            when = "" if not per.multi else f" in {per.ids[q]}" if q == p.final else \
-                f" by {per.ids[q]}, when {_join(due)} must be fully live"
+            when = (
+                ""
+                if not per.multi
+                else f" in {per.ids[q]}"
+                if q == p.final
+                else f" by {per.ids[q]}, when {_join(due)} must be fully live"
+            )
             for res in _resources(p, q):
                 for ls, ss, amount, cap in _hall_violations(p, res, keys, arcs):
                     counted = [key for key in keys if res.per_rack[key] > 0]
-                    sentence = (f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; "
-                                + (f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}" if ss else
-                                   f"no site is {open_to}"))
+                    sentence = f"{_subject(p, ls, counted, res.adjective)} {res.need.format(a=amount)}{when}; " + (
+                        f"{_sites_phrase(p, ss, open_to)} {_hold(res, cap, len(ss))}" if ss else f"no site is {open_to}"
+                    )
                     out.append(Finding(res.check, sentence, ls, amount - cap))
         if out:
             return out
@@ -269,8 +308,15 @@ class _Rows:
 
     def __init__(self, n: int):
         self.n = n
-        self.r, self.c, self.v, self.b = [], [], [], []
-        self.er, self.ec, self.ev, self.eb = [], [], [], []
+        # row, column, value and bound lists of the <= rows, then of the = rows
+        self.r: list[int] = []
+        self.c: list[int] = []
+        self.v: list[float] = []
+        self.b: list[float] = []
+        self.er: list[int] = []
+        self.ec: list[int] = []
+        self.ev: list[float] = []
+        self.eb: list[float] = []
 
     def le(self, cols: list[int], vals: list[float], rhs: float) -> None:
         row = len(self.b)
@@ -289,8 +335,15 @@ class _Rows:
     def solve(self, cost: np.ndarray, upper: np.ndarray):
         a_ub = coo_matrix((self.v, (self.r, self.c)), shape=(len(self.b), self.n)).tocsr() if self.b else None
         a_eq = coo_matrix((self.ev, (self.er, self.ec)), shape=(len(self.eb), self.n)).tocsr() if self.eb else None
-        return linprog(cost, A_ub=a_ub, b_ub=self.b or None, A_eq=a_eq, b_eq=self.eb or None,
-                       bounds=np.column_stack([np.zeros(self.n), upper]), method="highs")
+        return linprog(
+            cost,
+            A_ub=a_ub,
+            b_ub=self.b or None,
+            A_eq=a_eq,
+            b_eq=self.eb or None,
+            bounds=np.column_stack([np.zeros(self.n), upper]),
+            method="highs",
+        )
 
 
 def _site_rows(p: Problem, rows: _Rows, chosen: list[int]) -> None:
@@ -305,19 +358,19 @@ def _site_rows(p: Problem, rows: _Rows, chosen: list[int]) -> None:
         ks = [p.candidates[chosen[j]].k for j in cols]
         for table, fn in ((per.it_cap, p.it_mw), (per.liquid_cap, p.liquid_mw), (per.air_cap, p.air_mw)):
             cap = table[q][s]
-            rows.le(cols, [fn(k) for k in ks], cap + _slack(cap))
+            rows.le(cols, [fn(k) for k in ks], cap + limit_slack(cap))
         fac = [p.facility_mw(k, s) for k in ks]
-        rows.le(cols, fac, per.feed_limit[q][s] + _slack(per.feed_limit[q][s]))
+        rows.le(cols, fac, per.feed_limit[q][s] + limit_slack(per.feed_limit[q][s]))
         for b, share in per.feed_shares[q][s].items():
             c, v = sub.setdefault(b, ([], []))
             c += cols
             v += [f * share for f in fac]
     for b, (c, v) in sub.items():
-        rows.le(c, v, per.headroom[q][b] + _slack(per.headroom[q][b]))
+        rows.le(c, v, per.headroom[q][b] + limit_slack(per.headroom[q][b]))
 
 
 def _near(p: Problem, metro: str, max_rtt_ms: float) -> set[int]:
-    limit = max_rtt_ms + _slack(max_rtt_ms)
+    limit = max_rtt_ms + limit_slack(max_rtt_ms)
     return {s for s in range(len(p.sites)) if p.rtt_ms[s].get(metro, math.inf) <= limit}
 
 
@@ -331,14 +384,20 @@ def _latency_findings(p: Problem) -> list[Finding]:
                 continue
             near = _near(p, req.metro, req.max_rtt_ms)
             chosen = [i for i, c in enumerate(p.candidates) if c.t == t and c.s in near]
-            head = (f"tenant {tenant.id} needs {math.ceil(req.min_share * tenant.total_gpus - 1e-9):,} of its "
-                    f"{tenant.total_gpus:,} GPUs ({req.min_share:.0%}) within {req.max_rtt_ms:g} ms round trip of "
-                    f"{req.metro}")
+            head = (
+                f"tenant {tenant.id} needs {math.ceil(req.min_share * tenant.total_gpus - 1e-9):,} of its "
+                f"{tenant.total_gpus:,} GPUs ({req.min_share:.0%}) within {req.max_rtt_ms:g} ms round trip of "
+                f"{req.metro}"
+            )
             if not chosen:
-                reach = sorted((p.rtt_ms[s][req.metro], p.sites[s].id) for s in range(len(p.sites))
-                               if req.metro in p.rtt_ms[s])
-                why = (f"; no site open to it is within reach (the nearest site is {reach[0][1]} at "
-                       f"{reach[0][0]:.2f} ms)" if reach else f"; no site has a fiber path to {req.metro}")
+                reach = sorted(
+                    (p.rtt_ms[s][req.metro], p.sites[s].id) for s in range(len(p.sites)) if req.metro in p.rtt_ms[s]
+                )
+                why = (
+                    f"; no site open to it is within reach (the nearest site is {reach[0][1]} at {reach[0][0]:.2f} ms)"
+                    if reach
+                    else f"; no site has a fiber path to {req.metro}"
+                )
                 out.append(Finding("latency_reach", head + why, keys, need))
                 continue
             rows = _Rows(len(chosen))
@@ -356,14 +415,23 @@ def _latency_findings(p: Problem) -> list[Finding]:
             if most < need * (1 - LP_REL_MARGIN) - 1e-6:
                 sites = sorted({p.candidates[i].s for i in chosen})
                 names = ", ".join(p.sites[s].id for s in sites[:6]) + (
-                    f" and {len(sites) - 6} more" if len(sites) > 6 else "")
+                    f" and {len(sites) - 6} more" if len(sites) > 6 else ""
+                )
                 it = sum(p.periods.it_cap[p.final][s] for s in sites)
-                out.append(Finding(
-                    "latency_reach",
-                    head + (f"; the {len(sites)} sites within reach open to it ({names}) hold" if len(sites) > 1 else
-                            f"; the one site within reach open to it ({names}) holds")
-                    + f" {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
-                    keys, need - most))
+                out.append(
+                    Finding(
+                        "latency_reach",
+                        head
+                        + (
+                            f"; the {len(sites)} sites within reach open to it ({names}) hold"
+                            if len(sites) > 1
+                            else f"; the one site within reach open to it ({names}) holds"
+                        )
+                        + f" {it:,.1f} MW of IT, room for at most {math.floor(most + 1e-6):,} of its GPUs",
+                        keys,
+                        need - most,
+                    )
+                )
     return out
 
 
@@ -387,8 +455,11 @@ def _band_findings(p: Problem) -> list[Finding]:
             near = _near(p, req.metro, req.max_rtt_ms)
             cols = [i for i, c in enumerate(p.candidates) if c.t == t and c.s in near]
             if cols:
-                rows.le(cols, [-float(p.skus[p.candidates[i].k].gpus_per_rack) for i in cols],
-                        -(req.min_share - LIMIT_REL_TOL) * tenant.total_gpus)
+                rows.le(
+                    cols,
+                    [-float(p.skus[p.candidates[i].k].gpus_per_rack) for i in cols],
+                    -(req.min_share - LIMIT_REL_TOL) * tenant.total_gpus,
+                )
     fac = np.array([p.facility_mw(c.k, c.s) for c in p.candidates])
     upper = np.array([c.max_racks for c in p.candidates], dtype=float)
     low, high = rows.solve(fac, upper), rows.solve(-fac, upper)
@@ -401,23 +472,40 @@ def _band_findings(p: Problem) -> list[Finding]:
     out = []
 
     def above(value: float, limit: float) -> bool:
-        return value > (limit + _slack(limit)) * (1 + LP_REL_MARGIN)
+        return value > (limit + limit_slack(limit)) * (1 + LP_REL_MARGIN)
 
-    head = (f"the least facility power any placement of {_subject(p, keys)} ({it:,.1f} MW of IT) can draw is "
-            f"{least:,.1f} MW")
+    head = (
+        f"the least facility power any placement of {_subject(p, keys)} ({it:,.1f} MW of IT) can draw is "
+        f"{least:,.1f} MW"
+    )
     if above(least, band.max_mw):
-        out.append(Finding("power_band_max", f"{head}, above the band's maximum of {band.max_mw:g} MW", keys,
-                           least - band.max_mw))
+        out.append(
+            Finding(
+                "power_band_max", f"{head}, above the band's maximum of {band.max_mw:g} MW", keys, least - band.max_mw
+            )
+        )
     plants = p.scenario.topology.plants
     if plants:
         spare = sum(pl.spare_mw for pl in plants)
         if above(least, spare):
-            out.append(Finding("generation_adequacy", f"{head}, above the {spare:,.1f} MW of spare capacity the "
-                               f"{len(plants)} plants hold", keys, least - spare))
+            out.append(
+                Finding(
+                    "generation_adequacy",
+                    f"{head}, above the {spare:,.1f} MW of spare capacity the {len(plants)} plants hold",
+                    keys,
+                    least - spare,
+                )
+            )
     if above(band.min_mw, most):
-        out.append(Finding("power_band_min", f"the most facility power any placement of {_subject(p, keys)} can draw "
-                           f"is {most:,.1f} MW, below the band's minimum of {band.min_mw:g} MW", keys,
-                           band.min_mw - most))
+        out.append(
+            Finding(
+                "power_band_min",
+                f"the most facility power any placement of {_subject(p, keys)} can draw "
+                f"is {most:,.1f} MW, below the band's minimum of {band.min_mw:g} MW",
+                keys,
+                band.min_mw - most,
+            )
+        )
     return out
 
 
@@ -431,23 +519,47 @@ def _rollout_findings(p: Problem) -> list[Finding]:
         first, last = per.earliest.get(t), per.latest.get(t)
         keys = sorted(key for key in p.demand_racks if key[0] == t)
         if first is not None and last is not None and first > last:
-            out.append(Finding("go_live", f"tenant {tenant.id} may go live no earlier than {per.ids[first]} but must "
-                               f"be fully live by {per.ids[last]}", keys, first - last))
+            out.append(
+                Finding(
+                    "go_live",
+                    f"tenant {tenant.id} may go live no earlier than {per.ids[first]} but must "
+                    f"be fully live by {per.ids[last]}",
+                    keys,
+                    first - last,
+                )
+            )
         q = p.final if last is None else last
         for key in keys:
             have, need = per.delivered_racks[key][q], p.demand_racks[key]
             if have < need:
                 g = p.skus[key[1]].gpus_per_rack
                 by = f"live by {per.ids[q]}" if last is not None else f"live in the last period ({per.ids[q]})"
-                out.append(Finding("delivered", f"tenant {tenant.id} must have all {need * g:,} {p.skus[key[1]].id} "
-                                   f"GPUs {by}, but only {have * g:,} are delivered by then", [key],
-                                   (need - have) * g))
+                out.append(
+                    Finding(
+                        "delivered",
+                        f"tenant {tenant.id} must have all {need * g:,} {p.skus[key[1]].id} "
+                        f"GPUs {by}, but only {have * g:,} are delivered by then",
+                        [key],
+                        (need - have) * g,
+                    )
+                )
     return out
 
 
 # ---- entry points ------------------------------------------------------------------------------
-ORDER = ["go_live", "delivered", "site_it_capacity", "liquid_cooling", "air_cooling", "feed_capacity", "build_rate",
-         "latency_reach", "power_band_max", "generation_adequacy", "power_band_min"]
+ORDER = [
+    "go_live",
+    "delivered",
+    "site_it_capacity",
+    "liquid_cooling",
+    "air_cooling",
+    "feed_capacity",
+    "build_rate",
+    "latency_reach",
+    "power_band_max",
+    "generation_adequacy",
+    "power_band_min",
+]
 
 
 def precheck(problem: Problem) -> list[Finding]:
@@ -482,9 +594,12 @@ def raise_if_infeasible(problem: Problem) -> None:
     t0 = time.perf_counter()
     findings = precheck(problem)
     # A clean pre-check is the usual case: say so only at debug level.
-    (log.info if findings else log.debug)("infeasibility.precheck", findings=len(findings),
-                                          checks=sorted({f.check for f in findings}),
-                                          seconds=round(time.perf_counter() - t0, 4))
+    (log.info if findings else log.debug)(
+        "infeasibility.precheck",
+        findings=len(findings),
+        checks=sorted({f.check for f in findings}),
+        seconds=round(time.perf_counter() - t0, 4),
+    )
     if findings:
         raise InfeasibleError(*explain(problem, findings))
 

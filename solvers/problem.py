@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from placer.contract import HOURS_PER_YEAR, feed_shares, n1_feed_limit_mw
 from placer.scenario import Scenario, Site, Sku, Tenant
-
-HOURS_PER_YEAR = 8760.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Problem:
     # per-site facts
     rtt_ms: list[dict[str, float]]  # site -> {metro id: round-trip ms}; missing = unreachable
     crf: float
-    periods: Periods | None = None
+    periods: Periods  # always present: a scenario without a rollout is one period, all delivered
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -158,14 +157,14 @@ def _feeds(
         site, sub = (e.from_node, e.to_node) if e.from_node in caps else (e.to_node, e.from_node)
         cap = feed_capacity.get(e.id, e.capacity_mw) if feed_capacity else e.capacity_mw
         caps[site].append((sub_index[sub], cap))
-    limits, shares = [], []
+    limits: list[float] = []
+    shares: list[dict[int, float]] = []
     for sid in site_ids:
         c = [cap for _, cap in caps[sid]]
-        total = sum(c)
-        limits.append(c[0] if len(c) == 1 else total - max(c))
+        limits.append(n1_feed_limit_mw(c))
         share: dict[int, float] = {}
-        for b, cap in caps[sid]:
-            share[b] = share.get(b, 0.0) + cap / total
+        for (b, _), fraction in zip(caps[sid], feed_shares(c)):
+            share[b] = share.get(b, 0.0) + fraction  # parallel feeds to one substation add up
         shares.append(share)
     return limits, shares, [len(caps[sid]) for sid in site_ids]
 
@@ -198,13 +197,19 @@ def effective_values(scenario: Scenario, period_index: int) -> dict[str, dict[st
         site = sites[st.site]
         share = st.it_capacity_mw / site.it_capacity_mw
         out["it"][st.site] = st.it_capacity_mw
-        out["liquid"][st.site] = st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
+        out["liquid"][st.site] = (
+            st.liquid_cooling_mw if st.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
+        )
         out["air"][st.site] = st.air_cooling_mw if st.air_cooling_mw is not None else site.air_cooling_mw * share
     for up in sorted(r.upgrades, key=lambda u: order[u.period]):
         if order[up.period] > period_index:
             continue
-        for key, value in (("headroom", up.headroom_mw), ("feed", up.capacity_mw), ("rating", up.rating_mw),
-                           ("emergency", up.emergency_rating_mw)):
+        for key, value in (
+            ("headroom", up.headroom_mw),
+            ("feed", up.capacity_mw),
+            ("rating", up.rating_mw),
+            ("emergency", up.emergency_rating_mw),
+        ):
             if value is not None:
                 out[key][up.element] = value
         if up.rating_mw is not None and up.emergency_rating_mw is None:
@@ -221,19 +226,29 @@ def final_scenario(scenario: Scenario) -> Scenario:
     for node in out.topology.nodes:
         if node.kind == "site":
             node.it_capacity_mw, node.liquid_cooling_mw, node.air_cooling_mw = (
-                eff["it"][node.id], eff["liquid"][node.id], eff["air"][node.id])
+                eff["it"][node.id],
+                eff["liquid"][node.id],
+                eff["air"][node.id],
+            )
         elif node.kind == "substation":
             node.headroom_mw = eff["headroom"][node.id]
     for edge in out.topology.edges:
         if edge.kind == "feed":
-            edge.capacity_mw = eff["feed"][edge.id]
+            edge.capacity_mw = eff["feed"][str(edge.id)]  # ids are filled in by validation
         elif edge.kind == "line":
-            edge.rating_mw, edge.emergency_rating_mw = eff["rating"][edge.id], eff["emergency"][edge.id]
+            eid = str(edge.id)
+            edge.rating_mw, edge.emergency_rating_mw = eff["rating"][eid], eff["emergency"][eid]
     return out
 
 
-def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: list[Site],
-             sub_ids: list[str], demand: dict[tuple[int, int], int]) -> Periods:
+def _periods(
+    scenario: Scenario,
+    tenants: list[Tenant],
+    skus: list[Sku],
+    sites: list[Site],
+    sub_ids: list[str],
+    demand: dict[tuple[int, int], int],
+) -> Periods:
     r = scenario.rollout
     ids = list(r.periods) if r is not None else ["all"]
     sub_index = {b: i for i, b in enumerate(sub_ids)}
@@ -251,8 +266,9 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     k_index = {k.id: i for i, k in enumerate(skus)}
     if r is None:
         delivered = {key: [n] for key, n in demand.items()}
-        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0,
-                       n_feeds)
+        return Periods(
+            ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0, n_feeds
+        )
     order = {p: i for i, p in enumerate(r.periods)}
     per_period = {key: [0] * len(ids) for key in demand}
     for d in r.deliveries:
@@ -262,8 +278,22 @@ def _periods(scenario: Scenario, tenants: list[Tenant], skus: list[Sku], sites: 
     rate = [r.build_rate_racks_per_period.get(s.id) for s in sites]
     earliest = {t_index[w.tenant]: order[w.earliest] for w in r.go_live if w.earliest}
     latest = {t_index[w.tenant]: order[w.latest] for w in r.go_live if w.latest}
-    return Periods(ids, True, it, liq, air, limit, shares, head, delivered, rate, earliest, latest,
-                   r.stranding_usd_per_gpu_quarter, n_feeds)
+    return Periods(
+        ids,
+        True,
+        it,
+        liq,
+        air,
+        limit,
+        shares,
+        head,
+        delivered,
+        rate,
+        earliest,
+        latest,
+        r.stranding_usd_per_gpu_quarter,
+        n_feeds,
+    )
 
 
 def _cumsum(values: list[int]):

@@ -47,14 +47,20 @@ def forward_schedule(problem: Problem, final: dict[int, int]) -> dict[tuple[int,
             want = final[i] - live[i]
             have = per.delivered_racks[(c.t, c.k)][q] - live_by_demand.get((c.t, c.k), 0)
             f = p.facility_mw(c.k, c.s)
-            limits = [want, have, (per.it_cap[q][c.s] - it[c.s]) / p.it_mw(c.k), (per.feed_limit[q][c.s] - fac[c.s]) / f]
+            limits = [
+                want,
+                have,
+                (per.it_cap[q][c.s] - it[c.s]) / p.it_mw(c.k),
+                (per.feed_limit[q][c.s] - fac[c.s]) / f,
+            ]
             if p.liquid_mw(c.k) > 0:
                 limits.append((per.liquid_cap[q][c.s] - liquid[c.s]) / p.liquid_mw(c.k))
             if p.air_mw(c.k) > 0:
                 limits.append((per.air_cap[q][c.s] - air[c.s]) / p.air_mw(c.k))
             limits += [(per.headroom[q][b] - sub[b]) / (f * share) for b, share in per.feed_shares[q][c.s].items()]
-            if per.build_rate[c.s] is not None:
-                limits.append(per.build_rate[c.s] - built[c.s])
+            rate = per.build_rate[c.s]
+            if rate is not None:
+                limits.append(rate - built[c.s])
             n = max(0, math.floor(min(limits) + EPS))
             if n:
                 live[i] += n
@@ -99,16 +105,36 @@ def schedule_report(problem: Problem, schedule: dict[tuple[int, int], int]) -> l
             it[c.s] += n * p.it_mw(c.k)
             fac[c.s] += n * p.facility_mw(c.k, c.s)
             if n > before:
-                going.append(GoingLive(tenant=p.tenants[c.t].id, sku=p.skus[c.k].id, site=p.sites[c.s].id,
-                                       racks=n - before, gpus=(n - before) * g))
+                going.append(
+                    GoingLive(
+                        tenant=p.tenants[c.t].id,
+                        sku=p.skus[c.k].id,
+                        site=p.sites[c.s].id,
+                        racks=n - before,
+                        gpus=(n - before) * g,
+                    )
+                )
         delivered = sum(cum[q] * p.skus[k].gpus_per_rack for (t, k), cum in per.delivered_racks.items())
         sites = [
-            SitePeriod(site=site.id, it_power_mw=it[s], it_available_mw=per.it_cap[q][s], facility_power_mw=fac[s],
-                       facility_available_mw=per.feed_limit[q][s])
+            SitePeriod(
+                site=site.id,
+                it_power_mw=it[s],
+                it_available_mw=per.it_cap[q][s],
+                facility_power_mw=fac[s],
+                facility_available_mw=per.feed_limit[q][s],
+            )
             for s, site in enumerate(p.sites)
             if it[s] > 0 or per.it_cap[q][s] > 0
         ]
-        reports.append(PeriodReport(period=per.ids[q], going_live=going, installed_racks=installed,
-                                    gpus_delivered=delivered, gpus_live=live_gpus,
-                                    gpus_stranded=delivered - live_gpus, sites=sites))
+        reports.append(
+            PeriodReport(
+                period=per.ids[q],
+                going_live=going,
+                installed_racks=installed,
+                gpus_delivered=delivered,
+                gpus_live=live_gpus,
+                gpus_stranded=delivered - live_gpus,
+                sites=sites,
+            )
+        )
     return reports

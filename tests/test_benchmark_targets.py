@@ -18,8 +18,15 @@ def test_verdicts_and_margins():
         _rec(case="korea-2025", solver="cpsat", status="FEASIBLE", solve_seconds=10.0),
         _rec(case="syn-s500-g1m", gap=0.012, solve_seconds=120.0),
         _rec(case="syn-s1000-g2.6m", gap=0.015, solve_seconds=300.2, verify_seconds=0.8),
-        _rec(case="syn-s1000-g2.6m", solver="cpsat", gap=0.015, solve_seconds=300.0, valid=False, verify_seconds=2.5,
-             build_to_solve_memory_ratio=2.4),
+        _rec(
+            case="syn-s1000-g2.6m",
+            solver="cpsat",
+            gap=0.015,
+            solve_seconds=300.0,
+            valid=False,
+            verify_seconds=2.5,
+            build_to_solve_memory_ratio=2.4,
+        ),
         _rec(case="syn-s1000-g2.6m", solver="greedy", gap=None, solve_seconds=0.1, verify_seconds=0.7),
     ]
     got = {(v["target"].split()[0], v["solver"]): v for v in judge(rows)}
@@ -34,8 +41,11 @@ def test_verdicts_and_margins():
 
 def test_cli_writes_markdown_and_json(tmp_path):
     src = tmp_path / "results.json"
-    src.write_text(json.dumps({"command": "c", "machine": {}, "records": [
-        _rec(case="korea-2025", status="OPTIMAL", solve_seconds=1.0)]}))
+    src.write_text(
+        json.dumps(
+            {"command": "c", "machine": {}, "records": [_rec(case="korea-2025", status="OPTIMAL", solve_seconds=1.0)]}
+        )
+    )
     out = tmp_path / "targets.md"
     assert main([str(src), "--out", str(out)]) == 0
     assert "| korea-2025 OPTIMAL in <= 10 s | milp | OPTIMAL in 1.0 s | yes | -9.0 s |" in out.read_text()

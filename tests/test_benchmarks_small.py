@@ -12,8 +12,22 @@ from benchmarks.suites import SUITES
 
 
 def test_small_suite_every_plan_verifies(tmp_path):
-    code = main(["--suite", "small", "--solver", "cpsat", "--solver", "milp", "--solver", "greedy",
-                 "--time-limit", "60", "--out", str(tmp_path)])
+    code = main(
+        [
+            "--suite",
+            "small",
+            "--solver",
+            "cpsat",
+            "--solver",
+            "milp",
+            "--solver",
+            "greedy",
+            "--time-limit",
+            "60",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     doc = json.loads((tmp_path / "results.json").read_text())
     records = doc["records"]
     assert len(records) == 3 * len(SUITES["small"])

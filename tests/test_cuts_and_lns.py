@@ -27,16 +27,19 @@ def syn30():
 
 
 def _racks(problem, plan) -> dict[int, int]:
-    index = {(problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
-             for i, c in enumerate(problem.candidates)}
+    index = {
+        (problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
+        for i, c in enumerate(problem.candidates)
+    }
     return {index[(a.tenant, a.sku, a.site)]: a.racks for a in plan.assignments}
 
 
 @pytest.mark.parametrize("engine", ["cpsat", "milp"])
 def test_every_cut_holds_for_the_engines_plans(syn30, engine):
     problem = build_problem(syn30)
-    cuts = capacity_cuts(problem, open_sites=set(range(len(problem.sites))),
-                         pairs={(c.t, c.s) for c in problem.candidates})
+    cuts = capacity_cuts(
+        problem, open_sites=set(range(len(problem.sites))), pairs={(c.t, c.s) for c in problem.candidates}
+    )
     assert cuts, "the 30-site case has sites whose candidates could overfill them"
     plan = solve(syn30, engine, time_limit_s=10)
     racks = _racks(problem, plan)
@@ -48,8 +51,9 @@ def test_every_cut_holds_for_the_engines_plans(syn30, engine):
 
 def test_cuts_are_left_out_when_the_candidate_links_imply_them(syn30):
     problem = build_problem(syn30)
-    for cut in capacity_cuts(problem, open_sites=set(range(len(problem.sites))),
-                             pairs={(c.t, c.s) for c in problem.candidates}):
+    for cut in capacity_cuts(
+        problem, open_sites=set(range(len(problem.sites))), pairs={(c.t, c.s) for c in problem.candidates}
+    ):
         reach = sum(per_rack_mw(problem, cut.resource, i) * problem.candidates[i].max_racks for i in cut.candidates)
         assert reach > cut.cap_mw
 
@@ -113,9 +117,18 @@ def test_reoptimise_never_worsens_the_incumbent_and_its_plan_verifies(syn30):
     best, stats = run.reoptimise(greedy, until=time.perf_counter() + 4.0)
     assert stats["neighbourhoods"] >= 1
     assert best.objective <= greedy.objective + 1e-6
-    plan = assemble_plan(problem, best.racks, status="FEASIBLE", solver="milp", solver_version="test",
-                         parameters={}, build_seconds=0.0, solve_seconds=0.0, bound=None,
-                         engine_objective=best.objective)
+    plan = assemble_plan(
+        problem,
+        best.racks,
+        status="FEASIBLE",
+        solver="milp",
+        solver_version="test",
+        parameters={},
+        build_seconds=0.0,
+        solve_seconds=0.0,
+        bound=None,
+        engine_objective=best.objective,
+    )
     assert verify(scenario, plan).valid
     assert plan.summary.objective == pytest.approx(best.objective, rel=1e-9)
 

@@ -14,7 +14,7 @@ import pytest
 from placer.io import load_scenario
 from placer.verify import verify
 from solvers import choose_engine, solve
-from tests.conftest import DATA, SHARED_GRIDS, run_cli
+from tests.helpers import DATA, SHARED_GRIDS, run_cli
 
 FIXTURES = ["tiny.yaml", "grid_binding.yaml", "grid_mesh.yaml", "rollout_toy.yaml", "rollout_multi.yaml"]
 

@@ -44,12 +44,13 @@ import time
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from placer import cli
-from tests.conftest import DATA, REPO
+from tests.helpers import DATA, REPO
 
 SEED = 20261201
 N_SCENARIOS = 360
@@ -90,13 +91,15 @@ def run_inprocess(*argv: str) -> tuple[int, str, str]:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-    stderr = err.getvalue() + "".join(f"{w.category.__name__}: {w.message}\n" for w in caught
-                                      if not issubclass(w.category, DeprecationWarning))
+    stderr = err.getvalue() + "".join(
+        f"{w.category.__name__}: {w.message}\n" for w in caught if not issubclass(w.category, DeprecationWarning)
+    )
     return code, out.getvalue(), stderr
 
 
-def judge(code: int, stdout: str, stderr: str, output: Path | None, *, must_fail: bool, file: str | None,
-          verify: bool = False) -> list[str]:
+def judge(
+    code: int, stdout: str, stderr: str, output: Path | None, *, must_fail: bool, file: str | None, verify: bool = False
+) -> list[str]:
     """Everything wrong with one run (empty list: clean). ``verify``: exit 1 means violations,
     listed on stdout, with nothing on stderr."""
     problems = []
@@ -178,13 +181,47 @@ def render(doc, fmt: str, deep: int | None = None) -> str:
     return text
 
 
-ID_KEYS = {"id", "from", "to", "sku", "tenant", "site", "metro", "region", "element", "line", "plant", "substation",
-           "outage", "scenario"}
-INT_FIELDS = {"gpus", "gpus_per_rack", "scalable_unit_racks", "min_island_gpus", "max_sites", "workers", "seed",
-              "max_iterations", "racks", "schema_version", "gpus_placed", "racks_placed", "monitored_lines"}
+ID_KEYS = {
+    "id",
+    "from",
+    "to",
+    "sku",
+    "tenant",
+    "site",
+    "metro",
+    "region",
+    "element",
+    "line",
+    "plant",
+    "substation",
+    "outage",
+    "scenario",
+}
+INT_FIELDS = {
+    "gpus",
+    "gpus_per_rack",
+    "scalable_unit_racks",
+    "min_island_gpus",
+    "max_sites",
+    "workers",
+    "seed",
+    "max_iterations",
+    "racks",
+    "schema_version",
+    "gpus_placed",
+    "racks_placed",
+    "monitored_lines",
+}
 # Mappings whose keys are names, not fields: an unknown key there may be valid.
-FREE_DICTS = {"region_surcharge_usd_per_mw_year", "build_rate_racks_per_period", "parameters", "dispatch_mw",
-              "injections_mw", "new_load_mw", "installed_racks"}
+FREE_DICTS = {
+    "region_surcharge_usd_per_mw_year",
+    "build_rate_racks_per_period",
+    "parameters",
+    "dispatch_mw",
+    "injections_mw",
+    "new_load_mw",
+    "installed_racks",
+}
 
 
 def mutate(rng: random.Random, doc: dict, kind: str, *, plan: bool = False) -> tuple[str, str, bool, str]:
@@ -214,10 +251,12 @@ def mutate(rng: random.Random, doc: dict, kind: str, *, plan: bool = False) -> t
         if plan:
             certain = int_field and isinstance(value, float) and not free(path)
         else:
-            certain = ((isinstance(value, float) and not math.isfinite(value))
-                       or (value in (1e300, 10**30, 2**63) and not in_line(doc, path))
-                       or (value == -1 and path[-1] not in ("lat", "lon") and not in_line(doc, path))
-                       or (value == 0.5 and int_field))
+            certain = (
+                (isinstance(value, float) and not math.isfinite(value))
+                or (value in (1e300, 10**30, 2**63) and not in_line(doc, path))
+                or (value == -1 and path[-1] not in ("lat", "lon") and not in_line(doc, path))
+                or (value == 0.5 and int_field)
+            )
         return render(doc, fmt), fmt, certain, f"{path} = {value!r}"
     if kind == "odd_string":
         path, _ = rng.choice(strings)
@@ -268,10 +307,30 @@ def mutate(rng: random.Random, doc: dict, kind: str, *, plan: bool = False) -> t
     raise AssertionError(kind)
 
 
-SCENARIO_KINDS = ["type_swap", "magnitude", "odd_string", "deep", "remove_key", "duplicate_key", "unknown_key",
-                  "duplicate_element", "swap_kind", "yaml11", "document"]
-PLAN_KINDS = ["type_swap", "magnitude", "odd_string", "deep", "remove_key", "duplicate_key", "unknown_key",
-              "duplicate_element", "document"]
+SCENARIO_KINDS = [
+    "type_swap",
+    "magnitude",
+    "odd_string",
+    "deep",
+    "remove_key",
+    "duplicate_key",
+    "unknown_key",
+    "duplicate_element",
+    "swap_kind",
+    "yaml11",
+    "document",
+]
+PLAN_KINDS = [
+    "type_swap",
+    "magnitude",
+    "odd_string",
+    "deep",
+    "remove_key",
+    "duplicate_key",
+    "unknown_key",
+    "duplicate_element",
+    "document",
+]
 
 
 @functools.cache
@@ -298,7 +357,7 @@ def failures_report(failures: list[str]) -> str:
 def test_mutated_scenarios_exit_cleanly(batch, tmp_path):
     cases = [c for c in scenario_cases() if c[0] % 6 == batch]
     failures, certain = [], 0
-    for n, base, text, fmt, must_fail, what in cases:
+    for n, _base, text, fmt, must_fail, what in cases:
         scenario = tmp_path / f"s{n}.{fmt}"
         scenario.write_text(text, encoding="utf-8", errors="surrogatepass")
         output = tmp_path / f"p{n}.json"
@@ -416,17 +475,23 @@ def _option_cases(tmp: Path) -> list[tuple[list[str], str]]:
             (["generate", "--sites", "3", "--gpus", "1024", "-o", out], "-o"),
             (["import-grid", case14, "-o", out], "-o"),
         ]
-    cases += [(["solve", tiny, "--solver", "magic"], "--solver"), (["verify", tiny], "PLAN"),
-              (["solve", str(tmp)], "directory"), (["solve", tiny, "--time-limit"], "--time-limit"),
-              (["verify", tiny, str(tmp)], "directory"), (["solve", "/dev/null"], "regular file"),
-              (["solve", tiny, "--workers", "257", "--seed", "-5"], "seed"),
-              (["generate", "--sites", "0", "--gpus", "1", "-o", str(tmp / "g.json")], "--sites"),
-              (["nosuchcommand"], "nosuchcommand"), (["solve", tiny, "--unknown-flag"], "--unknown-flag"),
-              (["solve", tiny, "--deterministic=maybe"], "deterministic"),
-              (["import-grid", str(DATA / "tiny.yaml"), "-o", str(tmp / "x.json"), "--sites", "0"], "--sites"),
-              (["generate", "--sites", "3", "--gpus", "-5", "-o", str(tmp / "g.json")], "--gpus"),
-              (["verify", "korea-2099", str(DATA / "tiny.yaml")], "korea-2099"),
-              (["generate", "--sites", "10000000", "--gpus", "1024", "-o", str(tmp / "g.json")], "--sites")]
+    cases += [
+        (["solve", tiny, "--solver", "magic"], "--solver"),
+        (["verify", tiny], "PLAN"),
+        (["solve", str(tmp)], "directory"),
+        (["solve", tiny, "--time-limit"], "--time-limit"),
+        (["verify", tiny, str(tmp)], "directory"),
+        (["solve", "/dev/null"], "regular file"),
+        (["solve", tiny, "--workers", "257", "--seed", "-5"], "seed"),
+        (["generate", "--sites", "0", "--gpus", "1", "-o", str(tmp / "g.json")], "--sites"),
+        (["nosuchcommand"], "nosuchcommand"),
+        (["solve", tiny, "--unknown-flag"], "--unknown-flag"),
+        (["solve", tiny, "--deterministic=maybe"], "deterministic"),
+        (["import-grid", str(DATA / "tiny.yaml"), "-o", str(tmp / "x.json"), "--sites", "0"], "--sites"),
+        (["generate", "--sites", "3", "--gpus", "-5", "-o", str(tmp / "g.json")], "--gpus"),
+        (["verify", "korea-2099", str(DATA / "tiny.yaml")], "korea-2099"),
+        (["generate", "--sites", "10000000", "--gpus", "1024", "-o", str(tmp / "g.json")], "--sites"),
+    ]
     return cases
 
 
@@ -452,9 +517,15 @@ def test_api_overrides_are_validated(tiny):
     from placer.errors import InputError
     from solvers import solve
 
-    for kwargs, option in [({"workers": 257}, "--workers"), ({"seed": 2**32}, "--seed"),
-                           ({"time_limit_s": math.inf}, "--time-limit"), ({"time_limit_s": 1e300}, "--time-limit"),
-                           ({"workers": True}, "--workers"), ({"time_limit_s": "5"}, "--time-limit")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"workers": 257}, "--workers"),
+        ({"seed": 2**32}, "--seed"),
+        ({"time_limit_s": math.inf}, "--time-limit"),
+        ({"time_limit_s": 1e300}, "--time-limit"),
+        ({"workers": True}, "--workers"),
+        ({"time_limit_s": "5"}, "--time-limit"),
+    ]
+    for kwargs, option in cases:
         with pytest.raises(InputError, match=f"^{option}: "):
             solve(tiny, "greedy", **kwargs)
 
@@ -470,8 +541,18 @@ def _cli(*args: str, **kwargs) -> subprocess.Popen:
 def test_ctrl_c_mid_solve_exits_130_with_the_plan_marked(solver, limit, tmp_path):
     """A real SIGINT a couple of seconds into a multi-second solve (korea-2025-rollout)."""
     out = tmp_path / "plan.json"
-    proc = _cli("solve", "korea-2025-rollout", "--solver", solver, "--time-limit", limit, "-o", str(out),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _cli(
+        "solve",
+        "korea-2025-rollout",
+        "--solver",
+        solver,
+        "--time-limit",
+        limit,
+        "-o",
+        str(out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     for line in proc.stderr:  # wait until the engine has its model and is searching
         if f"{'cpsat' if solver == 'cpsat' else 'milp'}.model" in line:
             break
@@ -518,8 +599,15 @@ def test_fifo_scenario_is_refused_without_blocking(tmp_path):
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_plan_file_mode_follows_the_umask(umask, mode, tmp_path):
     out = tmp_path / "tiny.json"
-    proc = _cli("scenarios", "korea-2025", "-o", str(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                preexec_fn=lambda: os.umask(umask))
+    proc = _cli(
+        "scenarios",
+        "korea-2025",
+        "-o",
+        str(out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.umask(umask),
+    )
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert out.stat().st_mode & 0o777 == mode
@@ -532,7 +620,8 @@ def test_console_script_path_deep_json_and_workers(tmp_path, cli):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "nested more than" in result.stderr
     result = cli("solve", str(DATA / "tiny.yaml"), "--workers", "257")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "error: --workers: Input should be less than or equal to 256 (got 257)")
+        "error: --workers: Input should be less than or equal to 256 (got 257)"
+    )
     assert not (tmp_path / "p.json").exists()
 
 
@@ -542,8 +631,11 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
@@ -551,9 +643,14 @@ JSON_VALUES = st.recursive(
 FIELDS = {
     "it_capacity_mw": (("topology", "nodes", 1, "it_capacity_mw"), lambda v: is_number(v) and 0 < v <= 10_000),
     "pue": (("topology", "nodes", 1, "pue"), lambda v: is_number(v) and 1 <= v <= 3),
-    "gpus": (("demand", "tenants", 1, "lines", 0, "gpus"),
-             lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**8 and v % 72 == 0),
-    "workers": (("policy", "solver", "workers"), lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256),
+    "gpus": (
+        ("demand", "tenants", 1, "lines", 0, "gpus"),
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**8 and v % 72 == 0,
+    ),
+    "workers": (
+        ("policy", "solver", "workers"),
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256,
+    ),
 }
 
 
@@ -569,8 +666,9 @@ def test_any_json_value_in_a_numeric_field(field, value, tmp_path_factory):
     scenario = directory / "s.json"
     scenario.write_text(json.dumps(doc))
     output = directory / "p.json"
-    code, out, err = run_inprocess("--quiet", "solve", str(scenario), "--solver", "greedy", "--time-limit", "2",
-                                   "-o", str(output))
+    code, out, err = run_inprocess(
+        "--quiet", "solve", str(scenario), "--solver", "greedy", "--time-limit", "2", "-o", str(output)
+    )
     valid = accepted(value)
     problems = judge(code, out, err, output, must_fail=not valid, file=str(scenario))
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")

@@ -9,6 +9,7 @@ References are independent of both implementations under test (``solvers.dcpf`` 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from placer.verify import verify
 from solvers import solve
 from solvers.dcpf import GridModel
 from solvers.grid_security import SecurityLoop, dispatch_for_placement, parsimonious_redispatch, redispatch_lower_mw
-from tests.conftest import DATA
+from tests.helpers import DATA
 from topologies.matpower import import_case
 
 TOL_MW = 1e-6
@@ -67,9 +68,14 @@ def _ppc(text_path, out_of_service: int | None = None):
     branch = cf.branch.to_numpy(dtype=float).copy()
     if out_of_service is not None:
         branch[out_of_service - 1, 10] = 0.0  # BR_STATUS
-    return {"version": "2", "baseMVA": float(cf.baseMVA), "bus": cf.bus.to_numpy(dtype=float).copy(),
-            "gen": cf.gen.to_numpy(dtype=float).copy(), "branch": branch,
-            "gencost": cf.gencost.to_numpy(dtype=float).copy()}
+    return {
+        "version": "2",
+        "baseMVA": float(cf.baseMVA),
+        "bus": cf.bus.to_numpy(dtype=float).copy(),
+        "gen": cf.gen.to_numpy(dtype=float).copy(),
+        "branch": branch,
+        "gencost": cf.gencost.to_numpy(dtype=float).copy(),
+    }
 
 
 def _rundcpf(ppc):
@@ -116,8 +122,10 @@ def _dense_flows(scenario: Scenario, inj: dict[str, float]) -> dict[str, float]:
     keep = np.arange(1, len(buses))  # slack: bus 0 (balanced injections: any slack gives the same flows)
     theta = np.zeros(len(buses))
     theta[keep] = np.linalg.solve(bmat[np.ix_(keep, keep)], p[keep])
-    return {e.id: (theta[at[e.from_node]] - theta[at[e.to_node]] - np.radians(e.phase_shift_deg)) / e.reactance_pu * base
-            for e in lines}
+    return {
+        e.id: (theta[at[e.from_node]] - theta[at[e.to_node]] - np.radians(e.phase_shift_deg)) / e.reactance_pu * base
+        for e in lines
+    }
 
 
 # --------------------------------------------------------------------------- flows
@@ -147,8 +155,13 @@ def test_base_flows_match_pypower_and_a_dense_solve(case5):
     ptdf = dict(zip(model.line_ids, model.ptdf() @ p + model.flow_offset_mw))
     for row, br in enumerate(results["branch"], start=1):
         line = f"br:{row}"
-        for name, flows in (("dense", dense), ("solver", solver), ("verifier", verifier), ("screen", fast),
-                            ("ptdf", ptdf)):
+        for name, flows in (
+            ("dense", dense),
+            ("solver", solver),
+            ("verifier", verifier),
+            ("screen", fast),
+            ("ptdf", ptdf),
+        ):
             assert flows[line] == pytest.approx(br[PF], abs=TOL_MW), (name, line)
     assert abs(solver["br:3"]) > 1.0 and abs(model.flow_offset_mw).max() > 1.0  # both features carry flow
 
@@ -164,8 +177,9 @@ def test_post_outage_flows_match_pypower_with_the_branch_removed(case5, row):
     k = model.line_index[f"br:{row}"]
     lodf = model.post_outage_flows(model.flows(inj), np.array([k]))[:, 0]
     rebuilt = grid_check.outage_flows(scenario, inj, f"br:{row}")
+    assert rebuilt is not None
     screen = grid_check.OutageScreen(scenario)
-    (_, post), = list(screen.post_outage(screen.vector(inj), [screen.line_index[f"br:{row}"]]))
+    ((_, post),) = list(screen.post_outage(screen.vector(inj), [screen.line_index[f"br:{row}"]]))
     for line, ref in reference.items():
         assert lodf[model.line_index[line]] == pytest.approx(ref, abs=TOL_MW), ("lodf", line)
         assert rebuilt[line] == pytest.approx(ref, abs=TOL_MW), ("rebuilt", line)
@@ -180,11 +194,14 @@ def test_preexisting_opf_with_shifts_agrees_between_solver_and_verifier(case5):
     assert opf.feasible and opf.relaxed and state.relaxed
     flows = dict(zip(GridModel.from_scenario(scenario).line_ids, state.flows_mw))
     objective = state.cost_usd_per_h + grid_check.OVERLOAD_PENALTY_USD_PER_MWH * grid_check.total_overload_mw(
-        scenario, flows)
+        scenario, flows
+    )
     assert objective == pytest.approx(opf.objective_usd_per_h, rel=1e-9)
     # and the overload itself is the shifters': without them the same case keeps every rating
     plain = Scenario.model_validate(_without_shifts(scenario))
-    assert not grid_check.preexisting_opf(plain).relaxed and not GridModel.from_scenario(plain).preexisting_state().relaxed
+    assert (
+        not grid_check.preexisting_opf(plain).relaxed and not GridModel.from_scenario(plain).preexisting_state().relaxed
+    )
 
 
 def _without_shifts(scenario: Scenario) -> dict:
@@ -200,8 +217,9 @@ def _without_shifts(scenario: Scenario) -> dict:
 
 def _binding(extra_nodes=(), extra_lines=(), **line_changes) -> Scenario:
     data = load_scenario(DATA / "grid_binding.yaml").model_dump(mode="json", by_alias=True)
-    data["topology"]["nodes"] += [{"kind": "substation", "lat": 36.1, "lon": 127.2, "kv": 345, "headroom_mw": 50,
-                                   **n} for n in extra_nodes]
+    data["topology"]["nodes"] += [
+        {"kind": "substation", "lat": 36.1, "lon": 127.2, "kv": 345, "headroom_mw": 50, **n} for n in extra_nodes
+    ]
     data["topology"]["edges"] += [{"kind": "line", "rating_mw": 300, **e} for e in extra_lines]
     for e in data["topology"]["edges"]:
         e.update(line_changes.get(e.get("id"), {}))
@@ -209,14 +227,22 @@ def _binding(extra_nodes=(), extra_lines=(), **line_changes) -> Scenario:
 
 
 # Bus D hangs on two circuits whose susceptances cancel (10 and -10): its row of B is zero.
-SINGULAR = dict(extra_nodes=[{"id": "D", "load_mw": 5}],
-                extra_lines=[{"id": "C-D", "from": "C", "to": "D", "reactance_pu": 0.1},
-                             {"id": "C-Dcap", "from": "C", "to": "D", "reactance_pu": -0.1}])
+SINGULAR = dict(
+    extra_nodes=[{"id": "D", "load_mw": 5}],
+    extra_lines=[
+        {"id": "C-D", "from": "C", "to": "D", "reactance_pu": 0.1},
+        {"id": "C-Dcap", "from": "C", "to": "D", "reactance_pu": -0.1},
+    ],
+)
 # Three circuits to D (10, -5, 5): B is fine, but losing the first leaves -5 + 5 = 0 (not a bridge).
-SINGULAR_AFTER_OUTAGE = dict(extra_nodes=[{"id": "D", "load_mw": 5}],
-                             extra_lines=[{"id": "C-D1", "from": "C", "to": "D", "reactance_pu": 0.1},
-                                          {"id": "C-Dcap", "from": "C", "to": "D", "reactance_pu": -0.2},
-                                          {"id": "C-D3", "from": "C", "to": "D", "reactance_pu": 0.2}])
+SINGULAR_AFTER_OUTAGE = dict(
+    extra_nodes=[{"id": "D", "load_mw": 5}],
+    extra_lines=[
+        {"id": "C-D1", "from": "C", "to": "D", "reactance_pu": 0.1},
+        {"id": "C-Dcap", "from": "C", "to": "D", "reactance_pu": -0.2},
+        {"id": "C-D3", "from": "C", "to": "D", "reactance_pu": 0.2},
+    ],
+)
 
 
 def test_singular_b_is_refused_by_solver_and_verifier_naming_bus_and_lines():
@@ -255,7 +281,8 @@ def test_singular_b_exits_2_with_one_line_from_solve_and_verify(tmp_path, cli):
     assert not (tmp_path / "p.json").exists()
     # the verifier refuses it on its own: a plan of the sound grid, claimed for this one
     plan = solve(load_scenario(DATA / "grid_binding.yaml"), "milp").model_copy(
-        update={"scenario_digest": scenario.digest()})
+        update={"scenario_digest": scenario.digest()}
+    )
     (tmp_path / "plan.json").write_text(plan.model_dump_json(by_alias=True))
     out = cli("verify", str(path), str(tmp_path / "plan.json"))
     assert out.returncode == 2 and "Traceback" not in out.stderr
@@ -297,8 +324,19 @@ def test_plan_computed_without_shifts_is_caught_by_the_verifier():
 def _ties() -> Scenario:
     """The grid-binding case with three zero-cost plants beside P: any split of the new load among
     them (and lowering any plant) costs nothing, so least cost alone leaves the dispatch open."""
-    plants = [{"kind": "plant", "id": f"Q{i}", "lat": 36.2, "lon": 127.3, "type": "solar", "capacity_mw": 100,
-               "spare_mw": 50, "cost_usd_per_mwh": 0.0} for i in (1, 2, 3)]
+    plants = [
+        {
+            "kind": "plant",
+            "id": f"Q{i}",
+            "lat": 36.2,
+            "lon": 127.3,
+            "type": "solar",
+            "capacity_mw": 100,
+            "spare_mw": 50,
+            "cost_usd_per_mwh": 0.0,
+        }
+        for i in (1, 2, 3)
+    ]
     lines = [{"id": f"Q{i}-P", "from": f"Q{i}", "to": "P", "reactance_pu": 0.01, "rating_mw": 500} for i in (1, 2, 3)]
     data = load_scenario(DATA / "grid_binding.yaml").model_dump(mode="json", by_alias=True)
     data["topology"]["nodes"] += plants
@@ -337,7 +375,7 @@ def test_redispatch_is_parsimonious_and_charged_on_raised_output(engine):
     moved = sum(abs(r.mw) for r in plan.grid.redispatch)
     assert moved == pytest.approx(plan.summary.facility_power_mw, rel=1e-6)
     pol = scenario.policy
-    charged = sum(max(r.mw, 0.0) * r.cost_usd_per_mwh for r in plan.grid.redispatch)
+    charged = math.fsum(max(r.mw, 0.0) * r.cost_usd_per_mwh for r in plan.grid.redispatch)
     term = {c.name: c.usd_per_year for c in plan.cost_breakdown}["redispatch"]
     assert term == pytest.approx(pol.grid.redispatch_weight * charged * pol.cost.utilization * 8760, rel=1e-9)
     assert verify(scenario, plan).valid
@@ -364,5 +402,6 @@ def test_positive_grid_with_extreme_reactance_ratio_is_not_refused():
     assert grid_check.singular_susceptance(scenario) is None
     state = model.preexisting_state()
     inj = dict(zip(model.bus_ids, state.injections_mw))
-    np.testing.assert_allclose(model.flows(inj), [grid_check.dc_flows(scenario, inj)[l] for l in model.line_ids],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.flows(inj), [grid_check.dc_flows(scenario, inj)[l] for l in model.line_ids], atol=1e-6
+    )

@@ -49,9 +49,14 @@ def test_big_case_imports_and_its_flows_match_pypower(case):
     assert grid_check.singular_susceptance(scenario, outages=False) is None
 
     cf = CaseFrames(path)
-    ppc = {"version": "2", "baseMVA": float(cf.baseMVA), "bus": cf.bus.to_numpy(dtype=float).copy(),
-           "gen": cf.gen.to_numpy(dtype=float).copy(), "branch": cf.branch.to_numpy(dtype=float).copy(),
-           "gencost": cf.gencost.to_numpy(dtype=float).copy()}
+    ppc = {
+        "version": "2",
+        "baseMVA": float(cf.baseMVA),
+        "bus": cf.bus.to_numpy(dtype=float).copy(),
+        "gen": cf.gen.to_numpy(dtype=float).copy(),
+        "branch": cf.branch.to_numpy(dtype=float).copy(),
+        "gencost": cf.gencost.to_numpy(dtype=float).copy(),
+    }
     results, success = api.rundcpf(ppc, api.ppoption(VERBOSE=0, OUT_ALL=0))
     assert success
     inj = {n.id: -n.load_mw for n in scenario.topology.substations}

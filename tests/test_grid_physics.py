@@ -205,10 +205,14 @@ def test_import_rules_on_a_hand_written_case(tmp_path):
         ("this is not a MATPOWER case\n", None),
         (MINI_CASE.replace("\t2\t3\t0\t0.2", "\t2\t9\t0\t0.2"), "mpc.branch row 2"),
         # bus 3's only lines (rows 2 and 3, x = 0.2 and -0.2) cancel: its row of B is 0
-        (MINI_CASE.replace("\t1\t3\t0\t0.3\t0\t100\t0\t0\t0\t0\t0", "\t2\t3\t0\t-0.2\t0\t100\t0\t0\t0\t0\t1"),
-         "mpc.branch rows 3, 2"),
-        (MINI_CASE.replace("\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t0\t1", "\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t95\t1"),
-         "mpc.branch row 2 SHIFT"),
+        (
+            MINI_CASE.replace("\t1\t3\t0\t0.3\t0\t100\t0\t0\t0\t0\t0", "\t2\t3\t0\t-0.2\t0\t100\t0\t0\t0\t0\t1"),
+            "mpc.branch rows 3, 2",
+        ),
+        (
+            MINI_CASE.replace("\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t0\t1", "\t2\t3\t0\t0.2\t0\t100\t0\t120\t0\t95\t1"),
+            "mpc.branch row 2 SHIFT",
+        ),
     ],
     ids=["garbage", "unknown-bus", "negative-x-cancels-singular-B", "shift-out-of-range"],
 )
@@ -235,16 +239,18 @@ def _grid(nodes: list[dict], lines: list[dict]) -> Scenario:
         if n["kind"] == "substation":
             n = {"kv": 345, "headroom_mw": 100, **n}
         full.append(n)
-    return Scenario.model_validate({
-        "name": "grid",
-        "catalog": [{"id": "r", "vendor": "x", "gpus_per_rack": 72, "it_kw_per_rack": 150, "liquid_share": 0.8}],
-        "topology": {
-            "nodes": full,
-            "edges": [{"kind": "line", "reactance_pu": 0.1, "rating_mw": 500, **e} for e in lines],
-        },
-        "demand": {"tenants": [{"id": "t", "lines": [{"sku": "r", "gpus": 72}]}]},
-        "policy": {"power_band_mw": {"min_mw": 0, "max_mw": 1}},
-    })
+    return Scenario.model_validate(
+        {
+            "name": "grid",
+            "catalog": [{"id": "r", "vendor": "x", "gpus_per_rack": 72, "it_kw_per_rack": 150, "liquid_share": 0.8}],
+            "topology": {
+                "nodes": full,
+                "edges": [{"kind": "line", "reactance_pu": 0.1, "rating_mw": 500, **e} for e in lines],
+            },
+            "demand": {"tenants": [{"id": "t", "lines": [{"sku": "r", "gpus": 72}]}]},
+            "policy": {"power_band_mw": {"min_mw": 0, "max_mw": 1}},
+        }
+    )
 
 
 def _plant(pid: str, capacity: float = 1000, spare: float = 100, **kw) -> dict:
@@ -254,11 +260,20 @@ def _plant(pid: str, capacity: float = 1000, spare: float = 100, **kw) -> dict:
 def test_radial_outages_are_bridges_and_skipped():
     # g - a, triangle a-b-c, spur c-d: the step-up and the spur island buses when lost.
     scenario = _grid(
-        [_plant("g"), {"kind": "substation", "id": "a"}, {"kind": "substation", "id": "b", "load_mw": 50},
-         {"kind": "substation", "id": "c"}, {"kind": "substation", "id": "d", "load_mw": 30}],
-        [{"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4}, {"id": "ab", "from": "a", "to": "b"},
-         {"id": "bc", "from": "b", "to": "c"}, {"id": "ca", "from": "c", "to": "a"},
-         {"id": "cd", "from": "c", "to": "d"}],
+        [
+            _plant("g"),
+            {"kind": "substation", "id": "a"},
+            {"kind": "substation", "id": "b", "load_mw": 50},
+            {"kind": "substation", "id": "c"},
+            {"kind": "substation", "id": "d", "load_mw": 30},
+        ],
+        [
+            {"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4},
+            {"id": "ab", "from": "a", "to": "b"},
+            {"id": "bc", "from": "b", "to": "c"},
+            {"id": "ca", "from": "c", "to": "a"},
+            {"id": "cd", "from": "c", "to": "d"},
+        ],
     )
     model = GridModel.from_scenario(scenario)
     assert {model.line_ids[k] for k in model.bridges()} == {"gsu", "cd"}
@@ -276,9 +291,11 @@ def test_radial_outages_are_bridges_and_skipped():
 def test_parallel_lines_split_by_susceptance_and_are_not_bridges():
     scenario = _grid(
         [_plant("g"), {"kind": "substation", "id": "a"}, {"kind": "substation", "id": "b", "load_mw": 90}],
-        [{"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4},
-         {"id": "l1", "from": "a", "to": "b", "reactance_pu": 0.1, "rating_mw": 100, "emergency_rating_mw": 120},
-         {"id": "l2", "from": "a", "to": "b", "reactance_pu": 0.2, "rating_mw": 70, "emergency_rating_mw": 80}],
+        [
+            {"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4},
+            {"id": "l1", "from": "a", "to": "b", "reactance_pu": 0.1, "rating_mw": 100, "emergency_rating_mw": 120},
+            {"id": "l2", "from": "a", "to": "b", "reactance_pu": 0.2, "rating_mw": 70, "emergency_rating_mw": 80},
+        ],
     )
     model = GridModel.from_scenario(scenario)
     assert [model.line_ids[k] for k in model.bridges()] == ["gsu"]
@@ -288,7 +305,7 @@ def test_parallel_lines_split_by_susceptance_and_are_not_bridges():
     inj = dict(zip(model.bus_ids, state.injections_mw))
     assert grid_check.dc_flows(scenario, inj)["l1"] == pytest.approx(60.0)
     after = grid_check.outage_flows(scenario, inj, "l1")
-    assert after["l2"] == pytest.approx(90.0) and after["l1"] == 0.0
+    assert after is not None and after["l2"] == pytest.approx(90.0) and after["l1"] == 0.0
     screen = model.screen_n1(state.flows_mw)
     j = list(screen.outages).index(model.line_index["l1"])
     assert screen.post_flows_mw[model.line_index["l2"], j] == pytest.approx(90.0)
@@ -308,8 +325,11 @@ def test_parallel_lines_split_by_susceptance_and_are_not_bridges():
 
 def test_islanded_bus_is_its_own_component_and_its_load_cannot_be_served():
     scenario = _grid(
-        [_plant("g"), {"kind": "substation", "id": "a", "load_mw": 50},
-         {"kind": "substation", "id": "z", "load_mw": 10}],
+        [
+            _plant("g"),
+            {"kind": "substation", "id": "a", "load_mw": 50},
+            {"kind": "substation", "id": "z", "load_mw": 10},
+        ],
         [{"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4}],
     )
     model = GridModel.from_scenario(scenario)
@@ -327,10 +347,15 @@ def test_islanded_bus_is_its_own_component_and_its_load_cannot_be_served():
 def test_unservable_base_limits_are_relaxed_and_reported_as_facts():
     # 100 MW must cross a 60 MW line: no dispatch avoids the overload, so the OPF relaxes.
     scenario = _grid(
-        [_plant("g", capacity=200, spare=0), {"kind": "substation", "id": "a"},
-         {"kind": "substation", "id": "b", "load_mw": 100}],
-        [{"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4},
-         {"id": "ab", "from": "a", "to": "b", "rating_mw": 60}],
+        [
+            _plant("g", capacity=200, spare=0),
+            {"kind": "substation", "id": "a"},
+            {"kind": "substation", "id": "b", "load_mw": 100},
+        ],
+        [
+            {"id": "gsu", "from": "g", "to": "a", "reactance_pu": 1e-4},
+            {"id": "ab", "from": "a", "to": "b", "rating_mw": 60},
+        ],
     )
     state = GridModel.from_scenario(scenario).preexisting_state()
     assert state.relaxed
@@ -340,11 +365,17 @@ def test_unservable_base_limits_are_relaxed_and_reported_as_facts():
 def test_preexisting_opf_is_least_cost_within_limits():
     # Cheap plant far away behind a 70 MW line, dear plant at the load: the line binds.
     scenario = _grid(
-        [_plant("cheap", spare=0, cost_usd_per_mwh=10), _plant("dear", spare=0, cost_usd_per_mwh=90),
-         {"kind": "substation", "id": "a"}, {"kind": "substation", "id": "b", "load_mw": 100}],
-        [{"id": "g1", "from": "cheap", "to": "a", "reactance_pu": 1e-4},
-         {"id": "g2", "from": "dear", "to": "b", "reactance_pu": 1e-4},
-         {"id": "ab", "from": "a", "to": "b", "rating_mw": 70}],
+        [
+            _plant("cheap", spare=0, cost_usd_per_mwh=10),
+            _plant("dear", spare=0, cost_usd_per_mwh=90),
+            {"kind": "substation", "id": "a"},
+            {"kind": "substation", "id": "b", "load_mw": 100},
+        ],
+        [
+            {"id": "g1", "from": "cheap", "to": "a", "reactance_pu": 1e-4},
+            {"id": "g2", "from": "dear", "to": "b", "reactance_pu": 1e-4},
+            {"id": "ab", "from": "a", "to": "b", "rating_mw": 70},
+        ],
     )
     model = GridModel.from_scenario(scenario)
     state = model.preexisting_state()

@@ -10,7 +10,7 @@ from placer.errors import InfeasibleError
 from placer.io import load_scenario
 from placer.verify import verify
 from solvers import solve
-from tests.conftest import DATA, SHARED_GRIDS
+from tests.helpers import DATA, SHARED_GRIDS
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +102,9 @@ def test_monitoring_threshold_by_voltage(binding):
 @pytest.mark.parametrize("case", ["pglib_opf_case57_ieee.m", "pglib_opf_case118_ieee.m"])
 def test_pglib_import_then_milp_is_secure_and_verified(case, tmp_path, cli):
     scenario = tmp_path / "s.json"
-    result = cli("import-grid", str(SHARED_GRIDS / case), "--sites", "20", "--seed", "1", "--gpus", "5040",
-                 "-o", str(scenario))
+    result = cli(
+        "import-grid", str(SHARED_GRIDS / case), "--sites", "20", "--seed", "1", "--gpus", "5040", "-o", str(scenario)
+    )
     assert result.returncode == 0, result.stderr
     plan = tmp_path / "p.json"
     result = cli("solve", str(scenario), "--solver", "milp", "-o", str(plan))
@@ -123,8 +124,9 @@ def test_import_grid_bad_file_is_one_line(tmp_path, cli):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name, text", [("korea.json", '{"name": "korea-2025"}'), ("notes.m", "% just a comment\n"),
-                                        ("dir", None)])
+@pytest.mark.parametrize(
+    "name, text", [("korea.json", '{"name": "korea-2025"}'), ("notes.m", "% just a comment\n"), ("dir", None)]
+)
 def test_import_grid_on_a_file_that_is_not_matpower_says_so_in_one_line(tmp_path, cli, name, text):
     path = tmp_path / name
     if text is None:
@@ -135,6 +137,7 @@ def test_import_grid_on_a_file_that_is_not_matpower_says_so_in_one_line(tmp_path
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and str(path) in lines[0], result.stderr
+    # a directory is refused by the CLI's own file check before the importer reads anything
     assert ("not a MATPOWER case" if text is not None else "is a directory, not a file") in lines[0]
     assert "FileNotFoundError" not in lines[0]
 
@@ -144,8 +147,21 @@ def test_case14_cannot_take_load_without_harm_and_says_which_lines(tmp_path, cli
     """PGLib case14 is N-1 insecure before any new load (br:2 after losing br:1, ~200 %) and nearly
     all generation sits behind that line: no placement avoids worsening it. The planner hears why."""
     scenario = tmp_path / "s.json"
-    assert cli("import-grid", str(SHARED_GRIDS / "pglib_opf_case14_ieee.m"), "--sites", "6", "--seed", "1",
-               "--gpus", "5040", "-o", str(scenario)).returncode == 0
+    assert (
+        cli(
+            "import-grid",
+            str(SHARED_GRIDS / "pglib_opf_case14_ieee.m"),
+            "--sites",
+            "6",
+            "--seed",
+            "1",
+            "--gpus",
+            "5040",
+            "-o",
+            str(scenario),
+        ).returncode
+        == 0
+    )
     plan = tmp_path / "p.json"
     result = cli("solve", str(scenario), "--solver", "milp", "-o", str(plan))
     assert result.returncode == 3

@@ -18,7 +18,7 @@ from solvers import solve
 from solvers.cpsat import explain_infeasibility
 from solvers.precheck import precheck
 from solvers.problem import build_problem
-from tests.conftest import DATA
+from tests.helpers import DATA
 from topologies import builtin_names, builtin_scenario
 
 
@@ -66,9 +66,15 @@ def test_synthetic_scenarios_pass_the_precheck(sites, gpus):
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(it=st.floats(0.2, 1.5), liquid=st.floats(0.2, 1.5), air=st.floats(0.2, 1.5), feed=st.floats(0.3, 1.5),
-       band_max=st.floats(30, 120), beta=st.sampled_from([1800, 3600, 7200, 10800, 14400]),
-       share=st.sampled_from([0.0, 0.25, 0.6, 1.0]))
+@given(
+    it=st.floats(0.2, 1.5),
+    liquid=st.floats(0.2, 1.5),
+    air=st.floats(0.2, 1.5),
+    feed=st.floats(0.3, 1.5),
+    band_max=st.floats(30, 120),
+    beta=st.sampled_from([1800, 3600, 7200, 10800, 14400]),
+    share=st.sampled_from([0.0, 0.25, 0.6, 1.0]),
+)
 def test_precheck_is_a_valid_necessary_condition(it, liquid, air, feed, band_max, beta, share):
     """Whenever the pre-check finds a shortfall, CP-SAT (with the pre-check bypassed) proves the
     scenario infeasible too: a finding is never a false alarm."""
@@ -98,8 +104,10 @@ def test_korea_capacity_divided_by_10_is_explained_by_arithmetic(tmp_path, cli):
     path = _write(_korea_capacity_div10(), tmp_path / "k10.json")
     result = cli("solve", str(path), "-o", str(tmp_path / "plan.json"))
     assert result.returncode == 3, result.stderr
-    assert "no placement exists: all 260,000 GPUs need 516.7 MW of IT; all 14 sites together hold 125.3 MW of IT" \
+    assert (
+        "no placement exists: all 260,000 GPUs need 516.7 MW of IT; all 14 sites together hold 125.3 MW of IT"
         in result.stderr
+    )
     bullets = _bullets(result.stderr)
     assert 1 <= len(bullets) <= 5, bullets
     assert "naver 28,800 gb200-nvl72" in bullets[0]  # the demand lines, with their GPU counts
@@ -112,8 +120,10 @@ def test_korea_unreachable_band_is_explained_by_arithmetic(tmp_path, cli):
     path = _write(_korea_band(500, 580), tmp_path / "band.json")
     result = cli("solve", str(path))
     assert result.returncode == 3, result.stderr
-    assert ("the least facility power any placement of all 260,000 GPUs (516.7 MW of IT) can draw is 593.4 MW, "
-            "above the band's maximum of 580 MW") in result.stderr
+    assert (
+        "the least facility power any placement of all 260,000 GPUs (516.7 MW of IT) can draw is 593.4 MW, "
+        "above the band's maximum of 580 MW"
+    ) in result.stderr
     bullets = _bullets(result.stderr)
     assert 1 <= len(bullets) <= 5, bullets
     assert bullets[0].startswith("  - demand lines involved: naver 28,800 gb200-nvl72")
@@ -128,8 +138,10 @@ def _finding(sc):
 
 def test_band_minimum_above_the_most_any_placement_draws():
     message, _ = _finding(_korea_band(1000, 1100))
-    assert "the most facility power any placement of all 260,000 GPUs can draw is 627.6 MW, below the band's " \
-           "minimum of 1000 MW" in message
+    assert (
+        "the most facility power any placement of all 260,000 GPUs can draw is 627.6 MW, below the band's "
+        "minimum of 1000 MW" in message
+    )
 
 
 def test_plant_spare_below_the_least_facility_power():
@@ -146,8 +158,10 @@ def test_tenant_region_capacity_names_the_tenant_and_its_sites():
     sc.demand.tenants[4].lines[0].gpus *= 6  # government may use honam only
     sc.policy.power_band_mw.max_mw = 1000
     message, reasons = _finding(sc)
-    assert ("158,000 GPUs of government need 308.2 MW of IT; the 3 sites open to them (haenam, saemangeum, "
-            "gwangju-cheomdan) together hold 260.0 MW of IT") in message
+    assert (
+        "158,000 GPUs of government need 308.2 MW of IT; the 3 sites open to them (haenam, saemangeum, "
+        "gwangju-cheomdan) together hold 260.0 MW of IT"
+    ) in message
     assert reasons[0] == "demand lines involved: government 19,440 gb200-nvl72 + 129,600 gb300-nvl72 + 8,960 hgx-b300"
 
 
@@ -156,8 +170,10 @@ def test_latency_reach_counts_the_sites_within_reach():
     sc.demand.tenants[0].latency[0].max_rtt_ms = 0.3  # only seoul-gasan is this close
     sc.demand.tenants[0].latency[0].min_share = 0.5
     message, reasons = _finding(sc)
-    assert message.startswith("no placement exists: tenant naver needs 30,000 of its 60,000 GPUs (50%) within 0.3 ms "
-                              "round trip of seoul; the one site within reach open to it (seoul-gasan) holds 40.0 MW")
+    assert message.startswith(
+        "no placement exists: tenant naver needs 30,000 of its 60,000 GPUs (50%) within 0.3 ms "
+        "round trip of seoul; the one site within reach open to it (seoul-gasan) holds 40.0 MW"
+    )
     assert "naver 28,800 gb200-nvl72" in reasons[0]
 
 
@@ -165,8 +181,10 @@ def test_rollout_deadline_before_the_site_is_energized():
     sc = load_scenario(DATA / "rollout_toy.yaml")
     sc.rollout.go_live = [GoLiveWindow(tenant="t", latest="2026Q4")]  # the hall is energized in 2027Q1
     message, _ = _finding(sc)
-    assert "all 720 GPUs need 1.2 MW of IT by 2026Q4, when t must be fully live; the only site (hall) holds " \
-           "0.0 MW of IT" in message
+    assert (
+        "all 720 GPUs need 1.2 MW of IT by 2026Q4, when t must be fully live; the only site (hall) holds "
+        "0.0 MW of IT" in message
+    )
 
 
 def test_rollout_deliveries_after_the_deadline_and_build_rate():
@@ -175,8 +193,10 @@ def test_rollout_deliveries_after_the_deadline_and_build_rate():
     sc.rollout.build_rate_racks_per_period = {"hall": 2}
     sc.rollout.go_live = [GoLiveWindow(tenant="t", latest="2027Q1")]
     message, _ = _finding(sc)
-    assert "all 720 GPUs fill 10 racks by 2027Q1, when t must be fully live; the only site (hall) installs at most " \
-           "6 racks at its build rate" in message
+    assert (
+        "all 720 GPUs fill 10 racks by 2027Q1, when t must be fully live; the only site (hall) installs at most "
+        "6 racks at its build rate" in message
+    )
     late = load_scenario(DATA / "rollout_toy.yaml")
     late.rollout.deliveries[0].period = "2027Q2"
     late.rollout.go_live = [GoLiveWindow(tenant="t", latest="2027Q1")]
@@ -208,10 +228,11 @@ def test_islands_vs_max_sites_get_a_minimal_core_with_demand_lines(tmp_path, cli
     assert "no placement satisfies all the constraints" in result.stderr
     bullets = _bullets(result.stderr)
     assert bullets[0] == "  - demand lines in conflict: alpha 15,840 nvl72"
-    assert sorted(bullets[1:-1]) == ["  - site north rejects at most 20 MW of heat by liquid",
-                                     "  - site south's feeds carry at most 30 MW of facility load after losing any "
-                                     "one feed",
-                                     "  - tenant alpha uses at most 1 sites"]
+    assert sorted(bullets[1:-1]) == [
+        "  - site north rejects at most 20 MW of heat by liquid",
+        "  - site south's feeds carry at most 30 MW of facility load after losing any one feed",
+        "  - tenant alpha uses at most 1 sites",
+    ]
     assert bullets[-1].startswith("  - a minimal conflict")
     assert '"event": "infeasibility.core.done"' in result.stderr and '"minimal": true' in result.stderr
 
@@ -237,6 +258,7 @@ def test_competing_latency_shares_get_a_core_from_both_engines():
 def test_core_says_when_it_stopped_before_it_was_minimal():
     problem = build_problem(_islands_vs_max_sites())
     reasons = explain_infeasibility(problem, problem.scenario.policy.solver, budget_s=0.0)
+    assert reasons is not None
     assert reasons[-1].startswith("not proven minimal: stopped after")
     assert reasons[0].startswith("demand lines in conflict:")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 
 def _variant(tmp_path: Path, edit, name: str = "bad.yaml") -> Path:
@@ -39,7 +39,10 @@ BAD_SCENARIOS = {
     "edge to unknown node": (_set(["topology", "edges", 0, "to"], "nowhere"), "unknown node 'nowhere'"),
     "feed between substations": (_set(["topology", "edges", 0, "from"], "ss-s"), "a feed cannot join substation"),
     "site without feed": (lambda d: d["topology"]["edges"].pop(0), "site 'north' is not fed by any substation"),
-    "not whole racks": (_set(["demand", "tenants", 1, "lines", 0, "gpus"], 7201), "nearest valid counts: 7,200 or 7,272"),
+    "not whole racks": (
+        _set(["demand", "tenants", 1, "lines", 0, "gpus"], 7201),
+        "nearest valid counts: 7,200 or 7,272",
+    ),
     "unknown sku": (_set(["demand", "tenants", 1, "lines", 0, "sku"], "tpu"), "unknown SKU 'tpu'"),
     "unknown metro": (_set(["demand", "tenants", 0, "latency", 0, "metro"], "paris"), "unknown metro 'paris'"),
     "unknown region": (_set(["demand", "tenants", 1, "allowed_regions"], ["mars"]), "no site is in region 'mars'"),
@@ -119,7 +122,10 @@ def test_malformed_plan_file(tiny_path, tmp_path, cli):
 # --------------------------------------------------------------------------- strict numbers, ranges, files
 
 COERCIONS = {
-    "yaml yes as capacity": (_set(["topology", "nodes", 0, "it_capacity_mw"], "yes"), "topology.nodes[0].it_capacity_mw"),
+    "yaml yes as capacity": (
+        _set(["topology", "nodes", 0, "it_capacity_mw"], "yes"),
+        "topology.nodes[0].it_capacity_mw",
+    ),
     "bool as capacity": (_set(["topology", "nodes", 0, "it_capacity_mw"], True), "topology.nodes[0].it_capacity_mw"),
     "string as number": (_set(["topology", "nodes", 0, "pue"], "1.3"), "topology.nodes[0].pue"),
     "float as gpus": (_set(["demand", "tenants", 1, "lines", 0, "gpus"], 7200.0), "demand.tenants[1].lines[0].gpus"),
@@ -128,7 +134,10 @@ COERCIONS = {
 }
 MAGNITUDES = {
     "capex weight 1e300": (_set(["policy", "objective", "capex_weight"], 1e300), "policy.objective.capex_weight"),
-    "plant cost 1e300": (_set(["topology", "nodes", 4, "cost_usd_per_mwh"], 1e300), "topology.nodes[4].cost_usd_per_mwh"),
+    "plant cost 1e300": (
+        _set(["topology", "nodes", 4, "cost_usd_per_mwh"], 1e300),
+        "topology.nodes[4].cost_usd_per_mwh",
+    ),
     "time limit 1e300": (_set(["policy", "solver", "time_limit_s"], 1e300), "policy.solver.time_limit_s"),
     "site capacity 1e6 MW": (_set(["topology", "nodes", 0, "it_capacity_mw"], 1e6), "topology.nodes[0].it_capacity_mw"),
     "kv 1e5": (_set(["topology", "nodes", 2, "kv"], 1e5), "topology.nodes[2].kv"),
@@ -200,8 +209,10 @@ def test_library_logs_go_to_stderr(tiny_path):
     import subprocess
     import sys
 
-    code = ("from placer.io import load_scenario; from solvers import solve; "
-            f"solve(load_scenario({str(tiny_path)!r}), 'cpsat', time_limit_s=2)")
+    code = (
+        "from placer.io import load_scenario; from solvers import solve; "
+        f"solve(load_scenario({str(tiny_path)!r}), 'cpsat', time_limit_s=2)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and "cpsat.done" in result.stderr

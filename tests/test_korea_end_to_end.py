@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 TENANTS = {"naver": 60_000, "samsung": 50_000, "sk": 50_000, "hyundai": 50_000, "government": 50_000}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 TIME_LIMIT_S = 30.0
 PERIODS = [f"{y}Q{q}" for y in range(2026, 2031) for q in range(1, 5)]

@@ -17,6 +17,7 @@ def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
     # tiny has lines: CP-SAT proves its placement optimal, and the plan's status covers the whole
     # objective (placement plus the re-dispatch chosen afterwards) against its whole bound
     assert exact.summary.placement_status == "OPTIMAL"
+    assert exact.summary.gap is not None and exact.summary.bound is not None
     assert exact.summary.status == ("OPTIMAL" if exact.summary.gap <= exact.summary.relative_gap else "FEASIBLE")
     assert exact.summary.gpus_placed == sum(t.total_gpus for t in tiny.demand.tenants)
     assert verify(tiny, exact).valid
@@ -25,7 +26,10 @@ def test_cpsat_is_optimal_verified_and_no_worse_than_greedy(tiny):
     # re-dispatch is chosen afterwards, so the bound only adds its floor.
     redispatch = next(c.usd_per_year for c in exact.cost_breakdown if c.name == "redispatch")
     assert exact.summary.bound <= exact.summary.objective
-    assert exact.summary.objective - exact.summary.bound <= redispatch + tiny.policy.solver.relative_gap * exact.summary.objective
+    assert (
+        exact.summary.objective - exact.summary.bound
+        <= redispatch + tiny.policy.solver.relative_gap * exact.summary.objective
+    )
     assert sum(c.usd_per_year for c in exact.cost_breakdown) == pytest.approx(exact.summary.objective)
 
 
@@ -36,7 +40,7 @@ def test_every_engines_bound_is_below_the_grid_aware_optimum(tiny):
     assert optimum.summary.status == "OPTIMAL"
     for engine in ("cpsat", "milp", "scip"):
         plan = solve(tiny, engine)
-        assert plan.summary.bound <= optimum.summary.objective * (1 + 1e-6), engine
+        assert plan.summary.bound is not None and plan.summary.bound <= optimum.summary.objective * (1 + 1e-6), engine
 
 
 def test_plan_records_solver_provenance(tiny):
@@ -59,8 +63,7 @@ def test_infeasible_demand_is_explained_in_words(tiny):
     with pytest.raises(InfeasibleError) as info:
         solve(bad, "cpsat")
     # The aggregate pre-check answers before CP-SAT runs, with the arithmetic and the demand line.
-    assert "72,000 GPUs of beta need 120.0 MW of IT; the one site open to them (south) holds 40.0 MW" \
-        in str(info.value)
+    assert "72,000 GPUs of beta need 120.0 MW of IT; the one site open to them (south) holds 40.0 MW" in str(info.value)
     reasons = info.value.reasons
     assert reasons[0] == "demand lines involved: beta 72,000 nvl72"
     assert len(reasons) <= 4, reasons  # the shortfall and its demand, not the whole model

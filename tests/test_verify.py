@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import codes, only
-
 from placer.errors import InputError
 from placer.io import load_scenario
 from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
 from placer.scenario import Feed, Fiber, Scenario
 from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 
@@ -175,8 +174,6 @@ def with_racks(scenario: Scenario, plan: Plan, changes: dict[tuple[str, str, str
         for (t, k, s), n in counts.items()
     ]
     return rederive(scenario, plan.model_copy(update={"assignments": rows}))
-
-
 
 
 def site_load(plan: Plan, site: str):
@@ -548,7 +545,7 @@ def test_latency_share_partial(scenario, plan):
 
 def test_training_island(scenario, plan):
     per_site = tenant_site_gpus(plan, "alpha")
-    smallest = min(per_site, key=per_site.get)
+    smallest = min(per_site, key=lambda s: per_site[s])
     report = check_variant(
         scenario, plan, lambda s: setattr(tenant(s, "alpha"), "min_island_gpus", per_site[smallest] + 1)
     )
@@ -562,9 +559,7 @@ def test_max_sites(scenario, plan):
         # Spread alpha over both sites: move one training island of nvl72 racks from north to south.
         key = ("alpha", "nvl72", "north")
         at_north = next(a.racks for a in plan.assignments if (a.tenant, a.sku, a.site) == key)
-        plan = with_racks(
-            scenario, plan, {("alpha", "nvl72", "north"): at_north - 16, ("alpha", "nvl72", "south"): 16}
-        )
+        plan = with_racks(scenario, plan, {("alpha", "nvl72", "north"): at_north - 16, ("alpha", "nvl72", "south"): 16})
         assert verify(scenario, plan).valid
     report = check_variant(scenario, plan, lambda s: setattr(tenant(s, "alpha"), "max_sites", 1))
     (v,) = only(report, "MAX_SITES")

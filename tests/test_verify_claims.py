@@ -17,14 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import codes, only, run_cli
-
 from placer import verify as verify_module
 from placer import verify_claims
 from placer.io import load_scenario
 from placer.plan import ContingencyLoading, Plan
 from placer.scenario import Scenario
 from placer.verify import ALL_CODES, verify
+from tests.helpers import codes, only, run_cli
 
 DATA = Path(__file__).parent / "data"
 
@@ -119,8 +118,10 @@ def test_codes_are_listed_and_documented():
     for code in (*verify_claims.CLAIM_CODES, "GRID_COVERAGE"):
         assert code in ALL_CODES
         assert code in verify_module.__doc__
-    assert (verify_claims.USD_REL_TOL, verify_claims.USD_ABS_TOL) == (verify_module.USD_REL_TOL,
-                                                                        verify_module.USD_ABS_TOL)
+    assert (verify_claims.USD_REL_TOL, verify_claims.USD_ABS_TOL) == (
+        verify_module.USD_REL_TOL,
+        verify_module.USD_ABS_TOL,
+    )
 
 
 def test_honest_plans_check_every_claim(tiny, tiny_plan, binding, binding_plan):
@@ -185,7 +186,7 @@ def test_grid_blind_cpsat_plan_is_valid_once_labelled_honestly():
     sc = load_scenario(DATA / "tiny.yaml")
     plan = solve(sc, solver="cpsat")
     sm = plan.summary
-    assert plan.grid is not None and sm.gap > sm.relative_gap
+    assert plan.grid is not None and sm.gap is not None and sm.gap > sm.relative_gap
     if sm.status == "OPTIMAL":  # the label before the solvers' change
         one(verify(sc, plan), "STATUS_CLAIM", "summary.status")
     honest = lie(plan, status="FEASIBLE", placement_status="OPTIMAL")
@@ -343,8 +344,9 @@ def test_unmonitored_lines_need_not_be_listed(mesh, mesh_plan):
     one(verify(high, dropped), "GRID_COVERAGE", "grid.lines")
     # a base-case "violation" on an unmonitored line (its figures are the true ones) is no violation
     row = next(r for r in plan.grid.lines if r.line not in monitored)
-    fake = ContingencyLoading(outage="-", line=row.line, flow_mw=row.flow_mw, limit_mw=row.limit_mw,
-                              loading_pct=row.loading_pct)
+    fake = ContingencyLoading(
+        outage="-", line=row.line, flow_mw=row.flow_mw, limit_mw=row.limit_mw, loading_pct=row.loading_pct
+    )
     v = one(verify(high, lie_grid(plan, violations=[fake])), "GRID_COVERAGE", f"line:{row.line}/outage:-")
     assert "not monitored" in v.message
 
@@ -353,8 +355,10 @@ def test_a_plant_left_out_of_the_preexisting_dispatch(mesh, mesh_plan):
     """g2 runs at 0 MW before the new load: leaving it out changes no flow, but the section is incomplete."""
     assert mesh_plan.grid.preexisting.dispatch_mw["g2"] == pytest.approx(0.0, abs=1e-9)
     pre = mesh_plan.grid.preexisting
-    bad = lie_grid(mesh_plan, preexisting=pre.model_copy(
-        update={"dispatch_mw": {k: v for k, v in pre.dispatch_mw.items() if k != "g2"}}))
+    bad = lie_grid(
+        mesh_plan,
+        preexisting=pre.model_copy(update={"dispatch_mw": {k: v for k, v in pre.dispatch_mw.items() if k != "g2"}}),
+    )
     v = one(verify(mesh, bad), "GRID_COVERAGE", "grid.preexisting.dispatch_mw")
     assert "g2" in v.message
 
@@ -371,16 +375,16 @@ def test_worst_contingencies_empty(mesh, mesh_plan):
 
 def test_worst_contingency_left_out(mesh, mesh_plan):
     worst = mesh_plan.grid.worst_contingencies
-    v = one(verify(mesh, lie_grid(mesh_plan, worst_contingencies=worst[1:])), "GRID_COVERAGE",
-            "grid.worst_contingencies")
+    v = one(
+        verify(mesh, lie_grid(mesh_plan, worst_contingencies=worst[1:])), "GRID_COVERAGE", "grid.worst_contingencies"
+    )
     assert f"{worst[0].line} after losing {worst[0].outage}" in v.message
 
 
 def test_worst_contingencies_not_worst_first(mesh, mesh_plan):
     worst = mesh_plan.grid.worst_contingencies
     assert worst[0].loading_pct > worst[-1].loading_pct
-    one(verify(mesh, lie_grid(mesh_plan, worst_contingencies=worst[::-1])), "GRID_COVERAGE",
-        "grid.worst_contingencies")
+    one(verify(mesh, lie_grid(mesh_plan, worst_contingencies=worst[::-1])), "GRID_COVERAGE", "grid.worst_contingencies")
 
 
 def test_a_violation_listed_that_is_none(mesh, mesh_plan):
@@ -413,8 +417,9 @@ def test_constraints_added_fewer_than_the_iterations_added(binding, binding_plan
 
 
 def test_constraints_added_more_than_exist(binding, binding_plan):
-    v = one(verify(binding, lie_grid(binding_plan, constraints_added=10**6)), "GRID_LOOP_CLAIM",
-            "grid.constraints_added")
+    v = one(
+        verify(binding, lie_grid(binding_plan, constraints_added=10**6)), "GRID_LOOP_CLAIM", "grid.constraints_added"
+    )
     assert "distinct rows that exist" in v.message
 
 
@@ -424,8 +429,9 @@ def test_iterations_out_of_order(binding, binding_plan):
     one(verify(binding, lie_grid(binding_plan, iterations=renumbered)), "GRID_LOOP_CLAIM", "grid.iterations[0]")
 
 
-@pytest.mark.parametrize("field,value", [("base_constraints_added", -1), ("worst_violation_mw", -1.0),
-                                         ("worst_violation_mw", math.nan)])
+@pytest.mark.parametrize(
+    "field,value", [("base_constraints_added", -1), ("worst_violation_mw", -1.0), ("worst_violation_mw", math.nan)]
+)
 def test_iteration_figures(binding, binding_plan, field, value):
     its = binding_plan.grid.iterations
     bad = [its[0].model_copy(update={field: value}), *its[1:]]
@@ -435,8 +441,9 @@ def test_iteration_figures(binding, binding_plan, field, value):
 # --------------------------------------------------------------------------- TIMING_CLAIM
 
 
-@pytest.mark.parametrize("field,value", [("build_seconds", -1.0), ("solve_seconds", math.nan),
-                                         ("solve_seconds", math.inf)])
+@pytest.mark.parametrize(
+    "field,value", [("build_seconds", -1.0), ("solve_seconds", math.nan), ("solve_seconds", math.inf)]
+)
 def test_summary_seconds(tiny, tiny_plan, field, value):
     one(verify(tiny, lie(tiny_plan, **{field: value})), "TIMING_CLAIM", f"summary.{field}")
 

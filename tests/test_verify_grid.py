@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.conftest import codes, only
 from scipy.optimize import linprog
 
 from placer import grid_check
+from placer.contract import plant_cost_usd_per_mwh
 from placer.io import load_scenario
 from placer.plan import (
     ContingencyLoading,
@@ -42,6 +41,7 @@ from placer.plan import (
 from placer.scenario import GridPolicy, Line, Scenario
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 PENALTY = 1.0e5  # USD/MWh of overload in the relaxed pre-existing OPF (the contract value)
@@ -64,7 +64,7 @@ class Dense:
         self.bus_ids = [n.id for n in buses]
         self.idx = {b: i for i, b in enumerate(self.bus_ids)}
         self.lines: list[Line] = topo.edges_of_kind("line")
-        self.line_ids = [e.id for e in self.lines]
+        self.line_ids = [str(e.id) for e in self.lines]  # ids are filled in by validation
         self.f = [self.idx[e.from_node] for e in self.lines]
         self.t = [self.idx[e.to_node] for e in self.lines]
         self.b = np.array([1.0 / e.reactance_pu for e in self.lines])
@@ -87,7 +87,7 @@ class Dense:
         self.slack = [max(c, key=lambda i: (capacity[i], -i)) for c in self.comps]
 
     def _components(self, removed: int | None) -> list[list[int]]:
-        adj = {i: set() for i in range(len(self.bus_ids))}
+        adj: dict[int, set[int]] = {i: set() for i in range(len(self.bus_ids))}
         for k, (u, v) in enumerate(zip(self.f, self.t)):
             if k != removed:
                 adj[u].add(v)
@@ -147,16 +147,27 @@ class Dense:
         for comp in self.comps:
             a_eq.append([1.0 if self.idx[p] in comp else 0.0 for p in self.plant_ids])
             b_eq.append(self.load[comp].sum())
-        res = linprog(self.cost, A_ub=np.vstack([g, -g]), b_ub=np.concatenate([self.rating - fl, self.rating + fl]),
-                      A_eq=a_eq, b_eq=b_eq, bounds=list(zip(np.zeros(ng), self.ub)), method="highs")
+        res = linprog(
+            self.cost,
+            A_ub=np.vstack([g, -g]),
+            b_ub=np.concatenate([self.rating - fl, self.rating + fl]),
+            A_eq=a_eq,
+            b_eq=b_eq,
+            bounds=list(zip(np.zeros(ng), self.ub)),
+            method="highs",
+        )
         if res.status == 0:
             return dict(zip(self.plant_ids, res.x)), False
         eye = np.eye(ne)
-        res = linprog(np.concatenate([self.cost, np.full(ne, PENALTY)]),
-                      A_ub=np.vstack([np.hstack([g, -eye]), np.hstack([-g, -eye])]),
-                      b_ub=np.concatenate([self.rating - fl, self.rating + fl]),
-                      A_eq=np.hstack([np.array(a_eq), np.zeros((len(a_eq), ne))]), b_eq=b_eq,
-                      bounds=list(zip(np.zeros(ng), self.ub)) + [(0, None)] * ne, method="highs")
+        res = linprog(
+            np.concatenate([self.cost, np.full(ne, PENALTY)]),
+            A_ub=np.vstack([np.hstack([g, -eye]), np.hstack([-g, -eye])]),
+            b_ub=np.concatenate([self.rating - fl, self.rating + fl]),
+            A_eq=np.hstack([np.array(a_eq), np.zeros((len(a_eq), ne))]),
+            b_eq=b_eq,
+            bounds=list(zip(np.zeros(ng), self.ub)) + [(0, None)] * ne,
+            method="highs",
+        )
         assert res.status == 0, res.message
         return dict(zip(self.plant_ids, res.x[:ng])), True
 
@@ -228,8 +239,13 @@ def attach_grid(
             flow, limit = f[l], base_limit[l]
         else:
             flow, limit = post[k][l], max(d.emergency[l], abs(post0[k][l]))
-        return ContingencyLoading(outage="-" if k is None else d.line_ids[k], line=d.line_ids[l], flow_mw=flow,
-                                  limit_mw=limit, loading_pct=100 * abs(flow) / limit)
+        return ContingencyLoading(
+            outage="-" if k is None else d.line_ids[k],
+            line=d.line_ids[l],
+            flow_mw=flow,
+            limit_mw=limit,
+            loading_pct=100 * abs(flow) / limit,
+        )
 
     cases = [loading(k, l) for k in outages for l in range(len(d.lines)) if l != k and mon[l]]
     violations = [loading(None, l) for l in range(len(d.lines)) if mon[l] and abs(f[l]) > base_limit[l] + 1e-6]
@@ -252,22 +268,37 @@ def attach_grid(
             cost_usd_per_h=sum(d.cost[i] * dispatch.get(pid, 0.0) for i, pid in enumerate(d.plant_ids)),
             relaxed=relaxed,
             base_overloads=[
-                LineFlow(line=d.line_ids[l], flow_mw=f0[l], limit_mw=d.rating[l], rating_mw=d.rating[l],
-                         loading_pct=100 * abs(f0[l]) / d.rating[l])
+                LineFlow(
+                    line=d.line_ids[l],
+                    flow_mw=f0[l],
+                    limit_mw=d.rating[l],
+                    rating_mw=d.rating[l],
+                    loading_pct=100 * abs(f0[l]) / d.rating[l],
+                )
                 for l in range(len(d.lines))
                 if abs(f0[l]) > d.rating[l] + 1e-6
             ],
             n1_overloads=[
-                ContingencyLoading(outage=d.line_ids[k], line=d.line_ids[l], flow_mw=post0[k][l],
-                                   limit_mw=d.emergency[l], loading_pct=100 * abs(post0[k][l]) / d.emergency[l])
+                ContingencyLoading(
+                    outage=d.line_ids[k],
+                    line=d.line_ids[l],
+                    flow_mw=post0[k][l],
+                    limit_mw=d.emergency[l],
+                    loading_pct=100 * abs(post0[k][l]) / d.emergency[l],
+                )
                 for k in outages
                 for l in range(len(d.lines))
                 if l != k and abs(post0[k][l]) > d.emergency[l] + 1e-6
             ],
         ),
         lines=[
-            LineFlow(line=d.line_ids[l], flow_mw=f[l], limit_mw=base_limit[l], rating_mw=d.rating[l],
-                     loading_pct=100 * abs(f[l]) / base_limit[l])
+            LineFlow(
+                line=d.line_ids[l],
+                flow_mw=f[l],
+                limit_mw=base_limit[l],
+                rating_mw=d.rating[l],
+                loading_pct=100 * abs(f[l]) / base_limit[l],
+            )
             for l in range(len(d.lines))
         ],
         worst_contingencies=sorted(cases, key=lambda c: -c.loading_pct)[:10] if pol.security == "n-1" else [],
@@ -275,13 +306,20 @@ def attach_grid(
         violations=violations,
         n_minus_1="secure" if not violations else "insecure",
     )
-    usd_per_h = sum(max(mw, 0.0) * next(pl.cost_usd_per_mwh for pl in d.plants if pl.id == pid) for pid, mw in redispatch.items())
-    term = CostTerm(name="redispatch", usd_per_year=pol.redispatch_weight * usd_per_h * scenario.policy.cost.utilization
-                    * HOURS, description="re-dispatch")
+    usd_per_h = sum(
+        max(mw, 0.0) * next(plant_cost_usd_per_mwh(pl) for pl in d.plants if pl.id == pid)
+        for pid, mw in redispatch.items()
+    )
+    term = CostTerm(
+        name="redispatch",
+        usd_per_year=pol.redispatch_weight * usd_per_h * scenario.policy.cost.utilization * HOURS,
+        description="re-dispatch",
+    )
     terms = [t for t in plan.cost_breakdown if t.name != "redispatch"] + [term]
     summary = plan.summary.model_copy(update={"objective": sum(t.usd_per_year for t in terms), **NO_PROOF})
-    return plan.model_copy(update={"grid": report, "cost_breakdown": terms, "summary": summary,
-                                   "scenario_digest": scenario.digest()})
+    return plan.model_copy(
+        update={"grid": report, "cost_breakdown": terms, "summary": summary, "scenario_digest": scenario.digest()}
+    )
 
 
 def without_grid(plan: Plan) -> Plan:
@@ -318,9 +356,7 @@ def variant(scenario: Scenario, edit) -> Scenario:
 
 
 def line(scenario: Scenario, line_id: str) -> Line:
-    return next(e for e in scenario.topology.edges if e.id == line_id)
-
-
+    return next(e for e in scenario.topology.edges if isinstance(e, Line) and e.id == line_id)
 
 
 def check(scenario: Scenario, plan: Plan, **grid) -> Report:
@@ -379,6 +415,7 @@ def test_rank_one_outages_equal_rebuild_and_resolve(scenario, plan):
     for ks, post in screen.post_outage(p, block=4):  # several blocks
         for j, k in enumerate(ks):
             rebuilt = grid_check.outage_flows(scenario, inj, screen.line_ids[k])
+            assert rebuilt is not None
             np.testing.assert_allclose(post[:, j, 0], [rebuilt[l] for l in screen.line_ids], atol=1e-9)
             seen += 1
     assert seen == 5
@@ -400,8 +437,9 @@ def test_rank_one_outages_equal_rebuild_on_pglib_case118():
     screen = grid_check.OutageScreen(sc)
     assert {screen.line_ids[k] for k in screen.bridges} == set(grid_check.islanding_outages(sc))
     for ks, post in screen.post_outage(screen.vector(inj)):
-        for j, k in enumerate(ks[::10]):
+        for k in ks[::10]:
             rebuilt = grid_check.outage_flows(sc, inj, screen.line_ids[k])
+            assert rebuilt is not None
             jj = list(ks).index(k)
             np.testing.assert_allclose(post[:, jj, 0], [rebuilt[l] for l in screen.line_ids], atol=1e-6)
 
@@ -486,8 +524,9 @@ def test_preexisting_relaxed_flag_must_agree(scenario, placed):
 
 def test_preexisting_alternative_optimum_is_accepted(scenario, placed):
     """Two plants at the same cost: any split is least-cost; the verifier compares costs, not dispatches."""
-    var = variant(scenario, lambda s: setattr(next(p for p in s.topology.plants if p.id == "g2"),
-                                              "cost_usd_per_mwh", 10.0))
+    var = variant(
+        scenario, lambda s: setattr(next(p for p in s.topology.plants if p.id == "g2"), "cost_usd_per_mwh", 10.0)
+    )
     assert check(var, placed, dispatch={"g1": 600.0, "g2": 50.0}).valid
     assert check(var, placed, dispatch={"g1": 650.0, "g2": 0.0}).valid
 
@@ -520,8 +559,9 @@ def test_relaxed_preexisting_state_and_no_harm_on_an_existing_overload(scenario,
 
 
 def _pre(plan: Plan, **update) -> Plan:
-    return plan.model_copy(update={"grid": plan.grid.model_copy(
-        update={"preexisting": plan.grid.preexisting.model_copy(update=update)})})
+    return plan.model_copy(
+        update={"grid": plan.grid.model_copy(update={"preexisting": plan.grid.preexisting.model_copy(update=update)})}
+    )
 
 
 def test_preexisting_base_overload_left_out(scenario, placed):
@@ -547,8 +587,13 @@ def test_preexisting_base_overload_that_is_none(scenario, plan):
     f0 = d.flows(d.bus_vector(plan.grid.preexisting.dispatch_mw) - d.load)
     l = d.line_ids.index("L3")
     assert abs(f0[l]) < d.rating[l]
-    row = LineFlow(line="L3", flow_mw=f0[l], limit_mw=d.rating[l], rating_mw=d.rating[l],
-                   loading_pct=100 * abs(f0[l]) / d.rating[l])
+    row = LineFlow(
+        line="L3",
+        flow_mw=f0[l],
+        limit_mw=d.rating[l],
+        rating_mw=d.rating[l],
+        loading_pct=100 * abs(f0[l]) / d.rating[l],
+    )
     (v,) = only(verify(scenario, _pre(plan, base_overloads=[row])), "GRID_COVERAGE")
     assert v.entity == "line:L3" and "within its rating" in v.message
 
@@ -584,8 +629,9 @@ def test_preexisting_n1_overload_that_is_none(tight_l1, tight_l1_plan):
     d = Dense(tight_l1)
     k, l = d.line_ids.index("L1"), d.line_ids.index("L2")
     flow = d.flows(d.bus_vector(tight_l1_plan.grid.preexisting.dispatch_mw) - d.load, k)[l]
-    row = ContingencyLoading(outage="L1", line="L2", flow_mw=flow, limit_mw=d.emergency[l],
-                             loading_pct=100 * abs(flow) / d.emergency[l])
+    row = ContingencyLoading(
+        outage="L1", line="L2", flow_mw=flow, limit_mw=d.emergency[l], loading_pct=100 * abs(flow) / d.emergency[l]
+    )
     bad = _pre(tight_l1_plan, n1_overloads=[*tight_l1_plan.grid.preexisting.n1_overloads, row])
     (v,) = only(verify(tight_l1, bad), "GRID_COVERAGE")
     assert v.entity == "line:L2/outage:L1" and "within its emergency rating" in v.message
@@ -730,8 +776,9 @@ def test_bridge_outage_is_skipped_and_must_be_listed(scenario, placed, plan):
     assert v.entity == "line:L7" and "islands" in v.message
     # a loading reported after losing L7
     fake = ContingencyLoading(outage="L7", line="L4", flow_mw=1.0, limit_mw=300.0, loading_pct=1 / 3)
-    bad = plan.model_copy(update={"grid": plan.grid.model_copy(
-        update={"worst_contingencies": [*plan.grid.worst_contingencies, fake]})})
+    bad = plan.model_copy(
+        update={"grid": plan.grid.model_copy(update={"worst_contingencies": [*plan.grid.worst_contingencies, fake]})}
+    )
     (v,) = only(verify(scenario, bad), "REPORTED_MISMATCH")
     assert v.entity == "line:L4/outage:L7"
 
@@ -791,7 +838,9 @@ def test_monitor_min_loading_under_n0_counts_the_base_case_only(scenario, placed
 
     var = variant(scenario, edit)
     base_share = abs(_f0(var)["L1"]) / line(var, "L1").rating_mw
-    post_share = 650.0 / line(var, "L1").emergency_rating_mw
+    emergency_mw = line(var, "L1").emergency_rating_mw
+    assert emergency_mw is not None
+    post_share = 650.0 / emergency_mw
     threshold = (base_share + post_share) / 2
     assert base_share < threshold < post_share
 
@@ -867,15 +916,18 @@ def _redispatch_cost_field(plan: Plan):
 
 
 def _cost_term(plan: Plan):
-    terms = [t.model_copy(update={"usd_per_year": t.usd_per_year + 1e4}) if t.name == "redispatch" else t
-             for t in plan.cost_breakdown]
+    terms = [
+        t.model_copy(update={"usd_per_year": t.usd_per_year + 1e4}) if t.name == "redispatch" else t
+        for t in plan.cost_breakdown
+    ]
     return plan.model_copy(update={"cost_breakdown": terms}), "cost:redispatch"
 
 
 def _objective(plan: Plan):
     terms = [t for t in plan.cost_breakdown if t.name != "redispatch"]
-    return plan.model_copy(update={"summary": plan.summary.model_copy(
-        update={"objective": sum(t.usd_per_year for t in terms)})}), "summary"
+    return plan.model_copy(
+        update={"summary": plan.summary.model_copy(update={"objective": sum(t.usd_per_year for t in terms)})}
+    ), "summary"
 
 
 MISMATCHES = {
@@ -940,8 +992,10 @@ def test_korea_cpsat_placement_with_a_correct_grid_report_verifies():
     start = time.perf_counter()
     report = verify(sc, plan)
     seconds = time.perf_counter() - start
-    print(f"\nkorea-2025 verify: {seconds:.3f} s (grid part {report.grid.seconds:.3f} s), "
-          f"{report.grid.lines} lines, {report.grid.outages_screened} outages, verdict {report.grid.n_minus_1}")
+    print(
+        f"\nkorea-2025 verify: {seconds:.3f} s (grid part {report.grid.seconds:.3f} s), "
+        f"{report.grid.lines} lines, {report.grid.outages_screened} outages, verdict {report.grid.n_minus_1}"
+    )
     assert report.valid, report.violations
     assert report.grid.n_minus_1 == "secure"
     # plants at the same cost (four nuclear, two coal): the LP optimum is not unique. Move
@@ -949,9 +1003,15 @@ def test_korea_cpsat_placement_with_a_correct_grid_report_verifies():
     opf = grid_check.preexisting_opf(sc)
     d = dict(plan.grid.preexisting.dispatch_mw)
     plants = {p.id: p for p in sc.topology.plants}
-    a, b = next((x, y) for x in plants for y in plants
-                if x != y and plants[x].cost_usd_per_mwh == plants[y].cost_usd_per_mwh
-                and d[x] >= 100 and d[y] + 100 <= plants[y].capacity_mw - plants[y].spare_mw)
+    a, b = next(
+        (x, y)
+        for x in plants
+        for y in plants
+        if x != y
+        and plants[x].cost_usd_per_mwh == plants[y].cost_usd_per_mwh
+        and d[x] >= 100
+        and d[y] + 100 <= plants[y].capacity_mw - plants[y].spare_mw
+    )
     d[a] -= 100.0
     d[b] += 100.0
     alt = attach_grid(sc, placed, dispatch=d)

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import codes, only
-
 from placer.io import dump_model, load_scenario
 from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
+from tests.helpers import codes, only
 
 DATA = Path(__file__).parent / "data"
 PERIODS = ["2026Q3", "2026Q4", "2027Q1", "2027Q2", "2027Q3", "2027Q4"]
@@ -61,7 +60,9 @@ def period_caps(scenario: Scenario, period: str) -> dict[str, dict[str, float]]:
             out["liquid"][st.site] = (
                 st.liquid_cooling_mw if st.liquid_cooling_mw is not None else sites[st.site].liquid_cooling_mw * share
             )
-            out["air"][st.site] = st.air_cooling_mw if st.air_cooling_mw is not None else sites[st.site].air_cooling_mw * share
+            out["air"][st.site] = (
+                st.air_cooling_mw if st.air_cooling_mw is not None else sites[st.site].air_cooling_mw * share
+            )
     for up in sorted(r.upgrades, key=lambda u: order[u.period]):
         if order[up.period] <= order[period]:
             if up.capacity_mw is not None:
@@ -110,7 +111,9 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
     assert len(racks) == len(r.periods)
     skus = {k.id: k for k in scenario.catalog}
     order = {p: i for i, p in enumerate(r.periods)}
-    reports, prev, stranded = [], {}, 0
+    reports: list[PeriodReport] = []
+    prev: dict[str, int] = {}
+    stranded = 0
     for q, (period, now) in enumerate(zip(r.periods, racks)):
         now = {k: n for k, n in now.items() if n > 0}
         going = []
@@ -119,7 +122,10 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
             if n > prev.get(key, 0):
                 d = n - prev.get(key, 0)
                 going.append(GoingLive(tenant=t, sku=k, site=s, racks=d, gpus=d * skus[k].gpus_per_rack))
-        delivered = sum(d.gpus for d in r.deliveries if order[d.period] <= q)
+        delivered = 0
+        for dl in r.deliveries:
+            if order[dl.period] <= q:
+                delivered += dl.gpus
         live = sum(n * skus[key.split("/")[1]].gpus_per_rack for key, n in now.items())
         caps = period_caps(scenario, period)
         use = loads(scenario, now)
@@ -148,7 +154,9 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
         stranded += delivered - live
         prev = now
     terms = [
-        t.model_copy(update={"usd_per_year": stranded * r.stranding_usd_per_gpu_quarter}) if t.name == "stranding" else t
+        t.model_copy(update={"usd_per_year": stranded * r.stranding_usd_per_gpu_quarter})
+        if t.name == "stranding"
+        else t
         for t in plan.cost_breakdown
     ]
     summary = plan.summary.model_copy(
@@ -165,8 +173,6 @@ def set_period(plan: Plan, period: str, **changes) -> Plan:
 
 def report_of(plan: Plan, period: str) -> PeriodReport:
     return next(rep for rep in plan.schedule if rep.period == period)
-
-
 
 
 def entities(violations) -> set[str]:
@@ -244,7 +250,9 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert live == [0, 0, 720, 720, 720, 720]
     assert [rep.gpus_delivered for rep in toy_plan.schedule] == [720] * 6
     assert [rep.gpus_stranded for rep in toy_plan.schedule] == [720, 720, 0, 0, 0, 0]
-    going = {rep.period: [(g.tenant, g.sku, g.site, g.racks, g.gpus) for g in rep.going_live] for rep in toy_plan.schedule}
+    going = {
+        rep.period: [(g.tenant, g.sku, g.site, g.racks, g.gpus) for g in rep.going_live] for rep in toy_plan.schedule
+    }
     assert going["2027Q1"] == [("t", "nvl72", "hall", 10, 720)]
     assert all(not g for p, g in going.items() if p != "2027Q1")
     report = verify(toy, toy_plan)
@@ -309,6 +317,7 @@ def test_multi_plan_is_valid(multi, multi_plan):
     again = resched(multi, multi_plan)
     assert again.summary.model_dump(exclude=set(NO_PROOF)) == multi_plan.summary.model_dump(exclude=set(NO_PROOF))
     assert again.cost_breakdown == multi_plan.cost_breakdown
+    assert again.schedule is not None and multi_plan.schedule is not None
     for mine, theirs in zip(again.schedule, multi_plan.schedule, strict=True):
         assert mine.model_dump(exclude={"sites"}) == theirs.model_dump(exclude={"sites"})
         assert [r.site for r in mine.sites] == [r.site for r in theirs.sites]
@@ -503,7 +512,7 @@ def test_cli_rejects_a_rack_installed_before_delivery(tmp_path, split_toy, split
 
 def test_last_period_differs_from_assignments(toy, toy_plan):
     racks = installed(toy_plan)
-    racks = [{TOY_KEY: min(n, 9) for n in r.values()} for r in racks]  # one rack never goes live
+    racks = [{key: min(n, 9) for key, n in r.items()} for r in racks]  # one rack never goes live
     (v,) = only(verify(toy, resched(toy, toy_plan, racks)), "SCHEDULE_FINAL")
     assert v.entity == "schedule:2027Q4"
 
@@ -519,8 +528,9 @@ def test_last_period_differs_from_assignments_multi(multi, multi_plan):
 def test_final_with_duplicate_assignment_rows_adds_them_up(toy, toy_plan):
     """Rows split in two (DUPLICATE_ASSIGNMENT) are one placement to the schedule: no SCHEDULE_FINAL."""
     (a,) = toy_plan.assignments
-    half = a.model_copy(update={"racks": 5, "gpus": 360, "it_power_mw": a.it_power_mw / 2,
-                                "facility_power_mw": a.facility_power_mw / 2})
+    half = a.model_copy(
+        update={"racks": 5, "gpus": 360, "it_power_mw": a.it_power_mw / 2, "facility_power_mw": a.facility_power_mw / 2}
+    )
     bad = toy_plan.model_copy(update={"assignments": [half, half]})
     only(verify(toy, bad), "DUPLICATE_ASSIGNMENT")
 
@@ -729,37 +739,81 @@ def _going(rep: PeriodReport, **changes) -> list[GoingLive]:
 
 
 CASES = {
-    "going_live_racks": (lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), racks=9, gpus=648)),
-                         f"{TOY_KEY}@2027Q1"),
-    "going_live_gpus": (lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), gpus=721)),
-                        f"{TOY_KEY}@2027Q1"),
+    "going_live_racks": (
+        lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), racks=9, gpus=648)),
+        f"{TOY_KEY}@2027Q1",
+    ),
+    "going_live_gpus": (
+        lambda p: set_period(p, "2027Q1", going_live=_going(report_of(p, "2027Q1"), gpus=721)),
+        f"{TOY_KEY}@2027Q1",
+    ),
     "going_live_missing": (lambda p: set_period(p, "2027Q1", going_live=[]), f"{TOY_KEY}@2027Q1"),
-    "going_live_spurious": (lambda p: set_period(p, "2027Q2", going_live=report_of(p, "2027Q1").going_live),
-                            f"{TOY_KEY}@2027Q2"),
-    "going_live_twice": (lambda p: set_period(p, "2027Q1", going_live=report_of(p, "2027Q1").going_live * 2),
-                         f"{TOY_KEY}@2027Q1"),
+    "going_live_spurious": (
+        lambda p: set_period(p, "2027Q2", going_live=report_of(p, "2027Q1").going_live),
+        f"{TOY_KEY}@2027Q2",
+    ),
+    "going_live_twice": (
+        lambda p: set_period(p, "2027Q1", going_live=report_of(p, "2027Q1").going_live * 2),
+        f"{TOY_KEY}@2027Q1",
+    ),
     "gpus_delivered": (lambda p: set_period(p, "2026Q4", gpus_delivered=648), "schedule:2026Q4"),
     "gpus_live": (lambda p: set_period(p, "2027Q2", gpus_live=648), "schedule:2027Q2"),
     "gpus_stranded": (lambda p: set_period(p, "2026Q3", gpus_stranded=0), "schedule:2026Q3"),
-    "site_it_power": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"it_power_mw": 1.1})]), "site:hall@2027Q1"),
-    "site_it_available": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"it_available_mw": 0.0})]), "site:hall@2027Q1"),
-    "site_facility_power": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"facility_power_mw": 1.2})]), "site:hall@2027Q1"),
-    "site_facility_available": (lambda p: set_period(p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(
-        update={"facility_available_mw": 4.0})]), "site:hall@2027Q1"),
+    "site_it_power": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"it_power_mw": 1.1})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_it_available": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"it_available_mw": 0.0})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_facility_power": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"facility_power_mw": 1.2})]
+        ),
+        "site:hall@2027Q1",
+    ),
+    "site_facility_available": (
+        lambda p: set_period(
+            p, "2027Q1", sites=[report_of(p, "2027Q1").sites[0].model_copy(update={"facility_available_mw": 4.0})]
+        ),
+        "site:hall@2027Q1",
+    ),
     "site_row_missing": (lambda p: set_period(p, "2027Q1", sites=[]), "site:hall@2027Q1"),
-    "site_row_unknown": (lambda p: set_period(p, "2027Q1", sites=[*report_of(p, "2027Q1").sites, SitePeriod(
-        site="ghost", it_power_mw=0, it_available_mw=0, facility_power_mw=0, facility_available_mw=0)]),
-                         "site:ghost@2027Q1"),
+    "site_row_unknown": (
+        lambda p: set_period(
+            p,
+            "2027Q1",
+            sites=[
+                *report_of(p, "2027Q1").sites,
+                SitePeriod(
+                    site="ghost", it_power_mw=0, it_available_mw=0, facility_power_mw=0, facility_available_mw=0
+                ),
+            ],
+        ),
+        "site:ghost@2027Q1",
+    ),
     "site_row_twice": (lambda p: set_period(p, "2027Q1", sites=report_of(p, "2027Q1").sites * 2), "site:hall@2027Q1"),
-    "key_malformed": (lambda p: set_period(p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks,
-                                                                           "bogus": 0}), "schedule:2027Q1"),
-    "key_unknown_tenant": (lambda p: set_period(p, "2027Q1", installed_racks={
-        **report_of(p, "2027Q1").installed_racks, "ghost/nvl72/hall": 0}), "schedule:2027Q1"),
-    "key_unknown_site": (lambda p: set_period(p, "2027Q1", installed_racks={
-        **report_of(p, "2027Q1").installed_racks, "t/nvl72/ghost": 0}), "schedule:2027Q1"),
+    "key_malformed": (
+        lambda p: set_period(p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "bogus": 0}),
+        "schedule:2027Q1",
+    ),
+    "key_unknown_tenant": (
+        lambda p: set_period(
+            p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "ghost/nvl72/hall": 0}
+        ),
+        "schedule:2027Q1",
+    ),
+    "key_unknown_site": (
+        lambda p: set_period(
+            p, "2027Q1", installed_racks={**report_of(p, "2027Q1").installed_racks, "t/nvl72/ghost": 0}
+        ),
+        "schedule:2027Q1",
+    ),
 }
 
 
@@ -796,8 +850,13 @@ def test_stranding_term_and_objective_both_wrong(toy, toy_plan):
 
 
 def test_objective_without_the_stranding_term(toy, toy_plan):
-    bad = toy_plan.model_copy(update={"summary": toy_plan.summary.model_copy(
-        update={"objective": toy_plan.summary.objective - stranding_term(toy_plan)})})
+    bad = toy_plan.model_copy(
+        update={
+            "summary": toy_plan.summary.model_copy(
+                update={"objective": toy_plan.summary.objective - stranding_term(toy_plan)}
+            )
+        }
+    )
     (v,) = only(verify(toy, bad), "REPORTED_MISMATCH")
     assert v.entity == "summary"
 
@@ -818,8 +877,15 @@ def test_consistent_but_later_schedule_is_valid(toy, toy_plan):
 INJECTIONS = {
     "SCHEDULE_MISSING": ["test_schedule_missing"],
     "SCHEDULE_PERIODS": ["test_schedule_periods"],
-    "SCHEDULE_MONOTONE": ["test_rack_that_disappears", "test_rack_count_that_falls", "test_rack_that_moves_between_sites"],
-    "SCHEDULE_DELIVERY": ["test_rack_installed_before_it_is_delivered", "test_delivery_moved_later_than_the_plan_installs"],
+    "SCHEDULE_MONOTONE": [
+        "test_rack_that_disappears",
+        "test_rack_count_that_falls",
+        "test_rack_that_moves_between_sites",
+    ],
+    "SCHEDULE_DELIVERY": [
+        "test_rack_installed_before_it_is_delivered",
+        "test_delivery_moved_later_than_the_plan_installs",
+    ],
     "SCHEDULE_FINAL": ["test_last_period_differs_from_assignments", "test_last_period_differs_from_assignments_multi"],
     "PERIOD_SITE_CAPACITY": ["test_site_limits_of_an_early_stage", "test_one_rack_more_in_an_early_period"],
     "PERIOD_LIQUID_COOLING": ["test_site_limits_of_an_early_stage"],
@@ -882,6 +948,7 @@ def test_one_period_rollout_gives_the_same_plan(tiny, tiny_plan):
     assert plan.sites == tiny_plan.sites and plan.substations == tiny_plan.substations
     assert plan.summary.objective == pytest.approx(tiny_plan.summary.objective)
     assert plan.summary.stranded_gpu_quarters == 0 and stranding_term(plan) == 0
+    assert plan.schedule is not None
     (rep,) = plan.schedule
     final = {f"{a.tenant}/{a.sku}/{a.site}": a.racks for a in plan.assignments if a.racks}
     assert rep.installed_racks == final

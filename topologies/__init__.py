@@ -11,7 +11,7 @@ validated :class:`~placer.scenario.Scenario`. Add a scenario by adding a builder
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from placer.errors import InputError
 from placer.scenario import Scenario

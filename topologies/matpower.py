@@ -85,18 +85,18 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
 from pydantic import ValidationError
 
+from placer.catalog import DEFAULT_CATALOG
 from placer.errors import InputError
-from placer.io import validation_error_to_input_error
 from placer.grid_check import singular_susceptance
+from placer.io import validation_error_to_input_error
 from placer.scenario import PHASE_SHIFT_MAX_DEG, REACTANCE_MAX_PU, REACTANCE_MIN_PU, Scenario
 from placer.topology import haversine_km
-
-from placer.catalog import DEFAULT_CATALOG
 
 SKU_ID = "gb200-nvl72"
 UNLIMITED_MW = 99_999.0  # stand-in for MATPOWER's "rating 0 = unlimited" (the schema wants a finite number)
@@ -127,7 +127,7 @@ def _read(path: Path):
     if not path.is_file():  # a directory, or a FIFO that would block the read forever
         raise _fail(path, "not a regular file")
     try:
-        head = path.read_bytes()[:MAX_CASE_BYTES + 1]
+        head = path.read_bytes()[: MAX_CASE_BYTES + 1]
     except OSError as exc:
         raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
     if len(head) > MAX_CASE_BYTES:
@@ -135,8 +135,11 @@ def _read(path: Path):
     text = head.decode("utf-8", errors="replace")
     missing = [f"mpc.{m}" for m in ("baseMVA", "bus", "gen", "branch") if not re.search(rf"mpc\.{m}\s*=", text)]
     if missing:
-        raise _fail(path, f"not a MATPOWER case: no {', '.join(missing)} assignment found "
-                          "(expected a MATPOWER version-2 .m file such as a PGLib-OPF case)")
+        raise _fail(
+            path,
+            f"not a MATPOWER case: no {', '.join(missing)} assignment found "
+            "(expected a MATPOWER version-2 .m file such as a PGLib-OPF case)",
+        )
     try:
         cf = CaseFrames(str(path))
     except Exception as exc:  # the parser raises many types; all mean "not a readable case"
@@ -244,8 +247,12 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
         bid = int(r.BUS_I)
         if bid in buses:
             raise _fail(path, f"duplicate bus number {bid}", where=f"mpc.bus row {row}")
-        buses[bid] = {"kv": float(r.BASE_KV), "load": float(r.PD) + float(r.GS), "area": int(r.BUS_AREA),
-                      "type": int(r.BUS_TYPE)}
+        buses[bid] = {
+            "kv": float(r.BASE_KV),
+            "load": float(r.PD) + float(r.GS),
+            "area": int(r.BUS_AREA),
+            "type": int(r.BUS_TYPE),
+        }
     isolated = {b for b, d in buses.items() if d["type"] == 4}
     if isolated:
         notes.append(f"{len(isolated)} isolated bus(es) (BUS_TYPE 4) dropped")
@@ -255,7 +262,7 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     # ---- generators
     gen_df = cf.gen
     costs = _linear_costs(cf, len(gen_df))
-    gens = []
+    gens: list[dict[str, Any]] = []  # one record per generator kept: row, bus, pmax, cost
     dropped_gens = 0
     for row, r in enumerate(gen_df.itertuples(index=False), start=1):
         bus = int(r.GEN_BUS)
@@ -264,14 +271,21 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
         if r.GEN_STATUS <= 0 or r.PMAX <= 0 or bus in isolated:
             dropped_gens += 1
             continue
-        gens.append({"row": row, "bus": bus, "pmax": float(r.PMAX),
-                     "cost": None if costs is None else round(float(costs[row - 1]), 6)})
+        gens.append(
+            {
+                "row": row,
+                "bus": bus,
+                "pmax": float(r.PMAX),
+                "cost": None if costs is None else round(float(costs[row - 1]), 6),
+            }
+        )
     if dropped_gens:
         notes.append(f"{dropped_gens} generator(s) out of service or with PMAX <= 0 dropped")
 
     # ---- branches
     br_df = cf.branch
-    branches, off, shifts, tiny, negative_x = [], 0, 0, 0, 0
+    branches: list[dict[str, Any]] = []  # one record per branch kept: id, row, ends, x, shift, ratings, ...
+    off, shifts, tiny, negative_x = 0, 0, 0, 0
     for row, r in enumerate(br_df.itertuples(index=False), start=1):
         f, t = int(r.F_BUS), int(r.T_BUS)
         for end in (f, t):
@@ -284,8 +298,11 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
             raise _fail(path, f"branch joins bus {f} to itself", where=f"mpc.branch row {row}")
         shift = float(r.SHIFT)
         if abs(shift) > PHASE_SHIFT_MAX_DEG:
-            raise _fail(path, f"phase shift {shift:g} degrees is outside [-{PHASE_SHIFT_MAX_DEG:g}, "
-                              f"{PHASE_SHIFT_MAX_DEG:g}]", where=f"mpc.branch row {row} SHIFT")
+            raise _fail(
+                path,
+                f"phase shift {shift:g} degrees is outside [-{PHASE_SHIFT_MAX_DEG:g}, {PHASE_SHIFT_MAX_DEG:g}]",
+                where=f"mpc.branch row {row} SHIFT",
+            )
         shifts += shift != 0
         tap = float(r.TAP) if r.TAP != 0 else 1.0
         x = float(r.BR_X) * tap
@@ -293,13 +310,17 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
             tiny += 1
             x = TINY_X_PU
         if abs(x) > REACTANCE_MAX_PU:
-            raise _fail(path, f"reactance BR_X x TAP = {x:g} pu is above {REACTANCE_MAX_PU:g} in magnitude",
-                        where=f"mpc.branch row {row}")
+            raise _fail(
+                path,
+                f"reactance BR_X x TAP = {x:g} pu is above {REACTANCE_MAX_PU:g} in magnitude",
+                where=f"mpc.branch row {row}",
+            )
         negative_x += x < 0
         rate_a = float(r.RATE_A) if r.RATE_A > 0 else UNLIMITED_MW
         rate_c = float(r.RATE_C) if r.RATE_C >= r.RATE_A and r.RATE_A > 0 else rate_a
-        branches.append({"id": f"br:{row}", "row": row, "f": f, "t": t, "x": x, "shift": shift,
-                         "rate_a": rate_a, "rate_c": rate_c})
+        branches.append(
+            {"id": f"br:{row}", "row": row, "f": f, "t": t, "x": x, "shift": shift, "rate_a": rate_a, "rate_c": rate_c}
+        )
     if off:
         notes.append(f"{off} out-of-service branch(es) dropped")
     if tiny:
@@ -348,8 +369,10 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     notes.append(f"plant spare = {share:.1%} of PMAX")
     if share * total_pmax < band[0]:
         # Said, not fixed: more spare would starve the existing load of its own supply.
-        notes.append(f"WARNING: total spare {share * total_pmax:.1f} MW is below the power band minimum "
-                     f"{band[0]:g} MW, so generation adequacy cannot hold; import with fewer GPUs")
+        notes.append(
+            f"WARNING: total spare {share * total_pmax:.1f} MW is below the power band minimum "
+            f"{band[0]:g} MW, so generation adequacy cannot hold; import with fewer GPUs"
+        )
 
     # ---- nodes and edges
     src = path.name
@@ -358,29 +381,63 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     kv = {b: buses[b]["kv"] if buses[b]["kv"] > 0 else 1.0 for b in live}
     for b in live:
         lat, lon = pos[b]
-        nodes.append({"kind": "substation", "id": f"bus:{b}", "lat": lat, "lon": lon, "kv": kv[b],
-                      "headroom_mw": round(headroom[b], 3), "load_mw": round(load[b], 6),
-                      "source": f"{src} mpc.bus BUS_I {b}"})
+        nodes.append(
+            {
+                "kind": "substation",
+                "id": f"bus:{b}",
+                "lat": lat,
+                "lon": lon,
+                "kv": kv[b],
+                "headroom_mw": round(headroom[b], 3),
+                "load_mw": round(load[b], 6),
+                "source": f"{src} mpc.bus BUS_I {b}",
+            }
+        )
     plants = [(f"gen:{g['row']}", g["bus"], g["pmax"], g["cost"], f"mpc.gen row {g['row']}", share) for g in gens]
     plants += [(f"inj:{b}", b, mw, 0.0, f"negative PD+GS at bus {b}", 0.0) for b, mw in sorted(negative.items())]
     for k, (pid, bus, cap, cost, origin, sh) in enumerate(plants):
         lat, lon = pos[bus]
         angle = 2 * math.pi * (k % 12) / 12  # spread plants of one bus around it, ~1 km out
-        node = {"kind": "plant", "id": pid, "lat": round(lat + 0.009 * math.sin(angle), 5),
-                "lon": round(lon + 0.011 * math.cos(angle), 5), "type": "other", "capacity_mw": cap,
-                "spare_mw": round(cap * sh, 6), "source": f"{src} {origin}"}
+        node = {
+            "kind": "plant",
+            "id": pid,
+            "lat": round(lat + 0.009 * math.sin(angle), 5),
+            "lon": round(lon + 0.011 * math.cos(angle), 5),
+            "type": "other",
+            "capacity_mw": cap,
+            "spare_mw": round(cap * sh, 6),
+            "source": f"{src} {origin}",
+        }
         if cost is not None:
             node["cost_usd_per_mwh"] = cost
         nodes.append(node)
-        edges.append({"kind": "line", "id": f"gsu:{pid.split(':', 1)[1]}" if pid.startswith("gen:") else f"gsu:{pid}",
-                      "from": pid, "to": f"bus:{bus}", "rating_mw": round(GSU_RATING_FACTOR * cap, 6),
-                      "reactance_pu": GSU_X_PU, "kv": kv[bus],
-                      "source": f"generator step-up for {pid} (synthetic)"})
+        edges.append(
+            {
+                "kind": "line",
+                "id": f"gsu:{pid.split(':', 1)[1]}" if pid.startswith("gen:") else f"gsu:{pid}",
+                "from": pid,
+                "to": f"bus:{bus}",
+                "rating_mw": round(GSU_RATING_FACTOR * cap, 6),
+                "reactance_pu": GSU_X_PU,
+                "kv": kv[bus],
+                "source": f"generator step-up for {pid} (synthetic)",
+            }
+        )
     for br in branches:
-        edges.append({"kind": "line", "id": br["id"], "from": f"bus:{br['f']}", "to": f"bus:{br['t']}",
-                      "rating_mw": br["rate_a"], "emergency_rating_mw": br["rate_c"], "reactance_pu": br["x"],
-                      **({"phase_shift_deg": br["shift"]} if br["shift"] else {}),
-                      "kv": max(kv[br["f"]], kv[br["t"]]), "source": f"{src} mpc.branch row {br['row']}"})
+        edges.append(
+            {
+                "kind": "line",
+                "id": br["id"],
+                "from": f"bus:{br['f']}",
+                "to": f"bus:{br['t']}",
+                "rating_mw": br["rate_a"],
+                "emergency_rating_mw": br["rate_c"],
+                "reactance_pu": br["x"],
+                **({"phase_shift_deg": br["shift"]} if br["shift"] else {}),
+                "kv": max(kv[br["f"]], kv[br["t"]]),
+                "source": f"{src} mpc.branch row {br['row']}",
+            }
+        )
 
     # metros at the highest-load buses (ties by bus number)
     metro_buses = sorted(live, key=lambda b: (-load[b], b))[: min(N_METROS, len(live))]
@@ -406,16 +463,23 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
         lat, lon = pos[b]
         # Every site can host a whole tenant: with islands and site caps, smaller sites are unusable.
         it = round(max(1.0, per_site_it * rng.uniform(0.6, 1.4), largest_tenant_it_mw * rng.uniform(1.1, 1.5)), 1)
-        nodes.append({
-            "kind": "site", "id": sid, "lat": round(lat - 0.018, 5), "lon": round(lon + 0.018, 5),
-            "region": f"area{buses[b]['area']}", "it_capacity_mw": it,
-            "liquid_cooling_mw": round(it * rng.uniform(0.85, 1.0), 1),
-            "air_cooling_mw": round(it * rng.uniform(0.15, 0.35), 1),
-            "pue": round(float(pue[k]), 3), "energy_price_usd_per_mwh": round(rng.uniform(70, 140), 1),
-            "capex_usd_per_mw": round(rng.uniform(9e6, 13e6), -3),
-            "fixed_usd_per_year": round(rng.uniform(1e6, 4e6), -3),
-            "source": f"synthetic (seed {seed}) at bus {b}",
-        })
+        nodes.append(
+            {
+                "kind": "site",
+                "id": sid,
+                "lat": round(lat - 0.018, 5),
+                "lon": round(lon + 0.018, 5),
+                "region": f"area{buses[b]['area']}",
+                "it_capacity_mw": it,
+                "liquid_cooling_mw": round(it * rng.uniform(0.85, 1.0), 1),
+                "air_cooling_mw": round(it * rng.uniform(0.15, 0.35), 1),
+                "pue": round(float(pue[k]), 3),
+                "energy_price_usd_per_mwh": round(rng.uniform(70, 140), 1),
+                "capex_usd_per_mw": round(rng.uniform(9e6, 13e6), -3),
+                "fixed_usd_per_year": round(rng.uniform(1e6, 4e6), -3),
+                "source": f"synthetic (seed {seed}) at bus {b}",
+            }
+        )
         feed_mw = round(it * float(pue[k]) + 0.05, 1)  # each feed carries the whole facility: 2N
         edges.append({"kind": "feed", "from": sid, "to": f"bus:{b}", "capacity_mw": feed_mw})
         neighbours = sorted(graph.neighbors(b), key=lambda n: (-headroom[n], n))
@@ -429,10 +493,15 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
 
     max_rtt = max(0.1, math.ceil(float(np.median(rtts)) * 10) / 10)
     su = sku.scalable_unit_racks * per_rack
-    tenants = [{
-        "id": tid, "lines": [{"sku": SKU_ID, "gpus": g}], "min_island_gpus": min(su, g),
-        "latency": [{"metro": metros[0][0], "max_rtt_ms": max_rtt, "min_share": 0.2}],
-    } for tid, g in tenant_gpus]
+    tenants = [
+        {
+            "id": tid,
+            "lines": [{"sku": SKU_ID, "gpus": g}],
+            "min_island_gpus": min(su, g),
+            "latency": [{"metro": metros[0][0], "max_rtt_ms": max_rtt, "min_share": 0.2}],
+        }
+        for tid, g in tenant_gpus
+    ]
     placed = sum(g for _, g in tenant_gpus)
     if placed != gpus:
         notes.append(f"demand rounded to whole racks: {placed:,} GPUs (asked {gpus:,})")
@@ -440,8 +509,10 @@ def import_case(path: str | Path, *, sites: int, seed: int, gpus: int) -> Scenar
     name = re.sub(r"[^A-Za-z0-9_.:\-]", "-", path.stem)[:128] or "matpower-case"
     data = {
         "name": name,
-        "description": (f"Imported from {src} ({len(live)} buses, {len(gens)} generators, {len(branches)} lines) "
-                        f"with {sites} synthetic sites (seed {seed}); " + "; ".join(notes)),
+        "description": (
+            f"Imported from {src} ({len(live)} buses, {len(gens)} generators, {len(branches)} lines) "
+            f"with {sites} synthetic sites (seed {seed}); " + "; ".join(notes)
+        ),
         "catalog": [s.model_dump(mode="json") for s in DEFAULT_CATALOG],
         "topology": {"nodes": nodes, "edges": edges},
         "demand": {"tenants": tenants},

@@ -212,7 +212,9 @@ class _Frame:
         return np.column_stack([(lon - self.lon_min) * self.kx, (lat - self.lat_min) * KM_PER_DEG_LAT])
 
 
-def _scatter(rng: np.random.Generator, n: int, frame: _Frame, dmin: float, draw, avoid: np.ndarray | None = None) -> np.ndarray:
+def _scatter(
+    rng: np.random.Generator, n: int, frame: _Frame, dmin: float, draw, avoid: np.ndarray | None = None
+) -> np.ndarray:
     """``n`` points (km) from ``draw(rng, m) -> m x 2``, clipped to the box, pairwise >= dmin apart.
 
     Candidates are accepted in order against a cell grid (cell = dmin), so the result
@@ -367,8 +369,9 @@ class _DC:
         self.n, self.f, self.t = n_bus, f, t
         self.b = 1.0 / x
         m = len(f)
-        a = sp.csr_matrix((np.r_[np.ones(m), -np.ones(m)], (np.r_[np.arange(m), np.arange(m)], np.r_[f, t])),
-                          shape=(m, n_bus))
+        a = sp.csr_matrix(
+            (np.r_[np.ones(m), -np.ones(m)], (np.r_[np.arange(m), np.arange(m)], np.r_[f, t])), shape=(m, n_bus)
+        )
         bbus = (a.T @ sp.diags(self.b) @ a).toarray()
         xinv = np.linalg.inv(bbus[1:, 1:])  # bus 0 is the slack (the mesh is connected)
         self.ptdf = np.zeros((m, n_bus))
@@ -416,12 +419,18 @@ def _pool(skus: int, rng: np.random.Generator) -> list[Sku]:
     for k in range(1, skus - 4 + 1):
         per_rack = int(rng.choice([8, 16, 32, 64]))
         kw_each = round(float(rng.uniform(0.6, 2.0)), 2)
-        pool.append(Sku(
-            id=f"npu-{k}", name=f"Synthetic accelerator {k} ({per_rack} per rack)", vendor="generic",
-            gpus_per_rack=per_rack, it_kw_per_rack=round(per_rack * kw_each, 1),
-            liquid_share=float(rng.choice([0.0, 0.5, 0.85])), scalable_unit_racks=int(rng.choice([8, 16, 18])),
-            source="synthetic (topologies.synthetic): vendor-neutral, est.",
-        ))
+        pool.append(
+            Sku(
+                id=f"npu-{k}",
+                name=f"Synthetic accelerator {k} ({per_rack} per rack)",
+                vendor="generic",
+                gpus_per_rack=per_rack,
+                it_kw_per_rack=round(per_rack * kw_each, 1),
+                liquid_share=float(rng.choice([0.0, 0.5, 0.85])),
+                scalable_unit_racks=int(rng.choice([8, 16, 18])),
+                source="synthetic (topologies.synthetic): vendor-neutral, est.",
+            )
+        )
     return pool
 
 
@@ -442,7 +451,7 @@ def _compose(total: int, sizes: list[int], shares: list[float]) -> list[int] | N
                 continue
             base = ks[i]
             for step in range(0, 2 * sizes[j] + 2):
-                for ki in ((base - step, base + step) if step else (base,)):
+                for ki in (base - step, base + step) if step else (base,):
                     q = rest - ki * sizes[i]
                     if ki >= 1 and q >= sizes[j] and q % sizes[j] == 0:
                         ks[i], ks[j] = ki, q // sizes[j]
@@ -484,8 +493,15 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
     wsum = sum(weights)
     width = max(2, len(str(n_tenants)))
     # the adjuster (last tenant) needs a SKU pair with the pool's gcd
-    pair = next(((a, b) for a in range(len(pool)) for b in range(a + 1, len(pool))
-                 if math.gcd(pool[a].gpus_per_rack, pool[b].gpus_per_rack) == g), None)
+    pair = next(
+        (
+            (a, b)
+            for a in range(len(pool))
+            for b in range(a + 1, len(pool))
+            if math.gcd(pool[a].gpus_per_rack, pool[b].gpus_per_rack) == g
+        ),
+        None,
+    )
     tenants: list[_Tenant] = []
     used = 0
     biggest = max(s.gpus_per_rack for s in pool)
@@ -501,8 +517,8 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
                 if p not in picks:
                     picks.append(p)
                     shares.append(0.1)
-            s = sum(shares)
-            shares = [x / s for x in shares]
+            share_sum = sum(shares)
+            shares = [x / share_sum for x in shares]
         skus = [pool[i] for i in picks]
         sizes = [s.gpus_per_rack for s in skus]
         if not last:
@@ -515,7 +531,9 @@ def _demand(gpus: int, n_tenants: int, pool: list[Sku], rng: np.random.Generator
             if ks is None:
                 raise InputError(
                     f"{gpus:,} GPUs cannot be split into whole racks for {n_tenants} tenants "
-                    f"(the last tenant's remainder is {rest:,}); ask for more GPUs or fewer tenants", where="gpus")
+                    f"(the last tenant's remainder is {rest:,}); ask for more GPUs or fewer tenants",
+                    where="gpus",
+                )
             counts = [k * r for k, r in zip(ks, sizes)]
         used += sum(counts)
         lines = sorted(zip(skus, counts), key=lambda sc: (-sc[1], sc[0].id))
@@ -562,8 +580,16 @@ def _check_args(sites, gpus, seed, substations, plants, metros, tenants, skus, b
     def bad(where, msg):
         raise InputError(msg, where=where)
 
-    for name, value, lo in (("sites", sites, 1), ("gpus", gpus, 1), ("seed", seed, 0), ("substations", substations, 2),
-                            ("plants", plants, 1), ("metros", metros, 1), ("tenants", tenants, 1), ("skus", skus, 1)):
+    for name, value, lo in (
+        ("sites", sites, 1),
+        ("gpus", gpus, 1),
+        ("seed", seed, 0),
+        ("substations", substations, 2),
+        ("plants", plants, 1),
+        ("metros", metros, 1),
+        ("tenants", tenants, 1),
+        ("skus", skus, 1),
+    ):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             bad(name, f"must be an integer (got {value!r})")
         if value < lo:
@@ -612,8 +638,11 @@ def generate(
     pool = _pool(skus, rng)
     max_rack = max(s.gpus_per_rack for s in pool)
     if gpus < 2 * tenants * max_rack:
-        raise InputError(f"at least {2 * tenants * max_rack:,} GPUs are needed for {tenants} tenant(s) "
-                         f"(two racks of up to {max_rack} GPUs each); got {gpus:,}", where="gpus")
+        raise InputError(
+            f"at least {2 * tenants * max_rack:,} GPUs are needed for {tenants} tenant(s) "
+            f"(two racks of up to {max_rack} GPUs each); got {gpus:,}",
+            where="gpus",
+        )
     demand = _demand(gpus, tenants, pool, rng, notes)
     total_gpus = sum(t.gpus for t in demand)
     fleet_it = sum(t.it_mw for t in demand)
@@ -621,16 +650,20 @@ def generate(
     # ---- 2. points --------------------------------------------------------------
     rng = _rng(seed, STREAM_POINTS)
     area = frame.width * frame.height
-    metro_xy = _scatter(rng, n_metro, frame, 0.35 * math.sqrt(area / n_metro),
-                        lambda r, m: np.column_stack([r.uniform(0.08, 0.92, m) * frame.width,
-                                                      r.uniform(0.08, 0.92, m) * frame.height]))
+    metro_xy = _scatter(
+        rng,
+        n_metro,
+        frame,
+        0.35 * math.sqrt(area / n_metro),
+        lambda r, m: np.column_stack([r.uniform(0.08, 0.92, m) * frame.width, r.uniform(0.08, 0.92, m) * frame.height]),
+    )
     metro_w = 1.0 / np.arange(1, n_metro + 1) ** 0.9
     metro_w /= metro_w.sum()
     sigma = 0.08 * math.sqrt(area)
-    sub_xy = _scatter(rng, n_sub, frame, 0.3 * math.sqrt(area / n_sub),
-                      _clustered(frame, metro_xy, metro_w, sigma, 0.5))
-    plant_xy = _scatter(rng, n_plant, frame, 0.3 * math.sqrt(area / max(n_plant, 1)), _uniform(frame),
-                        avoid=sub_xy)
+    sub_xy = _scatter(
+        rng, n_sub, frame, 0.3 * math.sqrt(area / n_sub), _clustered(frame, metro_xy, metro_w, sigma, 0.5)
+    )
+    plant_xy = _scatter(rng, n_plant, frame, 0.3 * math.sqrt(area / max(n_plant, 1)), _uniform(frame), avoid=sub_xy)
     m_lat, m_lon = frame.to_latlon(metro_xy)
     b_lat, b_lon = frame.to_latlon(np.vstack([sub_xy, plant_xy]))  # buses: substations then plants
     bus_xy = frame.to_xy(b_lat, b_lon)
@@ -672,10 +705,10 @@ def generate(
     # island requirements over all tenants (IT, liquid, air MW), with a 10 % margin
     need_it = need_liq = need_air = 0.0
     for tn in demand:
-        it, liq, air = tn.per_gpu_max()
+        it, liq_kw, air_kw = tn.per_gpu_max()
         need_it = max(need_it, tn.island * it / 1000 * 1.1)
-        need_liq = max(need_liq, tn.island * liq / 1000 * 1.1)
-        need_air = max(need_air, tn.island * air / 1000 * 1.1)
+        need_liq = max(need_liq, tn.island * liq_kw / 1000 * 1.1)
+        need_air = max(need_air, tn.island * air_kw / 1000 * 1.1)
     liquid_style = rng.random(sites) < 0.75
     pue = np.round(np.where(liquid_style, rng.uniform(1.08, 1.22, sites), rng.uniform(1.22, 1.35, sites)), 3)
     size_w = rng.lognormal(0.0, 0.5, sites)
@@ -683,7 +716,9 @@ def generate(
     it_cap = np.maximum(total_it * size_w / size_w.sum(), need_it)
     it_cap = np.array([_ceil(v, 0.1) for v in it_cap])
     # cooling: liquid-cooled halls still reject the fleet's air share of heat (x 1.1-1.5)
-    fleet_liq = sum(g / s.gpus_per_rack * s.it_kw_per_rack * s.liquid_share for tn in demand for s, g in tn.lines) / 1000
+    fleet_liq = (
+        sum(g / s.gpus_per_rack * s.it_kw_per_rack * s.liquid_share for tn in demand for s, g in tn.lines) / 1000
+    )
     fleet_air = fleet_it - fleet_liq
     phi_air = fleet_air / fleet_it
     liq_lo = rng.uniform(0.85, 1.0, sites)
@@ -692,8 +727,8 @@ def generate(
     liq_air_style = rng.uniform(0.0, 0.3, sites)
     liq = np.where(liquid_style, liq_lo, liq_air_style) * it_cap
     air = np.where(liquid_style, liq_style_air, air_hi) * it_cap
-    liq = np.array([_ceil(v, 0.1) for v in np.maximum(liq, need_liq)])
-    air = np.array([_ceil(v, 0.1) for v in np.maximum(air, need_air)])
+    liq = np.array([_ceil(x, 0.1) for x in np.maximum(liq, need_liq)])
+    air = np.array([_ceil(x, 0.1) for x in np.maximum(air, need_air)])
     # fleet-level check: at least 1.3x what the demand's heat needs of each medium
     for arr, need in ((liq, fleet_liq), (air, fleet_air)):
         if arr.sum() < 1.3 * need:
@@ -776,9 +811,11 @@ def generate(
             cost[i] = round(cost[i] + 0.01, 2)
         seen_cost.add(float(cost[i]))
     spare_share = rng.uniform(0.10, 0.20, n_plant)
-    k = max(1.3 * load_total / raw_cap.sum(),
-            1.05 * load_total / (raw_cap * (1 - spare_share)).sum(),
-            1.3 * band[1] / (raw_cap * spare_share).sum())
+    k = max(
+        1.3 * load_total / raw_cap.sum(),
+        1.05 * load_total / (raw_cap * (1 - spare_share)).sum(),
+        1.3 * band[1] / (raw_cap * spare_share).sum(),
+    )
     cap = np.ceil(raw_cap * k)
     spare = np.round(cap * spare_share, 1)
     avail = cap - spare
@@ -833,8 +870,11 @@ def generate(
             emergency[l] = max(rating[l], _ceil(floor_e, 1.0))
         else:
             rating[l] = _ceil(max(RATING_FLOOR_MW, floor, margin[l] * (base0[l] + bound_b[l])), 10.0)
-            emergency[l] = max(_ceil(EMERGENCY_FACTOR * rating[l], 10.0), _ceil(floor_e, 10.0),
-                               _ceil(margin[l] * (post0[l] + post_b[l]), 10.0))
+            emergency[l] = max(
+                _ceil(EMERGENCY_FACTOR * rating[l], 10.0),
+                _ceil(floor_e, 10.0),
+                _ceil(margin[l] * (post0[l] + post_b[l]), 10.0),
+            )
 
     # ---- ids and nodes -------------------------------------------------------------
     wsite, wsub, wpl, wm = (max(3, len(str(n))) for n in (sites, n_sub, n_plant, n_metro))
@@ -846,36 +886,80 @@ def generate(
     src = f"synthetic (seed {seed})"
     nodes: list[dict] = []
     for s in range(sites):
-        nodes.append({
-            "kind": "site", "id": site_ids[s], "lat": float(s_lat[s]), "lon": float(s_lon[s]),
-            "region": region_names[int(labels[s])], "it_capacity_mw": float(it_cap[s]),
-            "liquid_cooling_mw": float(liq[s]), "air_cooling_mw": float(air[s]), "pue": float(pue[s]),
-            "energy_price_usd_per_mwh": float(price[s]), "capex_usd_per_mw": float(capex[s]),
-            "fixed_usd_per_year": float(fixed[s]), "source": src,
-        })
+        nodes.append(
+            {
+                "kind": "site",
+                "id": site_ids[s],
+                "lat": float(s_lat[s]),
+                "lon": float(s_lon[s]),
+                "region": region_names[int(labels[s])],
+                "it_capacity_mw": float(it_cap[s]),
+                "liquid_cooling_mw": float(liq[s]),
+                "air_cooling_mw": float(air[s]),
+                "pue": float(pue[s]),
+                "energy_price_usd_per_mwh": float(price[s]),
+                "capex_usd_per_mw": float(capex[s]),
+                "fixed_usd_per_year": float(fixed[s]),
+                "source": src,
+            }
+        )
     for b in range(n_sub):
-        nodes.append({"kind": "substation", "id": sub_ids[b], "lat": float(b_lat[b]), "lon": float(b_lon[b]),
-                      "kv": KV, "headroom_mw": float(headroom[b]), "load_mw": float(load[b]), "source": src})
+        nodes.append(
+            {
+                "kind": "substation",
+                "id": sub_ids[b],
+                "lat": float(b_lat[b]),
+                "lon": float(b_lon[b]),
+                "kv": KV,
+                "headroom_mw": float(headroom[b]),
+                "load_mw": float(load[b]),
+                "source": src,
+            }
+        )
     for p in range(n_plant):
         b = n_sub + p
-        nodes.append({"kind": "plant", "id": plant_ids[p], "lat": float(b_lat[b]), "lon": float(b_lon[b]),
-                      "type": PLANT_TYPES[int(kinds[p])][0], "capacity_mw": float(cap[p]),
-                      "spare_mw": float(spare[p]), "cost_usd_per_mwh": float(cost[p]), "source": src})
+        nodes.append(
+            {
+                "kind": "plant",
+                "id": plant_ids[p],
+                "lat": float(b_lat[b]),
+                "lon": float(b_lon[b]),
+                "type": PLANT_TYPES[int(kinds[p])][0],
+                "capacity_mw": float(cap[p]),
+                "spare_mw": float(spare[p]),
+                "cost_usd_per_mwh": float(cost[p]),
+                "source": src,
+            }
+        )
     for m in range(n_metro):
-        nodes.append({"kind": "metro", "id": metro_ids[m], "lat": float(m_lat[m]), "lon": float(m_lon[m]),
-                      "source": f"{src}; size rank {m + 1}"})
+        nodes.append(
+            {
+                "kind": "metro",
+                "id": metro_ids[m],
+                "lat": float(m_lat[m]),
+                "lon": float(m_lon[m]),
+                "source": f"{src}; size rank {m + 1}",
+            }
+        )
 
     # ---- edges: feeds, lines, fiber -------------------------------------------------
     out_edges: list[dict] = []
     for s, b, c in feeds:
         out_edges.append({"kind": "feed", "from": site_ids[s], "to": sub_ids[b], "capacity_mw": float(c)})
     for l, (a, b) in enumerate(edges):
-        out_edges.append({
-            "kind": "line", "id": f"line:{bus_ids[a]}-{bus_ids[b]}", "from": bus_ids[a], "to": bus_ids[b],
-            "kv": KV, "rating_mw": float(rating[l]), "emergency_rating_mw": float(emergency[l]),
-            "reactance_pu": float(x_pu[l]),
-            "source": f"{route_km[l]:g} km corridor, {CIRCUITS} x {KV:g} kV" + ("; tight" if l in tight else ""),
-        })
+        out_edges.append(
+            {
+                "kind": "line",
+                "id": f"line:{bus_ids[a]}-{bus_ids[b]}",
+                "from": bus_ids[a],
+                "to": bus_ids[b],
+                "kv": KV,
+                "rating_mw": float(rating[l]),
+                "emergency_rating_mw": float(emergency[l]),
+                "reactance_pu": float(x_pu[l]),
+                "source": f"{route_km[l]:g} km corridor, {CIRCUITS} x {KV:g} kV" + ("; tight" if l in tight else ""),
+            }
+        )
     fiber: dict[tuple[str, str], float] = {}
 
     def add_fiber(u: str, v: str, km: float) -> None:
@@ -921,8 +1005,8 @@ def generate(
     for m in range(n_metro):
         for b in np.argsort(d_ms[m], kind="stable")[: min(2, n_sub)].tolist():
             add_fiber(metro_ids[m], sub_ids[b], ROUTE_FACTOR * float(d_ms[m, b]))
-    for (u, v), km in sorted(fiber.items()):
-        out_edges.append({"kind": "fiber", "from": u, "to": v, "length_km": km})
+    for (end_a, end_b), km in sorted(fiber.items()):
+        out_edges.append({"kind": "fiber", "from": end_a, "to": end_b, "length_km": km})
 
     # ---- 6. tenant rules -------------------------------------------------------------
     rng = _rng(seed, STREAM_RULES)
@@ -963,8 +1047,10 @@ def generate(
         k_typ = int(math.ceil(2.0 * need / max(float(np.median(host[allowed])), 1e-9)))  # on typical ones
         max_sites = int(min(len(allowed), max(2, k_big, k_typ) + int(rng.integers(0, 2))))
         entry: dict = {
-            "id": tn.id, "lines": [{"sku": s.id, "gpus": int(g)} for s, g in tn.lines],
-            "min_island_gpus": int(tn.island), "max_sites": max_sites,
+            "id": tn.id,
+            "lines": [{"sku": s.id, "gpus": int(g)} for s, g in tn.lines],
+            "min_island_gpus": int(tn.island),
+            "max_sites": max_sites,
         }
         if t in with_latency:
             m = with_latency.index(t) % n_metro
@@ -1006,8 +1092,10 @@ def generate(
         "demand": {"tenants": tenant_dicts},
         "policy": {
             "power_band_mw": {"min_mw": band[0], "max_mw": band[1]},
-            "objective": {"tenant_site_usd_per_year": 2_000_000.0,
-                          "region_surcharge_usd_per_mw_year": {surcharge_region: 50_000.0}},
+            "objective": {
+                "tenant_site_usd_per_year": 2_000_000.0,
+                "region_surcharge_usd_per_mw_year": {surcharge_region: 50_000.0},
+            },
         },
     }
     try:

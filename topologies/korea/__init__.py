@@ -60,7 +60,9 @@ def _km(a: dict[str, Any], b: dict[str, Any]) -> float:
     return haversine_km(a["lat"], a["lon"], b["lat"], b["lon"])
 
 
-def fiber_edges(points: list[dict[str, Any]], k: int = FIBER_NEIGHBOURS, route_factor: float = ROUTE_FACTOR) -> list[dict]:
+def fiber_edges(
+    points: list[dict[str, Any]], k: int = FIBER_NEIGHBOURS, route_factor: float = ROUTE_FACTOR
+) -> list[dict]:
     """Fiber edges joining each point to its ``k`` nearest others, made connected.
 
     ``points`` are dicts with ``id``, ``lat``, ``lon``. Returns edge dicts
@@ -111,7 +113,9 @@ def _line_edges(data: dict[str, Any], nodes: dict[str, dict[str, Any]], source_f
     for i, line in enumerate(data["lines"]):
         kv = str(line["kv"]).removesuffix(".0")
         if kv not in grid["kv"]:
-            raise InputError(f"no grid.kv entry for {kv} kV (have {sorted(grid['kv'])})", file=source_file, where=f"lines[{i}].kv")
+            raise InputError(
+                f"no grid.kv entry for {kv} kV (have {sorted(grid['kv'])})", file=source_file, where=f"lines[{i}].kv"
+            )
         for end in (line["from"], line["to"]):
             if end not in nodes:
                 raise InputError(f"unknown node '{end}'", file=source_file, where=f"lines[{i}]")
@@ -214,22 +218,36 @@ def rollout_section(data: dict[str, Any], gpus_per_rack: dict[str, int], source_
             raise InputError(f"unknown SKU '{d['sku']}'", file=source_file, where=f"deliveries[{i}].sku")
         for period, racks in d["racks"].items():
             if not isinstance(racks, int) or racks <= 0:
-                raise InputError(f"racks must be a positive whole number, got {racks!r}", file=source_file,
-                                 where=f"deliveries[{i}].racks.{period}")
-            deliveries.append({"tenant": d["tenant"], "sku": d["sku"], "period": str(period),
-                               "gpus": racks * gpus_per_rack[d["sku"]], "source": d.get("source", "est.")})
+                raise InputError(
+                    f"racks must be a positive whole number, got {racks!r}",
+                    file=source_file,
+                    where=f"deliveries[{i}].racks.{period}",
+                )
+            deliveries.append(
+                {
+                    "tenant": d["tenant"],
+                    "sku": d["sku"],
+                    "period": str(period),
+                    "gpus": racks * gpus_per_rack[d["sku"]],
+                    "source": d.get("source", "est."),
+                }
+            )
     return {
         "periods": quarters(str(data["periods"]["first"]), str(data["periods"]["last"])),
         "deliveries": deliveries,
         "site_stages": [dict(st) for st in data.get("site_stages", [])],
         "upgrades": [dict(up) for up in data.get("upgrades", [])],
-        "build_rate_racks_per_period": {site: int(v["racks"]) for site, v in data.get("build_rate_racks_per_period", {}).items()},
+        "build_rate_racks_per_period": {
+            site: int(v["racks"]) for site, v in data.get("build_rate_racks_per_period", {}).items()
+        },
         "go_live": [_strip(w, "source") for w in data.get("go_live", [])],
         "stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"],
     }
 
 
-def build_rollout_from_source(base: dict[str, Any], rollout: dict[str, Any], source_file: str = str(ROLLOUT_FILE)) -> Scenario:
+def build_rollout_from_source(
+    base: dict[str, Any], rollout: dict[str, Any], source_file: str = str(ROLLOUT_FILE)
+) -> Scenario:
     """korea-2025 built from ``base`` (see :func:`load_source`) with the rollout data ``rollout`` added.
 
     Same catalog, topology, demand and policy as the base scenario; the name, description
@@ -250,6 +268,15 @@ def build_korea_2025_rollout() -> Scenario:
 
 
 __all__ = [
-    "build_korea_2025", "build_korea_2025_rollout", "build_from_source", "build_rollout_from_source",
-    "rollout_section", "quarters", "load_source", "fiber_edges", "ROUTE_FACTOR", "DATA_FILE", "ROLLOUT_FILE",
+    "build_korea_2025",
+    "build_korea_2025_rollout",
+    "build_from_source",
+    "build_rollout_from_source",
+    "rollout_section",
+    "quarters",
+    "load_source",
+    "fiber_edges",
+    "ROUTE_FACTOR",
+    "DATA_FILE",
+    "ROLLOUT_FILE",
 ]

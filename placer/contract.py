@@ -1,0 +1,121 @@
+"""The solver-verifier contract: constants and rules both sides must agree on, defined once.
+
+A plan is judged by the verifier (``placer/verify*.py``, ``placer/grid_check.py``), which
+never imports ``solvers/``; the solvers never import the verifier. What they must still
+agree on -- how many hours a year has, how much slack a limit gets, how a site's load is
+split over its feeds, what a line may carry after an outage, what a plant costs when the
+scenario does not say -- lives here, in the schema layer, and both import it
+(``tests/test_import_rules.py`` enforces the import rules).
+
+Only *definitions* live here. The computations stay independent: the verifier keeps its
+own flows, outages, paths and arithmetic (``math.fsum`` over its own feed lists, say),
+so a bug in a solver's computation is not repeated in the check of it.
+
+Complexity: every function is O(number of its arguments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from placer.scenario import Line, Plant
+
+# ---- time and money -------------------------------------------------------------
+# Hours in the (non-leap) year that annualizes energy and re-dispatch cost:
+# USD/yr = MW x utilization x HOURS_PER_YEAR x USD/MWh.
+HOURS_PER_YEAR = 8760.0
+
+# ---- tolerances -----------------------------------------------------------------
+# A plan is within an upper limit when measured <= limit + LIMIT_REL_TOL x max(1, |limit|)
+# (a lower limit likewise). The solver may use this slack (the infeasibility pre-check
+# does), so a plan the verifier accepts is never reported as impossible.
+LIMIT_REL_TOL = 1e-6
+# A reported MW figure matches the verifier's recomputation within rel/abs these.
+MW_REL_TOL, MW_ABS_TOL = 1e-6, 1e-6
+# A reported USD/yr figure matches within rel 1e-6 and 1 USD absolute.
+USD_REL_TOL, USD_ABS_TOL = 1e-6, 1.0
+
+
+def limit_slack(limit: float) -> float:
+    """Absolute slack of a limit: LIMIT_REL_TOL x max(1, |limit|). O(1)."""
+    return LIMIT_REL_TOL * max(1.0, abs(limit))
+
+
+# ---- feeds (the FEED_CAPACITY and SUBSTATION_HEADROOM rules) ----------------------
+def feed_shares(capacities_mw: Sequence[float]) -> list[float]:
+    """The rule for splitting a site's facility load over its feeds: each feed carries the
+    share capacity / total capacity (in the order given). O(n)."""
+    total = sum(capacities_mw)
+    return [c / total for c in capacities_mw]
+
+
+def n1_feed_limit_mw(capacities_mw: Sequence[float]) -> float:
+    """The N-1 feed rule: the facility power a site's feeds carry after losing the largest
+    one -- total minus the largest; a single feed carries its own capacity; none carry 0. O(n)."""
+    if not capacities_mw:
+        return 0.0
+    if len(capacities_mw) == 1:
+        return float(capacities_mw[0])
+    return float(sum(capacities_mw) - max(capacities_mw))
+
+
+# ---- the grid -------------------------------------------------------------------
+# Overload penalty of the relaxed pre-existing OPF, USD per MWh of overload: it decides
+# which relaxed optimum is least-cost, so solver and verifier must use the same figure.
+OVERLOAD_PENALTY_USD_PER_MWH = 1.0e5
+
+# Solvability (each side computes it its own way): a reduced bus susceptance matrix whose
+# condition number exceeds COND_MAX is treated as singular -- the PGLib cases with negative
+# reactances have 6e6 (case1888_rte) to 2e7 (case4661_sdet); at 1e10 double-precision flows
+# still agree to ~1e-6 relative. After losing line k the matrix is B - b_k a_k a_k^T, whose
+# determinant is det(B) (1 - b_k a_k^T B^-1 a_k): in a grid with a negative susceptance, a
+# non-islanding outage with |1 - b_k a_k^T B^-1 a_k| below OUTAGE_DENOMINATOR_MIN leaves it
+# singular (PGLib's smallest is 3e-4, case3012wp_k; the value carries ~cond(B) x 1e-16 of
+# rounding). With every b > 0 the post-outage B of a non-islanding outage is positive
+# definite, so no check is made (a near-bridge has a small but true value).
+COND_MAX = 1e10
+OUTAGE_DENOMINATOR_MIN = 1e-8
+
+# Marginal generation cost by plant type, USD/MWh, used when a plant gives no
+# cost_usd_per_mwh. Round figures for merit order only: fuel + variable O&M, no carbon.
+DEFAULT_COST_USD_PER_MWH: dict[str, float] = {
+    "nuclear": 10.0,
+    "coal": 40.0,
+    "lng": 80.0,
+    "oil": 120.0,
+    "hydro": 5.0,
+    "solar": 0.0,
+    "wind": 0.0,
+    "other": 60.0,
+}
+
+
+def plant_cost_usd_per_mwh(plant: Plant) -> float:
+    """The plant's marginal cost: its own figure, else the default for its type, else 'other'. O(1)."""
+    if plant.cost_usd_per_mwh is not None:
+        return float(plant.cost_usd_per_mwh)
+    return DEFAULT_COST_USD_PER_MWH.get(plant.type.lower(), DEFAULT_COST_USD_PER_MWH["other"])
+
+
+def emergency_rating_mw(line: Line) -> float:
+    """Post-contingency rating; a line without one is held to its normal rating. O(1)."""
+    return float(line.emergency_rating_mw if line.emergency_rating_mw is not None else line.rating_mw)
+
+
+__all__ = [
+    "COND_MAX",
+    "DEFAULT_COST_USD_PER_MWH",
+    "HOURS_PER_YEAR",
+    "LIMIT_REL_TOL",
+    "MW_ABS_TOL",
+    "MW_REL_TOL",
+    "OUTAGE_DENOMINATOR_MIN",
+    "OVERLOAD_PENALTY_USD_PER_MWH",
+    "USD_ABS_TOL",
+    "USD_REL_TOL",
+    "emergency_rating_mw",
+    "feed_shares",
+    "limit_slack",
+    "n1_feed_limit_mw",
+    "plant_cost_usd_per_mwh",
+]

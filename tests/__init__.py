@@ -1,0 +1,1 @@
+"""placer\x27s test suite (a package, so test modules can import tests.helpers)."""
