@@ -1,7 +1,7 @@
 """CP-SAT placement: integer racks per (tenant, SKU, site).
 
-Input: a :class:`~solvers.problem.Problem` and solver options. Output: a plan (via
-:func:`solvers.assemble.assemble_plan`), or :class:`~placer.errors.InfeasibleError`
+Input: a :class:`~solvers.problem.Problem` and solver options. Output: an
+:class:`~solvers.engine.EngineResult` (the plan is assembled by :mod:`solvers.assemble`), or :class:`~placer.errors.InfeasibleError`
 whose reasons name, in the planner's words, a set of constraints that cannot all hold.
 
 The model (see the README's maths) is built in :class:`PlacementModel`:
@@ -33,9 +33,8 @@ import structlog
 from ortools.sat.python import cp_model
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import Plan
-from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.engine import EngineResult
 from solvers.interrupt import run_interruptibly
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
@@ -644,7 +643,10 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
     return out
 
 
-def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> Plan:
+def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> EngineResult:
+    """One CP-SAT solve of the placement (and schedule), hinted with ``hint`` when given.
+    Raises InfeasibleError with the minimised core's reasons, NoSolutionError without a plan
+    in the time limit, SolveInterrupted on Ctrl-C before any plan."""
     opts = problem.scenario.policy.solver
     t0 = time.perf_counter()
     pm = PlacementModel(problem)
@@ -695,9 +697,12 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }
-    plan = assemble_plan(
-        problem,
-        racks,
+    notes = ["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
+             "it does not model transmission-line flows (use --solver milp for grid limits)."]
+    if interrupted:
+        notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, status {name}")
+    return EngineResult(
+        racks=racks,
         status=name,
         solver="cpsat",
         solver_version=ortools.__version__,
@@ -707,12 +712,6 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         bound=float(solver.best_objective_bound),
         engine_objective=float(solver.objective_value),
         schedule=schedule,
-        notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
-               "it does not model transmission-line flows (use --solver milp for grid limits)."],
+        notes=notes,
+        interrupted=interrupted,
     )
-    if interrupted:
-        plan.summary.interrupted = True
-        plan.summary.notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, "
-                                  f"status {name}")
-    return plan
-

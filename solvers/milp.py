@@ -1,6 +1,7 @@
 """MILP placement through OR-Tools MathOpt (HiGHS or SCIP), with grid limits by a contingency loop.
 
-Input: a :class:`~solvers.problem.Problem`; output: a plan with its grid report.
+Input: a :class:`~solvers.problem.Problem`; output: an :class:`~solvers.engine.EngineResult` with
+its grid report.
 
 The placement part is the README's model in floating point MW (no integer scaling):
 integer racks ``x[c]``, binaries ``use[t,s]`` and ``open[s]``, plus continuous site
@@ -33,10 +34,10 @@ from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import LoopIteration, Plan
-from solvers.assemble import assemble_plan
+from placer.plan import LoopIteration
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
+from solvers.engine import EngineResult
 from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
@@ -316,7 +317,7 @@ class _Run:
         return best, stats
 
 
-def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> Plan:
+def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> EngineResult:
     """Full solves under the contingency loop; on a single-period HiGHS run that is not yet
     optimal, fix-and-reoptimise neighbourhoods improve the plan and a last full solve, hinted
     with it, raises the bound. The plan is the best screened-secure placement found."""
@@ -458,16 +459,14 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
               "neighbourhood_search": use_lns}
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
-    plan = assemble_plan(
-        problem, best.racks, status=status, solver="milp" if engine == "highs" else "scip",
+    return EngineResult(
+        racks=best.racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
         build_seconds=build_s, solve_seconds=run.solve_s,
         bound=run.bound if math.isfinite(run.bound) else None,
         engine_objective=best.objective, notes=notes, grid=grid_report,
-        extra_terms=extra, schedule=best.schedule,
+        extra_terms=extra, schedule=best.schedule, interrupted=run.interrupted,
     )
-    plan.summary.interrupted = run.interrupted
-    return plan
 
 
 def _site_mw(problem: Problem, racks: dict[int, int]) -> np.ndarray:
