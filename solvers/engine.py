@@ -35,8 +35,10 @@ class Capabilities:
     * ``rollouts``: it solves multi-period scenarios (placement and schedule together);
     * ``bounds``: it returns a valid lower bound on its own objective (so a gap and OPTIMAL);
     * ``hints``: it accepts a starting placement (``solve(..., hint=racks)``) and uses it;
-    * ``deterministic``: a fixed seed and worker count reproduce the plan (with
-      ``policy.solver.deterministic`` for engines whose time limit is otherwise wall-clock)."""
+    * ``deterministic``: a fixed seed and worker count reproduce the plan of a solve that finishes
+      (proven within its gap, or greedy's single pass). A solve stopped by a wall-clock limit may
+      not reproduce; CP-SAT's does with ``policy.solver.deterministic`` (its limit then counts
+      deterministic time), HiGHS's limit is always wall-clock."""
 
     grid: bool
     rollouts: bool

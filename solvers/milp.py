@@ -323,6 +323,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     with it, raises the bound. The plan is the best screened-secure placement found."""
     sc = problem.scenario
     opts = sc.policy.solver
+    hinted = bool(hint) and engine == "highs"  # (the loop re-hints each re-solve with its last placement)
     t0 = time.perf_counter()
     mm = MilpModel(problem)
     grid = loop = None
@@ -456,7 +457,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                      "build-out")
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
               "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap,
-              "neighbourhood_search": use_lns}
+              "neighbourhood_search": use_lns, "hinted": hinted}
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
     return EngineResult(
