@@ -35,6 +35,7 @@ from ortools.sat.python import cp_model
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.engine import EngineResult
+from solvers.formulation import MW, Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
@@ -68,6 +69,7 @@ class PlacementModel:
 
     def __init__(self, problem: Problem, *, explain: bool = False):
         self.p = problem
+        self.f = Formulation(problem)
         self.explain = explain
         self.model = cp_model.CpModel()
         self.v = Variables()
@@ -99,13 +101,49 @@ class PlacementModel:
             ct.with_name(name)
         self.constraints.append(named)
 
+    def var(self, ref: Ref) -> cp_model.IntVar:
+        kind, key = ref.kind, ref.key
+        if kind == "y":
+            return self.v.y[key]
+        if kind == "use":
+            return self.v.use[key]
+        if kind == "open":
+            return self.v.open[key[0]]
+        raise ValueError(f"CP-SAT holds no variable '{kind}' (aggregates are expanded first)")
+
+    def add_row(self, row: Row) -> None:
+        """Translate a formulation row: aggregates expanded, MW rows scaled to watts with upper-limit
+        coefficients rounded up and lower-limit ones down (a plan feasible here is feasible in floating
+        point), count rows as they are; planner's rules named (and guarded in explain mode)."""
+        terms = self.f.expand(row.terms)
+        lo, hi = row.lo, row.hi
+        if row.unit == MW:
+            if lo is not None and hi is not None:
+                raise ValueError(f"row '{row.name}': a ranged MW row needs two roundings; write two rows")
+            scale = up_w if hi is not None else down_w
+            scaled = [(scale(c), self.var(ref)) for c, ref in terms]
+            lo, hi = (None if lo is None else up_w(lo)), (None if hi is None else down_w(hi))
+        else:
+            scaled = [(int(c), self.var(ref)) for c, ref in terms]
+            lo, hi = (None if lo is None else int(lo)), (None if hi is None else int(hi))
+        if row.explain:
+            self.add(row.name, row.sentence, scaled, lo, hi)
+            return
+        expr = cp_model.LinearExpr.weighted_sum([v for _, v in scaled], [c for c, _ in scaled])
+        if lo is not None and lo == hi:
+            self.model.add(expr == lo).with_name(row.name)
+        else:
+            if lo is not None:
+                self.model.add(expr >= lo).with_name(row.name)
+            if hi is not None:
+                self.model.add(expr <= hi).with_name(row.name)
+
     # ---- the model ------------------------------------------------------------
     def _build(self) -> None:
         p, m, v = self.p, self.model, self.v
         cands = p.candidates
-        by_site: dict[int, list[int]] = {}
-        by_demand: dict[tuple[int, int], list[int]] = {}
-        by_pair: dict[tuple[int, int], list[int]] = {}
+        f = self.f
+        by_site, by_pair = f.by_site, f.by_pair
         P = p.periods.count
         for i, c in enumerate(cands):
             # In explain mode keep domains wide so that infeasibility lands in named constraints.
@@ -116,54 +154,17 @@ class PlacementModel:
                 v.y[(i, q)] = var
                 v.upper[var.index] = ub
             v.x[i] = v.y[(i, P - 1)]
-            by_site.setdefault(c.s, []).append(i)
-            by_demand.setdefault((c.t, c.k), []).append(i)
-            by_pair.setdefault((c.t, c.s), []).append(i)
 
-        # demand: every demand line placed exactly (the final build-out)
-        for (t, k), racks in p.demand_racks.items():
-            tenant, sku = p.tenants[t].id, p.skus[k].id
-            idx = by_demand.get((t, k), [])
-            self.add(
-                f"demand[{tenant},{sku}]",
-                f"tenant {tenant} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
-                [(1, v.x[i]) for i in idx],
-                racks,
-                racks,
-            )
-
+        for row in f.demand():
+            self.add_row(row)
         for q in range(P):
-            self._period_limits(q, by_site)
+            for row in f.period_limits(q):
+                self.add_row(row)
         if P > 1:
-            self._rollout(by_site, by_demand)
-
-        # facility power band (upper with rounded-up, lower with rounded-down coefficients)
-        band = p.scenario.policy.power_band_mw
-        every = list(range(len(cands)))
-        self.add(
-            "power_band_max",
-            f"total facility power stays at or below {band.max_mw:g} MW",
-            [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-            None,
-            down_w(band.max_mw),
-        )
-        self.add(
-            "power_band_min",
-            f"total facility power reaches at least {band.min_mw:g} MW",
-            [(down_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-            up_w(band.min_mw),
-            None,
-        )
-        plants = p.scenario.topology.plants
-        if plants:
-            spare = sum(pl.spare_mw for pl in plants)
-            self.add(
-                "generation_adequacy",
-                f"total facility power stays within the plants' {spare:g} MW of spare capacity",
-                [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-                None,
-                down_w(spare),
-            )
+            for row in f.rollout():
+                self.add_row(row)
+        for row in f.power():
+            self.add_row(row)
 
         # tenant rules: use[t,s] links GPUs at a site to islands, site counts and the spread penalty
         for (t, s), idx in sorted(by_pair.items()):
@@ -177,28 +178,8 @@ class PlacementModel:
                 m.add(v.x[i] <= v.ub(v.x[i]) * u)
             if tenant.min_island_gpus > 0:
                 self.add_island(t, s, gpus, u)
-        for t, tenant in enumerate(p.tenants):
-            pairs = [u for (tt, _), u in sorted(v.use.items()) if tt == t]
-            if tenant.max_sites is not None and pairs:
-                self.add(
-                    f"max_sites[{tenant.id}]",
-                    f"tenant {tenant.id} uses at most {tenant.max_sites} sites",
-                    [(1, u) for u in pairs],
-                    None,
-                    tenant.max_sites,
-                )
-            for j, req in enumerate(tenant.latency):
-                near = p.latency_eligible(req.metro, req.max_rtt_ms)
-                need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
-                terms = [(p.skus[c.k].gpus_per_rack, v.x[i]) for i, c in enumerate(cands) if c.t == t and c.s in near]
-                self.add(
-                    f"latency_share[{tenant.id},{req.metro},{j}]",
-                    f"at least {req.min_share:.0%} of tenant {tenant.id}'s GPUs ({need:,}) sit within "
-                    f"{req.max_rtt_ms:g} ms round trip of {req.metro}",
-                    terms,
-                    need,
-                    None,
-                )
+        for row in f.tenant_rules():
+            self.add_row(row)
 
         # site fixed cost: open[s] >= use[t, s]
         for s in sorted(by_site):
@@ -222,113 +203,6 @@ class PlacementModel:
             ).with_name(cut.name)
 
         self._objective()
-
-    def _period_limits(self, q: int, by_site: dict[int, list[int]]) -> None:
-        """Site, cooling, feed and substation limits in force in period q, on the racks live then."""
-        p, v, cands, per = self.p, self.v, self.p.candidates, self.p.periods
-        tag = f",{per.ids[q]}" if per.multi else ""
-        when = f" in {per.ids[q]}" if per.multi else ""
-        for s, idx in sorted(by_site.items()):
-            site = p.sites[s]
-            y = [v.y[(i, q)] for i in idx]
-            ks = [cands[i].k for i in idx]
-            self.add(
-                f"site_it_capacity[{site.id}{tag}]",
-                f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-                [(up_w(p.it_mw(k)), x) for k, x in zip(ks, y)],
-                None,
-                down_w(per.it_cap[q][s]),
-            )
-            liquid = [(up_w(p.liquid_mw(k)), x) for k, x in zip(ks, y) if p.liquid_mw(k) > 0]
-            if liquid:
-                self.add(
-                    f"liquid_cooling[{site.id}{tag}]",
-                    f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
-                    liquid,
-                    None,
-                    down_w(per.liquid_cap[q][s]),
-                )
-            air = [(up_w(p.air_mw(k)), x) for k, x in zip(ks, y) if p.air_mw(k) > 0]
-            if air:
-                self.add(
-                    f"air_cooling[{site.id}{tag}]",
-                    f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
-                    air,
-                    None,
-                    down_w(per.air_cap[q][s]),
-                )
-            self.add(
-                f"feed_capacity[{site.id}{tag}]",
-                f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
-                + (" after losing any one feed" if p.n_feeds[s] > 1 else "") + when,
-                [(up_w(p.facility_mw(k, s)), x) for k, x in zip(ks, y)],
-                None,
-                down_w(per.feed_limit[q][s]),
-            )
-        # substation headroom: a site draws on its feeds in proportion to their capacity
-        sub_terms: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
-        for s, idx in by_site.items():
-            for b, share in per.feed_shares[q][s].items():
-                sub_terms.setdefault(b, []).extend(
-                    (up_w(p.facility_mw(cands[i].k, s) * share), v.y[(i, q)]) for i in idx
-                )
-        for b, terms in sorted(sub_terms.items()):
-            sid = p.substation_ids[b]
-            self.add(
-                f"substation_headroom[{sid}{tag}]",
-                f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
-                terms,
-                None,
-                down_w(per.headroom[q][b]),
-            )
-
-    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
-        """Monotone installs, deliveries, build rates and go-live windows (multi-period only)."""
-        p, m, v, per = self.p, self.model, self.v, self.p.periods
-        P = per.count
-        for i in range(len(p.candidates)):
-            for q in range(1, P):
-                m.add(v.y[(i, q)] >= v.y[(i, q - 1)]).with_name(f"monotone[{i},{per.ids[q]}]")
-        for (t, k), idx in sorted(by_demand.items()):
-            tenant, sku = p.tenants[t].id, p.skus[k].id
-            for q in range(P):
-                have = per.delivered_racks[(t, k)][q]
-                self.add(
-                    f"delivered[{tenant},{sku},{per.ids[q]}]",
-                    f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
-                    f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
-                    [(1, v.y[(i, q)]) for i in idx],
-                    None,
-                    have,
-                )
-            first, last = per.earliest.get(t), per.latest.get(t)
-            for q in range(P):
-                if first is not None and q < first:
-                    for i in idx:
-                        m.add(v.y[(i, q)] == 0).with_name(f"earliest[{tenant},{per.ids[q]}]")
-                if last is not None and q >= last:
-                    need = p.demand_racks[(t, k)]
-                    self.add(
-                        f"latest[{tenant},{sku},{per.ids[q]}]",
-                        f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
-                        [(1, v.y[(i, q)]) for i in idx],
-                        need,
-                        None,
-                    )
-        for s, idx in sorted(by_site.items()):
-            rate = per.build_rate[s]
-            if rate is None:
-                continue
-            site = p.sites[s].id
-            for q in range(P):
-                terms = [(1, v.y[(i, q)]) for i in idx] + ([(-1, v.y[(i, q - 1)]) for i in idx] if q else [])
-                self.add(
-                    f"build_rate[{site},{per.ids[q]}]",
-                    f"site {site} installs at most {rate} racks in {per.ids[q]}",
-                    terms,
-                    None,
-                    rate,
-                )
 
     def add_island(self, t: int, s: int, gpus: list[tuple[int, cp_model.IntVar]], u: cp_model.IntVar) -> None:
         tenant, site = self.p.tenants[t], self.p.sites[s]

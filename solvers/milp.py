@@ -38,6 +38,7 @@ from placer.plan import LoopIteration
 from solvers.cuts import capacity_cuts, per_rack_mw
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
+from solvers.formulation import Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
@@ -62,6 +63,7 @@ class MilpModel:
 
     def __init__(self, problem: Problem):
         self.p = problem
+        self.f = Formulation(problem)
         self.m = mathopt.Model(name=f"placer-{problem.scenario.name}")
         self.x: dict[int, mathopt.Variable] = {}
         self.use: dict[tuple[int, int], mathopt.Variable] = {}
@@ -77,44 +79,51 @@ class MilpModel:
         for coef, var in terms:
             ct.set_coefficient(var, float(coef))
 
+    def var(self, ref: Ref) -> mathopt.Variable:
+        kind, key = ref.kind, ref.key
+        if kind == "y":
+            i, q = key
+            return self.x[i] if q == self.f.last else self.y[key]
+        if kind == "use":
+            return self.use[key]
+        if kind == "open":
+            return self.open[key[0]]
+        if kind == "facility" and key[1] == self.f.last:
+            return self.facility[key[0]]
+        raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
+
+    def add_row(self, row: Row) -> None:
+        """Translate a formulation row in floating point; the final period's facility aggregates are
+        the model's facility variables (the grid rows use them), earlier periods' are written out."""
+        terms = self.f.expand(row.terms, keep=lambda ref: ref.key[1] == self.f.last)
+        self._con(row.name, [(c, self.var(ref)) for c, ref in terms],
+                  -math.inf if row.lo is None else float(row.lo), math.inf if row.hi is None else float(row.hi))
+
     def _build(self) -> None:
         p, m = self.p, self.m
-        cands = p.candidates
-        by_site: dict[int, list[int]] = {}
-        by_demand: dict[tuple[int, int], list[int]] = {}
-        by_pair: dict[tuple[int, int], list[int]] = {}
+        cands, f, per = p.candidates, self.f, p.periods
+        by_site, by_demand, by_pair = f.by_site, f.by_demand, f.by_pair
+        last = f.last
         for i, c in enumerate(cands):
             self.x[i] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
-            by_site.setdefault(c.s, []).append(i)
-            by_demand.setdefault((c.t, c.k), []).append(i)
-            by_pair.setdefault((c.t, c.s), []).append(i)
-        for (t, k), racks in p.demand_racks.items():
-            self._con(f"demand[{p.tenants[t].id},{p.skus[k].id}]", [(1, self.x[i]) for i in by_demand.get((t, k), [])], racks, racks)
+        if per.multi:
+            for i, c in enumerate(cands):
+                for q in range(last):
+                    ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
+                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
+                self.y[(i, last)] = self.x[i]
         for s, site in enumerate(p.sites):
-            f = m.add_variable(lb=0.0, name=f"facility[{site.id}]")
-            self.facility.append(f)
-            idx = by_site.get(s, [])
-            self._con(f"facility_def[{site.id}]", [(1, f)] + [(-p.facility_mw(cands[i].k, s), self.x[i]) for i in idx], 0, 0)
-            if not idx:
-                continue
-            last, per = p.final, p.periods  # the final build-out meets the last period's capacities
-            self._con(f"site_it_capacity[{site.id}]", [(p.it_mw(cands[i].k), self.x[i]) for i in idx], ub=per.it_cap[last][s])
-            self._con(f"liquid_cooling[{site.id}]", [(p.liquid_mw(cands[i].k), self.x[i]) for i in idx],
-                      ub=per.liquid_cap[last][s])
-            self._con(f"air_cooling[{site.id}]", [(p.air_mw(cands[i].k), self.x[i]) for i in idx], ub=per.air_cap[last][s])
-            self._con(f"feed_capacity[{site.id}]", [(1, f)], ub=p.feed_limit_mw[s])
-        sub_terms: dict[int, list] = {}
-        for s, f in enumerate(self.facility):
-            for b, share in p.feed_shares[s].items():
-                sub_terms.setdefault(b, []).append((share, f))
-        for b, terms in sorted(sub_terms.items()):
-            sid = p.substation_ids[b]
-            self._con(f"substation_headroom[{sid}]", terms, ub=p.periods.headroom[p.final][b])
-        band = p.scenario.policy.power_band_mw
-        self._con("power_band", [(1, f) for f in self.facility], band.min_mw, band.max_mw)
-        plants = p.scenario.topology.plants
-        if plants:
-            self._con("generation_adequacy", [(1, f) for f in self.facility], ub=sum(pl.spare_mw for pl in plants))
+            fac = m.add_variable(lb=0.0, name=f"facility[{site.id}]")
+            self.facility.append(fac)
+            self._con(f"facility_def[{site.id}]", [(1, fac)] + [(-p.facility_mw(cands[i].k, s), self.x[i])
+                                                                 for i in by_site.get(s, [])], 0, 0)
+        for row in f.demand():
+            self.add_row(row)
+        for q in range(per.count):
+            for row in f.period_limits(q):
+                self.add_row(row)
+        for row in f.power():
+            self.add_row(row)
         for (t, s), idx in sorted(by_pair.items()):
             tenant = p.tenants[t]
             u = m.add_binary_variable(name=f"use[{tenant.id},{p.sites[s].id}]")
@@ -127,15 +136,8 @@ class MilpModel:
                     [(p.skus[cands[i].k].gpus_per_rack, self.x[i]) for i in idx] + [(-tenant.min_island_gpus, u)],
                     lb=0,
                 )
-        for t, tenant in enumerate(p.tenants):
-            pairs = [u for (tt, _), u in sorted(self.use.items()) if tt == t]
-            if tenant.max_sites is not None and pairs:
-                self._con(f"max_sites[{tenant.id}]", [(1, u) for u in pairs], ub=tenant.max_sites)
-            for j, req in enumerate(tenant.latency):
-                near = p.latency_eligible(req.metro, req.max_rtt_ms)
-                need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
-                terms = [(p.skus[c.k].gpus_per_rack, self.x[i]) for i, c in enumerate(cands) if c.t == t and c.s in near]
-                self._con(f"latency_share[{tenant.id},{req.metro},{j}]", terms, lb=need)
+        for row in f.tenant_rules():
+            self.add_row(row)
         w = p.scenario.policy.objective
         for s, site in enumerate(p.sites):
             if site.fixed_usd_per_year > 0 and s in by_site:
@@ -150,10 +152,10 @@ class MilpModel:
         for cut in cuts:
             self._con(cut.name, [(per_rack_mw(p, cut.resource, i), self.x[i]) for i in cut.candidates]
                       + [(-cut.cap_mw, cut.binary(self.open, self.use))], ub=0)
-        if p.periods.multi:
-            self._rollout(by_site, by_demand)
+        if per.multi:
+            for row in f.rollout():
+                self.add_row(row)
         obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]
-        per = p.periods
         if per.multi and per.stranding_usd_per_gpu_quarter > 0:
             # stranded GPU-quarters = constant - sum of live GPUs over periods (the constant is left out)
             obj += [(-per.stranding_usd_per_gpu_quarter * p.skus[cands[i].k].gpus_per_rack, y)
@@ -161,49 +163,6 @@ class MilpModel:
         obj += [(w.tenant_site_usd_per_year, u) for u in self.use.values() if w.tenant_site_usd_per_year > 0]
         obj += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, o) for s, o in self.open.items()]
         self.objective_terms = obj
-
-    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
-        """Cumulative live racks y[i, q] per period (y[i, last] = x[i]) and the rollout rules,
-        as in :class:`solvers.cpsat.PlacementModel` (see the README's rollout section)."""
-        p, m, per, cands = self.p, self.m, self.p.periods, self.p.candidates
-        last = per.count - 1
-        for i, c in enumerate(cands):
-            for q in range(last):
-                ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
-                self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
-            self.y[(i, last)] = self.x[i]
-            for q in range(1, per.count):
-                self._con(f"monotone[{i},{per.ids[q]}]", [(1, self.y[(i, q)]), (-1, self.y[(i, q - 1)])], lb=0)
-        for q in range(last):  # the last period's limits are the final build-out's, already in the model
-            tag = per.ids[q]
-            for s, idx in sorted(by_site.items()):
-                ys = [(self.y[(i, q)], cands[i].k) for i in idx]
-                self._con(f"site_it_capacity[{p.sites[s].id},{tag}]", [(p.it_mw(k), y) for y, k in ys], ub=per.it_cap[q][s])
-                self._con(f"liquid_cooling[{p.sites[s].id},{tag}]", [(p.liquid_mw(k), y) for y, k in ys],
-                          ub=per.liquid_cap[q][s])
-                self._con(f"air_cooling[{p.sites[s].id},{tag}]", [(p.air_mw(k), y) for y, k in ys], ub=per.air_cap[q][s])
-                self._con(f"feed_capacity[{p.sites[s].id},{tag}]", [(p.facility_mw(k, s), y) for y, k in ys],
-                          ub=per.feed_limit[q][s])
-            sub_terms: dict[int, list] = {}
-            for s, idx in by_site.items():
-                for b, share in per.feed_shares[q][s].items():
-                    sub_terms.setdefault(b, []).extend((p.facility_mw(cands[i].k, s) * share, self.y[(i, q)]) for i in idx)
-            for b, terms in sorted(sub_terms.items()):
-                self._con(f"substation_headroom[{p.substation_ids[b]},{tag}]", terms, ub=per.headroom[q][b])
-        for (t, k), idx in sorted(by_demand.items()):
-            for q in range(per.count):
-                self._con(f"delivered[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
-                          ub=per.delivered_racks[(t, k)][q])
-                if per.latest.get(t) is not None and q >= per.latest[t]:
-                    self._con(f"latest[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
-                              lb=p.demand_racks[(t, k)])
-        for s, idx in sorted(by_site.items()):
-            rate = per.build_rate[s]
-            if rate is None:
-                continue
-            for q in range(per.count):
-                terms = [(1, self.y[(i, q)]) for i in idx] + ([(-1, self.y[(i, q - 1)]) for i in idx] if q else [])
-                self._con(f"build_rate[{p.sites[s].id},{per.ids[q]}]", terms, ub=rate)
 
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
         hours = 8760.0 * self.p.scenario.policy.cost.utilization
