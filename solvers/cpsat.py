@@ -23,7 +23,6 @@ O(C) non-zeros per constraint family.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ import structlog
 from ortools.sat.python import cp_model
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.cuts import capacity_cuts
 from solvers.engine import EngineResult
 from solvers.formulation import MW, Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
@@ -69,7 +68,7 @@ class PlacementModel:
 
     def __init__(self, problem: Problem, *, explain: bool = False):
         self.p = problem
-        self.f = Formulation(problem)
+        self.f = Formulation(problem, wide_domains=explain)
         self.explain = explain
         self.model = cp_model.CpModel()
         self.v = Variables()
@@ -78,8 +77,10 @@ class PlacementModel:
         self._build()
 
     # ---- helpers --------------------------------------------------------------
-    def add(self, name: str, sentence: str, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None):
-        """Add lo <= sum(coef * var) <= hi as a named constraint, after an overflow check."""
+    def add(self, name: str, sentence: str, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None,
+            enforce: cp_model.IntVar | None = None):
+        """Add lo <= sum(coef * var) <= hi as a named constraint (only when ``enforce`` is 1, if given),
+        after an overflow check."""
         coefs = [c for c, _ in terms]
         ubs = [self.v.ub(var) for _, var in terms]
         self.max_abs_sum = max(self.max_abs_sum, check_linear(name, coefs, ubs, max(abs(lo or 0), abs(hi or 0))))
@@ -93,7 +94,11 @@ class PlacementModel:
                 cts.append(self.model.add(expr >= lo))
             if hi is not None:
                 cts.append(self.model.add(expr <= hi))
+        if enforce is not None:
+            for ct in cts:
+                ct.only_enforce_if(enforce)
         if self.explain:
+            # (with ``enforce`` too: the rule binds only when its condition holds and it is assumed)
             named.literal = self.model.new_bool_var(name)
             for ct in cts:
                 ct.only_enforce_if(named.literal)
@@ -126,8 +131,15 @@ class PlacementModel:
         else:
             scaled = [(int(c), self.var(ref)) for c, ref in terms]
             lo, hi = (None if lo is None else int(lo)), (None if hi is None else int(hi))
+        enforce = None if row.enforce is None else self.var(row.enforce)
         if row.explain:
-            self.add(row.name, row.sentence, scaled, lo, hi)
+            self.add(row.name, row.sentence, scaled, lo, hi, enforce)
+            return
+        if enforce is not None:
+            raise ValueError(f"row '{row.name}': CP-SAT enforces only named rows conditionally")
+        if (len(terms) == 2 and lo is None and hi == 0 and [c for c, _ in scaled] == [1, -1]
+                and all(ref.kind in ("use", "open") for _, ref in terms)):
+            self.model.add_implication(scaled[0][1], scaled[1][1]).with_name(row.name)  # a <= b over booleans
             return
         expr = cp_model.LinearExpr.weighted_sum([v for _, v in scaled], [c for c, _ in scaled])
         if lo is not None and lo == hi:
@@ -143,11 +155,10 @@ class PlacementModel:
         p, m, v = self.p, self.model, self.v
         cands = p.candidates
         f = self.f
-        by_site, by_pair = f.by_site, f.by_pair
         P = p.periods.count
         for i, c in enumerate(cands):
             # In explain mode keep domains wide so that infeasibility lands in named constraints.
-            ub = p.demand_racks[(c.t, c.k)] if self.explain else c.max_racks
+            ub = f.rack_bound(i)
             label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
             for q in range(P):
                 var = m.new_int_var(0, ub, f"y[{label},{p.periods.ids[q]}]" if P > 1 else f"x[{label}]")
@@ -167,79 +178,37 @@ class PlacementModel:
             self.add_row(row)
 
         # tenant rules: use[t,s] links GPUs at a site to islands, site counts and the spread penalty
-        for (t, s), idx in sorted(by_pair.items()):
-            tenant, site = p.tenants[t], p.sites[s]
-            u = m.new_bool_var(f"use[{tenant.id},{site.id}]")
-            v.use[(t, s)] = u
-            gpus = [(p.skus[cands[i].k].gpus_per_rack, v.x[i]) for i in idx]
-            # x > 0 => use, per candidate with its own bound: much tighter LP relaxation
-            # than one aggregated big-M on the tenant's total (structural, not a planner rule).
-            for i in idx:
-                m.add(v.x[i] <= v.ub(v.x[i]) * u)
-            if tenant.min_island_gpus > 0:
-                self.add_island(t, s, gpus, u)
+        for t, s in f.pairs():
+            v.use[(t, s)] = m.new_bool_var(f"use[{p.tenants[t].id},{p.sites[s].id}]")
+            for row in f.pair_rules(t, s):
+                self.add_row(row)
         for row in f.tenant_rules():
             self.add_row(row)
 
         # site fixed cost: open[s] >= use[t, s]
-        for s in sorted(by_site):
-            if p.sites[s].fixed_usd_per_year > 0:
-                o = m.new_bool_var(f"open[{p.sites[s].id}]")
-                v.open[s] = o
-                for (t, ss), u in v.use.items():
-                    if ss == s:
-                        m.add_implication(u, o)
+        for s in f.open_sites():
+            v.open[s] = m.new_bool_var(f"open[{p.sites[s].id}]")
+            for row in f.open_links(s):
+                self.add_row(row)
 
         # Capacity-link cuts (solvers/cuts.py): valid rows that tighten the LP bound the fixed and
         # tenant-site costs leave loose (measured: gap 17.1 % -> 8.6 % on 100 sites at 60 s with the
         # open rows alone). Not in explain mode: a cut would enforce a site limit whose named
         # constraint the core minimisation is trying to drop.
-        cuts = [] if self.explain else capacity_cuts(p, open_sites=set(v.open), pairs=set(v.use))
-        for cut in cuts:
-            m.add(
-                cp_model.LinearExpr.weighted_sum(
-                    [v.x[i] for i in cut.candidates], [up_w(per_rack_mw(p, cut.resource, i)) for i in cut.candidates]
-                ) <= down_w(cut.cap_mw) * cut.binary(v.open, v.use)
-            ).with_name(cut.name)
+        if not self.explain:
+            for row in f.cuts(capacity_cuts(p, open_sites=set(v.open), pairs=set(v.use))):
+                self.add_row(row)
 
         self._objective()
 
-    def add_island(self, t: int, s: int, gpus: list[tuple[int, cp_model.IntVar]], u: cp_model.IntVar) -> None:
-        tenant, site = self.p.tenants[t], self.p.sites[s]
-        name = f"training_island[{tenant.id},{site.id}]"
-        expr = cp_model.LinearExpr.weighted_sum([x for _, x in gpus], [g for g, _ in gpus])
-        ct = self.model.add(expr >= tenant.min_island_gpus).only_enforce_if(u)
-        named = NamedConstraint(
-            name, f"tenant {tenant.id} has at least {tenant.min_island_gpus:,} GPUs at {site.id} if it uses it"
-        )
-        if self.explain:
-            named.literal = self.model.new_bool_var(name)
-            # Guarded twice: the island rule only binds when the site is used and the rule is assumed.
-            ct.only_enforce_if([u, named.literal])
-        ct.with_name(name)
-        self.constraints.append(named)
-
     def _objective(self) -> None:
-        p, v = self.p, self.v
-        w = p.scenario.policy.objective
-        terms: list[tuple[int, cp_model.IntVar]] = [
-            (round(c.annual_cost_usd_per_rack), v.x[i]) for i, c in enumerate(p.candidates)
-        ]
-        if w.tenant_site_usd_per_year > 0:
-            terms += [(round(w.tenant_site_usd_per_year), u) for u in v.use.values()]
-        if w.site_fixed_weight > 0:
-            terms += [(round(w.site_fixed_weight * p.sites[s].fixed_usd_per_year), o) for s, o in v.open.items()]
-        offset = 0
-        per = p.periods
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (t, k), cum in per.delivered_racks.items():
-                offset += round(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for (i, q), y in v.y.items():
-                g = p.skus[p.candidates[i].k].gpus_per_rack
-                terms.append((-round(per.stranding_usd_per_gpu_quarter * g), y))
-        check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms], offset)
-        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in terms], [c for c, _ in terms]) + offset)
+        """The formulation's objective in whole dollars (each coefficient rounded), overflow-checked."""
+        v = self.v
+        terms, constants = self.f.objective()
+        scaled = [(round(c), self.var(ref)) for c, ref in terms]
+        offset = sum(round(c) for c in constants)
+        check_linear("objective", [c for c, _ in scaled], [v.ub(var) for _, var in scaled], offset)
+        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in scaled], [c for c, _ in scaled]) + offset)
 
     def hint(self, racks: dict[int, int], schedule: dict[tuple[int, int], int] | None = None) -> None:
         for (i, q), y in self.v.y.items():

@@ -14,7 +14,7 @@ only one of them). Registration order is the order ``--solver`` offers them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from solvers.engine import REGISTRY, Capabilities, Engine, EngineResult
 from solvers.problem import Problem

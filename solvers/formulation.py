@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 from solvers.problem import Problem
 
@@ -131,6 +131,15 @@ class Formulation:
             out.extend((coef * self.p.facility_mw(self.p.candidates[i].k, s), Ref("y", (i, q)))
                        for i in self.by_site.get(s, []))
         return out
+
+    def facility_definitions(self) -> Iterator[Row]:
+        """``facility[s] = sum(facility_mw * x)`` for every site, final period: for an engine that
+        holds the aggregates as variables (the MILP, whose grid rows use them); CP-SAT expands them."""
+        p = self.p
+        for s, site in enumerate(p.sites):
+            yield Row("facility_def", (site.id,), f"site {site.id}'s facility power is its racks' IT power times its PUE",
+                      ((1, self.facility(s)),) + tuple((-p.facility_mw(p.candidates[i].k, s), self.y(i))
+                                                       for i in self.by_site.get(s, [])), 0, 0, unit=MW, explain=False)
 
     # ---- families ----------------------------------------------------------------
     def demand(self) -> Iterator[Row]:

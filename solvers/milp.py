@@ -35,7 +35,7 @@ from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration
-from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
 from solvers.formulation import Formulation, Ref, Row
@@ -95,14 +95,18 @@ class MilpModel:
     def add_row(self, row: Row) -> None:
         """Translate a formulation row in floating point; the final period's facility aggregates are
         the model's facility variables (the grid rows use them), earlier periods' are written out."""
-        terms = self.f.expand(row.terms, keep=lambda ref: ref.key[1] == self.f.last)
-        self._con(row.name, [(c, self.var(ref)) for c, ref in terms],
-                  -math.inf if row.lo is None else float(row.lo), math.inf if row.hi is None else float(row.hi))
+        terms = [(c, self.var(ref)) for c, ref in self.f.expand(row.terms, keep=lambda ref: ref.key[1] == self.f.last)]
+        lo, hi = -math.inf if row.lo is None else float(row.lo), math.inf if row.hi is None else float(row.hi)
+        if row.enforce is not None:
+            # sum >= lo when the boolean is 1, over non-negative terms: sum - lo * boolean >= 0 is exact
+            if row.hi is not None or row.lo is None or any(c < 0 for c, _ in terms):
+                raise ValueError(f"row '{row.name}': the MILP writes only lower-bounded non-negative indicator rows")
+            terms, lo = terms + [(-lo, self.var(row.enforce))], 0.0
+        self._con(row.name, terms, lo, hi)
 
     def _build(self) -> None:
         p, m = self.p, self.m
         cands, f, per = p.candidates, self.f, p.periods
-        by_site, by_demand, by_pair = f.by_site, f.by_demand, f.by_pair
         last = f.last
         for i, c in enumerate(cands):
             self.x[i] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
@@ -112,11 +116,9 @@ class MilpModel:
                     ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
                     self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
                 self.y[(i, last)] = self.x[i]
-        for s, site in enumerate(p.sites):
-            fac = m.add_variable(lb=0.0, name=f"facility[{site.id}]")
-            self.facility.append(fac)
-            self._con(f"facility_def[{site.id}]", [(1, fac)] + [(-p.facility_mw(cands[i].k, s), self.x[i])
-                                                                 for i in by_site.get(s, [])], 0, 0)
+        self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
+        for row in f.facility_definitions():
+            self.add_row(row)
         for row in f.demand():
             self.add_row(row)
         for q in range(per.count):
@@ -124,44 +126,26 @@ class MilpModel:
                 self.add_row(row)
         for row in f.power():
             self.add_row(row)
-        for (t, s), idx in sorted(by_pair.items()):
-            tenant = p.tenants[t]
-            u = m.add_binary_variable(name=f"use[{tenant.id},{p.sites[s].id}]")
-            self.use[(t, s)] = u
-            for i in idx:
-                self._con(f"use_link[{i}]", [(1, self.x[i]), (-cands[i].max_racks, u)], ub=0)
-            if tenant.min_island_gpus > 0:
-                self._con(
-                    f"training_island[{tenant.id},{p.sites[s].id}]",
-                    [(p.skus[cands[i].k].gpus_per_rack, self.x[i]) for i in idx] + [(-tenant.min_island_gpus, u)],
-                    lb=0,
-                )
+        for t, s in f.pairs():
+            self.use[(t, s)] = m.add_binary_variable(name=f"use[{p.tenants[t].id},{p.sites[s].id}]")
+            for row in f.pair_rules(t, s):
+                self.add_row(row)
         for row in f.tenant_rules():
             self.add_row(row)
-        w = p.scenario.policy.objective
-        for s, site in enumerate(p.sites):
-            if site.fixed_usd_per_year > 0 and s in by_site:
-                o = m.add_binary_variable(name=f"open[{site.id}]")
-                self.open[s] = o
-                for (t, ss), u in self.use.items():
-                    if ss == s:
-                        self._con(f"open_link[{p.tenants[t].id},{site.id}]", [(1, u), (-1, o)], ub=0)
+        for s in f.open_sites():
+            self.open[s] = m.add_binary_variable(name=f"open[{p.sites[s].id}]")
+            for row in f.open_links(s):
+                self.add_row(row)
         # Rollouts skip the cuts: their objective is dominated by stranding, which the cuts do not
         # touch (measured on korea-2025-rollout at 90 s: the same bound, a 2 % worse plan with them).
-        cuts = [] if p.periods.multi else capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))
-        for cut in cuts:
-            self._con(cut.name, [(per_rack_mw(p, cut.resource, i), self.x[i]) for i in cut.candidates]
-                      + [(-cut.cap_mw, cut.binary(self.open, self.use))], ub=0)
+        if not per.multi:
+            for row in f.cuts(capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))):
+                self.add_row(row)
         if per.multi:
             for row in f.rollout():
                 self.add_row(row)
-        obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = constant - sum of live GPUs over periods (the constant is left out)
-            obj += [(-per.stranding_usd_per_gpu_quarter * p.skus[cands[i].k].gpus_per_rack, y)
-                    for (i, q), y in self.y.items()]
-        obj += [(w.tenant_site_usd_per_year, u) for u in self.use.values() if w.tenant_site_usd_per_year > 0]
-        obj += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, o) for s, o in self.open.items()]
+        terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
+        obj = [(c, self.var(ref)) for c, ref in terms]
         self.objective_terms = obj
 
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
