@@ -27,9 +27,9 @@ from typing import Callable
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
+from solvers import engines as _engines  # noqa: F401  (registering the engines is importing them)
 from solvers.assemble import assemble_plan
 from solvers.engine import REGISTRY, Capabilities, Engine, EngineResult
-from solvers import engines as _engines  # noqa: F401  (registering the engines is importing them)
 from solvers.greedy import greedy_racks
 from solvers.precheck import raise_if_infeasible
 from solvers.problem import build_problem, final_scenario

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, SubstationLoad, Summary
+from placer.plan import (
+    Assignment,
+    CostTerm,
+    GridReport,
+    Plan,
+    SiteLoad,
+    SubstationLoad,
+    Summary,
+)
 from solvers.engine import Capabilities, EngineResult
 from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
 from solvers.schedule import schedule_report, stranded_gpu_quarters

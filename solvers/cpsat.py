@@ -4,13 +4,16 @@ Input: a :class:`~solvers.problem.Problem` and solver options. Output: an
 :class:`~solvers.engine.EngineResult` (the plan is assembled by :mod:`solvers.assemble`), or :class:`~placer.errors.InfeasibleError`
 whose reasons name, in the planner's words, a set of constraints that cannot all hold.
 
-The model (see the README's maths) is built in :class:`PlacementModel`:
+The model (see the README's maths) is :mod:`solvers.formulation`'s rows, translated by
+:class:`PlacementModel` (:meth:`PlacementModel.add_row`) over its variables:
 
-* ``x[c]`` integer racks for each candidate c = (t, k, s);
+* ``x[c]`` integer racks for each candidate c = (t, k, s) (``y[c, q]`` per period on rollouts);
 * ``use[t, s]`` booleans, 1 when tenant t has GPUs at site s (islands, max sites, the
   tenant-spread penalty); ``open[s]`` booleans for the site fixed cost.
 
-Every constraint is added through :meth:`PlacementModel.add` with a name and a sentence.
+The translator owns the integer scaling (MW rows in watts, upper-limit coefficients rounded up
+and lower-limit ones down, :mod:`solvers.scaling`) and the int64 overflow check of every row;
+every planner's rule keeps its row (name and sentence) in :attr:`PlacementModel.constraints`.
 To explain infeasibility the model is rebuilt with one enforcement literal per named
 constraint and solved under assumptions; the infeasible core is minimised by grouped deletion
 within a time budget (:func:`explain_infeasibility`, 5 s by default) and read back as sentences
@@ -45,9 +48,18 @@ log = structlog.get_logger("placer.cpsat")
 
 @dataclass
 class NamedConstraint:
-    name: str
-    sentence: str  # in the planner's words: what must hold
+    """A planner's rule in the model: its formulation row and, in explain mode, its assumption literal."""
+
+    row: Row
     literal: cp_model.IntVar | None = None
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def sentence(self) -> str:  # in the planner's words: what must hold
+        return self.row.sentence
 
 
 @dataclass
@@ -77,15 +89,16 @@ class PlacementModel:
         self._build()
 
     # ---- helpers --------------------------------------------------------------
-    def add(self, name: str, sentence: str, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None,
+    def add(self, row: Row, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None,
             enforce: cp_model.IntVar | None = None):
-        """Add lo <= sum(coef * var) <= hi as a named constraint (only when ``enforce`` is 1, if given),
-        after an overflow check."""
+        """Add lo <= sum(coef * var) <= hi (the row scaled) as a named constraint, only when ``enforce``
+        is 1 if given, after an overflow check."""
+        name = row.name
         coefs = [c for c, _ in terms]
         ubs = [self.v.ub(var) for _, var in terms]
         self.max_abs_sum = max(self.max_abs_sum, check_linear(name, coefs, ubs, max(abs(lo or 0), abs(hi or 0))))
         expr = cp_model.LinearExpr.weighted_sum([v for _, v in terms], coefs)
-        named = NamedConstraint(name, sentence)
+        named = NamedConstraint(row)
         cts = []
         if lo is not None and hi is not None and lo == hi:
             cts.append(self.model.add(expr == lo))
@@ -133,7 +146,7 @@ class PlacementModel:
             lo, hi = (None if lo is None else int(lo)), (None if hi is None else int(hi))
         enforce = None if row.enforce is None else self.var(row.enforce)
         if row.explain:
-            self.add(row.name, row.sentence, scaled, lo, hi, enforce)
+            self.add(row, scaled, lo, hi, enforce)
             return
         if enforce is not None:
             raise ValueError(f"row '{row.name}': CP-SAT enforces only named rows conditionally")
@@ -272,18 +285,11 @@ _DROP_FIRST = ["power_band_min", "generation_adequacy", "power_band_max", "subst
                "site_it_capacity", "delivered", "latest", "demand"]
 
 
-def _family(name: str) -> str:
-    return name.split("[", 1)[0]
-
-
-def _group_key(name: str, period_ids: set[str]) -> tuple:
+def _group_key(row: Row, period_ids: set[str]) -> tuple:
     """A constraint's group: its family and entity, over every period (``site_it_capacity[sejong,2027Q1]``
     and ``[sejong,2027Q2]`` are one group); a tenant's training islands at every site are one group."""
-    family = _family(name)
-    args = name[len(family) + 1:-1].split(",") if "[" in name else []
-    if family == "training_island":
-        args = args[:1]
-    return (family, *[a for a in args if a not in period_ids])
+    args = row.entities[:1] if row.family == "training_island" else row.entities
+    return (row.family, *[a for a in args if a not in period_ids])
 
 
 class _CoreSearch:
@@ -360,14 +366,14 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
              elapsed_s=round(search.elapsed(), 3))
 
     def order(idx: int) -> tuple:
-        fam = _family(names[idx])
+        fam = search.by_index[idx].row.family
         return (_DROP_FIRST.index(fam) if fam in _DROP_FIRST else len(_DROP_FIRST) // 2, names[idx])
 
     minimal = proven
     step, last_log = 0, search.elapsed()
     groups: dict[tuple, list[int]] = {}
     for i in sorted(core, key=order):
-        groups.setdefault(_group_key(names[i], period_ids), []).append(i)
+        groups.setdefault(_group_key(search.by_index[i].row, period_ids), []).append(i)
     # Phase 1 tests whole groups; phase 2 single constraints of the groups with several left.
     phases = [("group", list(groups.values())), ("constraint", None)]
     for phase, candidates in phases:
@@ -431,9 +437,9 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
     k_index = {k.id: i for i, k in enumerate(problem.skus)}
     lines, by_family = [], {}
     for c in members:
-        fam = _family(c.name)
+        fam = c.row.family
         if fam == "demand":
-            tenant, sku = c.name[len("demand["):-1].split(",")
+            tenant, sku = c.row.entities
             lines.append((t_index[tenant], k_index[sku]))
         else:
             by_family.setdefault(fam, []).append(c)
@@ -445,7 +451,7 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
     for fam, cs in by_family.items():
         for c in cs:
             if fam in rules:
-                t = t_index[c.name[len(fam) + 1:-1].split(",")[0]]
+                t = t_index[c.row.entities[0]]
                 if not any(tt == t for tt, _ in lines) and rules[fam] not in via.get(t, []):
                     via.setdefault(t, []).append(rules[fam])
     parts = [demand_lines_text(problem, lines)] if lines else []
@@ -467,7 +473,7 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
             label, table = limits[fam]
             index = sub_index if fam == "substation_headroom" else site_index
             parts, total = [], 0.0
-            entries = [c.name[len(fam) + 1:-1].split(",") for c in cs]
+            entries = [c.row.entities for c in cs]
             periods = {args[1] for args in entries if len(args) > 1}
             one_period = len(periods) == 1 and all(len(args) > 1 for args in entries)
             for args in entries:

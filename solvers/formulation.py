@@ -30,8 +30,8 @@ index set).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from solvers.problem import Problem
 

@@ -3,10 +3,11 @@
 Input: a :class:`~solvers.problem.Problem`; output: an :class:`~solvers.engine.EngineResult` with
 its grid report.
 
-The placement part is the README's model in floating point MW (no integer scaling):
-integer racks ``x[c]``, binaries ``use[t,s]`` and ``open[s]``, plus continuous site
-facility power ``F[s]`` and plant re-dispatch ``d[g]`` in [0, spare_g]. When the
-scenario has lines and ``policy.grid.security`` is not ``none``:
+The placement part is :mod:`solvers.formulation`'s rows translated in floating point MW (no
+integer scaling): integer racks ``x[c]`` (and live racks ``y[c, q]`` on rollouts), binaries
+``use[t,s]`` and ``open[s]``, plus continuous site facility power ``F[s]`` (the formulation's
+final facility aggregates, defined by its ``facility_def`` rows) and plant re-dispatch ``d[g]``
+in [0, spare_g]. When the scenario has lines and ``policy.grid.security`` is not ``none``:
 
 1. solve; 2. screen every line in the base case and after every non-bridge outage with
 PTDF/LODF (:class:`solvers.grid_security.SecurityLoop`); 3. add only the violated rows;
@@ -39,7 +40,6 @@ from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
 from solvers.formulation import Formulation, Ref, Row
-from solvers.interrupt import run_interruptibly
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -49,6 +49,7 @@ from solvers.grid_security import (
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
 )
+from solvers.interrupt import run_interruptibly
 from solvers.lns import Neighbourhoods, fix_outside, restore
 from solvers.problem import Problem, final_scenario
 
@@ -59,7 +60,8 @@ INTEGRALITY_TOL = 1e-6
 
 
 class MilpModel:
-    """The placement MILP; variables in typed containers, constraints named."""
+    """The placement MILP: the variables in typed containers, and every row of
+    :class:`~solvers.formulation.Formulation` translated in floating point (:meth:`add_row`)."""
 
     def __init__(self, problem: Problem):
         self.p = problem
@@ -114,7 +116,8 @@ class MilpModel:
             for i, c in enumerate(cands):
                 for q in range(last):
                     ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
-                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
+                    label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
+                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{label},{per.ids[q]}]")
                 self.y[(i, last)] = self.x[i]
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
         for row in f.facility_definitions():
