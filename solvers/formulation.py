@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from solvers.problem import Problem
 
@@ -39,9 +40,9 @@ MW = "mw"  # real coefficients and limits in MW: CP-SAT scales them to watts, ro
 COUNT = "count"  # integer coefficients and limits (racks, GPUs, sites): exact in every engine
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A model variable by container and key: ``y`` (i, q), ``use`` (t, s), ``open`` (s,), ``facility`` (s, q)."""
+class Ref(NamedTuple):
+    """A model variable by container and key: ``y`` (i, q), ``use`` (t, s), ``open`` (s,), ``facility`` (s, q).
+    (A named tuple: a model holds one per rack term, and tuples are the cheapest to make.)"""
 
     kind: str
     key: tuple[int, ...]
@@ -88,6 +89,12 @@ class Formulation:
             self.by_demand.setdefault((c.t, c.k), []).append(i)
             self.by_pair.setdefault((c.t, c.s), []).append(i)
         self.last = problem.periods.count - 1
+        self._pairs = sorted(self.by_pair)
+        self._pairs_at: dict[int, list[tuple[int, int]]] = {}
+        for t, s in self._pairs:
+            self._pairs_at.setdefault(s, []).append((t, s))
+        # facility MW per rack of each candidate, computed once (the same float every row uses)
+        self._facility_mw = [problem.facility_mw(c.k, c.s) for c in problem.candidates]
 
     # ---- variables -------------------------------------------------------------
     def rack_bound(self, i: int) -> int:
@@ -97,7 +104,7 @@ class Formulation:
 
     def pairs(self) -> list[tuple[int, int]]:
         """The (tenant, site) pairs with a ``use`` boolean, sorted."""
-        return sorted(self.by_pair)
+        return self._pairs
 
     def open_sites(self) -> list[int]:
         """The sites with an ``open`` boolean: a fixed cost and at least one candidate, sorted."""
@@ -128,8 +135,8 @@ class Formulation:
                 out.append((coef, ref))
                 continue
             s, q = ref.key
-            out.extend((coef * self.p.facility_mw(self.p.candidates[i].k, s), Ref("y", (i, q)))
-                       for i in self.by_site.get(s, []))
+            fac = self._facility_mw
+            out.extend((coef * fac[i], Ref("y", (i, q))) for i in self.by_site.get(s, []))
         return out
 
     def facility_definitions(self) -> Iterator[Row]:
@@ -240,11 +247,10 @@ class Formulation:
     def open_links(self, s: int) -> Iterator[Row]:
         """Site s is open when any tenant uses it (its fixed cost)."""
         site = self.p.sites[s].id
-        for t, ss in self.pairs():
-            if ss == s:
-                tenant = self.p.tenants[t].id
-                yield Row("open_link", (tenant, site), f"site {site} is open when {tenant} uses it",
-                          ((1, self.use(t, s)), (-1, self.open(s))), hi=0, explain=False)
+        for t, _ in self._pairs_at.get(s, []):
+            tenant = self.p.tenants[t].id
+            yield Row("open_link", (tenant, site), f"site {site} is open when {tenant} uses it",
+                      ((1, self.use(t, s)), (-1, self.open(s))), hi=0, explain=False)
 
     def cuts(self, cuts) -> Iterator[Row]:
         """The capacity-link cuts of :mod:`solvers.cuts` as rows: sum(per-rack MW * x) - cap * binary <= 0."""
