@@ -22,7 +22,7 @@ override them with ``time_limit_s``, ``workers`` and ``seed``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from placer.errors import InputError
 from placer.plan import Plan
@@ -98,4 +98,4 @@ def solve(
     return assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
 
 
-__all__ = ["solve", "choose_engine", "ENGINES", "REGISTRY", "AUTO", "Engine", "EngineResult", "Capabilities"]
+__all__ = ["AUTO", "ENGINES", "REGISTRY", "Capabilities", "Engine", "EngineResult", "choose_engine", "solve"]

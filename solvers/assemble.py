@@ -22,6 +22,7 @@ from placer.plan import (
     GridReport,
     Plan,
     SiteLoad,
+    Status,
     SubstationLoad,
     Summary,
 )
@@ -68,7 +69,7 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     return max(0.0, (objective - bound) / abs(objective))
 
 
-def proven_status(engine_status: str, gap: float | None, target_gap: float) -> str:
+def proven_status(engine_status: Status, gap: float | None, target_gap: float) -> Status:
     """The status a plan may claim for the objective it reports.
 
     OPTIMAL only when the engine said so *and* the reported gap, measured against a valid
@@ -173,7 +174,7 @@ def assemble_plan(problem: Problem, result: EngineResult, capabilities: Capabili
         bound += objective - result.engine_objective
     gap = relative_gap(objective, bound) if objective > 0 else None
     status = proven_status(result.status, gap, opts.relative_gap)
-    placement_status = None
+    placement_status: Status | None = None
     grid, notes = result.grid, list(problem.notes) + list(result.notes)
     redispatch = None if capabilities.grid else _redispatch_afterwards(problem, [site_it[s] * site.pue for s, site
                                                                                  in enumerate(problem.sites)])

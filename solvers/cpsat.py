@@ -546,8 +546,8 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }
-    notes = ["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
-             "it does not model transmission-line flows (use --solver milp for grid limits)."]
+    notes = [("CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
+              "it does not model transmission-line flows (use --solver milp for grid limits).")]
     if interrupted:
         notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, status {name}")
     return EngineResult(

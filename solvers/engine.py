@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from placer.plan import GridReport
+    from placer.plan import GridReport, Status
     from solvers.problem import Problem
 
 
@@ -65,7 +65,7 @@ class EngineResult:
 
     solver: str
     solver_version: str
-    status: str
+    status: Status
     racks: dict[int, int]
     schedule: dict[tuple[int, int], int] | None = None
     bound: float | None = None

@@ -215,8 +215,8 @@ class _Run:
 
     def incumbent(self, res) -> _Incumbent:
         values = res.variable_values()
-        schedule = ({key: int(round(values[y])) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
-        return _Incumbent(float(res.objective_value()), {i: int(round(values[v])) for i, v in self.mm.x.items()},
+        schedule = ({key: round(values[y]) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
+        return _Incumbent(float(res.objective_value()), {i: round(values[v]) for i, v in self.mm.x.items()},
                           np.array([values[v] for v in self.mm.redispatch]), schedule)
 
     def full_bound(self, res) -> None:
@@ -441,5 +441,5 @@ def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tup
         line = loop.grid.line_ids[l]
         names.append(f"line {line} in the base case" if j < 0 else
                      f"line {line} after losing line {loop.grid.line_ids[loop.outages[j]]}")
-    return ("the placement rules can be met, but not while the grid carries the new load within its "
-            f"limits (after {iteration} contingency-loop iterations); binding limits include:", names)
+    return (("the placement rules can be met, but not while the grid carries the new load within its "
+             f"limits (after {iteration} contingency-loop iterations); binding limits include:"), names)
