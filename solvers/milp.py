@@ -99,6 +99,10 @@ class MilpModel:
         the model's facility variables (the grid rows use them), earlier periods' are written out."""
         terms = [(c, self.var(ref)) for c, ref in self.f.expand(row.terms, keep=lambda ref: ref.key[1] == self.f.last)]
         lo, hi = -math.inf if row.lo is None else float(row.lo), math.inf if row.hi is None else float(row.hi)
+        if not row.explain and row.enforce is None and len(terms) == 1 and terms[0][0] == 1:
+            var = terms[0][1]  # a structural row on one variable is a bound (e.g. nothing live before go-live)
+            var.lower_bound, var.upper_bound = max(var.lower_bound, lo), min(var.upper_bound, hi)
+            return
         if row.enforce is not None:
             # sum >= lo when the boolean is 1, over non-negative terms: sum - lo * boolean >= 0 is exact
             if row.hi is not None or row.lo is None or any(c < 0 for c, _ in terms):
@@ -112,21 +116,13 @@ class MilpModel:
         last = f.last
         for i, c in enumerate(cands):
             self.x[i] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
-        if per.multi:
-            for i, c in enumerate(cands):
-                for q in range(last):
-                    ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
-                    label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
-                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{label},{per.ids[q]}]")
-                self.y[(i, last)] = self.x[i]
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
         for row in f.facility_definitions():
             self.add_row(row)
         for row in f.demand():
             self.add_row(row)
-        for q in range(per.count):
-            for row in f.period_limits(q):
-                self.add_row(row)
+        for row in f.period_limits(last):
+            self.add_row(row)
         for row in f.power():
             self.add_row(row)
         for t, s in f.pairs():
@@ -145,6 +141,16 @@ class MilpModel:
             for row in f.cuts(capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))):
                 self.add_row(row)
         if per.multi:
+            # The rollout's columns and rows come last (measured on korea-2025-rollout at 30 s: with
+            # them first HiGHS's incumbent stranded 409,336 GPU-quarters instead of 303,864).
+            for i, c in enumerate(cands):
+                for q in range(last):
+                    label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
+                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"y[{label},{per.ids[q]}]")
+                self.y[(i, last)] = self.x[i]
+            for q in range(last):
+                for row in f.period_limits(q):
+                    self.add_row(row)
             for row in f.rollout():
                 self.add_row(row)
         terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
