@@ -204,7 +204,7 @@ def test_engines_without_hints_ignore_one(name):
 def _fingerprint(plan) -> tuple:
     s = plan.summary
     schedule = None if plan.schedule is None else [p.model_dump_json() for p in plan.schedule]
-    return (s.status, s.objective, s.bound, [a.model_dump_json() for a in plan.assignments], schedule)
+    return (s.status, s.objective, [a.model_dump_json() for a in plan.assignments], schedule)
 
 
 @pytest.mark.parametrize("case", ["tiny", "rollout_multi"])
@@ -214,3 +214,7 @@ def test_deterministic_engines_reproduce_the_plan(name, case):
     sc = scenario(case)
     runs = [solve(sc, name, seed=7, workers=2, deterministic=True, time_limit_s=TIME_LIMIT_S) for _ in range(2)]
     assert _fingerprint(runs[0]) == _fingerprint(runs[1])
+    # The plan is the same; with two threads SCIP's dual bound was seen to move in its last bit (rollout_multi:
+    # 8843110.297012262 vs ...266; with one thread it does not).
+    bounds = [r.summary.bound for r in runs]
+    assert bounds[0] == bounds[1] or bounds[0] == pytest.approx(bounds[1], rel=1e-12, abs=0)

@@ -126,3 +126,36 @@ def test_both_engines_translate_the_same_named_rows(case):
     cuts = {n for n in cp if n.startswith(("open_capacity[", "use_capacity["))}
     bounds = {n for n in cp if n.startswith("earliest[")}
     assert set(mip) - only_milp == set(cp) - (cuts if problem.periods.multi else set()) - bounds
+
+
+@pytest.mark.parametrize("case", ["tiny", "rollout_multi"])
+def test_cpsat_scales_every_mw_row_on_the_safe_side(case):
+    """CP-SAT's translator owns the integer scaling: for every MW row of the formulation, an upper
+    limit's coefficients are rounded up and its limit down (a lower limit's the other way), so a plan
+    feasible in watts is feasible in MW; count rows keep their exact integers."""
+    from solvers.cpsat import PlacementModel
+    from solvers.formulation import MW
+    from solvers.problem import build_problem
+    from solvers.scaling import W_PER_MW
+
+    problem = build_problem(_case(case))
+    pm = PlacementModel(problem)
+    by_name = {c.name: c for c in pm.model.proto.constraints}
+    checked = 0
+    for named in pm.constraints:
+        row, ct = named.row, by_name[named.name]
+        terms = {pm.var(ref).index: c for c, ref in pm.f.expand(row.terms)}
+        scaled = dict(zip(ct.linear.vars, ct.linear.coeffs))
+        lo, hi = list(ct.linear.domain)[:2]
+        assert scaled.keys() == terms.keys(), row.name
+        if row.unit != MW:
+            assert scaled == {v: int(c) for v, c in terms.items()}, row.name
+            continue
+        checked += 1
+        if row.hi is not None:
+            assert all(scaled[v] >= c * W_PER_MW - 1e-6 for v, c in terms.items()), row.name
+            assert hi <= row.hi * W_PER_MW + 1e-6, row.name
+        else:
+            assert all(scaled[v] <= c * W_PER_MW + 1e-6 for v, c in terms.items()), row.name
+            assert lo >= row.lo * W_PER_MW - 1e-6, row.name
+    assert checked >= 5
