@@ -20,8 +20,13 @@ Variables (:class:`Ref`):
 
 Families written here (the README's maths): ``demand``; per period ``site_it_capacity``,
 ``liquid_cooling``, ``air_cooling``, ``feed_capacity``, ``substation_headroom``; ``power_band_max``,
-``power_band_min``, ``generation_adequacy``; per tenant ``max_sites`` and ``latency_share``; on rollouts
-``monotone``, ``delivered``, ``earliest``, ``latest`` and ``build_rate``.
+``power_band_min``, ``generation_adequacy``; per (tenant, site) ``use_link`` and ``training_island``
+(an indicator row on ``use``); per tenant ``max_sites`` and ``latency_share``; ``open_link``; the
+capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
+(for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
+``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
+Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
+cost), which :mod:`solvers.grid_security` adds to the MILP directly.
 
 Complexity: O(P·C) rows' terms for P periods and C candidates (each family is linear in its
 index set).
