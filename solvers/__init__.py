@@ -12,6 +12,10 @@
 * ``scip``   -- the same MILP through MathOpt/SCIP;
 * ``greedy`` -- the cheapest-site-first baseline (re-dispatch as for cpsat).
 
+Every engine follows one contract (:mod:`solvers.engine`): it declares its capabilities, returns
+an :class:`~solvers.engine.EngineResult`, and :func:`solvers.assemble.assemble_plan` builds the
+plan from it in one place (including the re-dispatch after a grid-blind placement).
+
 Solver options (time limit, workers, seed) come from ``scenario.policy.solver``;
 override them with ``time_limit_s``, ``workers`` and ``seed``.
 """
@@ -20,89 +24,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
-from solvers.assemble import proven_status, relative_gap
-from solvers.greedy import greedy_racks, solve_greedy
+from solvers import engines as _engines  # noqa: F401  (registering the engines is importing them)
+from solvers.assemble import assemble_plan
+from solvers.engine import REGISTRY, Capabilities, Engine, EngineResult
+from solvers.greedy import greedy_racks
 from solvers.precheck import raise_if_infeasible
-from solvers.problem import Problem, build_problem, final_scenario
+from solvers.problem import build_problem, final_scenario
 
-
-def _with_grid_report(problem: Problem, plan: Plan) -> Plan:
-    """Engines without flows: add the least-cost re-dispatch and its grid report to the plan."""
-    from placer.plan import CostTerm
-    from solvers.grid_security import (
-        dispatch_for_placement,
-        has_grid,
-        redispatch_cost_usd_per_year,
-        redispatch_floor_usd_per_year,
-    )
-
-    sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
-    if not has_grid(sc) or sc.policy.grid.security == "none":
-        return plan
-    loads = {s.site: s.facility_power_mw for s in plan.sites}
-    site_ids = [s.id for s in problem.sites]
-    report = dispatch_for_placement(sc, site_ids, np.array([loads.get(s, 0.0) for s in site_ids]),
-                                    time_limit_s=sc.policy.solver.time_limit_s)
-    cost = redispatch_cost_usd_per_year(
-        sc, [r.cost_usd_per_mwh for r in report.redispatch], [r.mw for r in report.redispatch]
-    )
-    plan.cost_breakdown.append(CostTerm(name="redispatch", usd_per_year=cost,
-                                        description="generation cost of the plants re-dispatched to serve the new load"))
-    plan.summary.objective += cost
-    if plan.summary.bound is not None:
-        # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the
-        # bound (another placement may need less); the merit-order floor holds for every placement.
-        plan.summary.bound += redispatch_floor_usd_per_year(sc, problem.min_facility_mw())
-        plan.summary.gap = relative_gap(plan.summary.objective, plan.summary.bound)
-    # The engine's status covered the placement alone; the plan's status must cover the whole
-    # objective it now reports (placement plus re-dispatch), against the whole bound.
-    summary = plan.summary
-    summary.placement_status = summary.status
-    summary.status = proven_status(summary.status if report.n_minus_1 == "secure" else "FEASIBLE",
-                                   summary.gap, summary.relative_gap)
-    summary.notes.append(
-        f"grid: {summary.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
-        f"'{sc.policy.grid.security}' no-harm rule, verdict {report.n_minus_1}"
-        + ("" if report.n_minus_1 == "secure" else " (use --solver milp to place under grid limits)")
-        + f"; the placement alone is {summary.placement_status}, the whole plan {summary.status} "
-        "(its bound adds the least re-dispatch any placement needs)"
-    )
-    plan.grid = report
-    return plan
-
-
-def _cpsat(problem: Problem, on_progress: Callable | None) -> Plan:
-    from solvers.cpsat import solve_cpsat
-
-    hint, _ = greedy_racks(problem)
-    return _with_grid_report(problem, solve_cpsat(problem, hint=hint, on_progress=on_progress))
-
-
-def _greedy(problem: Problem, on_progress: Callable | None) -> Plan:
-    return _with_grid_report(problem, solve_greedy(problem))
-
-
-def _milp(engine: str) -> Callable[[Problem, Callable | None], Plan]:
-    def run(problem: Problem, on_progress: Callable | None) -> Plan:
-        from solvers.milp import solve_milp
-
-        hint, unplaced = greedy_racks(problem)
-        return solve_milp(problem, engine, hint=None if unplaced else hint)
-
-    return run
-
-
-ENGINES: dict[str, Callable[[Problem, Callable | None], Plan]] = {
-    "cpsat": _cpsat,
-    "milp": _milp("highs"),
-    "scip": _milp("scip"),
-    "greedy": _greedy,
-}
+ENGINES = REGISTRY  # the ``--solver`` names, in the order offered (a read-only mapping name -> Engine)
 AUTO = "auto"
 
 
@@ -159,9 +91,11 @@ def solve(
     # Aggregate pre-check (solvers/precheck.py): the common causes of infeasibility, proven by
     # arithmetic in milliseconds and explained with numbers, before any engine runs.
     raise_if_infeasible(problem)
-    plan = ENGINES[solver](problem, on_progress)
-    plan.summary.engine_choice = choice
-    return plan
+    engine = REGISTRY[solver]
+    # The greedy placement starts the engines that take hints (CP-SAT uses even a partial one).
+    hint = greedy_racks(problem)[0] if engine.capabilities.hints else None
+    result = engine.solve(problem, hint=hint, on_progress=on_progress)
+    return assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
 
 
-__all__ = ["solve", "choose_engine", "ENGINES", "AUTO"]
+__all__ = ["AUTO", "ENGINES", "REGISTRY", "Capabilities", "Engine", "EngineResult", "choose_engine", "solve"]

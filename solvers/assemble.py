@@ -1,20 +1,33 @@
-"""Assemble a :class:`placer.plan.Plan` from rack counts.
+"""Assemble a :class:`placer.plan.Plan` from an engine's result: the one place plans are built.
 
-Input: a :class:`~solvers.problem.Problem`, rack counts keyed by candidate index, and the
-engine's metadata (status, bound, timings). Output: a plan with every derived figure
+Input: a :class:`~solvers.problem.Problem`, an :class:`~solvers.engine.EngineResult` (rack
+counts keyed by candidate index, schedule, the engine's status, bound, timings) and the
+engine's :class:`~solvers.engine.Capabilities`. Output: a plan with every derived figure
 (assignments, site and substation loads, cost terms) computed in floating point from the
-racks, so the reported objective is the true cost, not the engine's scaled integer one.
+racks, so the reported objective is the true cost, not the engine's scaled integer one. What
+an engine's capabilities leave open is decided here: the re-dispatch after a grid-blind
+placement, its cost term and bound floor, ``placement_status`` and the whole plan's status.
 
-Complexity: O(C + S·F) for C candidates, S sites and F feeds per site.
+Complexity: O(C + S·F) for C candidates, S sites and F feeds per site, plus one re-dispatch
+LP for a grid-blind engine on a grid.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
-from placer.contract import HOURS_PER_YEAR
-from placer.plan import Assignment, CostTerm, GridReport, Plan, SiteLoad, Status, SubstationLoad, Summary
-from solvers.problem import Problem
+from placer.plan import (
+    Assignment,
+    CostTerm,
+    GridReport,
+    Plan,
+    SiteLoad,
+    Status,
+    SubstationLoad,
+    Summary,
+)
+from solvers.engine import Capabilities, EngineResult
+from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
@@ -68,28 +81,22 @@ def proven_status(engine_status: Status, gap: float | None, target_gap: float) -
     return "OPTIMAL" if gap is not None and gap <= target_gap else "FEASIBLE"
 
 
-def assemble_plan(
-    problem: Problem,
-    racks: dict[int, int],
-    *,
-    status: Status,
-    solver: str,
-    solver_version: str,
-    parameters: dict[str, Any],
-    build_seconds: float,
-    solve_seconds: float,
-    bound: float | None,
-    engine_objective: float | None = None,
-    notes: list[str] | None = None,
-    grid: GridReport | None = None,
-    extra_terms: list[tuple[str, float, str]] | None = None,
-    schedule: dict[tuple[int, int], int] | None = None,
-) -> Plan:
-    """Build the plan. ``bound`` is in the engine's objective units; when the engine's
-    objective (``engine_objective``) differs from the float cost by rounding, the bound is
-    shifted by the same offset so bound and objective compare like for like."""
+def assemble_plan(problem: Problem, result: EngineResult, capabilities: Capabilities, *,
+                  engine_choice: str = "") -> Plan:
+    """The plan for an engine's result: the one place every plan is built.
+
+    Every derived figure comes from the racks in floating point. The engine's bound is shifted
+    by the difference between this objective and the engine's own (``engine_objective``), so
+    bound and objective compare like for like. For an engine without the ``grid`` capability on
+    a scenario whose line flows matter, the least-cost re-dispatch is chosen here (an LP under
+    the same no-harm loop) and priced; the bound then adds only the re-dispatch no placement can
+    avoid; ``placement_status`` keeps the engine's verdict on the placement alone and ``status``
+    covers the whole objective (:func:`proven_status`, and FEASIBLE unless N-1 secure).
+
+    Complexity: O(C + S·F) plus, for a grid-blind engine on a grid, one re-dispatch LP."""
     sc = problem.scenario
     opts = sc.policy.solver
+    racks, schedule = result.racks, result.schedule
     assignments: list[Assignment] = []
     n_sites = len(problem.sites)
     site_racks, site_gpus = [0] * n_sites, [0] * n_sites
@@ -148,7 +155,7 @@ def assemble_plan(
         if sub_load[b] > 0
     ]
     terms = cost_terms(problem, racks)
-    terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in extra_terms or []]
+    terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
     stranded = 0
     periods = None
     if problem.periods.multi:
@@ -162,20 +169,51 @@ def assemble_plan(
             description="penalty per GPU-quarter delivered but not live (whole rollout)",
         ))
     objective = sum(t.usd_per_year for t in terms)
-    if bound is not None and engine_objective is not None:
-        bound += objective - engine_objective
+    bound = result.bound
+    if bound is not None and result.engine_objective is not None:
+        bound += objective - result.engine_objective
     gap = relative_gap(objective, bound) if objective > 0 else None
+    status = proven_status(result.status, gap, opts.relative_gap)
+    placement_status: Status | None = None
+    grid, notes = result.grid, list(problem.notes) + list(result.notes)
+    redispatch = None if capabilities.grid else _redispatch_afterwards(problem, [site_it[s] * site.pue for s, site
+                                                                                 in enumerate(problem.sites)])
+    if redispatch is not None:
+        grid, cost, floor = redispatch
+        terms.append(CostTerm(name="redispatch", usd_per_year=cost,
+                              description="generation cost of the plants re-dispatched to serve the new load"))
+        objective += cost
+        if bound is not None:
+            # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the
+            # bound (another placement may need less); the merit-order floor holds for every placement.
+            bound += floor
+            gap = relative_gap(objective, bound)
+        # The engine's status covers the placement alone; the plan's status must cover the whole
+        # objective it reports (placement plus re-dispatch), against the whole bound.
+        placement_status = status
+        status = proven_status(status if grid.n_minus_1 == "secure" else "FEASIBLE", gap, opts.relative_gap)
+        security = final_scenario(sc).policy.grid.security
+        notes.append(
+            f"grid: {result.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
+            f"'{security}' no-harm rule, verdict {grid.n_minus_1}"
+            + ("" if grid.n_minus_1 == "secure" else " (use --solver milp to place under grid limits)")
+            + f"; the placement alone is {placement_status}, the whole plan {status} "
+            "(its bound adds the least re-dispatch any placement needs)"
+        )
     it_total = sum(site_it)
     summary = Summary(
-        status=proven_status(status, gap, opts.relative_gap),
+        status=status,
+        placement_status=placement_status,
         relative_gap=opts.relative_gap,
-        solver=solver,
-        solver_version=solver_version,
+        interrupted=result.interrupted,
+        solver=result.solver,
+        engine_choice=engine_choice,
+        solver_version=result.solver_version,
         seed=opts.seed,
         workers=opts.workers,
-        parameters=parameters,
-        build_seconds=round(build_seconds, 4),
-        solve_seconds=round(solve_seconds, 4),
+        parameters=result.parameters,
+        build_seconds=round(result.build_seconds, 4),
+        solve_seconds=round(result.solve_seconds, 4),
         objective=objective,
         bound=bound,
         gap=gap,
@@ -185,7 +223,7 @@ def assemble_plan(
         facility_power_mw=sum(s.facility_power_mw for s in sites),
         power_band_mw=(sc.policy.power_band_mw.min_mw, sc.policy.power_band_mw.max_mw),
         stranded_gpu_quarters=stranded,
-        notes=list(problem.notes) + list(notes or []),
+        notes=notes,
     )
     return Plan(
         scenario=sc.name,
@@ -198,3 +236,26 @@ def assemble_plan(
         grid=grid,
         schedule=periods,
     )
+
+
+def _redispatch_afterwards(problem: Problem, facility_mw: list[float]) -> tuple[GridReport, float, float] | None:
+    """For a grid-blind engine: (grid report, re-dispatch cost, re-dispatch floor) of the least-cost
+    re-dispatch for this placement, or None when line flows are not part of the problem (no lines,
+    or security 'none'). The floor (USD/yr) is the re-dispatch every placement needs: the cheapest
+    spare filled up to the least facility power any plan draws. One LP under the no-harm loop."""
+    from solvers.grid_security import (
+        dispatch_for_placement,
+        has_grid,
+        redispatch_cost_usd_per_year,
+        redispatch_floor_usd_per_year,
+    )
+
+    sc = final_scenario(problem.scenario)  # the final build-out meets the grid as upgraded by then
+    if not has_grid(sc) or sc.policy.grid.security == "none":
+        return None
+    site_ids = [s.id for s in problem.sites]
+    report = dispatch_for_placement(sc, site_ids, np.array(facility_mw), time_limit_s=sc.policy.solver.time_limit_s)
+    cost = redispatch_cost_usd_per_year(
+        sc, [r.cost_usd_per_mwh for r in report.redispatch], [r.mw for r in report.redispatch]
+    )
+    return report, cost, redispatch_floor_usd_per_year(sc, problem.min_facility_mw())

@@ -1,16 +1,19 @@
 """CP-SAT placement: integer racks per (tenant, SKU, site).
 
-Input: a :class:`~solvers.problem.Problem` and solver options. Output: a plan (via
-:func:`solvers.assemble.assemble_plan`), or :class:`~placer.errors.InfeasibleError`
+Input: a :class:`~solvers.problem.Problem` and solver options. Output: an
+:class:`~solvers.engine.EngineResult` (the plan is assembled by :mod:`solvers.assemble`), or :class:`~placer.errors.InfeasibleError`
 whose reasons name, in the planner's words, a set of constraints that cannot all hold.
 
-The model (see the README's maths) is built in :class:`PlacementModel`:
+The model (see the README's maths) is :mod:`solvers.formulation`'s rows, translated by
+:class:`PlacementModel` (:meth:`PlacementModel.add_row`) over its variables:
 
-* ``x[c]`` integer racks for each candidate c = (t, k, s);
+* ``x[c]`` integer racks for each candidate c = (t, k, s) (``y[c, q]`` per period on rollouts);
 * ``use[t, s]`` booleans, 1 when tenant t has GPUs at site s (islands, max sites, the
   tenant-spread penalty); ``open[s]`` booleans for the site fixed cost.
 
-Every constraint is added through :meth:`PlacementModel.add` with a name and a sentence.
+The translator owns the integer scaling (MW rows in watts, upper-limit coefficients rounded up
+and lower-limit ones down, :mod:`solvers.scaling`) and the int64 overflow check of every row;
+every planner's rule keeps its row (name and sentence) in :attr:`PlacementModel.constraints`.
 To explain infeasibility the model is rebuilt with one enforcement literal per named
 constraint and solved under assumptions; the infeasible core is minimised by grouped deletion
 within a time budget (:func:`explain_infeasibility`, 5 s by default) and read back as sentences
@@ -23,7 +26,6 @@ O(C) non-zeros per constraint family.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +35,9 @@ import structlog
 from ortools.sat.python import cp_model
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import Plan, Status
-from solvers.assemble import assemble_plan
-from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.cuts import capacity_cuts
+from solvers.engine import EngineResult
+from solvers.formulation import MW, Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
@@ -46,9 +48,18 @@ log = structlog.get_logger("placer.cpsat")
 
 @dataclass
 class NamedConstraint:
-    name: str
-    sentence: str  # in the planner's words: what must hold
+    """A planner's rule in the model: its formulation row and, in explain mode, its assumption literal."""
+
+    row: Row
     literal: cp_model.IntVar | None = None
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def sentence(self) -> str:  # in the planner's words: what must hold
+        return self.row.sentence
 
 
 @dataclass
@@ -69,6 +80,7 @@ class PlacementModel:
 
     def __init__(self, problem: Problem, *, explain: bool = False):
         self.p = problem
+        self.f = Formulation(problem, wide_domains=explain)
         self.explain = explain
         self.model = cp_model.CpModel()
         self.v = Variables()
@@ -77,13 +89,16 @@ class PlacementModel:
         self._build()
 
     # ---- helpers --------------------------------------------------------------
-    def add(self, name: str, sentence: str, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None):
-        """Add lo <= sum(coef * var) <= hi as a named constraint, after an overflow check."""
+    def add(self, row: Row, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None,
+            enforce: cp_model.IntVar | None = None):
+        """Add lo <= sum(coef * var) <= hi (the row scaled) as a named constraint, only when ``enforce``
+        is 1 if given, after an overflow check."""
+        name = row.name
         coefs = [c for c, _ in terms]
         ubs = [self.v.ub(var) for _, var in terms]
         self.max_abs_sum = max(self.max_abs_sum, check_linear(name, coefs, ubs, max(abs(lo or 0), abs(hi or 0))))
         expr = cp_model.LinearExpr.weighted_sum([v for _, v in terms], coefs)
-        named = NamedConstraint(name, sentence)
+        named = NamedConstraint(row)
         cts = []
         if lo is not None and hi is not None and lo == hi:
             cts.append(self.model.add(expr == lo))
@@ -92,7 +107,11 @@ class PlacementModel:
                 cts.append(self.model.add(expr >= lo))
             if hi is not None:
                 cts.append(self.model.add(expr <= hi))
+        if enforce is not None:
+            for ct in cts:
+                ct.only_enforce_if(enforce)
         if self.explain:
+            # (with ``enforce`` too: the rule binds only when its condition holds and it is assumed)
             named.literal = self.model.new_bool_var(name)
             for ct in cts:
                 ct.only_enforce_if(named.literal)
@@ -100,273 +119,109 @@ class PlacementModel:
             ct.with_name(name)
         self.constraints.append(named)
 
+    def var(self, ref: Ref) -> cp_model.IntVar:
+        kind, key = ref.kind, ref.key
+        if kind == "y":
+            return self.v.y[key]
+        if kind == "use":
+            return self.v.use[key]
+        if kind == "open":
+            return self.v.open[key[0]]
+        raise ValueError(f"CP-SAT holds no variable '{kind}' (aggregates are expanded first)")
+
+    def add_row(self, row: Row) -> None:
+        """Translate a formulation row: aggregates expanded, MW rows scaled to watts with upper-limit
+        coefficients rounded up and lower-limit ones down (a plan feasible here is feasible in floating
+        point), count rows as they are; planner's rules named (and guarded in explain mode)."""
+        terms = self.f.expand(row.terms)
+        lo, hi = row.lo, row.hi
+        if row.unit == MW:
+            if lo is not None and hi is not None:
+                raise ValueError(f"row '{row.name}': a ranged MW row needs two roundings; write two rows")
+            scale = up_w if hi is not None else down_w
+            scaled = [(scale(c), self.var(ref)) for c, ref in terms]
+            lo, hi = (None if lo is None else up_w(lo)), (None if hi is None else down_w(hi))
+        else:
+            scaled = [(int(c), self.var(ref)) for c, ref in terms]
+            lo, hi = (None if lo is None else int(lo)), (None if hi is None else int(hi))
+        enforce = None if row.enforce is None else self.var(row.enforce)
+        if row.explain:
+            self.add(row, scaled, lo, hi, enforce)
+            return
+        if enforce is not None:
+            raise ValueError(f"row '{row.name}': CP-SAT enforces only named rows conditionally")
+        if (len(terms) == 2 and lo is None and hi == 0 and [c for c, _ in scaled] == [1, -1]
+                and all(ref.kind in ("use", "open") for _, ref in terms)):
+            self.model.add_implication(scaled[0][1], scaled[1][1]).with_name(row.name)  # a <= b over booleans
+            return
+        expr = cp_model.LinearExpr.weighted_sum([v for _, v in scaled], [c for c, _ in scaled])
+        if lo is not None and lo == hi:
+            self.model.add(expr == lo).with_name(row.name)
+        else:
+            if lo is not None:
+                self.model.add(expr >= lo).with_name(row.name)
+            if hi is not None:
+                self.model.add(expr <= hi).with_name(row.name)
+
     # ---- the model ------------------------------------------------------------
     def _build(self) -> None:
         p, m, v = self.p, self.model, self.v
         cands = p.candidates
-        by_site: dict[int, list[int]] = {}
-        by_demand: dict[tuple[int, int], list[int]] = {}
-        by_pair: dict[tuple[int, int], list[int]] = {}
+        f = self.f
         P = p.periods.count
         for i, c in enumerate(cands):
             # In explain mode keep domains wide so that infeasibility lands in named constraints.
-            ub = p.demand_racks[(c.t, c.k)] if self.explain else c.max_racks
+            ub = f.rack_bound(i)
             label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
             for q in range(P):
                 var = m.new_int_var(0, ub, f"y[{label},{p.periods.ids[q]}]" if P > 1 else f"x[{label}]")
                 v.y[(i, q)] = var
                 v.upper[var.index] = ub
             v.x[i] = v.y[(i, P - 1)]
-            by_site.setdefault(c.s, []).append(i)
-            by_demand.setdefault((c.t, c.k), []).append(i)
-            by_pair.setdefault((c.t, c.s), []).append(i)
 
-        # demand: every demand line placed exactly (the final build-out)
-        for (t, k), racks in p.demand_racks.items():
-            tenant_id, sku = p.tenants[t].id, p.skus[k].id
-            idx = by_demand.get((t, k), [])
-            self.add(
-                f"demand[{tenant_id},{sku}]",
-                f"tenant {tenant_id} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
-                [(1, v.x[i]) for i in idx],
-                racks,
-                racks,
-            )
-
+        for row in f.demand():
+            self.add_row(row)
         for q in range(P):
-            self._period_limits(q, by_site)
+            for row in f.period_limits(q):
+                self.add_row(row)
         if P > 1:
-            self._rollout(by_site, by_demand)
-
-        # facility power band (upper with rounded-up, lower with rounded-down coefficients)
-        band = p.scenario.policy.power_band_mw
-        every = list(range(len(cands)))
-        self.add(
-            "power_band_max",
-            f"total facility power stays at or below {band.max_mw:g} MW",
-            [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-            None,
-            down_w(band.max_mw),
-        )
-        self.add(
-            "power_band_min",
-            f"total facility power reaches at least {band.min_mw:g} MW",
-            [(down_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-            up_w(band.min_mw),
-            None,
-        )
-        plants = p.scenario.topology.plants
-        if plants:
-            spare = sum(pl.spare_mw for pl in plants)
-            self.add(
-                "generation_adequacy",
-                f"total facility power stays within the plants' {spare:g} MW of spare capacity",
-                [(up_w(p.facility_mw(cands[i].k, cands[i].s)), v.x[i]) for i in every],
-                None,
-                down_w(spare),
-            )
+            for row in f.rollout():
+                self.add_row(row)
+        for row in f.power():
+            self.add_row(row)
 
         # tenant rules: use[t,s] links GPUs at a site to islands, site counts and the spread penalty
-        for (t, s), idx in sorted(by_pair.items()):
-            tenant, site = p.tenants[t], p.sites[s]
-            u = m.new_bool_var(f"use[{tenant.id},{site.id}]")
-            v.use[(t, s)] = u
-            gpus = [(p.skus[cands[i].k].gpus_per_rack, v.x[i]) for i in idx]
-            # x > 0 => use, per candidate with its own bound: much tighter LP relaxation
-            # than one aggregated big-M on the tenant's total (structural, not a planner rule).
-            for i in idx:
-                m.add(v.x[i] <= v.ub(v.x[i]) * u)
-            if tenant.min_island_gpus > 0:
-                self.add_island(t, s, gpus, u)
-        for t, tenant in enumerate(p.tenants):
-            pairs = [u for (tt, _), u in sorted(v.use.items()) if tt == t]
-            if tenant.max_sites is not None and pairs:
-                self.add(
-                    f"max_sites[{tenant.id}]",
-                    f"tenant {tenant.id} uses at most {tenant.max_sites} sites",
-                    [(1, u) for u in pairs],
-                    None,
-                    tenant.max_sites,
-                )
-            for j, req in enumerate(tenant.latency):
-                near = p.latency_eligible(req.metro, req.max_rtt_ms)
-                need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
-                terms = [(p.skus[c.k].gpus_per_rack, v.x[i]) for i, c in enumerate(cands) if c.t == t and c.s in near]
-                self.add(
-                    f"latency_share[{tenant.id},{req.metro},{j}]",
-                    f"at least {req.min_share:.0%} of tenant {tenant.id}'s GPUs ({need:,}) sit within "
-                    f"{req.max_rtt_ms:g} ms round trip of {req.metro}",
-                    terms,
-                    need,
-                    None,
-                )
+        for t, s in f.pairs():
+            v.use[(t, s)] = m.new_bool_var(f"use[{p.tenants[t].id},{p.sites[s].id}]")
+            for row in f.pair_rules(t, s):
+                self.add_row(row)
+        for row in f.tenant_rules():
+            self.add_row(row)
 
         # site fixed cost: open[s] >= use[t, s]
-        for s in sorted(by_site):
-            if p.sites[s].fixed_usd_per_year > 0:
-                o = m.new_bool_var(f"open[{p.sites[s].id}]")
-                v.open[s] = o
-                for (_t, ss), u in v.use.items():
-                    if ss == s:
-                        m.add_implication(u, o)
+        for s in f.open_sites():
+            v.open[s] = m.new_bool_var(f"open[{p.sites[s].id}]")
+            for row in f.open_links(s):
+                self.add_row(row)
 
         # Capacity-link cuts (solvers/cuts.py): valid rows that tighten the LP bound the fixed and
         # tenant-site costs leave loose (measured: gap 17.1 % -> 8.6 % on 100 sites at 60 s with the
         # open rows alone). Not in explain mode: a cut would enforce a site limit whose named
         # constraint the core minimisation is trying to drop.
-        cuts = [] if self.explain else capacity_cuts(p, open_sites=set(v.open), pairs=set(v.use))
-        for cut in cuts:
-            m.add(
-                cp_model.LinearExpr.weighted_sum(
-                    [v.x[i] for i in cut.candidates], [up_w(per_rack_mw(p, cut.resource, i)) for i in cut.candidates]
-                ) <= down_w(cut.cap_mw) * cut.binary(v.open, v.use)
-            ).with_name(cut.name)
+        if not self.explain:
+            for row in f.cuts(capacity_cuts(p, open_sites=set(v.open), pairs=set(v.use))):
+                self.add_row(row)
 
         self._objective()
 
-    def _period_limits(self, q: int, by_site: dict[int, list[int]]) -> None:
-        """Site, cooling, feed and substation limits in force in period q, on the racks live then."""
-        p, v, cands, per = self.p, self.v, self.p.candidates, self.p.periods
-        tag = f",{per.ids[q]}" if per.multi else ""
-        when = f" in {per.ids[q]}" if per.multi else ""
-        for s, idx in sorted(by_site.items()):
-            site = p.sites[s]
-            y = [v.y[(i, q)] for i in idx]
-            ks = [cands[i].k for i in idx]
-            self.add(
-                f"site_it_capacity[{site.id}{tag}]",
-                f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-                [(up_w(p.it_mw(k)), x) for k, x in zip(ks, y)],
-                None,
-                down_w(per.it_cap[q][s]),
-            )
-            liquid = [(up_w(p.liquid_mw(k)), x) for k, x in zip(ks, y) if p.liquid_mw(k) > 0]
-            if liquid:
-                self.add(
-                    f"liquid_cooling[{site.id}{tag}]",
-                    f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
-                    liquid,
-                    None,
-                    down_w(per.liquid_cap[q][s]),
-                )
-            air = [(up_w(p.air_mw(k)), x) for k, x in zip(ks, y) if p.air_mw(k) > 0]
-            if air:
-                self.add(
-                    f"air_cooling[{site.id}{tag}]",
-                    f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
-                    air,
-                    None,
-                    down_w(per.air_cap[q][s]),
-                )
-            self.add(
-                f"feed_capacity[{site.id}{tag}]",
-                f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
-                + (" after losing any one feed" if p.n_feeds[s] > 1 else "") + when,
-                [(up_w(p.facility_mw(k, s)), x) for k, x in zip(ks, y)],
-                None,
-                down_w(per.feed_limit[q][s]),
-            )
-        # substation headroom: a site draws on its feeds in proportion to their capacity
-        sub_terms: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
-        for s, idx in by_site.items():
-            for b, share in per.feed_shares[q][s].items():
-                sub_terms.setdefault(b, []).extend(
-                    (up_w(p.facility_mw(cands[i].k, s) * share), v.y[(i, q)]) for i in idx
-                )
-        for b, terms in sorted(sub_terms.items()):
-            sid = p.substation_ids[b]
-            self.add(
-                f"substation_headroom[{sid}{tag}]",
-                f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
-                terms,
-                None,
-                down_w(per.headroom[q][b]),
-            )
-
-    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
-        """Monotone installs, deliveries, build rates and go-live windows (multi-period only)."""
-        p, m, v, per = self.p, self.model, self.v, self.p.periods
-        P = per.count
-        for i in range(len(p.candidates)):
-            for q in range(1, P):
-                m.add(v.y[(i, q)] >= v.y[(i, q - 1)]).with_name(f"monotone[{i},{per.ids[q]}]")
-        for (t, k), idx in sorted(by_demand.items()):
-            tenant, sku = p.tenants[t].id, p.skus[k].id
-            for q in range(P):
-                have = per.delivered_racks[(t, k)][q]
-                self.add(
-                    f"delivered[{tenant},{sku},{per.ids[q]}]",
-                    f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
-                    f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
-                    [(1, v.y[(i, q)]) for i in idx],
-                    None,
-                    have,
-                )
-            first, last = per.earliest.get(t), per.latest.get(t)
-            for q in range(P):
-                if first is not None and q < first:
-                    for i in idx:
-                        m.add(v.y[(i, q)] == 0).with_name(f"earliest[{tenant},{per.ids[q]}]")
-                if last is not None and q >= last:
-                    need = p.demand_racks[(t, k)]
-                    self.add(
-                        f"latest[{tenant},{sku},{per.ids[q]}]",
-                        f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
-                        [(1, v.y[(i, q)]) for i in idx],
-                        need,
-                        None,
-                    )
-        for s, idx in sorted(by_site.items()):
-            rate = per.build_rate[s]
-            if rate is None:
-                continue
-            site = p.sites[s].id
-            for q in range(P):
-                terms = [(1, v.y[(i, q)]) for i in idx] + ([(-1, v.y[(i, q - 1)]) for i in idx] if q else [])
-                self.add(
-                    f"build_rate[{site},{per.ids[q]}]",
-                    f"site {site} installs at most {rate} racks in {per.ids[q]}",
-                    terms,
-                    None,
-                    rate,
-                )
-
-    def add_island(self, t: int, s: int, gpus: list[tuple[int, cp_model.IntVar]], u: cp_model.IntVar) -> None:
-        tenant, site = self.p.tenants[t], self.p.sites[s]
-        name = f"training_island[{tenant.id},{site.id}]"
-        expr = cp_model.LinearExpr.weighted_sum([x for _, x in gpus], [g for g, _ in gpus])
-        ct = self.model.add(expr >= tenant.min_island_gpus).only_enforce_if(u)
-        named = NamedConstraint(
-            name, f"tenant {tenant.id} has at least {tenant.min_island_gpus:,} GPUs at {site.id} if it uses it"
-        )
-        if self.explain:
-            named.literal = self.model.new_bool_var(name)
-            # Guarded twice: the island rule only binds when the site is used and the rule is assumed.
-            ct.only_enforce_if([u, named.literal])
-        ct.with_name(name)
-        self.constraints.append(named)
-
     def _objective(self) -> None:
-        p, v = self.p, self.v
-        w = p.scenario.policy.objective
-        terms: list[tuple[int, cp_model.IntVar]] = [
-            (round(c.annual_cost_usd_per_rack), v.x[i]) for i, c in enumerate(p.candidates)
-        ]
-        if w.tenant_site_usd_per_year > 0:
-            terms += [(round(w.tenant_site_usd_per_year), u) for u in v.use.values()]
-        if w.site_fixed_weight > 0:
-            terms += [(round(w.site_fixed_weight * p.sites[s].fixed_usd_per_year), o) for s, o in v.open.items()]
-        offset = 0
-        per = p.periods
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (_t, k), cum in per.delivered_racks.items():
-                offset += round(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for (i, _q), y in v.y.items():
-                g = p.skus[p.candidates[i].k].gpus_per_rack
-                terms.append((-round(per.stranding_usd_per_gpu_quarter * g), y))
-        check_linear("objective", [c for c, _ in terms], [v.ub(var) for _, var in terms], offset)
-        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in terms], [c for c, _ in terms]) + offset)
+        """The formulation's objective in whole dollars (each coefficient rounded), overflow-checked."""
+        v = self.v
+        terms, constants = self.f.objective()
+        scaled = [(round(c), self.var(ref)) for c, ref in terms]
+        offset = sum(round(c) for c in constants)
+        check_linear("objective", [c for c, _ in scaled], [v.ub(var) for _, var in scaled], offset)
+        self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in scaled], [c for c, _ in scaled]) + offset)
 
     def hint(self, racks: dict[int, int], schedule: dict[tuple[int, int], int] | None = None) -> None:
         for (i, q), y in self.v.y.items():
@@ -396,7 +251,7 @@ class _Progress(cp_model.CpSolverSolutionCallback):
             self.on_progress(event)
 
 
-STATUS: dict[cp_model.CpSolverStatus, Status] = {
+STATUS = {
     cp_model.OPTIMAL: "OPTIMAL",
     cp_model.FEASIBLE: "FEASIBLE",
     cp_model.INFEASIBLE: "INFEASIBLE",
@@ -430,18 +285,11 @@ _DROP_FIRST = ["power_band_min", "generation_adequacy", "power_band_max", "subst
                "site_it_capacity", "delivered", "latest", "demand"]
 
 
-def _family(name: str) -> str:
-    return name.split("[", 1)[0]
-
-
-def _group_key(name: str, period_ids: set[str]) -> tuple:
+def _group_key(row: Row, period_ids: set[str]) -> tuple:
     """A constraint's group: its family and entity, over every period (``site_it_capacity[sejong,2027Q1]``
     and ``[sejong,2027Q2]`` are one group); a tenant's training islands at every site are one group."""
-    family = _family(name)
-    args = name[len(family) + 1:-1].split(",") if "[" in name else []
-    if family == "training_island":
-        args = args[:1]
-    return (family, *[a for a in args if a not in period_ids])
+    args = row.entities[:1] if row.family == "training_island" else row.entities
+    return (row.family, *[a for a in args if a not in period_ids])
 
 
 class _CoreSearch:
@@ -453,8 +301,7 @@ class _CoreSearch:
         self.opts = opts
         self.pm = PlacementModel(problem, explain=True)
         self.pm.model.clear_objective()  # feasibility only: a deletion test stops at the first plan
-        self.by_index = {c.literal.index: c for c in self.pm.constraints if c.literal is not None}  # explain=True: all
-        self.literals = {i: c.literal for i, c in self.by_index.items() if c.literal is not None}
+        self.by_index = {c.literal.index: c for c in self.pm.constraints}
         self.calls = 0
 
     def elapsed(self) -> float:
@@ -465,7 +312,7 @@ class _CoreSearch:
         self.calls += 1
         m = self.pm.model
         m.clear_assumptions()
-        m.add_assumptions([self.literals[i] for i in assumed])
+        m.add_assumptions([self.by_index[i].literal for i in assumed])
         solver = _parameters(self.opts, workers=1)
         solver.parameters.max_time_in_seconds = max(0.01, min(limit_s, self.deadline - time.perf_counter()))
         solver.parameters.max_deterministic_time = 1e9
@@ -519,14 +366,14 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
              elapsed_s=round(search.elapsed(), 3))
 
     def order(idx: int) -> tuple:
-        fam = _family(names[idx])
+        fam = search.by_index[idx].row.family
         return (_DROP_FIRST.index(fam) if fam in _DROP_FIRST else len(_DROP_FIRST) // 2, names[idx])
 
     minimal = proven
     step, last_log = 0, search.elapsed()
     groups: dict[tuple, list[int]] = {}
     for i in sorted(core, key=order):
-        groups.setdefault(_group_key(names[i], period_ids), []).append(i)
+        groups.setdefault(_group_key(search.by_index[i].row, period_ids), []).append(i)
     # Phase 1 tests whole groups; phase 2 single constraints of the groups with several left.
     phases = [("group", list(groups.values())), ("constraint", None)]
     for phase, candidates in phases:
@@ -588,12 +435,11 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
 
     t_index = {t.id: i for i, t in enumerate(problem.tenants)}
     k_index = {k.id: i for i, k in enumerate(problem.skus)}
-    lines: list[tuple[int, int]] = []
-    by_family: dict[str, list[NamedConstraint]] = {}
+    lines, by_family = [], {}
     for c in members:
-        fam = _family(c.name)
+        fam = c.row.family
         if fam == "demand":
-            tenant, sku = c.name[len("demand["):-1].split(",")
+            tenant, sku = c.row.entities
             lines.append((t_index[tenant], k_index[sku]))
         else:
             by_family.setdefault(fam, []).append(c)
@@ -605,7 +451,7 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
     for fam, cs in by_family.items():
         for c in cs:
             if fam in rules:
-                t = t_index[c.name[len(fam) + 1:-1].split(",")[0]]
+                t = t_index[c.row.entities[0]]
                 if not any(tt == t for tt, _ in lines) and rules[fam] not in via.get(t, []):
                     via.setdefault(t, []).append(rules[fam])
     parts = [demand_lines_text(problem, lines)] if lines else []
@@ -627,7 +473,7 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
             label, table = limits[fam]
             index = sub_index if fam == "substation_headroom" else site_index
             parts, total = [], 0.0
-            entries = [c.name[len(fam) + 1:-1].split(",") for c in cs]
+            entries = [c.row.entities for c in cs]
             periods = {args[1] for args in entries if len(args) > 1}
             one_period = len(periods) == 1 and all(len(args) > 1 for args in entries)
             for args in entries:
@@ -646,7 +492,10 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
     return out
 
 
-def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> Plan:
+def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_progress=None) -> EngineResult:
+    """One CP-SAT solve of the placement (and schedule), hinted with ``hint`` when given.
+    Raises InfeasibleError with the minimised core's reasons, NoSolutionError without a plan
+    in the time limit, SolveInterrupted on Ctrl-C before any plan."""
     opts = problem.scenario.policy.solver
     t0 = time.perf_counter()
     pm = PlacementModel(problem)
@@ -697,9 +546,12 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }
-    plan = assemble_plan(
-        problem,
-        racks,
+    notes = [("CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
+              "it does not model transmission-line flows (use --solver milp for grid limits).")]
+    if interrupted:
+        notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, status {name}")
+    return EngineResult(
+        racks=racks,
         status=name,
         solver="cpsat",
         solver_version=ortools.__version__,
@@ -709,12 +561,6 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         bound=float(solver.best_objective_bound),
         engine_objective=float(solver.objective_value),
         schedule=schedule,
-        notes=["CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
-               "it does not model transmission-line flows (use --solver milp for grid limits)."],
+        notes=notes,
+        interrupted=interrupted,
     )
-    if interrupted:
-        plan.summary.interrupted = True
-        plan.summary.notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, "
-                                  f"status {name}")
-    return plan
-

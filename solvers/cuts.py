@@ -37,11 +37,16 @@ from solvers.problem import Problem
 
 @dataclass(frozen=True)
 class CapacityCut:
-    name: str
+    family: str  # "open_capacity" or "use_capacity"
+    entities: tuple[str, ...]  # (resource, site) or (resource, tenant, site)
     link: tuple[str, int] | tuple[str, tuple[int, int]]  # ("open", s) or ("use", (t, s))
     resource: str  # "it" or "facility"
     candidates: list[int]
     cap_mw: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}[{','.join(self.entities)}]"
 
     def binary(self, open_vars: dict, use_vars: dict):
         """The engine's variable this cut links to: ``open_vars[s]`` or ``use_vars[(t, s)]``."""
@@ -61,20 +66,20 @@ def capacity_cuts(problem: Problem, *, open_sites: set[int], pairs: set[tuple[in
     for i, c in enumerate(problem.candidates):
         by_site.setdefault(c.s, []).append(i)
         by_pair.setdefault((c.t, c.s), []).append(i)
-    groups: list[tuple[str, tuple, int, list[int]]] = [
-        (f"open_capacity[{{r}},{problem.sites[s].id}]", ("open", s), s, by_site[s]) for s in sorted(open_sites)
+    groups: list[tuple[str, tuple[str, ...], tuple, int, list[int]]] = [
+        ("open_capacity", (problem.sites[s].id,), ("open", s), s, by_site[s]) for s in sorted(open_sites)
     ]
     groups += [
-        (f"use_capacity[{{r}},{problem.tenants[t].id},{problem.sites[s].id}]", ("use", (t, s)), s, by_pair[(t, s)])
+        ("use_capacity", (problem.tenants[t].id, problem.sites[s].id), ("use", (t, s)), s, by_pair[(t, s)])
         for t, s in sorted(pairs)
     ]
     per = problem.periods
     peak = {"it": per.peak(per.it_cap), "facility": per.peak(per.feed_limit)}
     cuts = []
-    for name, link, s, idx in groups:
+    for family, ids, link, s, idx in groups:
         for r in ("it", "facility"):
             cap = peak[r][s]
             reach = sum(per_rack_mw(problem, r, i) * problem.candidates[i].max_racks for i in idx)
             if reach > cap + 1e-9:
-                cuts.append(CapacityCut(name.format(r=r), link, r, idx, cap))
+                cuts.append(CapacityCut(family, (r, *ids), link, r, idx, cap))
     return cuts

@@ -1,7 +1,7 @@
 """Greedy baseline: cheapest feasible site first, tenant by tenant.
 
 Input: a :class:`~solvers.problem.Problem`. Output: rack counts per candidate
-(:func:`greedy_racks`) or a plan (:func:`solve_greedy`); CP-SAT uses the racks as hints.
+(:func:`greedy_racks`) or an engine result (:func:`solve_greedy`); CP-SAT uses the racks as hints.
 
 Tenants are taken largest first. For each, latency requirements are met first from the
 cheapest eligible sites, then the rest of its demand goes to the cheapest sites; a new
@@ -20,8 +20,7 @@ import math
 import time
 
 from placer.errors import NoSolutionError
-from placer.plan import Plan
-from solvers.assemble import assemble_plan
+from solvers.engine import EngineResult
 from solvers.problem import Problem
 from solvers.schedule import forward_schedule
 
@@ -169,7 +168,9 @@ def _unmet_final_rules(problem: Problem, racks: dict[int, int]) -> list[str]:
     return out
 
 
-def solve_greedy(problem: Problem) -> Plan:
+def solve_greedy(problem: Problem) -> EngineResult:
+    """The greedy placement (and its forward schedule on a rollout) as an engine result; raises
+    :class:`~placer.errors.NoSolutionError` when it cannot place everything (not a proof)."""
     t0 = time.perf_counter()
     racks, unplaced = greedy_racks(problem)
     seconds = time.perf_counter() - t0
@@ -186,9 +187,8 @@ def solve_greedy(problem: Problem) -> Plan:
         if late:
             raise NoSolutionError(f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period"
                                   + NOT_A_PROOF)
-    return assemble_plan(
-        problem,
-        racks,
+    return EngineResult(
+        racks=racks,
         status="FEASIBLE",
         solver="greedy",
         solver_version="placer-greedy-1",

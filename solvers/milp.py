@@ -1,11 +1,13 @@
 """MILP placement through OR-Tools MathOpt (HiGHS or SCIP), with grid limits by a contingency loop.
 
-Input: a :class:`~solvers.problem.Problem`; output: a plan with its grid report.
+Input: a :class:`~solvers.problem.Problem`; output: an :class:`~solvers.engine.EngineResult` with
+its grid report.
 
-The placement part is the README's model in floating point MW (no integer scaling):
-integer racks ``x[c]``, binaries ``use[t,s]`` and ``open[s]``, plus continuous site
-facility power ``F[s]`` and plant re-dispatch ``d[g]`` in [0, spare_g]. When the
-scenario has lines and ``policy.grid.security`` is not ``none``:
+The placement part is :mod:`solvers.formulation`'s rows translated in floating point MW (no
+integer scaling): integer racks ``x[c]`` (and live racks ``y[c, q]`` on rollouts), binaries
+``use[t,s]`` and ``open[s]``, plus continuous site facility power ``F[s]`` (the formulation's
+final facility aggregates, defined by its ``facility_def`` rows) and plant re-dispatch ``d[g]``
+in [0, spare_g]. When the scenario has lines and ``policy.grid.security`` is not ``none``:
 
 1. solve; 2. screen every line in the base case and after every non-bridge outage with
 PTDF/LODF (:class:`solvers.grid_security.SecurityLoop`); 3. add only the violated rows;
@@ -25,7 +27,6 @@ import datetime
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import ortools
@@ -33,12 +34,12 @@ import structlog
 from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
-from placer.contract import HOURS_PER_YEAR
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import LoopIteration, Plan, Status
-from solvers.assemble import assemble_plan
-from solvers.cuts import capacity_cuts, per_rack_mw
+from placer.plan import LoopIteration
+from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
+from solvers.engine import EngineResult
+from solvers.formulation import Formulation, Ref, Row
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -59,10 +60,12 @@ INTEGRALITY_TOL = 1e-6
 
 
 class MilpModel:
-    """The placement MILP; variables in typed containers, constraints named."""
+    """The placement MILP: the variables in typed containers, and every row of
+    :class:`~solvers.formulation.Formulation` translated in floating point (:meth:`add_row`)."""
 
     def __init__(self, problem: Problem):
         self.p = problem
+        self.f = Formulation(problem)
         self.m = mathopt.Model(name=f"placer-{problem.scenario.name}")
         self.x: dict[int, mathopt.Variable] = {}
         self.use: dict[tuple[int, int], mathopt.Variable] = {}
@@ -78,136 +81,84 @@ class MilpModel:
         for coef, var in terms:
             ct.set_coefficient(var, float(coef))
 
+    def var(self, ref: Ref) -> mathopt.Variable:
+        kind, key = ref.kind, ref.key
+        if kind == "y":
+            i, q = key
+            return self.x[i] if q == self.f.last else self.y[key]
+        if kind == "use":
+            return self.use[key]
+        if kind == "open":
+            return self.open[key[0]]
+        if kind == "facility" and key[1] == self.f.last:
+            return self.facility[key[0]]
+        raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
+
+    def add_row(self, row: Row) -> None:
+        """Translate a formulation row in floating point; the final period's facility aggregates are
+        the model's facility variables (the grid rows use them), earlier periods' are written out."""
+        terms = [(c, self.var(ref)) for c, ref in self.f.expand(row.terms, keep=lambda ref: ref.key[1] == self.f.last)]
+        lo, hi = -math.inf if row.lo is None else float(row.lo), math.inf if row.hi is None else float(row.hi)
+        if not row.explain and row.enforce is None and len(terms) == 1 and terms[0][0] == 1:
+            var = terms[0][1]  # a structural row on one variable is a bound (e.g. nothing live before go-live)
+            var.lower_bound, var.upper_bound = max(var.lower_bound, lo), min(var.upper_bound, hi)
+            return
+        if row.enforce is not None:
+            # sum >= lo when the boolean is 1, over non-negative terms: sum - lo * boolean >= 0 is exact
+            if row.hi is not None or row.lo is None or any(c < 0 for c, _ in terms):
+                raise ValueError(f"row '{row.name}': the MILP writes only lower-bounded non-negative indicator rows")
+            terms, lo = terms + [(-lo, self.var(row.enforce))], 0.0
+        self._con(row.name, terms, lo, hi)
+
     def _build(self) -> None:
         p, m = self.p, self.m
-        cands = p.candidates
-        by_site: dict[int, list[int]] = {}
-        by_demand: dict[tuple[int, int], list[int]] = {}
-        by_pair: dict[tuple[int, int], list[int]] = {}
+        cands, f, per = p.candidates, self.f, p.periods
+        last = f.last
         for i, c in enumerate(cands):
             self.x[i] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
-            by_site.setdefault(c.s, []).append(i)
-            by_demand.setdefault((c.t, c.k), []).append(i)
-            by_pair.setdefault((c.t, c.s), []).append(i)
-        for (t, k), racks in p.demand_racks.items():
-            self._con(f"demand[{p.tenants[t].id},{p.skus[k].id}]", [(1, self.x[i]) for i in by_demand.get((t, k), [])], racks, racks)
-        for s, site in enumerate(p.sites):
-            f = m.add_variable(lb=0.0, name=f"facility[{site.id}]")
-            self.facility.append(f)
-            idx = by_site.get(s, [])
-            self._con(f"facility_def[{site.id}]", [(1, f)] + [(-p.facility_mw(cands[i].k, s), self.x[i]) for i in idx], 0, 0)
-            if not idx:
-                continue
-            last, per = p.final, p.periods  # the final build-out meets the last period's capacities
-            self._con(f"site_it_capacity[{site.id}]", [(p.it_mw(cands[i].k), self.x[i]) for i in idx], ub=per.it_cap[last][s])
-            self._con(f"liquid_cooling[{site.id}]", [(p.liquid_mw(cands[i].k), self.x[i]) for i in idx],
-                      ub=per.liquid_cap[last][s])
-            self._con(f"air_cooling[{site.id}]", [(p.air_mw(cands[i].k), self.x[i]) for i in idx], ub=per.air_cap[last][s])
-            self._con(f"feed_capacity[{site.id}]", [(1, f)], ub=p.feed_limit_mw[s])
-        sub_terms: dict[int, list] = {}
-        for s, f in enumerate(self.facility):
-            for b, share in p.feed_shares[s].items():
-                sub_terms.setdefault(b, []).append((share, f))
-        for b, terms in sorted(sub_terms.items()):
-            sid = p.substation_ids[b]
-            self._con(f"substation_headroom[{sid}]", terms, ub=p.periods.headroom[p.final][b])
-        band = p.scenario.policy.power_band_mw
-        self._con("power_band", [(1, f) for f in self.facility], band.min_mw, band.max_mw)
-        plants = p.scenario.topology.plants
-        if plants:
-            self._con("generation_adequacy", [(1, f) for f in self.facility], ub=sum(pl.spare_mw for pl in plants))
-        for (t, s), idx in sorted(by_pair.items()):
-            tenant = p.tenants[t]
-            u = m.add_binary_variable(name=f"use[{tenant.id},{p.sites[s].id}]")
-            self.use[(t, s)] = u
-            for i in idx:
-                self._con(f"use_link[{i}]", [(1, self.x[i]), (-cands[i].max_racks, u)], ub=0)
-            if tenant.min_island_gpus > 0:
-                self._con(
-                    f"training_island[{tenant.id},{p.sites[s].id}]",
-                    [(p.skus[cands[i].k].gpus_per_rack, self.x[i]) for i in idx] + [(-tenant.min_island_gpus, u)],
-                    lb=0,
-                )
-        for t, tenant in enumerate(p.tenants):
-            pairs = [u for (tt, _), u in sorted(self.use.items()) if tt == t]
-            if tenant.max_sites is not None and pairs:
-                self._con(f"max_sites[{tenant.id}]", [(1, u) for u in pairs], ub=tenant.max_sites)
-            for j, req in enumerate(tenant.latency):
-                near = p.latency_eligible(req.metro, req.max_rtt_ms)
-                need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
-                terms = [(p.skus[c.k].gpus_per_rack, self.x[i]) for i, c in enumerate(cands) if c.t == t and c.s in near]
-                self._con(f"latency_share[{tenant.id},{req.metro},{j}]", terms, lb=need)
-        w = p.scenario.policy.objective
-        for s, site in enumerate(p.sites):
-            if site.fixed_usd_per_year > 0 and s in by_site:
-                o = m.add_binary_variable(name=f"open[{site.id}]")
-                self.open[s] = o
-                for (t, ss), u in self.use.items():
-                    if ss == s:
-                        self._con(f"open_link[{p.tenants[t].id},{site.id}]", [(1, u), (-1, o)], ub=0)
+        self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
+        for row in f.facility_definitions():
+            self.add_row(row)
+        for row in f.demand():
+            self.add_row(row)
+        for row in f.period_limits(last):
+            self.add_row(row)
+        for row in f.power():
+            self.add_row(row)
+        for t, s in f.pairs():
+            self.use[(t, s)] = m.add_binary_variable(name=f"use[{p.tenants[t].id},{p.sites[s].id}]")
+            for row in f.pair_rules(t, s):
+                self.add_row(row)
+        for row in f.tenant_rules():
+            self.add_row(row)
+        for s in f.open_sites():
+            self.open[s] = m.add_binary_variable(name=f"open[{p.sites[s].id}]")
+            for row in f.open_links(s):
+                self.add_row(row)
         # Rollouts skip the cuts: their objective is dominated by stranding, which the cuts do not
         # touch (measured on korea-2025-rollout at 90 s: the same bound, a 2 % worse plan with them).
-        cuts = [] if p.periods.multi else capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))
-        for cut in cuts:
-            self._con(cut.name, [(per_rack_mw(p, cut.resource, i), self.x[i]) for i in cut.candidates]
-                      + [(-cut.cap_mw, cut.binary(self.open, self.use))], ub=0)
-        if p.periods.multi:
-            self._rollout(by_site, by_demand)
-        obj = [(c.annual_cost_usd_per_rack, self.x[i]) for i, c in enumerate(cands)]
-        per = p.periods
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = constant - sum of live GPUs over periods (the constant is left out)
-            obj += [(-per.stranding_usd_per_gpu_quarter * p.skus[cands[i].k].gpus_per_rack, y)
-                    for (i, q), y in self.y.items()]
-        obj += [(w.tenant_site_usd_per_year, u) for u in self.use.values() if w.tenant_site_usd_per_year > 0]
-        obj += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, o) for s, o in self.open.items()]
+        if not per.multi:
+            for row in f.cuts(capacity_cuts(p, open_sites=set(self.open), pairs=set(self.use))):
+                self.add_row(row)
+        if per.multi:
+            # The rollout's columns and rows come last (measured on korea-2025-rollout at 30 s: with
+            # them first HiGHS's incumbent stranded 409,336 GPU-quarters instead of 303,864).
+            for i, c in enumerate(cands):
+                for q in range(last):
+                    label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
+                    self.y[(i, q)] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"y[{label},{per.ids[q]}]")
+                self.y[(i, last)] = self.x[i]
+            for q in range(last):
+                for row in f.period_limits(q):
+                    self.add_row(row)
+            for row in f.rollout():
+                self.add_row(row)
+        terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
+        obj = [(c, self.var(ref)) for c, ref in terms]
         self.objective_terms = obj
 
-    def _rollout(self, by_site: dict[int, list[int]], by_demand: dict[tuple[int, int], list[int]]) -> None:
-        """Cumulative live racks y[i, q] per period (y[i, last] = x[i]) and the rollout rules,
-        as in :class:`solvers.cpsat.PlacementModel` (see the README's rollout section)."""
-        p, m, per, cands = self.p, self.m, self.p.periods, self.p.candidates
-        last = per.count - 1
-        for i, c in enumerate(cands):
-            for q in range(last):
-                ub = 0 if per.earliest.get(c.t, 0) > q else c.max_racks
-                self.y[(i, q)] = m.add_integer_variable(lb=0, ub=ub, name=f"y[{i},{per.ids[q]}]")
-            self.y[(i, last)] = self.x[i]
-            for q in range(1, per.count):
-                self._con(f"monotone[{i},{per.ids[q]}]", [(1, self.y[(i, q)]), (-1, self.y[(i, q - 1)])], lb=0)
-        for q in range(last):  # the last period's limits are the final build-out's, already in the model
-            tag = per.ids[q]
-            for s, idx in sorted(by_site.items()):
-                ys = [(self.y[(i, q)], cands[i].k) for i in idx]
-                self._con(f"site_it_capacity[{p.sites[s].id},{tag}]", [(p.it_mw(k), y) for y, k in ys], ub=per.it_cap[q][s])
-                self._con(f"liquid_cooling[{p.sites[s].id},{tag}]", [(p.liquid_mw(k), y) for y, k in ys],
-                          ub=per.liquid_cap[q][s])
-                self._con(f"air_cooling[{p.sites[s].id},{tag}]", [(p.air_mw(k), y) for y, k in ys], ub=per.air_cap[q][s])
-                self._con(f"feed_capacity[{p.sites[s].id},{tag}]", [(p.facility_mw(k, s), y) for y, k in ys],
-                          ub=per.feed_limit[q][s])
-            sub_terms: dict[int, list] = {}
-            for s, idx in by_site.items():
-                for b, share in per.feed_shares[q][s].items():
-                    sub_terms.setdefault(b, []).extend((p.facility_mw(cands[i].k, s) * share, self.y[(i, q)]) for i in idx)
-            for b, terms in sorted(sub_terms.items()):
-                self._con(f"substation_headroom[{p.substation_ids[b]},{tag}]", terms, ub=per.headroom[q][b])
-        for (t, k), idx in sorted(by_demand.items()):
-            for q in range(per.count):
-                self._con(f"delivered[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
-                          ub=per.delivered_racks[(t, k)][q])
-                if per.latest.get(t) is not None and q >= per.latest[t]:
-                    self._con(f"latest[{t},{k},{per.ids[q]}]", [(1, self.y[(i, q)]) for i in idx],
-                              lb=p.demand_racks[(t, k)])
-        for s, idx in sorted(by_site.items()):
-            rate = per.build_rate[s]
-            if rate is None:
-                continue
-            for q in range(per.count):
-                terms = [(1, self.y[(i, q)]) for i in idx] + ([(-1, self.y[(i, q - 1)]) for i in idx] if q else [])
-                self._con(f"build_rate[{p.sites[s].id},{per.ids[q]}]", terms, ub=rate)
-
     def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
-        hours = HOURS_PER_YEAR * self.p.scenario.policy.cost.utilization
+        hours = 8760.0 * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
             self.redispatch.append(
@@ -270,8 +221,8 @@ class _Run:
 
     def incumbent(self, res) -> _Incumbent:
         values = res.variable_values()
-        schedule = ({key: int(round(values[y])) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
-        return _Incumbent(float(res.objective_value()), {i: int(round(values[v])) for i, v in self.mm.x.items()},
+        schedule = ({key: round(values[y]) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
+        return _Incumbent(float(res.objective_value()), {i: round(values[v]) for i, v in self.mm.x.items()},
                           np.array([values[v] for v in self.mm.redispatch]), schedule)
 
     def full_bound(self, res) -> None:
@@ -283,7 +234,6 @@ class _Run:
 
     def screen_and_cut(self, inc: _Incumbent):
         """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
-        assert self.loop is not None  # only called when the loop enforces grid security
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
         n_base, n_post = self.loop.add_rows(self.mm.m, self.mm.facility, self.mm.redispatch, scr)
         return n_base, n_post, scr
@@ -292,7 +242,7 @@ class _Run:
         """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
         placements are accepted."""
         hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
-        stats: dict[str, Any] = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
+        stats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
         while until - time.perf_counter() > 1.0 and not self.interrupted:
             free = hood.next(best.racks)
             budget = min(5.0, until - time.perf_counter())
@@ -319,12 +269,13 @@ class _Run:
         return best, stats
 
 
-def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> Plan:
+def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> EngineResult:
     """Full solves under the contingency loop; on a single-period HiGHS run that is not yet
     optimal, fix-and-reoptimise neighbourhoods improve the plan and a last full solve, hinted
     with it, raises the bound. The plan is the best screened-secure placement found."""
     sc = problem.scenario
     opts = sc.policy.solver
+    hinted = bool(hint) and engine == "highs"  # (the loop re-hints each re-solve with its last placement)
     t0 = time.perf_counter()
     mm = MilpModel(problem)
     grid = loop = None
@@ -374,7 +325,6 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
         n_base, n_post, scr = run.screen_and_cut(last)
-        assert loop is not None and grid is not None and lower_mw is not None  # enforce implies a grid
         loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=last.objective,
                                              base_constraints_added=n_base, contingency_constraints_added=n_post,
                                              worst_violation_mw=scr.worst_violation_mw))
@@ -429,12 +379,10 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         notes.append("a last full solve, hinted with the best plan, used the time left (bound and plan)")
     secure = best is not None
     best = best or last  # the loop ran out of iterations or time: report the last placement, insecure
-    assert best is not None  # every iteration either has a plan or raised
-    status: Status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
+    status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
         else "FEASIBLE"
     grid_report, extra = None, []
     if loop is not None:
-        assert grid is not None and lower_mw is not None  # built together with the loop
         grid_report = before_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw,
                                                   enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if grid_report.n_minus_1 == "insecure":
@@ -461,19 +409,17 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                      "build-out")
     params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
               "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap,
-              "neighbourhood_search": use_lns}
+              "neighbourhood_search": use_lns, "hinted": hinted}
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
-    plan = assemble_plan(
-        problem, best.racks, status=status, solver="milp" if engine == "highs" else "scip",
+    return EngineResult(
+        racks=best.racks, status=status, solver="milp" if engine == "highs" else "scip",
         solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
         build_seconds=build_s, solve_seconds=run.solve_s,
         bound=run.bound if math.isfinite(run.bound) else None,
         engine_objective=best.objective, notes=notes, grid=grid_report,
-        extra_terms=extra, schedule=best.schedule,
+        extra_terms=extra, schedule=best.schedule, interrupted=run.interrupted,
     )
-    plan.summary.interrupted = run.interrupted
-    return plan
 
 
 def _site_mw(problem: Problem, racks: dict[int, int]) -> np.ndarray:
@@ -501,5 +447,5 @@ def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tup
         line = loop.grid.line_ids[l]
         names.append(f"line {line} in the base case" if j < 0 else
                      f"line {line} after losing line {loop.grid.line_ids[loop.outages[j]]}")
-    return ("the placement rules can be met, but not while the grid carries the new load within its "
-            f"limits (after {iteration} contingency-loop iterations); binding limits include:", names)
+    return (("the placement rules can be met, but not while the grid carries the new load within its "
+             f"limits (after {iteration} contingency-loop iterations); binding limits include:"), names)

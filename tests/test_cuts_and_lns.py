@@ -14,6 +14,7 @@ from placer.verify import verify
 from solvers import solve
 from solvers.assemble import assemble_plan
 from solvers.cuts import capacity_cuts, per_rack_mw
+from solvers.engine import REGISTRY, EngineResult
 from solvers.greedy import greedy_racks
 from solvers.lns import Neighbourhoods, fix_outside, restore
 from solvers.milp import MilpModel, _Run
@@ -117,18 +118,9 @@ def test_reoptimise_never_worsens_the_incumbent_and_its_plan_verifies(syn30):
     best, stats = run.reoptimise(greedy, until=time.perf_counter() + 4.0)
     assert stats["neighbourhoods"] >= 1
     assert best.objective <= greedy.objective + 1e-6
-    plan = assemble_plan(
-        problem,
-        best.racks,
-        status="FEASIBLE",
-        solver="milp",
-        solver_version="test",
-        parameters={},
-        build_seconds=0.0,
-        solve_seconds=0.0,
-        bound=None,
-        engine_objective=best.objective,
-    )
+    result = EngineResult(solver="milp", solver_version="test", status="FEASIBLE", racks=best.racks,
+                          engine_objective=best.objective)
+    plan = assemble_plan(problem, result, REGISTRY["milp"].capabilities)
     assert verify(scenario, plan).valid
     assert plan.summary.objective == pytest.approx(best.objective, rel=1e-9)
 
