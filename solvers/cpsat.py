@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ortools
 import structlog
@@ -42,6 +42,9 @@ from solvers.interrupt import run_interruptibly
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
 from solvers.schedule import forward_schedule
+
+if TYPE_CHECKING:
+    from placer.plan import Status
 
 log = structlog.get_logger("placer.cpsat")
 
@@ -122,9 +125,11 @@ class PlacementModel:
     def var(self, ref: Ref) -> cp_model.IntVar:
         kind, key = ref.kind, ref.key
         if kind == "y":
-            return self.v.y[key]
+            i, q = key
+            return self.v.y[(i, q)]
         if kind == "use":
-            return self.v.use[key]
+            t, s = key
+            return self.v.use[(t, s)]
         if kind == "open":
             return self.v.open[key[0]]
         raise ValueError(f"CP-SAT holds no variable '{kind}' (aggregates are expanded first)")
@@ -251,7 +256,7 @@ class _Progress(cp_model.CpSolverSolutionCallback):
             self.on_progress(event)
 
 
-STATUS = {
+STATUS: dict[cp_model.CpSolverStatus, Status] = {
     cp_model.OPTIMAL: "OPTIMAL",
     cp_model.FEASIBLE: "FEASIBLE",
     cp_model.INFEASIBLE: "INFEASIBLE",
@@ -301,7 +306,12 @@ class _CoreSearch:
         self.opts = opts
         self.pm = PlacementModel(problem, explain=True)
         self.pm.model.clear_objective()  # feasibility only: a deletion test stops at the first plan
-        self.by_index = {c.literal.index: c for c in self.pm.constraints}
+        self.by_index: dict[int, NamedConstraint] = {}
+        self.literals: dict[int, cp_model.IntVar] = {}  # the same index -> its assumption literal
+        for c in self.pm.constraints:
+            assert c.literal is not None, "explain=True gives every named constraint a literal"
+            self.by_index[c.literal.index] = c
+            self.literals[c.literal.index] = c.literal
         self.calls = 0
 
     def elapsed(self) -> float:
@@ -312,7 +322,7 @@ class _CoreSearch:
         self.calls += 1
         m = self.pm.model
         m.clear_assumptions()
-        m.add_assumptions([self.by_index[i].literal for i in assumed])
+        m.add_assumptions([self.literals[i] for i in assumed])
         solver = _parameters(self.opts, workers=1)
         solver.parameters.max_time_in_seconds = max(0.01, min(limit_s, self.deadline - time.perf_counter()))
         solver.parameters.max_deterministic_time = 1e9
@@ -435,7 +445,8 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
 
     t_index = {t.id: i for i, t in enumerate(problem.tenants)}
     k_index = {k.id: i for i, k in enumerate(problem.skus)}
-    lines, by_family = [], {}
+    lines: list[tuple[int, int]] = []
+    by_family: dict[str, list[NamedConstraint]] = {}
     for c in members:
         fam = c.row.family
         if fam == "demand":
@@ -520,7 +531,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     solve_s = time.perf_counter() - t1
     if interrupted and status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE):
         raise SolveInterrupted(f"interrupted (Ctrl-C) after {solve_s:.1f} s, before CP-SAT found any plan")
-    name = STATUS.get(status, "UNKNOWN")
+    name: Status = STATUS.get(status, "UNKNOWN")
     log.info(
         "cpsat.done",
         status=name,

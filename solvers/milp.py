@@ -27,6 +27,7 @@ import datetime
 import math
 import time
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import ortools
@@ -35,7 +36,7 @@ from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import LoopIteration
+from placer.plan import LoopIteration, Status
 from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
@@ -85,9 +86,10 @@ class MilpModel:
         kind, key = ref.kind, ref.key
         if kind == "y":
             i, q = key
-            return self.x[i] if q == self.f.last else self.y[key]
+            return self.x[i] if q == self.f.last else self.y[(i, q)]
         if kind == "use":
-            return self.use[key]
+            t, s = key
+            return self.use[(t, s)]
         if kind == "open":
             return self.open[key[0]]
         if kind == "facility" and key[1] == self.f.last:
@@ -190,6 +192,16 @@ class _Incumbent:
     schedule: dict[tuple[int, int], int] | None
 
 
+class _LnsStats(TypedDict):
+    """What :meth:`_Run.reoptimise` did: neighbourhoods tried and improving, the starting engine
+    objective (USD/yr), and each neighbourhood's size in sites."""
+
+    neighbourhoods: int
+    improved: int
+    start_usd: float
+    sizes: list[int]
+
+
 class _Run:
     """One engine run on a built model: full solves, the contingency loop, fix-and-reoptimise."""
 
@@ -234,15 +246,16 @@ class _Run:
 
     def screen_and_cut(self, inc: _Incumbent):
         """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
+        assert self.loop is not None, "only a grid-enforcing run screens (enforce implies a loop)"
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
         n_base, n_post = self.loop.add_rows(self.mm.m, self.mm.facility, self.mm.redispatch, scr)
         return n_base, n_post, scr
 
-    def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, dict]:
+    def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, _LnsStats]:
         """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
         placements are accepted."""
         hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
-        stats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
+        stats: _LnsStats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
         while until - time.perf_counter() > 1.0 and not self.interrupted:
             free = hood.next(best.racks)
             budget = min(5.0, until - time.perf_counter())
@@ -324,6 +337,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         if not enforce:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
+        assert loop is not None and grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
         n_base, n_post, scr = run.screen_and_cut(last)
         loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=last.objective,
                                              base_constraints_added=n_base, contingency_constraints_added=n_post,
@@ -379,10 +393,12 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         notes.append("a last full solve, hinted with the best plan, used the time left (bound and plan)")
     secure = best is not None
     best = best or last  # the loop ran out of iterations or time: report the last placement, insecure
-    status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
+    assert best is not None, "the loop runs at least once, and each iteration sets last or raises"
+    status: Status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
         else "FEASIBLE"
     grid_report, extra = None, []
     if loop is not None:
+        assert grid is not None and lower_mw is not None, "a loop is built with its grid and lower bounds"
         grid_report = before_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw,
                                                   enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if grid_report.n_minus_1 == "insecure":

@@ -100,7 +100,7 @@ def test_bounds_are_below_the_objective_and_the_status_is_honest(name, case):
     assert s.gap == pytest.approx(relative_gap(s.objective, s.bound), abs=1e-12)
     assert s.status in ("OPTIMAL", "FEASIBLE")
     if s.status == "OPTIMAL":
-        assert s.gap <= s.relative_gap
+        assert s.gap is not None and s.gap <= s.relative_gap
     report = verify(sc, plan)
     assert report.valid and not violation_codes(report) & CLAIM_CODES, report.violations
 
@@ -122,7 +122,8 @@ def test_a_grid_blind_bound_adds_only_the_unavoidable_redispatch():
     sc = scenario("tiny")
     plan = solve(sc, "cpsat", time_limit_s=TIME_LIMIT_S)
     s = plan.summary
-    assert s.placement_status == "OPTIMAL" and s.status == "FEASIBLE" and s.gap > s.relative_gap
+    assert s.placement_status == "OPTIMAL" and s.status == "FEASIBLE"
+    assert s.gap is not None and s.gap > s.relative_gap and s.bound is not None
     redispatch = next(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
     assert s.objective - s.bound < redispatch  # the floor is part of the bound, not zero
     assert not violation_codes(verify(sc, plan))

@@ -53,9 +53,12 @@ def _assert_parity(sc, engines: list[str]) -> dict:
         assert plan.summary.status == "OPTIMAL", (name, plan.summary.gap)
     for a, b in permutations(engines, 2):
         bound, objective = plans[a].summary.bound, plans[b].summary.objective
+        assert bound is not None, f"{a} claims bounds"
         assert bound <= objective + TOL * abs(objective), f"{a}'s bound {bound:,.2f} is above {b}'s plan {objective:,.2f}"
     objectives = [p.summary.objective for p in plans.values()]
-    widest = max(max(p.summary.gap for p in plans.values()), plans[engines[0]].summary.relative_gap)
+    gaps = [p.summary.gap for p in plans.values()]
+    assert all(g is not None for g in gaps), gaps  # every plan is OPTIMAL, so it has a gap
+    widest = max(max(g for g in gaps if g is not None), plans[engines[0]].summary.relative_gap)
     assert max(objectives) - min(objectives) <= (widest + TOL) * max(abs(o) for o in objectives), objectives
     return plans
 
@@ -156,6 +159,7 @@ def test_cpsat_scales_every_mw_row_on_the_safe_side(case):
             assert all(scaled[v] >= c * W_PER_MW - 1e-6 for v, c in terms.items()), row.name
             assert hi <= row.hi * W_PER_MW + 1e-6, row.name
         else:
+            assert row.lo is not None, row.name  # an MW row has exactly one side
             assert all(scaled[v] <= c * W_PER_MW + 1e-6 for v, c in terms.items()), row.name
             assert lo >= row.lo * W_PER_MW - 1e-6, row.name
     assert checked >= 5
