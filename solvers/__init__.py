@@ -52,8 +52,10 @@ def choose_engine(scenario: Scenario) -> tuple[str, str]:
     security = sc.policy.grid.security
     n_lines = len(sc.topology.edges_of_kind("line"))
     if has_grid(sc) and security != "none":
-        return "milp", (f"auto: the topology has {n_lines:,} lines and grid.security is '{security}', so the "
-                        "grid-aware MILP (HiGHS) places under line limits")
+        return "milp", (
+            f"auto: the topology has {n_lines:,} lines and grid.security is '{security}', so the "
+            "grid-aware MILP (HiGHS) places under line limits"
+        )
     why = "grid.security is 'none'" if n_lines else "the topology has no lines"
     return "cpsat", f"auto: {why}, so CP-SAT places without line flows"
 
@@ -74,10 +76,17 @@ def solve(
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
     """
     if solver != AUTO and solver not in ENGINES:
-        raise InputError(f"unknown solver '{solver}'; choose one of {', '.join((AUTO, *ENGINES))}",
-                         where="--solver")
-    overrides = {k: v for k, v in (("time_limit_s", time_limit_s), ("workers", workers), ("seed", seed),
-                                   ("deterministic", deterministic)) if v is not None}
+        raise InputError(f"unknown solver '{solver}'; choose one of {', '.join((AUTO, *ENGINES))}", where="--solver")
+    overrides = {
+        k: v
+        for k, v in (
+            ("time_limit_s", time_limit_s),
+            ("workers", workers),
+            ("seed", seed),
+            ("deterministic", deterministic),
+        )
+        if v is not None
+    }
     if overrides:
         # Validated like the file itself: --workers 257 or seed=2**32 is refused, naming the option.
         options = scenario.policy.solver.with_overrides(**overrides)

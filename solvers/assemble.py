@@ -50,15 +50,25 @@ def cost_terms(problem: Problem, racks: dict[int, int]) -> list[CostTerm]:
     used_sites = {s for _, s in used_pairs}
     fixed = sum(problem.sites[s].fixed_usd_per_year for s in used_sites)
     return [
-        CostTerm(name="capex", usd_per_year=w.capex_weight * capex, description="annualized capital cost of IT MW installed"),
-        CostTerm(name="energy", usd_per_year=w.energy_weight * energy, description="facility energy at the policy utilization"),
-        CostTerm(name="site_fixed", usd_per_year=w.site_fixed_weight * fixed, description="fixed cost of every site used"),
+        CostTerm(
+            name="capex", usd_per_year=w.capex_weight * capex, description="annualized capital cost of IT MW installed"
+        ),
+        CostTerm(
+            name="energy",
+            usd_per_year=w.energy_weight * energy,
+            description="facility energy at the policy utilization",
+        ),
+        CostTerm(
+            name="site_fixed", usd_per_year=w.site_fixed_weight * fixed, description="fixed cost of every site used"
+        ),
         CostTerm(
             name="tenant_spread",
             usd_per_year=w.tenant_site_usd_per_year * len(used_pairs),
             description="penalty per (tenant, site) pair used",
         ),
-        CostTerm(name="region_surcharge", usd_per_year=surcharge, description="penalty per MW of facility power by region"),
+        CostTerm(
+            name="region_surcharge", usd_per_year=surcharge, description="penalty per MW of facility power by region"
+        ),
     ]
 
 
@@ -81,8 +91,9 @@ def proven_status(engine_status: Status, gap: float | None, target_gap: float) -
     return "OPTIMAL" if gap is not None and gap <= target_gap else "FEASIBLE"
 
 
-def assemble_plan(problem: Problem, result: EngineResult, capabilities: Capabilities, *,
-                  engine_choice: str = "") -> Plan:
+def assemble_plan(
+    problem: Problem, result: EngineResult, capabilities: Capabilities, *, engine_choice: str = ""
+) -> Plan:
     """The plan for an engine's result: the one place every plan is built.
 
     Every derived figure comes from the racks in floating point. The engine's bound is shifted
@@ -163,11 +174,13 @@ def assemble_plan(problem: Problem, result: EngineResult, capabilities: Capabili
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
-        terms.append(CostTerm(
-            name="stranding",
-            usd_per_year=stranded * problem.periods.stranding_usd_per_gpu_quarter,
-            description="penalty per GPU-quarter delivered but not live (whole rollout)",
-        ))
+        terms.append(
+            CostTerm(
+                name="stranding",
+                usd_per_year=stranded * problem.periods.stranding_usd_per_gpu_quarter,
+                description="penalty per GPU-quarter delivered but not live (whole rollout)",
+            )
+        )
     objective = sum(t.usd_per_year for t in terms)
     bound = result.bound
     if bound is not None and result.engine_objective is not None:
@@ -176,12 +189,20 @@ def assemble_plan(problem: Problem, result: EngineResult, capabilities: Capabili
     status = proven_status(result.status, gap, opts.relative_gap)
     placement_status: Status | None = None
     grid, notes = result.grid, list(problem.notes) + list(result.notes)
-    redispatch = None if capabilities.grid else _redispatch_afterwards(problem, [site_it[s] * site.pue for s, site
-                                                                                 in enumerate(problem.sites)])
+    redispatch = (
+        None
+        if capabilities.grid
+        else _redispatch_afterwards(problem, [site_it[s] * site.pue for s, site in enumerate(problem.sites)])
+    )
     if redispatch is not None:
         grid, cost, floor = redispatch
-        terms.append(CostTerm(name="redispatch", usd_per_year=cost,
-                              description="generation cost of the plants re-dispatched to serve the new load"))
+        terms.append(
+            CostTerm(
+                name="redispatch",
+                usd_per_year=cost,
+                description="generation cost of the plants re-dispatched to serve the new load",
+            )
+        )
         objective += cost
         if bound is not None:
             # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the

@@ -92,8 +92,14 @@ class PlacementModel:
         self._build()
 
     # ---- helpers --------------------------------------------------------------
-    def add(self, row: Row, terms: list[tuple[int, cp_model.IntVar]], lo: int | None, hi: int | None,
-            enforce: cp_model.IntVar | None = None):
+    def add(
+        self,
+        row: Row,
+        terms: list[tuple[int, cp_model.IntVar]],
+        lo: int | None,
+        hi: int | None,
+        enforce: cp_model.IntVar | None = None,
+    ):
         """Add lo <= sum(coef * var) <= hi (the row scaled) as a named constraint, only when ``enforce``
         is 1 if given, after an overflow check."""
         name = row.name
@@ -155,8 +161,13 @@ class PlacementModel:
             return
         if enforce is not None:
             raise ValueError(f"row '{row.name}': CP-SAT enforces only named rows conditionally")
-        if (len(terms) == 2 and lo is None and hi == 0 and [c for c, _ in scaled] == [1, -1]
-                and all(ref.kind in ("use", "open") for _, ref in terms)):
+        if (
+            len(terms) == 2
+            and lo is None
+            and hi == 0
+            and [c for c, _ in scaled] == [1, -1]
+            and all(ref.kind in ("use", "open") for _, ref in terms)
+        ):
             self.model.add_implication(scaled[0][1], scaled[1][1]).with_name(row.name)  # a <= b over booleans
             return
         expr = cp_model.LinearExpr.weighted_sum([v for _, v in scaled], [c for c, _ in scaled])
@@ -247,7 +258,13 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self.count += 1
         obj, bound = self.objective_value, self.best_objective_bound
         gap = (obj - bound) / abs(obj) if obj else 0.0
-        event = {"solution": self.count, "seconds": round(self.wall_time, 3), "objective_usd": obj, "bound_usd": bound, "gap": gap}
+        event = {
+            "solution": self.count,
+            "seconds": round(self.wall_time, 3),
+            "objective_usd": obj,
+            "bound_usd": bound,
+            "gap": gap,
+        }
         # At most one line a second: CP-SAT can find hundreds of small improvements.
         if self.count == 1 or self.wall_time - self.last_logged >= 1.0:
             self.last_logged = self.wall_time
@@ -285,9 +302,23 @@ CALL_LIMIT_S = 1.0  # at most this per deletion test; a test that times out keep
 
 # Deletion tries to drop these families first, so that what survives is the plainest story: the
 # demand lines and the limits they break. Families not listed go in between, in name order.
-_DROP_FIRST = ["power_band_min", "generation_adequacy", "power_band_max", "substation_headroom", "build_rate",
-               "feed_capacity", "air_cooling", "liquid_cooling", "training_island", "max_sites", "latency_share",
-               "site_it_capacity", "delivered", "latest", "demand"]
+_DROP_FIRST = [
+    "power_band_min",
+    "generation_adequacy",
+    "power_band_max",
+    "substation_headroom",
+    "build_rate",
+    "feed_capacity",
+    "air_cooling",
+    "liquid_cooling",
+    "training_island",
+    "max_sites",
+    "latency_share",
+    "site_it_capacity",
+    "delivered",
+    "latest",
+    "demand",
+]
 
 
 def _group_key(row: Row, period_ids: set[str]) -> tuple:
@@ -342,8 +373,9 @@ class _CoreSearch:
         return "unknown", []
 
 
-def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_BUDGET_S,
-                          rules_proven_infeasible: bool = True) -> list[str] | None:
+def explain_infeasibility(
+    problem: Problem, opts, *, budget_s: float = EXPLAIN_BUDGET_S, rules_proven_infeasible: bool = True
+) -> list[str] | None:
     """Reasons naming a set of constraints that cannot all hold: CP-SAT's infeasible core under
     assumptions, minimised by deletion within ``budget_s`` seconds of wall time.
 
@@ -368,12 +400,16 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
     proven = status == "infeasible"
     if not proven:
         if not rules_proven_infeasible:
-            log.info("infeasibility.core.done", constraints=None, minimal=False, solves=search.calls,
-                     elapsed_s=round(search.elapsed(), 3))
+            log.info(
+                "infeasibility.core.done",
+                constraints=None,
+                minimal=False,
+                solves=search.calls,
+                elapsed_s=round(search.elapsed(), 3),
+            )
             return None
         core = sorted(search.by_index)  # no core in time: every rule is suspect
-    log.info("infeasibility.core", step=0, phase="initial", constraints=len(core),
-             elapsed_s=round(search.elapsed(), 3))
+    log.info("infeasibility.core", step=0, phase="initial", constraints=len(core), elapsed_s=round(search.elapsed(), 3))
 
     def order(idx: int) -> tuple:
         fam = search.by_index[idx].row.family
@@ -388,8 +424,9 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
     phases = [("group", list(groups.values())), ("constraint", None)]
     for phase, candidates in phases:
         if candidates is None:
-            candidates = [[i] for members in groups.values() if len(set(members) & set(core)) > 1
-                          for i in members if i in core]
+            candidates = [
+                [i] for members in groups.values() if len(set(members) & set(core)) > 1 for i in members if i in core
+            ]
         for members in candidates:
             drop = set(members) & set(core)
             if not drop or len(drop) == len(core):
@@ -406,17 +443,32 @@ def explain_infeasibility(problem: Problem, opts, *, budget_s: float = EXPLAIN_B
             now = search.elapsed()
             if now - last_log >= 0.5:
                 last_log = now
-                log.info("infeasibility.core", step=step, phase=phase, tested=names[members[0]], result=result,
-                         constraints=len(core), elapsed_s=round(now, 3))
+                log.info(
+                    "infeasibility.core",
+                    step=step,
+                    phase=phase,
+                    tested=names[members[0]],
+                    result=result,
+                    constraints=len(core),
+                    elapsed_s=round(now, 3),
+                )
     seconds = search.elapsed()
-    log.info("infeasibility.core.done", steps=step, constraints=len(core), minimal=minimal, solves=search.calls,
-             elapsed_s=round(seconds, 3))
+    log.info(
+        "infeasibility.core.done",
+        steps=step,
+        constraints=len(core),
+        minimal=minimal,
+        solves=search.calls,
+        elapsed_s=round(seconds, 3),
+    )
     reasons = _core_reasons(problem, [search.by_index[i] for i in sorted(core, key=order)])
     if minimal:
         reasons.append(f"a minimal conflict: without any one of these it goes away (core minimised in {seconds:.1f} s)")
     else:
-        reasons.append(f"not proven minimal: stopped after {seconds:.1f} s and {step} deletion tests (the time budget "
-                       f"is {budget_s:g} s); some constraints listed may not be needed")
+        reasons.append(
+            f"not proven minimal: stopped after {seconds:.1f} s and {step} deletion tests (the time budget "
+            f"is {budget_s:g} s); some constraints listed may not be needed"
+        )
     return reasons
 
 
@@ -427,15 +479,18 @@ def _pruned_note(problem: Problem, tenants: list[int]) -> list[str]:
     parts = []
     for t in tenants:
         allowed = problem.tenants[t].allowed_regions
-        gone = [s.id for i, s in enumerate(problem.sites)
-                if (allowed is None or s.region in allowed) and (t, i) not in have]
+        gone = [
+            s.id for i, s in enumerate(problem.sites) if (allowed is None or s.region in allowed) and (t, i) not in have
+        ]
         if gone:
             shown = ", ".join(gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
             parts.append(f"{problem.tenants[t].id} at {shown}")
     if not parts:
         return []
-    return ["left out before solving (too small for the tenant's racks or training island, or lacking its "
-            "cooling medium): " + "; ".join(parts)]
+    return [
+        "left out before solving (too small for the tenant's racks or training island, or lacking its "
+        "cooling medium): " + "; ".join(parts)
+    ]
 
 
 def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]:
@@ -456,8 +511,13 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
             by_family.setdefault(fam, []).append(c)
     # Tenant rules scale with the tenant's demand (a latency share is a share of all its GPUs): a
     # tenant named only by such rules is in conflict through them.
-    rules = {"latency_share": "latency share", "max_sites": "site limit", "training_island": "training islands",
-             "latest": "go-live deadline", "delivered": "deliveries"}
+    rules = {
+        "latency_share": "latency share",
+        "max_sites": "site limit",
+        "training_island": "training islands",
+        "latest": "go-live deadline",
+        "delivered": "deliveries",
+    }
     via: dict[int, list[str]] = {}
     for fam, cs in by_family.items():
         for c in cs:
@@ -466,16 +526,25 @@ def _core_reasons(problem: Problem, members: list[NamedConstraint]) -> list[str]
                 if not any(tt == t for tt, _ in lines) and rules[fam] not in via.get(t, []):
                     via.setdefault(t, []).append(rules[fam])
     parts = [demand_lines_text(problem, lines)] if lines else []
-    parts += [f"{problem.tenants[t].id}'s {problem.tenant_gpus(t):,} GPUs through its {' and '.join(names)} "
-              f"({demand_lines_text(problem, [key for key in problem.demand_racks if key[0] == t])})"
-              for t, names in sorted(via.items())]
-    out = [f"demand lines in conflict: {'; '.join(parts)}" if parts else
-           "demand lines in conflict: none (these rules conflict even with nothing placed)"]
+    parts += [
+        f"{problem.tenants[t].id}'s {problem.tenant_gpus(t):,} GPUs through its {' and '.join(names)} "
+        f"({demand_lines_text(problem, [key for key in problem.demand_racks if key[0] == t])})"
+        for t, names in sorted(via.items())
+    ]
+    out = [
+        f"demand lines in conflict: {'; '.join(parts)}"
+        if parts
+        else "demand lines in conflict: none (these rules conflict even with nothing placed)"
+    ]
     out += _pruned_note(problem, sorted({t for t, _ in lines} | set(via)))
     per = problem.periods
-    limits = {"site_it_capacity": ("IT capacity", per.it_cap), "liquid_cooling": ("liquid cooling", per.liquid_cap),
-              "air_cooling": ("air cooling", per.air_cap), "feed_capacity": ("feed capacity (N-1)", per.feed_limit),
-              "substation_headroom": ("headroom for new load", per.headroom)}
+    limits = {
+        "site_it_capacity": ("IT capacity", per.it_cap),
+        "liquid_cooling": ("liquid cooling", per.liquid_cap),
+        "air_cooling": ("air cooling", per.air_cap),
+        "feed_capacity": ("feed capacity (N-1)", per.feed_limit),
+        "substation_headroom": ("headroom for new load", per.headroom),
+    }
     site_index = {s.id: i for i, s in enumerate(problem.sites)}
     sub_index = {b: i for i, b in enumerate(problem.substation_ids)}
     q_index = {q: i for i, q in enumerate(per.ids)}
@@ -526,8 +595,9 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     # Ctrl-C: we stop the search ourselves and mark the plan (CP-SAT's own handler would hide it).
     solver.parameters.catch_sigint_signal = False
     t1 = time.perf_counter()
-    status, interrupted = run_interruptibly(lambda: solver.solve(pm.model, _Progress(on_progress)),
-                                            solver.stop_search, engine="cpsat")
+    status, interrupted = run_interruptibly(
+        lambda: solver.solve(pm.model, _Progress(on_progress)), solver.stop_search, engine="cpsat"
+    )
     solve_s = time.perf_counter() - t1
     if interrupted and status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE):
         raise SolveInterrupted(f"interrupted (Ctrl-C) after {solve_s:.1f} s, before CP-SAT found any plan")
@@ -557,8 +627,12 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         "power_unit": f"1/{W_PER_MW} MW",
         "hinted": bool(hint),
     }
-    notes = [("CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
-              "it does not model transmission-line flows (use --solver milp for grid limits).")]
+    notes = [
+        (
+            "CP-SAT models site, cooling, feed (N-1), substation, band, latency, island, site-count and region rules; "
+            "it does not model transmission-line flows (use --solver milp for grid limits)."
+        )
+    ]
     if interrupted:
         notes.append(f"interrupted (Ctrl-C) after {solve_s:.1f} s: the plan is CP-SAT's incumbent then, status {name}")
     return EngineResult(

@@ -86,8 +86,9 @@ class Engine(ABC):
     capabilities: Capabilities
 
     @abstractmethod
-    def solve(self, problem: Problem, *, hint: dict[int, int] | None = None,
-              on_progress: Callable[[dict], None] | None = None) -> EngineResult:
+    def solve(
+        self, problem: Problem, *, hint: dict[int, int] | None = None, on_progress: Callable[[dict], None] | None = None
+    ) -> EngineResult:
         """Place the problem's demand. Raises :class:`placer.errors.InfeasibleError` (with
         reasons) when it proves no placement exists, :class:`placer.errors.NoSolutionError`
         when it found none in its time limit, :class:`placer.errors.SolveInterrupted` on

@@ -33,8 +33,9 @@ class CpsatEngine(Engine):
     name = "cpsat"
     capabilities = Capabilities(grid=False, rollouts=True, bounds=True, hints=True, deterministic=True)
 
-    def solve(self, problem: Problem, *, hint: dict[int, int] | None = None,
-              on_progress: Callable[[dict], None] | None = None) -> EngineResult:
+    def solve(
+        self, problem: Problem, *, hint: dict[int, int] | None = None, on_progress: Callable[[dict], None] | None = None
+    ) -> EngineResult:
         from solvers.cpsat import solve_cpsat
 
         return solve_cpsat(problem, hint=hint, on_progress=on_progress)
@@ -46,8 +47,9 @@ class MilpEngine(Engine):
     def __init__(self, name: str, backend: str, capabilities: Capabilities):
         self.name, self.backend, self.capabilities = name, backend, capabilities
 
-    def solve(self, problem: Problem, *, hint: dict[int, int] | None = None,
-              on_progress: Callable[[dict], None] | None = None) -> EngineResult:
+    def solve(
+        self, problem: Problem, *, hint: dict[int, int] | None = None, on_progress: Callable[[dict], None] | None = None
+    ) -> EngineResult:
         from solvers.milp import solve_milp
 
         # A partial placement is no use as a MIP start: HiGHS would have to complete it first.
@@ -59,17 +61,20 @@ class GreedyEngine(Engine):
     name = "greedy"
     capabilities = Capabilities(grid=False, rollouts=True, bounds=False, hints=False, deterministic=True)
 
-    def solve(self, problem: Problem, *, hint: dict[int, int] | None = None,
-              on_progress: Callable[[dict], None] | None = None) -> EngineResult:
+    def solve(
+        self, problem: Problem, *, hint: dict[int, int] | None = None, on_progress: Callable[[dict], None] | None = None
+    ) -> EngineResult:
         from solvers.greedy import solve_greedy
 
         return solve_greedy(problem)
 
 
 REGISTRY.register(CpsatEngine())
-REGISTRY.register(MilpEngine("milp", "highs", Capabilities(grid=True, rollouts=True, bounds=True, hints=True,
-                                                          deterministic=True)))
+REGISTRY.register(
+    MilpEngine("milp", "highs", Capabilities(grid=True, rollouts=True, bounds=True, hints=True, deterministic=True))
+)
 # SCIP gets no hint: measured, it found no plan from a greedy hint in 12 s either (solvers/milp.py).
-REGISTRY.register(MilpEngine("scip", "scip", Capabilities(grid=True, rollouts=True, bounds=True, hints=False,
-                                                         deterministic=True)))
+REGISTRY.register(
+    MilpEngine("scip", "scip", Capabilities(grid=True, rollouts=True, bounds=True, hints=False, deterministic=True))
+)
 REGISTRY.register(GreedyEngine())

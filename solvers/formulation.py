@@ -149,9 +149,17 @@ class Formulation:
         holds the aggregates as variables (the MILP, whose grid rows use them); CP-SAT expands them."""
         p = self.p
         for s, site in enumerate(p.sites):
-            yield Row("facility_def", (site.id,), f"site {site.id}'s facility power is its racks' IT power times its PUE",
-                      ((1, self.facility(s)),) + tuple((-p.facility_mw(p.candidates[i].k, s), self.y(i))
-                                                       for i in self.by_site.get(s, [])), 0, 0, unit=MW, explain=False)
+            yield Row(
+                "facility_def",
+                (site.id,),
+                f"site {site.id}'s facility power is its racks' IT power times its PUE",
+                ((1, self.facility(s)),)
+                + tuple((-p.facility_mw(p.candidates[i].k, s), self.y(i)) for i in self.by_site.get(s, [])),
+                0,
+                0,
+                unit=MW,
+                explain=False,
+            )
 
     # ---- families ----------------------------------------------------------------
     def demand(self) -> Iterator[Row]:
@@ -159,9 +167,14 @@ class Formulation:
         p = self.p
         for (t, k), racks in p.demand_racks.items():
             tenant, sku = p.tenants[t].id, p.skus[k].id
-            yield Row("demand", (tenant, sku),
-                      f"tenant {tenant} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
-                      tuple((1, self.y(i)) for i in self.by_demand.get((t, k), [])), racks, racks)
+            yield Row(
+                "demand",
+                (tenant, sku),
+                f"tenant {tenant} gets all {racks * p.skus[k].gpus_per_rack:,} {sku} GPUs it asked for",
+                tuple((1, self.y(i)) for i in self.by_demand.get((t, k), [])),
+                racks,
+                racks,
+            )
 
     def period_limits(self, q: int) -> Iterator[Row]:
         """Site, cooling, feed and substation limits in force in period q, on the racks live then."""
@@ -172,23 +185,44 @@ class Formulation:
             site = p.sites[s]
             ks = [cands[i].k for i in idx]
             ys = [self.y(i, q) for i in idx]
-            yield Row("site_it_capacity", (site.id, *tag),
-                      f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-                      tuple((p.it_mw(k), y) for k, y in zip(ks, ys)), hi=per.it_cap[q][s], unit=MW)
+            yield Row(
+                "site_it_capacity",
+                (site.id, *tag),
+                f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
+                tuple((p.it_mw(k), y) for k, y in zip(ks, ys)),
+                hi=per.it_cap[q][s],
+                unit=MW,
+            )
             liquid = tuple((p.liquid_mw(k), y) for k, y in zip(ks, ys) if p.liquid_mw(k) > 0)
             if liquid:
-                yield Row("liquid_cooling", (site.id, *tag),
-                          f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
-                          liquid, hi=per.liquid_cap[q][s], unit=MW)
+                yield Row(
+                    "liquid_cooling",
+                    (site.id, *tag),
+                    f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
+                    liquid,
+                    hi=per.liquid_cap[q][s],
+                    unit=MW,
+                )
             air = tuple((p.air_mw(k), y) for k, y in zip(ks, ys) if p.air_mw(k) > 0)
             if air:
-                yield Row("air_cooling", (site.id, *tag),
-                          f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
-                          air, hi=per.air_cap[q][s], unit=MW)
-            yield Row("feed_capacity", (site.id, *tag),
-                      f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
-                      + (" after losing any one feed" if p.n_feeds[s] > 1 else "") + when,
-                      ((1, self.facility(s, q)),), hi=per.feed_limit[q][s], unit=MW)
+                yield Row(
+                    "air_cooling",
+                    (site.id, *tag),
+                    f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
+                    air,
+                    hi=per.air_cap[q][s],
+                    unit=MW,
+                )
+            yield Row(
+                "feed_capacity",
+                (site.id, *tag),
+                f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
+                + (" after losing any one feed" if p.n_feeds[s] > 1 else "")
+                + when,
+                ((1, self.facility(s, q)),),
+                hi=per.feed_limit[q][s],
+                unit=MW,
+            )
         # substation headroom: a site draws on its feeds in proportion to their capacity
         sub_terms: dict[int, list[tuple[float, Ref]]] = {}
         for s in self.by_site:
@@ -196,9 +230,14 @@ class Formulation:
                 sub_terms.setdefault(b, []).append((share, self.facility(s, q)))
         for b, terms in sorted(sub_terms.items()):
             sid = p.substation_ids[b]
-            yield Row("substation_headroom", (sid, *tag),
-                      f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
-                      tuple(terms), hi=per.headroom[q][b], unit=MW)
+            yield Row(
+                "substation_headroom",
+                (sid, *tag),
+                f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
+                tuple(terms),
+                hi=per.headroom[q][b],
+                unit=MW,
+            )
 
     def power(self) -> Iterator[Row]:
         """The facility power band and, when the topology has plants, generation adequacy."""
@@ -206,16 +245,33 @@ class Formulation:
         band = p.scenario.policy.power_band_mw
         every = tuple((1, self.facility(s)) for s in range(len(p.sites)))
         # Two rows, not one ranged: CP-SAT rounds an upper and a lower limit's coefficients apart.
-        yield Row("power_band_max", (), f"total facility power stays at or below {band.max_mw:g} MW", every,
-                  hi=band.max_mw, unit=MW)
-        yield Row("power_band_min", (), f"total facility power reaches at least {band.min_mw:g} MW", every,
-                  lo=band.min_mw, unit=MW)
+        yield Row(
+            "power_band_max",
+            (),
+            f"total facility power stays at or below {band.max_mw:g} MW",
+            every,
+            hi=band.max_mw,
+            unit=MW,
+        )
+        yield Row(
+            "power_band_min",
+            (),
+            f"total facility power reaches at least {band.min_mw:g} MW",
+            every,
+            lo=band.min_mw,
+            unit=MW,
+        )
         plants = p.scenario.topology.plants
         if plants:
             spare = sum(pl.spare_mw for pl in plants)
-            yield Row("generation_adequacy", (),
-                      f"total facility power stays within the plants' {spare:g} MW of spare capacity",
-                      every, hi=spare, unit=MW)
+            yield Row(
+                "generation_adequacy",
+                (),
+                f"total facility power stays within the plants' {spare:g} MW of spare capacity",
+                every,
+                hi=spare,
+                unit=MW,
+            )
 
     def tenant_rules(self) -> Iterator[Row]:
         """Per tenant: its site count and its latency shares (islands and links are structure)."""
@@ -223,16 +279,26 @@ class Formulation:
         for t, tenant in enumerate(p.tenants):
             pairs = [self.use(tt, s) for (tt, s) in sorted(self.by_pair) if tt == t]
             if tenant.max_sites is not None and pairs:
-                yield Row("max_sites", (tenant.id,), f"tenant {tenant.id} uses at most {tenant.max_sites} sites",
-                          tuple((1, u) for u in pairs), hi=tenant.max_sites)
+                yield Row(
+                    "max_sites",
+                    (tenant.id,),
+                    f"tenant {tenant.id} uses at most {tenant.max_sites} sites",
+                    tuple((1, u) for u in pairs),
+                    hi=tenant.max_sites,
+                )
             for j, req in enumerate(tenant.latency):
                 near = p.latency_eligible(req.metro, req.max_rtt_ms)
                 need = math.ceil(req.min_share * tenant.total_gpus - 1e-9)
-                yield Row("latency_share", (tenant.id, req.metro, str(j)),
-                          f"at least {req.min_share:.0%} of tenant {tenant.id}'s GPUs ({need:,}) sit within "
-                          f"{req.max_rtt_ms:g} ms round trip of {req.metro}",
-                          tuple((p.skus[c.k].gpus_per_rack, self.y(i)) for i, c in enumerate(cands)
-                                if c.t == t and c.s in near), lo=need)
+                yield Row(
+                    "latency_share",
+                    (tenant.id, req.metro, str(j)),
+                    f"at least {req.min_share:.0%} of tenant {tenant.id}'s GPUs ({need:,}) sit within "
+                    f"{req.max_rtt_ms:g} ms round trip of {req.metro}",
+                    tuple(
+                        (p.skus[c.k].gpus_per_rack, self.y(i)) for i, c in enumerate(cands) if c.t == t and c.s in near
+                    ),
+                    lo=need,
+                )
 
     def pair_rules(self, t: int, s: int) -> Iterator[Row]:
         """Tenant t at site s: racks only where ``use[t, s]`` (per candidate with its own bound: a much
@@ -241,21 +307,37 @@ class Formulation:
         tenant, site = p.tenants[t], p.sites[s]
         idx = self.by_pair[(t, s)]
         for i in idx:
-            yield Row("use_link", (tenant.id, p.skus[cands[i].k].id, site.id), "racks only at a site the tenant uses",
-                      ((1, self.y(i)), (-self.rack_bound(i), self.use(t, s))), hi=0, explain=False)
+            yield Row(
+                "use_link",
+                (tenant.id, p.skus[cands[i].k].id, site.id),
+                "racks only at a site the tenant uses",
+                ((1, self.y(i)), (-self.rack_bound(i), self.use(t, s))),
+                hi=0,
+                explain=False,
+            )
         if tenant.min_island_gpus > 0:
-            yield Row("training_island", (tenant.id, site.id),
-                      f"tenant {tenant.id} has at least {tenant.min_island_gpus:,} GPUs at {site.id} if it uses it",
-                      tuple((p.skus[cands[i].k].gpus_per_rack, self.y(i)) for i in idx), lo=tenant.min_island_gpus,
-                      enforce=self.use(t, s))
+            yield Row(
+                "training_island",
+                (tenant.id, site.id),
+                f"tenant {tenant.id} has at least {tenant.min_island_gpus:,} GPUs at {site.id} if it uses it",
+                tuple((p.skus[cands[i].k].gpus_per_rack, self.y(i)) for i in idx),
+                lo=tenant.min_island_gpus,
+                enforce=self.use(t, s),
+            )
 
     def open_links(self, s: int) -> Iterator[Row]:
         """Site s is open when any tenant uses it (its fixed cost)."""
         site = self.p.sites[s].id
         for t, _ in self._pairs_at.get(s, []):
             tenant = self.p.tenants[t].id
-            yield Row("open_link", (tenant, site), f"site {site} is open when {tenant} uses it",
-                      ((1, self.use(t, s)), (-1, self.open(s))), hi=0, explain=False)
+            yield Row(
+                "open_link",
+                (tenant, site),
+                f"site {site} is open when {tenant} uses it",
+                ((1, self.use(t, s)), (-1, self.open(s))),
+                hi=0,
+                explain=False,
+            )
 
     def cuts(self, cuts) -> Iterator[Row]:
         """The capacity-link cuts of :mod:`solvers.cuts` as rows: sum(per-rack MW * x) - cap * binary <= 0."""
@@ -264,10 +346,18 @@ class Formulation:
         for cut in cuts:
             kind, key = cut.link
             binary = self.open(key) if kind == "open" else self.use(*key)
-            yield Row(cut.family, cut.entities,
-                      f"the racks use at most {cut.cap_mw:g} MW of {cut.resource} capacity, none unless {binary.kind}",
-                      tuple([(per_rack_mw(self.p, cut.resource, i), self.y(i)) for i in cut.candidates]
-                            + [(-cut.cap_mw, binary)]), hi=0, unit=MW, explain=False)
+            yield Row(
+                cut.family,
+                cut.entities,
+                f"the racks use at most {cut.cap_mw:g} MW of {cut.resource} capacity, none unless {binary.kind}",
+                tuple(
+                    [(per_rack_mw(self.p, cut.resource, i), self.y(i)) for i in cut.candidates]
+                    + [(-cut.cap_mw, binary)]
+                ),
+                hi=0,
+                unit=MW,
+                explain=False,
+            )
 
     def objective(self) -> tuple[list[tuple[float, Ref]], list[float]]:
         """(terms, constants) of the objective, USD per year: each rack's annual cost, the tenant-site
@@ -298,33 +388,57 @@ class Formulation:
         for i, c in enumerate(p.candidates):
             label = (p.tenants[c.t].id, p.skus[c.k].id, p.sites[c.s].id)
             for q in range(1, P):
-                yield Row("monotone", (*label, per.ids[q]), "installed racks stay installed",
-                          ((1, self.y(i, q)), (-1, self.y(i, q - 1))), lo=0, explain=False)
+                yield Row(
+                    "monotone",
+                    (*label, per.ids[q]),
+                    "installed racks stay installed",
+                    ((1, self.y(i, q)), (-1, self.y(i, q - 1))),
+                    lo=0,
+                    explain=False,
+                )
         for (t, k), idx in sorted(self.by_demand.items()):
             tenant, sku = p.tenants[t].id, p.skus[k].id
             for q in range(P):
                 have = per.delivered_racks[(t, k)][q]
-                yield Row("delivered", (tenant, sku, per.ids[q]),
-                          f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
-                          f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
-                          tuple((1, self.y(i, q)) for i in idx), hi=have)
+                yield Row(
+                    "delivered",
+                    (tenant, sku, per.ids[q]),
+                    f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
+                    f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
+                    tuple((1, self.y(i, q)) for i in idx),
+                    hi=have,
+                )
             first, last = per.earliest.get(t), per.latest.get(t)
             for q in range(P):
                 if first is not None and q < first:
                     for i in idx:
-                        yield Row("earliest", (tenant, sku, p.sites[p.candidates[i].s].id, per.ids[q]),
-                                  f"tenant {tenant} has nothing live before {per.ids[first]}",
-                                  ((1, self.y(i, q)),), 0, 0, explain=False)
+                        yield Row(
+                            "earliest",
+                            (tenant, sku, p.sites[p.candidates[i].s].id, per.ids[q]),
+                            f"tenant {tenant} has nothing live before {per.ids[first]}",
+                            ((1, self.y(i, q)),),
+                            0,
+                            0,
+                            explain=False,
+                        )
                 if last is not None and q >= last:
-                    yield Row("latest", (tenant, sku, per.ids[q]),
-                              f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
-                              tuple((1, self.y(i, q)) for i in idx), lo=p.demand_racks[(t, k)])
+                    yield Row(
+                        "latest",
+                        (tenant, sku, per.ids[q]),
+                        f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
+                        tuple((1, self.y(i, q)) for i in idx),
+                        lo=p.demand_racks[(t, k)],
+                    )
         for s, idx in sorted(self.by_site.items()):
             rate = per.build_rate[s]
             if rate is None:
                 continue
             site = p.sites[s].id
             for q in range(P):
-                yield Row("build_rate", (site, per.ids[q]), f"site {site} installs at most {rate} racks in {per.ids[q]}",
-                          tuple([(1, self.y(i, q)) for i in idx] + ([(-1, self.y(i, q - 1)) for i in idx] if q else [])),
-                          hi=rate)
+                yield Row(
+                    "build_rate",
+                    (site, per.ids[q]),
+                    f"site {site} installs at most {rate} racks in {per.ids[q]}",
+                    tuple([(1, self.y(i, q)) for i in idx] + ([(-1, self.y(i, q - 1)) for i in idx] if q else [])),
+                    hi=rate,
+                )

@@ -160,8 +160,10 @@ def _unmet_final_rules(problem: Problem, racks: dict[int, int]) -> list[str]:
             near = p.latency_eligible(req.metro, req.max_rtt_ms)
             have = sum(g for (tt, s), g in gpus.items() if tt == t and s in near)
             if have < req.min_share * tenant.total_gpus - EPS:
-                out.append(f"tenant {tenant.id}'s latency share: {have:,} GPUs within {req.max_rtt_ms:g} ms of "
-                           f"{req.metro}, {req.min_share:.0%} needed")
+                out.append(
+                    f"tenant {tenant.id}'s latency share: {have:,} GPUs within {req.max_rtt_ms:g} ms of "
+                    f"{req.metro}, {req.min_share:.0%} needed"
+                )
     band = p.scenario.policy.power_band_mw
     if facility < band.min_mw - 1e-6:
         out.append(f"the power band: {facility:.1f} MW facility power, at least {band.min_mw:g} MW needed")
@@ -185,8 +187,9 @@ def solve_greedy(problem: Problem) -> EngineResult:
         last = problem.final
         late = sum(racks[i] - schedule[(i, last)] for i in racks)
         if late:
-            raise NoSolutionError(f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period"
-                                  + NOT_A_PROOF)
+            raise NoSolutionError(
+                f"the greedy baseline's rollout leaves {late} racks uninstalled at the last period" + NOT_A_PROOF
+            )
     return EngineResult(
         racks=racks,
         status="FEASIBLE",
@@ -196,7 +199,9 @@ def solve_greedy(problem: Problem) -> EngineResult:
         build_seconds=0.0,
         solve_seconds=seconds,
         bound=None,
-        notes=["greedy baseline: no optimality bound; it does not target the power band's minimum "
-               "or model transmission-line flows"],
+        notes=[
+            "greedy baseline: no optimality bound; it does not target the power band's minimum "
+            "or model transmission-line flows"
+        ],
         schedule=schedule,
     )

@@ -117,7 +117,9 @@ class MilpModel:
         cands, f, per = p.candidates, self.f, p.periods
         last = f.last
         for i, c in enumerate(cands):
-            self.x[i] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]")
+            self.x[i] = m.add_integer_variable(
+                lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]"
+            )
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
         for row in f.facility_definitions():
             self.add_row(row)
@@ -215,17 +217,21 @@ class _Run:
     def solve(self, budget_s: float, hint: dict[int, int] | None):
         model_hint = None
         if hint and self.engine == "highs":  # measured: SCIP found no plan from a greedy hint in 12 s either
-            model_hint = mathopt.ModelSolveParameters(solution_hints=[
-                mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})])
+            model_hint = mathopt.ModelSolveParameters(
+                solution_hints=[mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})]
+            )
         t = time.perf_counter()
         params = _params(self.opts, self.engine, budget_s)
         stopper = SolveInterrupter()  # SCIP honours it; HiGHS under MathOpt (ortools 9.15) finishes its solve first
         res, interrupted = run_interruptibly(
-            lambda: mathopt.solve(self.mm.m, SOLVERS[self.engine], params=params, model_params=model_hint,
-                                  interrupter=stopper),
-            stopper.interrupt, engine=self.engine,
+            lambda: mathopt.solve(
+                self.mm.m, SOLVERS[self.engine], params=params, model_params=model_hint, interrupter=stopper
+            ),
+            stopper.interrupt,
+            engine=self.engine,
             stop_note=f"{self.engine} stops at the end of its current solve (at most {budget_s:.0f} s); "
-                      "Ctrl-C again to abort without a plan")
+            "Ctrl-C again to abort without a plan",
+        )
         self.interrupted |= interrupted
         dt = time.perf_counter() - t
         self.solve_s += dt
@@ -233,9 +239,13 @@ class _Run:
 
     def incumbent(self, res) -> _Incumbent:
         values = res.variable_values()
-        schedule = ({key: round(values[y]) for key, y in self.mm.y.items()} if self.p.periods.multi else None)
-        return _Incumbent(float(res.objective_value()), {i: round(values[v]) for i, v in self.mm.x.items()},
-                          np.array([values[v] for v in self.mm.redispatch]), schedule)
+        schedule = {key: round(values[y]) for key, y in self.mm.y.items()} if self.p.periods.multi else None
+        return _Incumbent(
+            float(res.objective_value()),
+            {i: round(values[v]) for i, v in self.mm.x.items()},
+            np.array([values[v] for v in self.mm.redispatch]),
+            schedule,
+        )
 
     def full_bound(self, res) -> None:
         bound = res.termination.objective_bounds.dual_bound
@@ -277,8 +287,13 @@ class _Run:
                 continue  # its violated rows are in the model now; later neighbourhoods respect them
             best = inc
             stats["improved"] += 1
-            log.info("milp.lns", neighbourhood=stats["neighbourhoods"], sites=len(free), objective_usd=best.objective,
-                     seconds=round(dt, 3))
+            log.info(
+                "milp.lns",
+                neighbourhood=stats["neighbourhoods"],
+                sites=len(free),
+                objective_usd=best.objective,
+                seconds=round(dt, 3),
+            )
         return best, stats
 
 
@@ -301,8 +316,13 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         loop.add_balance(mm.m, mm.facility, mm.redispatch)
     mm.set_objective()
     build_s = time.perf_counter() - t0
-    log.info("milp.model", engine=engine, variables=mm.m.get_num_variables(), constraints=mm.m.get_num_linear_constraints(),
-             build_seconds=round(build_s, 3))
+    log.info(
+        "milp.model",
+        engine=engine,
+        variables=mm.m.get_num_variables(),
+        constraints=mm.m.get_num_linear_constraints(),
+        build_seconds=round(build_s, 3),
+    )
     limit_s = opts.time_limit_s
     deadline = time.perf_counter() + limit_s
     enforce = loop is not None and sc.policy.grid.security != "none"
@@ -322,16 +342,22 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         budget = left if it == max_iter else max(min(left, 10.0), share * left)
         res, dt = run.solve(budget, hint)
         reason = res.termination.reason
-        log.info("milp.solve", iteration=it, termination=reason.name, seconds=round(dt, 3),
-                 objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
-                 bound_usd=res.termination.objective_bounds.dual_bound)
+        log.info(
+            "milp.solve",
+            iteration=it,
+            termination=reason.name,
+            seconds=round(dt, 3),
+            objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
+            bound_usd=res.termination.objective_bounds.dual_bound,
+        )
         if reason in (mathopt.TerminationReason.INFEASIBLE, mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
             raise InfeasibleError(*_explain(problem, loop, it))
         if not res.has_primal_feasible_solution():
             if run.interrupted:
                 raise SolveInterrupted(f"interrupted (Ctrl-C) before {engine} found any plan")
-            raise NoSolutionError(f"{engine} found no plan within {opts.time_limit_s:g} s "
-                                  f"(termination {reason.name}); raise --time-limit")
+            raise NoSolutionError(
+                f"{engine} found no plan within {opts.time_limit_s:g} s (termination {reason.name}); raise --time-limit"
+            )
         run.full_bound(res)
         last = run.incumbent(res)
         if not enforce:
@@ -339,11 +365,23 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             break
         assert loop is not None and grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
         n_base, n_post, scr = run.screen_and_cut(last)
-        loop.iterations.append(LoopIteration(iteration=it, seconds=round(dt, 4), objective=last.objective,
-                                             base_constraints_added=n_base, contingency_constraints_added=n_post,
-                                             worst_violation_mw=scr.worst_violation_mw))
-        log.info("milp.screen", iteration=it, base_added=n_base, contingency_added=n_post,
-                 worst_violation_mw=round(scr.worst_violation_mw, 6))
+        loop.iterations.append(
+            LoopIteration(
+                iteration=it,
+                seconds=round(dt, 4),
+                objective=last.objective,
+                base_constraints_added=n_base,
+                contingency_constraints_added=n_post,
+                worst_violation_mw=scr.worst_violation_mw,
+            )
+        )
+        log.info(
+            "milp.screen",
+            iteration=it,
+            base_added=n_base,
+            contingency_added=n_post,
+            worst_violation_mw=round(scr.worst_violation_mw, 6),
+        )
         if n_base + n_post == 0:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
@@ -351,11 +389,15 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         # and its own lazy loop (cheap next to a MILP re-solve; big grids can need many iterations).
         left = deadline - time.perf_counter()
         if left > 1.0 and not run.interrupted and (repaired is None or last.objective < repaired.objective):
-            fixed = least_cost_redispatch(loop, _site_mw(problem, last.racks), lower_mw,
-                                          time_limit_s=min(15.0, 0.2 * left))
+            fixed = least_cost_redispatch(
+                loop, _site_mw(problem, last.racks), lower_mw, time_limit_s=min(15.0, 0.2 * left)
+            )
             if fixed is not None:
-                objective = (last.objective - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
-                             + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed))
+                objective = (
+                    last.objective
+                    - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
+                    + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
+                )
                 if repaired is None or objective < repaired.objective:
                     repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
         if time.perf_counter() > deadline or run.interrupted:
@@ -363,11 +405,16 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         hint = last.racks
     if best is None and repaired is not None:
         best = repaired
-        notes_extra.append("the contingency loop did not converge in time: the plan keeps the MILP's placement "
-                           "with a least-cost re-dispatch an LP found under the same no-harm rows")
-    notes = [f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
-             "contingency loop (PTDF/LODF screen, violated rows added, re-solved)" if enforce else
-             f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"] + notes_extra
+        notes_extra.append(
+            "the contingency loop did not converge in time: the plan keeps the MILP's placement "
+            "with a least-cost re-dispatch an LP found under the same no-harm rows"
+        )
+    notes = [
+        f"MILP through MathOpt/{engine}; grid security '{sc.policy.grid.security}' enforced by a lazy "
+        "contingency loop (PTDF/LODF screen, violated rows added, re-solved)"
+        if enforce
+        else f"MILP through MathOpt/{engine}; no grid limits (no lines, or security 'none')"
+    ] + notes_extra
     if best is not None and not optimal and deadline - time.perf_counter() > 5.0 and not run.interrupted:
         # Time is left and the plan is not proven: improve it (single-period HiGHS), then spend the
         # rest on one more full solve hinted with the best plan, for the bound and maybe a better plan.
@@ -383,9 +430,14 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             )
         res, dt = run.solve(deadline - time.perf_counter(), best.racks)
         run.full_bound(res)
-        log.info("milp.solve", iteration="final", termination=res.termination.reason.name, seconds=round(dt, 3),
-                 objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
-                 bound_usd=res.termination.objective_bounds.dual_bound)
+        log.info(
+            "milp.solve",
+            iteration="final",
+            termination=res.termination.reason.name,
+            seconds=round(dt, 3),
+            objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
+            bound_usd=res.termination.objective_bounds.dual_bound,
+        )
         if res.has_primal_feasible_solution() and res.objective_value() < best.objective:
             final_inc = run.incumbent(res)
             if not enforce or not sum(run.screen_and_cut(final_inc)[:2]):
@@ -394,23 +446,37 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     secure = best is not None
     best = best or last  # the loop ran out of iterations or time: report the last placement, insecure
     assert best is not None, "the loop runs at least once, and each iteration sets last or raises"
-    status: Status = "OPTIMAL" if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective)) \
+    status: Status = (
+        "OPTIMAL"
+        if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective))
         else "FEASIBLE"
+    )
     grid_report, extra = None, []
     if loop is not None:
         assert grid is not None and lower_mw is not None, "a loop is built with its grid and lower bounds"
-        grid_report = before_report = loop.report(_site_mw(problem, best.racks), best.redispatch_mw,
-                                                  enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
+        grid_report = before_report = loop.report(
+            _site_mw(problem, best.racks),
+            best.redispatch_mw,
+            enforced=enforce,
+            loop_seconds=time.perf_counter() - loop_t0,
+        )
         if grid_report.n_minus_1 == "insecure":
             status = "FEASIBLE"
-            notes.append(f"the contingency loop stopped (iteration or time limit) with "
-                         f"{len(grid_report.violations)} no-harm violations left")
+            notes.append(
+                f"the contingency loop stopped (iteration or time limit) with "
+                f"{len(grid_report.violations)} no-harm violations left"
+            )
         # Lexicographic tie-break: among re-dispatches no dearer than the MILP's, the one moving the
         # fewest MW (the MILP's own is an arbitrary vertex of many equal-cost ones).
         site_mw = _site_mw(problem, best.racks)
         before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
-        lean = parsimonious_redispatch(loop, site_mw, best.redispatch_mw, lower_mw,
-                                       time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())))
+        lean = parsimonious_redispatch(
+            loop,
+            site_mw,
+            best.redispatch_mw,
+            lower_mw,
+            time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
+        )
         after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         # (under security 'none' no row holds the LP to the limits: keep the MILP's if it was cleaner)
@@ -418,23 +484,41 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             # engine objective moves with the (at most 1e-9 relative) cost change, so the bound is not shifted
             best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule)
             grid_report = lean_report
-        extra = [("redispatch", redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw),
-                  "generation cost of the plants re-dispatched to serve the new load")]
+        extra = [
+            (
+                "redispatch",
+                redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw),
+                "generation cost of the plants re-dispatched to serve the new load",
+            )
+        ]
     if problem.periods.multi:
-        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final "
-                     "build-out")
-    params = {"engine": engine, "time_limit_s": opts.time_limit_s, "random_seed": opts.seed,
-              "threads": opts.workers if engine == "scip" else 1, "relative_gap_tolerance": opts.relative_gap,
-              "neighbourhood_search": use_lns, "hinted": hinted}
+        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final build-out")
+    params = {
+        "engine": engine,
+        "time_limit_s": opts.time_limit_s,
+        "random_seed": opts.seed,
+        "threads": opts.workers if engine == "scip" else 1,
+        "relative_gap_tolerance": opts.relative_gap,
+        "neighbourhood_search": use_lns,
+        "hinted": hinted,
+    }
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
     return EngineResult(
-        racks=best.racks, status=status, solver="milp" if engine == "highs" else "scip",
-        solver_version=f"ortools {ortools.__version__} mathopt/{engine}", parameters=params,
-        build_seconds=build_s, solve_seconds=run.solve_s,
+        racks=best.racks,
+        status=status,
+        solver="milp" if engine == "highs" else "scip",
+        solver_version=f"ortools {ortools.__version__} mathopt/{engine}",
+        parameters=params,
+        build_seconds=build_s,
+        solve_seconds=run.solve_s,
         bound=run.bound if math.isfinite(run.bound) else None,
-        engine_objective=best.objective, notes=notes, grid=grid_report,
-        extra_terms=extra, schedule=best.schedule, interrupted=run.interrupted,
+        engine_objective=best.objective,
+        notes=notes,
+        grid=grid_report,
+        extra_terms=extra,
+        schedule=best.schedule,
+        interrupted=run.interrupted,
     )
 
 
@@ -461,7 +545,15 @@ def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tup
     names = []
     for l, j in sorted(loop.added)[:10]:
         line = loop.grid.line_ids[l]
-        names.append(f"line {line} in the base case" if j < 0 else
-                     f"line {line} after losing line {loop.grid.line_ids[loop.outages[j]]}")
-    return (("the placement rules can be met, but not while the grid carries the new load within its "
-             f"limits (after {iteration} contingency-loop iterations); binding limits include:"), names)
+        names.append(
+            f"line {line} in the base case"
+            if j < 0
+            else f"line {line} after losing line {loop.grid.line_ids[loop.outages[j]]}"
+        )
+    return (
+        (
+            "the placement rules can be met, but not while the grid carries the new load within its "
+            f"limits (after {iteration} contingency-loop iterations); binding limits include:"
+        ),
+        names,
+    )

@@ -118,8 +118,9 @@ def test_reoptimise_never_worsens_the_incumbent_and_its_plan_verifies(syn30):
     best, stats = run.reoptimise(greedy, until=time.perf_counter() + 4.0)
     assert stats["neighbourhoods"] >= 1
     assert best.objective <= greedy.objective + 1e-6
-    result = EngineResult(solver="milp", solver_version="test", status="FEASIBLE", racks=best.racks,
-                          engine_objective=best.objective)
+    result = EngineResult(
+        solver="milp", solver_version="test", status="FEASIBLE", racks=best.racks, engine_objective=best.objective
+    )
     plan = assemble_plan(problem, result, REGISTRY["milp"].capabilities)
     assert verify(scenario, plan).valid
     assert plan.summary.objective == pytest.approx(best.objective, rel=1e-9)

@@ -35,8 +35,11 @@ TIME_LIMIT_S = 10.0  # every case here solves in well under a second; the limit 
 
 def claiming(capability: str, claims: bool = True) -> list:
     """The registered engine names that claim (or, with ``claims=False``, lack) ``capability``."""
-    return [pytest.param(name, id=name) for name, engine in REGISTRY.items()
-            if getattr(engine.capabilities, capability) == claims]
+    return [
+        pytest.param(name, id=name)
+        for name, engine in REGISTRY.items()
+        if getattr(engine.capabilities, capability) == claims
+    ]
 
 
 def scenario(name: str):

@@ -54,7 +54,9 @@ def _assert_parity(sc, engines: list[str]) -> dict:
     for a, b in permutations(engines, 2):
         bound, objective = plans[a].summary.bound, plans[b].summary.objective
         assert bound is not None, f"{a} claims bounds"
-        assert bound <= objective + TOL * abs(objective), f"{a}'s bound {bound:,.2f} is above {b}'s plan {objective:,.2f}"
+        assert bound <= objective + TOL * abs(objective), (
+            f"{a}'s bound {bound:,.2f} is above {b}'s plan {objective:,.2f}"
+        )
     objectives = [p.summary.objective for p in plans.values()]
     gaps = [p.summary.gap for p in plans.values()]
     assert all(g is not None for g in gaps), gaps  # every plan is OPTIMAL, so it has a gap
