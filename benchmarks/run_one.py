@@ -110,6 +110,7 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
         status=s.status,
         placement_status=s.placement_status,
         relative_gap=s.relative_gap,
+        stranded_gpu_quarters=s.stranded_gpu_quarters,
         objective=s.objective,
         bound=s.bound,
         gap=s.gap,

@@ -193,26 +193,17 @@ class Formulation:
                 hi=per.it_cap[q][s],
                 unit=MW,
             )
-            liquid = tuple((p.liquid_mw(k), y) for k, y in zip(ks, ys) if p.liquid_mw(k) > 0)
-            if liquid:
-                yield Row(
-                    "liquid_cooling",
-                    (site.id, *tag),
-                    f"site {site.id} rejects at most {per.liquid_cap[q][s]:g} MW of heat by liquid{when}",
-                    liquid,
-                    hi=per.liquid_cap[q][s],
-                    unit=MW,
-                )
-            air = tuple((p.air_mw(k), y) for k, y in zip(ks, ys) if p.air_mw(k) > 0)
-            if air:
-                yield Row(
-                    "air_cooling",
-                    (site.id, *tag),
-                    f"site {site.id} rejects at most {per.air_cap[q][s]:g} MW of heat by air{when}",
-                    air,
-                    hi=per.air_cap[q][s],
-                    unit=MW,
-                )
+            for medium, heat_mw, cap in (("liquid", p.liquid_mw, per.liquid_cap), ("air", p.air_mw, per.air_cap)):
+                heat = tuple((heat_mw(k), y) for k, y in zip(ks, ys) if heat_mw(k) > 0)
+                if heat:
+                    yield Row(
+                        f"{medium}_cooling",
+                        (site.id, *tag),
+                        f"site {site.id} rejects at most {cap[q][s]:g} MW of heat by {medium}{when}",
+                        heat,
+                        hi=cap[q][s],
+                        unit=MW,
+                    )
             yield Row(
                 "feed_capacity",
                 (site.id, *tag),
