@@ -8,13 +8,14 @@ Input: ``results.json`` files written by :mod:`benchmarks.runner`. Output: a Mar
 the limit and the margin. Nothing is re-run: the verdicts are about the recorded runs,
 on the machine named in each file.
 
-Targets (issue 5, on a 2-core machine):
+Targets (issue 10, on a 2-core machine; they supersede issue 5's looser ones):
 
-* korea-2025 OPTIMAL in <= 10 s;
-* large (``syn-s500-g1m``) within 1 % gap in <= 120 s;
-* xl (``syn-s1000-g2.6m``) within 2 % gap in <= 300 s, with a verified plan;
-* the verifier in <= 2 s on xl;
-* peak memory while building no more than twice the memory while solving (every run).
+* korea-2025 OPTIMAL, and the whole ``placer solve korea-2025 -o plan.json`` command in
+  <= 5 s wall, median of 5 runs (records of :mod:`benchmarks.cli_wall`);
+* large (``syn-s500-g1m``) within 0.5 % gap in <= 120 s, verified;
+* xl (``syn-s1000-g2.6m``) within 1 % gap in <= 120 s, verified;
+* the verifier in <= 2 s on xl (issue 5, kept);
+* peak memory while building no more than the memory while solving (every run).
 
 A run counts as "in time" when its solve finished within the limit plus 5 % (the engines stop
 at their time limit; the contingency loop's last screen and the report add a little).
@@ -61,23 +62,43 @@ def _gap_target(rows: list[dict], case: str, gap_limit: float, seconds: float, l
     return out
 
 
-def judge(rows: list[dict]) -> list[dict]:
+KOREA_WALL_S = 5.0
+
+
+def _korea_targets(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
-        if r.get("case") == "korea-2025" and r.get("solver") != "greedy":
-            solve_s = r.get("solve_seconds")
-            met = r.get("status") == "OPTIMAL" and solve_s is not None and solve_s <= 10.0
+        if r.get("case") == "korea-2025" and r.get("solver") not in (None, "greedy"):
+            status = r.get("status")
             out.append(
                 {
-                    "target": "korea-2025 OPTIMAL in <= 10 s",
+                    "target": "korea-2025 OPTIMAL",
                     "solver": r["solver"],
-                    "measured": f"{r.get('status')} in {solve_s:.1f} s" if solve_s is not None else r.get("status"),
-                    "met": met,
-                    "margin": f"{solve_s - 10.0:+.1f} s" if solve_s is not None else "-",
+                    "measured": str(status),
+                    "met": status == "OPTIMAL" and r.get("valid") is True,
+                    "margin": "-",
                 }
             )
-    out += _gap_target(rows, "syn-s500-g1m", 0.01, 120.0, "large within 1 % gap in <= 120 s")
-    out += _gap_target(rows, "syn-s1000-g2.6m", 0.02, 300.0, "xl within 2 % gap in <= 300 s, verified")
+        if r.get("case") == "korea-2025" and "median_s" in r:  # a benchmarks.cli_wall record
+            median = float(r["median_s"])
+            runs = ", ".join(f"{w:.2f}" for w in r.get("wall_seconds", []))
+            ok = all(code == 0 for code in r.get("exit_codes", [1]))
+            out.append(
+                {
+                    "target": f"korea-2025 whole `{r.get('command')}` <= {KOREA_WALL_S:g} s wall (median)",
+                    "solver": "default",
+                    "measured": f"median {median:.2f} s ({runs})" + ("" if ok else ", a run failed"),
+                    "met": ok and median <= KOREA_WALL_S,
+                    "margin": f"{median - KOREA_WALL_S:+.2f} s",
+                }
+            )
+    return out
+
+
+def judge(rows: list[dict]) -> list[dict]:
+    out = _korea_targets(rows)
+    out += _gap_target(rows, "syn-s500-g1m", 0.005, 120.0, "large within 0.5 % gap in <= 120 s, verified")
+    out += _gap_target(rows, "syn-s1000-g2.6m", 0.01, 120.0, "xl within 1 % gap in <= 120 s, verified")
     for r in rows:
         if r.get("case") == "syn-s1000-g2.6m" and r.get("verify_seconds") is not None:
             v = r["verify_seconds"]
@@ -95,11 +116,11 @@ def judge(rows: list[dict]) -> list[dict]:
         worst, rec = max(ratios, key=lambda x: x[0])
         out.append(
             {
-                "target": "build peak RSS <= 2x solve peak RSS (every run)",
+                "target": "build peak RSS <= solve peak RSS (every run)",
                 "solver": "all",
                 "measured": f"worst {worst:.2f}x ({rec['case']}, {rec['solver']}) over {len(ratios)} runs",
-                "met": worst <= 2.0,
-                "margin": f"{worst - 2.0:+.2f}x",
+                "met": worst <= 1.0,
+                "margin": f"{worst - 1.0:+.2f}x",
             }
         )
     return out

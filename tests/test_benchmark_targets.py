@@ -16,13 +16,20 @@ def test_verdicts_and_margins():
     rows = [
         _rec(case="korea-2025", status="OPTIMAL", solve_seconds=3.0),
         _rec(case="korea-2025", solver="cpsat", status="FEASIBLE", solve_seconds=10.0),
-        _rec(case="syn-s500-g1m", gap=0.012, solve_seconds=120.0),
-        _rec(case="syn-s1000-g2.6m", gap=0.015, solve_seconds=300.2, verify_seconds=0.8),
+        {
+            "case": "korea-2025",
+            "command": "placer solve korea-2025 -o plan.json",
+            "median_s": 5.4,
+            "wall_seconds": [5.0, 5.4, 6.0],
+            "exit_codes": [0, 0, 0],
+        },
+        _rec(case="syn-s500-g1m", gap=0.007, solve_seconds=120.0),
+        _rec(case="syn-s1000-g2.6m", gap=0.009, solve_seconds=120.2, verify_seconds=0.8),
         _rec(
             case="syn-s1000-g2.6m",
             solver="cpsat",
-            gap=0.015,
-            solve_seconds=300.0,
+            gap=0.009,
+            solve_seconds=120.0,
             valid=False,
             verify_seconds=2.5,
             build_to_solve_memory_ratio=2.4,
@@ -31,7 +38,10 @@ def test_verdicts_and_margins():
     ]
     got = {(v["target"].split()[0], v["solver"]): v for v in judge(rows)}
     assert got[("korea-2025", "milp")]["met"] and not got[("korea-2025", "cpsat")]["met"]
+    wall = got[("korea-2025", "default")]
+    assert not wall["met"] and wall["margin"] == "+0.40 s" and "5.00, 5.40, 6.00" in wall["measured"]
     assert not got[("large", "milp")]["met"] and got[("large", "milp")]["margin"] == "+0.20 pp"
+    assert got[("build", "all")]["measured"].startswith("worst 2.40x")
     assert got[("xl", "milp")]["met"]  # within the 5 % slack on the time limit
     assert not got[("xl", "cpsat")]["met"]  # the plan did not verify
     assert ("xl", "greedy") not in got  # no bound, no gap target
@@ -48,5 +58,5 @@ def test_cli_writes_markdown_and_json(tmp_path):
     )
     out = tmp_path / "targets.md"
     assert main([str(src), "--out", str(out)]) == 0
-    assert "| korea-2025 OPTIMAL in <= 10 s | milp | OPTIMAL in 1.0 s | yes | -9.0 s |" in out.read_text()
+    assert "| korea-2025 OPTIMAL | milp | OPTIMAL | yes | - |" in out.read_text()
     assert json.loads(out.with_suffix(".json").read_text())[0]["met"] is True
