@@ -25,6 +25,9 @@ Families written here (the README's maths): ``demand``; per period ``site_it_cap
 capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
 ``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
+Each family is a generator (per site, per period, per demand line where an engine needs them
+apart): an engine calls them in its own order, since row order steers a MIP engine's search
+(:class:`solvers.milp.MilpModel` keeps the order HiGHS was measured fastest with).
 Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
 cost), which :mod:`solvers.grid_security` adds to the MILP directly.
 
