@@ -25,6 +25,9 @@ Families written here (the README's maths): ``demand``; per period ``site_it_cap
 capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
 ``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
+Each family is a generator (per site, per period, per demand line where an engine needs them
+apart): an engine calls them in its own order, since row order steers a MIP engine's search
+(:class:`solvers.milp.MilpModel` keeps the order HiGHS was measured fastest with).
 Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
 cost), which :mod:`solvers.grid_security` adds to the MILP directly.
 
@@ -144,22 +147,23 @@ class Formulation:
             out.extend((coef * fac[i], Ref("y", (i, q))) for i in self.by_site.get(s, []))
         return out
 
-    def facility_definitions(self) -> Iterator[Row]:
-        """``facility[s] = sum(facility_mw * x)`` for every site, final period: for an engine that
-        holds the aggregates as variables (the MILP, whose grid rows use them); CP-SAT expands them."""
+    def facility_definition(self, s: int) -> Row:
+        """``facility[s] = sum(facility_mw * x)``, final period: for an engine that holds the aggregates
+        as variables (the MILP, whose grid rows use them); CP-SAT expands them. Every site has one (a
+        site without candidates defines its facility power as 0)."""
         p = self.p
-        for s, site in enumerate(p.sites):
-            yield Row(
-                "facility_def",
-                (site.id,),
-                f"site {site.id}'s facility power is its racks' IT power times its PUE",
-                ((1, self.facility(s)),)
-                + tuple((-p.facility_mw(p.candidates[i].k, s), self.y(i)) for i in self.by_site.get(s, [])),
-                0,
-                0,
-                unit=MW,
-                explain=False,
-            )
+        site = p.sites[s]
+        return Row(
+            "facility_def",
+            (site.id,),
+            f"site {site.id}'s facility power is its racks' IT power times its PUE",
+            ((1, self.facility(s)),)
+            + tuple((-p.facility_mw(p.candidates[i].k, s), self.y(i)) for i in self.by_site.get(s, [])),
+            0,
+            0,
+            unit=MW,
+            explain=False,
+        )
 
     # ---- families ----------------------------------------------------------------
     def demand(self) -> Iterator[Row]:
@@ -177,43 +181,58 @@ class Formulation:
             )
 
     def period_limits(self, q: int) -> Iterator[Row]:
-        """Site, cooling, feed and substation limits in force in period q, on the racks live then."""
+        """Site, cooling, feed and substation limits in force in period q, on the racks live then:
+        :meth:`site_limits` site by site, then :meth:`substation_limits`."""
+        for s in sorted(self.by_site):
+            yield from self.site_limits(s, q)
+        yield from self.substation_limits(q)
+
+    def site_limits(self, s: int, q: int) -> Iterator[Row]:
+        """Site s's IT, cooling and feed limits in period q (none for a site without candidates)."""
         p, cands, per = self.p, self.p.candidates, self.p.periods
+        idx = self.by_site.get(s)
+        if not idx:
+            return
         tag = (per.ids[q],) if per.multi else ()
         when = f" in {per.ids[q]}" if per.multi else ""
-        for s, idx in sorted(self.by_site.items()):
-            site = p.sites[s]
-            ks = [cands[i].k for i in idx]
-            ys = [self.y(i, q) for i in idx]
-            yield Row(
-                "site_it_capacity",
-                (site.id, *tag),
-                f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-                tuple((p.it_mw(k), y) for k, y in zip(ks, ys)),
-                hi=per.it_cap[q][s],
-                unit=MW,
-            )
-            for medium, heat_mw, cap in (("liquid", p.liquid_mw, per.liquid_cap), ("air", p.air_mw, per.air_cap)):
-                heat = tuple((heat_mw(k), y) for k, y in zip(ks, ys) if heat_mw(k) > 0)
-                if heat:
-                    yield Row(
-                        f"{medium}_cooling",
-                        (site.id, *tag),
-                        f"site {site.id} rejects at most {cap[q][s]:g} MW of heat by {medium}{when}",
-                        heat,
-                        hi=cap[q][s],
-                        unit=MW,
-                    )
-            yield Row(
-                "feed_capacity",
-                (site.id, *tag),
-                f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
-                + (" after losing any one feed" if p.n_feeds[s] > 1 else "")
-                + when,
-                ((1, self.facility(s, q)),),
-                hi=per.feed_limit[q][s],
-                unit=MW,
-            )
+        site = p.sites[s]
+        ks = [cands[i].k for i in idx]
+        ys = [self.y(i, q) for i in idx]
+        yield Row(
+            "site_it_capacity",
+            (site.id, *tag),
+            f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
+            tuple((p.it_mw(k), y) for k, y in zip(ks, ys)),
+            hi=per.it_cap[q][s],
+            unit=MW,
+        )
+        for medium, heat_mw, cap in (("liquid", p.liquid_mw, per.liquid_cap), ("air", p.air_mw, per.air_cap)):
+            heat = tuple((heat_mw(k), y) for k, y in zip(ks, ys) if heat_mw(k) > 0)
+            if heat:
+                yield Row(
+                    f"{medium}_cooling",
+                    (site.id, *tag),
+                    f"site {site.id} rejects at most {cap[q][s]:g} MW of heat by {medium}{when}",
+                    heat,
+                    hi=cap[q][s],
+                    unit=MW,
+                )
+        yield Row(
+            "feed_capacity",
+            (site.id, *tag),
+            f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
+            + (" after losing any one feed" if p.n_feeds[s] > 1 else "")
+            + when,
+            ((1, self.facility(s, q)),),
+            hi=per.feed_limit[q][s],
+            unit=MW,
+        )
+
+    def substation_limits(self, q: int) -> Iterator[Row]:
+        """Every substation's headroom in period q."""
+        p, per = self.p, self.p.periods
+        tag = (per.ids[q],) if per.multi else ()
+        when = f" in {per.ids[q]}" if per.multi else ""
         # substation headroom: a site draws on its feeds in proportion to their capacity
         sub_terms: dict[int, list[tuple[float, Ref]]] = {}
         for s in self.by_site:
@@ -374,11 +393,16 @@ class Formulation:
 
     def rollout(self) -> Iterator[Row]:
         """Monotone installs, deliveries, go-live windows and build rates (multi-period only)."""
+        yield from self.monotone()
+        yield from self.windows()
+        yield from self.build_rates()
+
+    def monotone(self) -> Iterator[Row]:
+        """Installed racks stay installed: candidate by candidate, period by period."""
         p, per = self.p, self.p.periods
-        P = per.count
         for i, c in enumerate(p.candidates):
             label = (p.tenants[c.t].id, p.skus[c.k].id, p.sites[c.s].id)
-            for q in range(1, P):
+            for q in range(1, per.count):
                 yield Row(
                     "monotone",
                     (*label, per.ids[q]),
@@ -387,45 +411,70 @@ class Formulation:
                     lo=0,
                     explain=False,
                 )
-        for (t, k), idx in sorted(self.by_demand.items()):
-            tenant, sku = p.tenants[t].id, p.skus[k].id
-            for q in range(P):
-                have = per.delivered_racks[(t, k)][q]
+
+    def windows(self, *, by_period: bool = False) -> Iterator[Row]:
+        """Each demand line's deliveries and go-live window: its ``delivered`` rows, then its ``earliest``
+        zeros, then its ``latest`` rows, or with ``by_period`` the three period by period (the same
+        rows; an engine's row order can steer its search)."""
+        P = self.p.periods.count
+        for t, k in sorted(self.by_demand):
+            if by_period:
+                for q in range(P):
+                    yield from self._delivered(t, k, q)
+                    yield from self._window(t, k, q)
+            else:
+                for q in range(P):
+                    yield from self._delivered(t, k, q)
+                for q in range(P):
+                    yield from self._window(t, k, q)
+
+    def _delivered(self, t: int, k: int, q: int) -> Iterator[Row]:
+        p, per = self.p, self.p.periods
+        tenant, sku = p.tenants[t].id, p.skus[k].id
+        have = per.delivered_racks[(t, k)][q]
+        yield Row(
+            "delivered",
+            (tenant, sku, per.ids[q]),
+            f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
+            f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
+            tuple((1, self.y(i, q)) for i in self.by_demand[(t, k)]),
+            hi=have,
+        )
+
+    def _window(self, t: int, k: int, q: int) -> Iterator[Row]:
+        p, per = self.p, self.p.periods
+        tenant, sku = p.tenants[t].id, p.skus[k].id
+        idx = self.by_demand[(t, k)]
+        first, last = per.earliest.get(t), per.latest.get(t)
+        if first is not None and q < first:
+            for i in idx:
                 yield Row(
-                    "delivered",
-                    (tenant, sku, per.ids[q]),
-                    f"tenant {tenant}'s live {sku} GPUs by {per.ids[q]} do not exceed the "
-                    f"{have * p.skus[k].gpus_per_rack:,} delivered by then",
-                    tuple((1, self.y(i, q)) for i in idx),
-                    hi=have,
+                    "earliest",
+                    (tenant, sku, p.sites[p.candidates[i].s].id, per.ids[q]),
+                    f"tenant {tenant} has nothing live before {per.ids[first]}",
+                    ((1, self.y(i, q)),),
+                    0,
+                    0,
+                    explain=False,
                 )
-            first, last = per.earliest.get(t), per.latest.get(t)
-            for q in range(P):
-                if first is not None and q < first:
-                    for i in idx:
-                        yield Row(
-                            "earliest",
-                            (tenant, sku, p.sites[p.candidates[i].s].id, per.ids[q]),
-                            f"tenant {tenant} has nothing live before {per.ids[first]}",
-                            ((1, self.y(i, q)),),
-                            0,
-                            0,
-                            explain=False,
-                        )
-                if last is not None and q >= last:
-                    yield Row(
-                        "latest",
-                        (tenant, sku, per.ids[q]),
-                        f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
-                        tuple((1, self.y(i, q)) for i in idx),
-                        lo=p.demand_racks[(t, k)],
-                    )
+        if last is not None and q >= last:
+            yield Row(
+                "latest",
+                (tenant, sku, per.ids[q]),
+                f"all of tenant {tenant}'s {sku} GPUs are live by {per.ids[last]}",
+                tuple((1, self.y(i, q)) for i in idx),
+                lo=p.demand_racks[(t, k)],
+            )
+
+    def build_rates(self) -> Iterator[Row]:
+        """Racks installed per period at each site with a build rate."""
+        p, per = self.p, self.p.periods
         for s, idx in sorted(self.by_site.items()):
             rate = per.build_rate[s]
             if rate is None:
                 continue
             site = p.sites[s].id
-            for q in range(P):
+            for q in range(per.count):
                 yield Row(
                     "build_rate",
                     (site, per.ids[q]),

@@ -121,11 +121,18 @@ class MilpModel:
                 lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]"
             )
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
-        for row in f.facility_definitions():
-            self.add_row(row)
+        # Row order steers HiGHS's search: each site's facility definition comes just after its limits.
+        # Measured on korea-2025 (the same rows in other orders; HiGHS nodes / simplex iterations to
+        # OPTIMAL): 479 / 20,664 so; 579 / 20,706 with it just before them (the order before the
+        # formulation, whose plan is $21k dearer, within the gap); 1,038 / 28,303 with every
+        # definition first (the 1.4x slower solve of the first formulation).
         for row in f.demand():
             self.add_row(row)
-        for row in f.period_limits(last):
+        for s in range(len(p.sites)):
+            for row in f.site_limits(s, last):
+                self.add_row(row)
+            self.add_row(f.facility_definition(s))
+        for row in f.substation_limits(last):
             self.add_row(row)
         for row in f.power():
             self.add_row(row)
@@ -152,10 +159,14 @@ class MilpModel:
                     label = f"{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}"
                     self.y[(i, q)] = m.add_integer_variable(lb=0, ub=c.max_racks, name=f"y[{label},{per.ids[q]}]")
                 self.y[(i, last)] = self.x[i]
+            for row in f.monotone():
+                self.add_row(row)
             for q in range(last):
                 for row in f.period_limits(q):
                     self.add_row(row)
-            for row in f.rollout():
+            for row in f.windows(by_period=True):
+                self.add_row(row)
+            for row in f.build_rates():
                 self.add_row(row)
         terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
         obj = [(c, self.var(ref)) for c, ref in terms]

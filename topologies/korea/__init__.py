@@ -52,8 +52,11 @@ MIN_FIBER_KM = 0.1
 
 def load_source(path: str | Path = DATA_FILE) -> dict[str, Any]:
     """The raw source data (a dict), as written in the YAML file."""
+    # libyaml's parser when PyYAML has it: the same safe constructor and resolver, so the same data,
+    # in a seventh of the time (measured: 0.07 s -> 0.01 s CPU for korea_2025.yaml)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=loader)  # noqa: S506 (a safe loader)
 
 
 def _km(a: dict[str, Any], b: dict[str, Any]) -> float:
