@@ -37,6 +37,7 @@ from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Status
+from solvers import decompose
 from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
@@ -332,6 +333,12 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     loop_t0 = time.perf_counter()
     best = last = repaired = None
     notes_extra: list[str] = []
+    if decompose.applies(problem, engine):  # big single-period runs: the LP's bound and an LP-steered start
+        start = decompose.guided_start(problem, mm, limit_s)
+        run.bound = max(run.bound, start.bound_usd if start.bound_usd is not None else -math.inf)
+        if start.racks is not None and (not hint or decompose.cheaper(problem, start.racks, hint)):
+            hint, hinted = start.racks, True
+        notes_extra.append(start.note)
     lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
     optimal = False
     for it in range(1, max_iter + 1):
