@@ -333,13 +333,21 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     loop_t0 = time.perf_counter()
     best = last = repaired = None
     notes_extra: list[str] = []
-    if decompose.applies(problem, engine):  # big single-period runs: the LP's bound and an LP-steered start
+    lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
+    decomposed = False
+    if decompose.applies(problem, engine):  # big single-period runs: the LP's bound, then large neighbourhoods
         start = decompose.guided_start(problem, mm, limit_s)
         run.bound = max(run.bound, start.bound_usd if start.bound_usd is not None else -math.inf)
+        notes_extra.append(start.note)
         if start.racks is not None and (not hint or decompose.cheaper(problem, start.racks, hint)):
             hint, hinted = start.racks, True
-        notes_extra.append(start.note)
-    lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
+        if start.racks is not None and hint is start.racks and decompose.SEARCH:
+            found, stats = decompose.guided_search(
+                problem, run, start.racks, deadline - decompose.FINAL_SHARE * limit_s, start.lp_seconds
+            )
+            if found is not None:  # secure: the loop's full solves are skipped, the last full solve remains
+                best, max_iter, use_lns, decomposed = found, 0, False, True
+                notes_extra.append(stats.note())
     optimal = False
     for it in range(1, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
@@ -506,7 +514,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         "random_seed": opts.seed,
         "threads": opts.workers if engine == "scip" else 1,
         "relative_gap_tolerance": opts.relative_gap,
-        "neighbourhood_search": use_lns,
+        "neighbourhood_search": use_lns or decomposed,
+        "decomposition": decomposed,
         "hinted": hinted,
     }
     if run.interrupted:

@@ -37,7 +37,7 @@ def test_lp_bound_is_at_most_the_exact_optimum(syn12):
     assert start.bound_usd is not None
     assert all(v.integer for v in mm.x.values()), "integrality is restored after the LP"
     exact = solve(syn12, "milp", time_limit_s=30)
-    assert exact.summary.status == "OPTIMAL"
+    assert exact.summary.status == "OPTIMAL" and exact.summary.bound is not None
     # the engine objective has no constants here (single period), so the LP value compares directly
     assert start.bound_usd <= exact.summary.bound + 1e-6 * abs(exact.summary.bound)
     assert start.bound_usd <= exact.summary.objective
@@ -59,11 +59,15 @@ def test_steered_greedy_places_everything_and_does_not_cost_more(syn30):
     assert decompose.placement_cost_usd(problem, start.racks) <= decompose.placement_cost_usd(problem, plain)
 
 
-def test_forced_start_plan_verifies_states_it_and_keeps_a_valid_bound(syn12, forced):
+def test_forced_decomposition_plan_verifies_states_it_and_keeps_a_valid_bound(syn12, forced):
     plan = solve(syn12, "milp", time_limit_s=20)
     assert verify(syn12, plan).valid
+    assert plan.grid is not None and plan.grid.n_minus_1 == "secure"
     assert any("LP relaxation solved" in n for n in plan.summary.notes)
-    assert plan.summary.bound is not None and plan.summary.bound <= plan.summary.objective
+    assert any(n.startswith("decomposition:") for n in plan.summary.notes)
+    assert plan.summary.parameters["decomposition"] is True
+    # (an OPTIMAL solve's bound is its objective, priced again in assembly: equal up to rounding)
+    assert plan.summary.bound is not None and plan.summary.bound <= plan.summary.objective * (1 + 1e-9)
     # the recorded 12-site optimum (benchmarks/results/synthetic, milp and scip agree): 1.4657e8 USD/yr
     assert plan.summary.bound <= 1.4658e8
 
@@ -77,6 +81,17 @@ def test_forced_start_is_deterministic(syn12, forced):
     assert any("LP relaxation solved" in n for n in a.summary.notes)
 
 
+def test_forced_decomposition_on_30_sites_improves_the_start_and_verifies(syn30, forced):
+    plan = solve(syn30, "milp", time_limit_s=20)
+    assert verify(syn30, plan).valid
+    assert plan.grid is not None and plan.grid.n_minus_1 == "secure"
+    # the recorded 30-site optimum (benchmarks/results/synthetic, milp and scip agree): 4.8320e8 USD/yr
+    assert plan.summary.bound is not None and plan.summary.bound <= 4.8321e8 <= plan.summary.objective + 1e-6
+    note = next(n for n in plan.summary.notes if n.startswith("decomposition:"))
+    assert "large neighbourhoods" in note
+
+
 def test_below_the_threshold_nothing_changes(syn12):
     plan = solve(syn12, "milp", time_limit_s=10)
     assert not any("LP relaxation" in n for n in plan.summary.notes)
+    assert plan.summary.parameters["decomposition"] is False
