@@ -15,7 +15,9 @@ PTDF/LODF (:class:`solvers.grid_security.SecurityLoop`); 3. add only the violate
 and the time. A single-period HiGHS run that is not yet within its gap then improves the
 plan by fix-and-reoptimise neighbourhoods (:mod:`solvers.lns`); any run not yet within its
 gap ends with a full solve hinted with the best plan, for the bound. The capacity-link cuts
-of :mod:`solvers.cuts` tighten the relaxation.
+of :mod:`solvers.cuts` tighten the relaxation. On single-period HiGHS runs of 300 sites or more,
+:mod:`solvers.decompose` replaces the loop's full solves: the LP relaxation's bound, an LP-steered
+greedy start made secure with its racks pinned, then large fix-and-reoptimise neighbourhoods.
 
 Size before the loop: C integer, T·S + S binary, S + G continuous variables; each loop
 row has O(G + S) non-zeros.
