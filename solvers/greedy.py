@@ -146,7 +146,7 @@ def greedy_racks(problem: Problem) -> tuple[dict[int, int], list[str]]:
     return racks, unplaced
 
 
-def _unmet_final_rules(problem: Problem, racks: dict[int, int]) -> list[str]:
+def unmet_final_rules(problem: Problem, racks: dict[int, int]) -> list[str]:
     """Rules greedy does not guarantee by construction: latency shares and the band's minimum."""
     p, out = problem, []
     gpus: dict[tuple[int, int], int] = {}
@@ -178,7 +178,7 @@ def solve_greedy(problem: Problem) -> EngineResult:
     seconds = time.perf_counter() - t0
     if unplaced:
         raise NoSolutionError("the greedy baseline could not place " + "; ".join(unplaced) + NOT_A_PROOF)
-    short = _unmet_final_rules(problem, racks)
+    short = unmet_final_rules(problem, racks)
     if short:
         raise NoSolutionError("the greedy baseline's placement breaks " + "; ".join(short) + NOT_A_PROOF)
     schedule = None

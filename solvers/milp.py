@@ -15,7 +15,9 @@ PTDF/LODF (:class:`solvers.grid_security.SecurityLoop`); 3. add only the violate
 and the time. A single-period HiGHS run that is not yet within its gap then improves the
 plan by fix-and-reoptimise neighbourhoods (:mod:`solvers.lns`); any run not yet within its
 gap ends with a full solve hinted with the best plan, for the bound. The capacity-link cuts
-of :mod:`solvers.cuts` tighten the relaxation.
+of :mod:`solvers.cuts` tighten the relaxation. On single-period HiGHS runs of 300 sites or more,
+:mod:`solvers.decompose` replaces the loop's full solves: the LP relaxation's bound, an LP-steered
+greedy start made secure with its racks pinned, then large fix-and-reoptimise neighbourhoods.
 
 Size before the loop: C integer, T·S + S binary, S + G continuous variables; each loop
 row has O(G + S) non-zeros.
@@ -37,6 +39,7 @@ from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Status
+from solvers import decompose
 from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
@@ -344,6 +347,20 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
     best = last = repaired = None
     notes_extra: list[str] = []
     lower_mw = redispatch_lower_mw(final, pre) if loop is not None else None
+    decomposed = False
+    if decompose.applies(problem, engine):  # big single-period runs: the LP's bound, then large neighbourhoods
+        start = decompose.guided_start(problem, mm, limit_s)
+        run.bound = max(run.bound, start.bound_usd if start.bound_usd is not None else -math.inf)
+        notes_extra.append(start.note)
+        if start.racks is not None and (not hint or decompose.cheaper(problem, start.racks, hint)):
+            hint, hinted = start.racks, True
+        if start.racks is not None and hint is start.racks and decompose.SEARCH:
+            found, stats = decompose.guided_search(
+                problem, run, start.racks, deadline - decompose.FINAL_SHARE * limit_s, start.lp_seconds
+            )
+            if found is not None:  # secure: the loop's full solves are skipped, the last full solve remains
+                best, max_iter, use_lns, decomposed = found, 0, False, True
+                notes_extra.append(stats.note())
     optimal = False
     for it in range(1, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
@@ -510,7 +527,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         "random_seed": opts.seed,
         "threads": opts.workers if engine == "scip" else 1,
         "relative_gap_tolerance": opts.relative_gap,
-        "neighbourhood_search": use_lns,
+        "neighbourhood_search": use_lns or decomposed,
+        "decomposition": decomposed,
         "hinted": hinted,
     }
     if run.interrupted:
