@@ -89,6 +89,14 @@ class Sku(_Model):
     scalable_unit_racks: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(
         1, description="racks per scalable unit (informational; NVLink domains are rack-bound), 1-10,000"
     )
+    price_usd_per_gpu: Annotated[float, Strict(), Field(ge=0, le=1e7, allow_inf_nan=False)] | None = Field(
+        None,
+        description="capital cost per GPU with its share of the rack, network and storage, USD (0-1e7): a rollout "
+        "charges a delivered GPU that is not live its quarterly capital charge (depreciation plus financing)",
+    )
+    life_years: Annotated[float, Strict(), Field(ge=0.5, le=30, allow_inf_nan=False)] = Field(
+        5.0, description="years over which the GPU price is recovered (0.5-30)"
+    )
     source: Text = Field("", description="where the figures come from, or 'est.'")
 
 
@@ -388,9 +396,15 @@ class CostModel(_Model):
         15.0, description="years (1-100)"
     )
     discount_rate: Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)] = Field(
-        0.08, description="per year (0-1)"
+        0.08,
+        description="per year (0-1): annualises capex in the single-period view; discounts a rollout's net present value",
     )
     utilization: Share = Field(0.8, description="average IT load over peak, for energy cost (0-1)")
+    quarter_length_years: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        0.25,
+        description="length of one rollout period, years (0-1): a rollout's net present value discounts "
+        "quarter q by (1 + discount_rate) ** -(q * quarter_length_years) and charges annual costs for this long",
+    )
 
     @property
     def capital_recovery_factor(self) -> float:
@@ -554,8 +568,10 @@ class Rollout(_Model):
         default_factory=dict, description="racks a site can install per quarter (0-1,000,000); unlimited when absent"
     )
     go_live: list[GoLiveWindow] = Field(default_factory=list)
-    stranding_usd_per_gpu_quarter: Annotated[float, Strict(), Field(ge=0, le=1e6, allow_inf_nan=False)] = Field(
-        description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation), USD (0-1e6)"
+    stranding_usd_per_gpu_quarter: Annotated[float, Strict(), Field(ge=0, le=1e6, allow_inf_nan=False)] | None = Field(
+        None,
+        description="charge for a GPU delivered but not live for one quarter, USD (0-1e6), for SKUs without "
+        "price_usd_per_gpu (those are charged their quarterly capital charge)",
     )
 
     @model_validator(mode="after")
@@ -633,6 +649,12 @@ class Scenario(_Model):
             where = f"rollout.deliveries[{i}]"
             if (d.tenant, d.sku) not in demand:
                 raise ValueError(f"{where}: tenant '{d.tenant}' has no demand line for SKU '{d.sku}'")
+            if skus[d.sku].price_usd_per_gpu is None and r.stranding_usd_per_gpu_quarter is None:
+                k = next(j for j, sku in enumerate(self.catalog) if sku.id == d.sku)
+                raise ValueError(
+                    f"catalog[{k}].price_usd_per_gpu: SKU '{d.sku}' is delivered in the rollout but has no price, "
+                    "and rollout.stranding_usd_per_gpu_quarter is not given: an idle GPU needs a cost"
+                )
             if d.period not in periods:
                 raise ValueError(f"{where}.period: {d.period} is not one of rollout.periods")
             per_rack = skus[d.sku].gpus_per_rack

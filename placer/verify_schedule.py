@@ -11,7 +11,7 @@ SCHEDULE_FINAL, PERIOD_SITE_CAPACITY, PERIOD_LIQUID_COOLING, PERIOD_AIR_COOLING,
 PERIOD_FEED_CAPACITY, PERIOD_SUBSTATION_HEADROOM, BUILD_RATE, GO_LIVE_WINDOW and
 REPORTED_MISMATCH (going-live racks and GPUs, delivered/live/stranded GPUs per period,
 each period's site rows -- IT and facility MW used and available --, installed-rack keys
-that name no tenant/SKU/site of the scenario, the stranding cost term). The summary's
+that name no tenant/SKU/site of the scenario). The rollout's NPV is :mod:`placer.verify_npv`'s. The summary's
 stranded GPU-quarters are a claim, checked by :mod:`placer.verify_claims`
 (``STRANDING_CLAIM``) against :func:`stranded_gpu_quarters`.
 
@@ -516,22 +516,6 @@ def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
             if parsed is not None and parsed[0] in tenants and parsed[1] in skus and parsed[2] in sites:
                 live += n * skus[parsed[1]].gpus_per_rack
     return delivered - live
-
-
-def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
-    """The stranding term recomputed from the schedule (0 without a rollout).
-
-    When the plan has no schedule, or its periods are not the scenario's, the stranded
-    GPU-quarters cannot be recomputed (SCHEDULE_MISSING / SCHEDULE_PERIODS report that);
-    the term is then only held to the summary's ``stranded_gpu_quarters`` times the price,
-    so that one fault is not reported twice."""
-    r = scenario.rollout
-    if r is None:
-        return 0.0
-    stranded = stranded_gpu_quarters(scenario, plan)
-    if stranded is None:
-        stranded = plan.summary.stranded_gpu_quarters
-    return stranded * r.stranding_usd_per_gpu_quarter
 
 
 def with_final_capacities(scenario: Scenario) -> Scenario:

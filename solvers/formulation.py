@@ -351,9 +351,11 @@ class Formulation:
             )
 
     def objective(self) -> tuple[list[tuple[float, Ref]], list[float]]:
-        """(terms, constants) of the objective, USD per year: each rack's annual cost, the tenant-site
-        penalty, the site fixed costs and, on rollouts, the stranding penalty (a constant per demand
-        line minus the live GPUs of every period). CP-SAT rounds each to whole dollars."""
+        """(terms, constants) of the objective: USD per year for a single period (each rack's annual
+        cost, the tenant-site penalty, the site fixed costs); a rollout's is its net present value,
+        USD (:meth:`npv_objective`). CP-SAT rounds each to whole dollars."""
+        if self.p.periods.multi:
+            return self.npv_objective()
         p = self.p
         w = p.scenario.policy.objective
         terms: list[tuple[float, Ref]] = [(c.annual_cost_usd_per_rack, self.y(i)) for i, c in enumerate(p.candidates)]
@@ -361,15 +363,45 @@ class Formulation:
             terms += [(w.tenant_site_usd_per_year, self.use(t, s)) for t, s in self.pairs()]
         if w.site_fixed_weight > 0:
             terms += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, self.open(s)) for s in self.open_sites()]
-        constants: list[float] = []
-        per = p.periods
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (_t, k), cum in per.delivered_racks.items():
-                constants.append(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for i, c in enumerate(p.candidates):
-                for q in range(per.count):
-                    terms.append((-per.stranding_usd_per_gpu_quarter * p.skus[c.k].gpus_per_rack, self.y(i, q)))
+        return terms, []
+
+    def npv_objective(self) -> tuple[list[tuple[float, Ref]], list[float]]:
+        """(terms, constants) of a rollout's net present value, USD at the start of its first quarter,
+        with d_q the discount factor of quarter q and L the quarter's length in years:
+
+        * facility capex when racks go live: sum_q d_q capex (y_q - y_(q-1)), i.e. capex (d_q - d_(q+1))
+          on y_q (d_P = 0);
+        * energy and region surcharge per quarter of operation: d_q L (USD per year) on y_q;
+        * an idle delivered GPU at its quarterly capital charge: a constant d_q charge GPUs delivered by
+          q minus d_q charge on each live rack's GPUs;
+        * a used site's fixed cost in every quarter its capacity is in service, the tenant-site penalty
+          in every quarter: d_q L (USD per year) summed, on ``open`` and ``use``.
+
+        The final build-out's re-dispatch (the MILP's grid rows) is weighted by
+        :attr:`~solvers.problem.Problem.redispatch_money_factor`. O(P·C)."""
+        p, per = self.p, self.p.periods
+        w = p.scenario.policy.objective
+        d, years, n = per.discount, per.quarter_years, per.count
+        terms: list[tuple[float, Ref]] = []
+        for i, c in enumerate(p.candidates):
+            capex = p.capex_usd_per_rack(c.k, c.s)
+            running = (p.energy_usd_per_rack_year(c.k, c.s) + p.surcharge_usd_per_rack_year(c.k, c.s)) * years
+            idle = per.idle_usd_per_gpu_quarter[c.k] * p.skus[c.k].gpus_per_rack
+            for q in range(n):
+                after = d[q + 1] if q + 1 < n else 0.0
+                terms.append((capex * (d[q] - after) + (running - idle) * d[q], self.y(i, q)))
+        if w.tenant_site_usd_per_year > 0:
+            spread = w.tenant_site_usd_per_year * years * sum(d)
+            terms += [(spread, self.use(t, s)) for t, s in self.pairs()]
+        if w.site_fixed_weight > 0:
+            for s in self.open_sites():
+                served = sum(d[q] for q in range(n) if per.it_cap[q][s] > 0)
+                fixed = w.site_fixed_weight * p.sites[s].fixed_usd_per_year * years * served
+                terms.append((fixed, self.open(s)))
+        constants = [
+            per.idle_usd_per_gpu_quarter[k] * p.skus[k].gpus_per_rack * sum(dq * r for dq, r in zip(d, cum))
+            for (_t, k), cum in per.delivered_racks.items()
+        ]
         return terms, constants
 
     def rollout(self) -> Iterator[Row]:

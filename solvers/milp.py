@@ -168,7 +168,8 @@ class MilpModel:
             self.redispatch.append(
                 self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
             )
-        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, weight * hours * grid.cost_usd_per_mwh)
+        money = weight * hours * self.p.redispatch_money_factor  # a rollout's NPV: its last quarter, discounted
+        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, money * grid.cost_usd_per_mwh)
 
     def set_objective(self) -> None:
         self.m.minimize(mathopt.fast_sum(c * v for c, v in self.objective_terms if c))
@@ -393,10 +394,9 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                 loop, _site_mw(problem, last.racks), lower_mw, time_limit_s=min(15.0, 0.2 * left)
             )
             if fixed is not None:
-                objective = (
-                    last.objective
+                objective = last.objective + problem.redispatch_money_factor * (
+                    redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
                     - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
-                    + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
                 )
                 if repaired is None or objective < repaired.objective:
                     repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
@@ -469,7 +469,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         # Lexicographic tie-break: among re-dispatches no dearer than the MILP's, the one moving the
         # fewest MW (the MILP's own is an arbitrary vertex of many equal-cost ones).
         site_mw = _site_mw(problem, best.racks)
-        before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
+        money = problem.redispatch_money_factor  # USD per year of re-dispatch -> the objective's unit
+        before = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
         lean = parsimonious_redispatch(
             loop,
             site_mw,
@@ -477,7 +478,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             lower_mw,
             time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
         )
-        after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
+        after = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         # (under security 'none' no row holds the LP to the limits: keep the MILP's if it was cleaner)
         if lean_report.n_minus_1 == "secure" or before_report.n_minus_1 == "insecure":

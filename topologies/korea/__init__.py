@@ -241,7 +241,11 @@ def rollout_section(data: dict[str, Any], gpus_per_rack: dict[str, int], source_
             site: int(v["racks"]) for site, v in data.get("build_rate_racks_per_period", {}).items()
         },
         "go_live": [_strip(w, "source") for w in data.get("go_live", [])],
-        "stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"],
+        **(
+            {"stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"]}
+            if "stranding_usd_per_gpu_quarter" in data
+            else {}
+        ),
     }
 
 
