@@ -206,7 +206,8 @@ def test_every_npv_code_has_an_injection():
 
 def test_cpsat_rounds_the_korea_rollout_npv_harmlessly():
     """CP-SAT rounds each NPV coefficient to whole dollars: on korea-2025-rollout they span
-    ~2.4e4-1.2e7 USD per rack, and the rounding moves any plan's objective by < 1e-6 of it."""
+    ~2.4e4-1.2e7 USD per rack-quarter, and the rounding moves a plan's objective by at most half a
+    dollar per live rack-quarter: < 1e-5 of it (the plan itself is priced in floating point)."""
     from solvers.formulation import Formulation
     from solvers.problem import build_problem
     from topologies import builtin_scenario
@@ -215,5 +216,6 @@ def test_cpsat_rounds_the_korea_rollout_npv_harmlessly():
     terms, constants = f.objective()
     coefs = [abs(c) for c, _ in terms if round(c)]
     assert 1e4 < min(coefs) and max(coefs) < 1e8
-    worst = sum(0.5 * (f.rack_bound(ref.key[0]) if ref.kind == "y" else 1) for _, ref in terms)
-    assert worst + 0.5 * len(constants) < 1e-6 * sum(constants)
+    racks = sum(f.p.demand_racks.values())
+    worst = 0.5 * racks * f.p.periods.count + 0.5 * sum(ref.kind != "y" for _, ref in terms) + 0.5 * len(constants)
+    assert worst < 1e-5 * sum(constants)  # the constants alone (idle GPUs if none went live) are below any plan
