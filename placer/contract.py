@@ -60,6 +60,9 @@ NPV_TERMS = (
     "region_surcharge",
     "idle_gpu_capital",
     "redispatch",
+    "option_capex",
+    "option_fixed",
+    "onsite_energy",
 )
 
 

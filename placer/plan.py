@@ -113,6 +113,16 @@ class CostTerm(_Model):
     description: Text
 
 
+class Investment(_Model):
+    """A power option the plan builds: from this period on it is in service."""
+
+    option: Identifier
+    kind: Identifier
+    period: PeriodId
+    capex_usd: Real = Field(description="capital cost, USD, in this period")
+    fixed_usd_per_year: Real = Field(description="fixed cost while in service, USD per year")
+
+
 class NpvTerm(_Model):
     name: Identifier
     usd: Real = Field(description="present value over the whole rollout, USD")
@@ -248,6 +258,9 @@ class Plan(_Model):
         "build-out's run rate (information: the rollout's objective is npv)"
     )
     npv: NpvReport | None = Field(None, description="a rollout's net present value (its objective)")
+    investments: list[Investment] | None = Field(
+        None, description="the power options built and when (rollouts with options): decisions the verifier checks"
+    )
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
     schedule: list[PeriodReport] | None = Field(
         None, description="the rollout, period by period (multi-period scenarios)"

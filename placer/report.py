@@ -92,6 +92,8 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     if plan.schedule:
         print_timeline(console, plan)
     costs = ", ".join(f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year)
+    if plan.investments:
+        print_investments(console, plan)
     if plan.npv is None:
         console.print(f"Cost per year: {costs}")
     else:
@@ -175,4 +177,16 @@ def print_npv(console: Console, plan: Plan) -> None:
         row["total"] += rep.total_usd
     for year, row in years.items():
         table.add_row(year, *(_usd(row[n]) for n in names), _usd(row["total"]))
+    console.print(table)
+
+
+def print_investments(console: Console, plan: Plan) -> None:
+    """The power options the plan builds: which, in which quarter, at what cost."""
+    table = Table(title="Investment schedule (power options)")
+    for col in ("quarter", "option", "kind", "capex", "fixed per year"):
+        table.add_column(col, justify="right" if col in ("capex", "fixed per year") else "left")
+    for inv in plan.investments or []:
+        table.add_row(
+            inv.period, escape(inv.option), escape(inv.kind), _usd(inv.capex_usd), f"{_usd(inv.fixed_usd_per_year)}/yr"
+        )
     console.print(table)

@@ -133,6 +133,8 @@ from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
+from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_options import built_options, check_options
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
 
@@ -160,6 +162,7 @@ ALL_CODES = (
     *GRID_CODES,
     *SCHEDULE_CODES,
     *NPV_CODES,
+    *OPTION_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -814,7 +817,7 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             where="scenario_digest",
         )
     # A rollout's final build-out is judged against the capacities in service in its last period.
-    c = _Checker(with_final_capacities(scenario), plan)
+    c = _Checker(with_final_capacities(scenario, built_options(scenario, plan)), plan)
     checks: list[str] = []
 
     c.check_unknown_entity()
@@ -846,6 +849,10 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
         for f in check_schedule(scenario, plan):
             c.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
         checks += SCHEDULE_CODES
+        for g in check_options(scenario, plan):
+            c.add(g.code, g.entity, g.message, measured=g.measured, limit=g.limit, unit=g.unit)
+        if scenario.rollout.options or plan.investments:
+            checks += OPTION_CODES
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

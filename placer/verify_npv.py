@@ -14,12 +14,17 @@ first), L = ``policy.cost.quarter_length_years`` and r = ``policy.cost.discount_
 * ``energy``: d_q x L x energy_weight x facility MW live x utilization x 8760 h x price;
 * ``region_surcharge``: d_q x L x facility MW live x the region's USD per MW-year;
 * ``site_fixed``: d_q x L x site_fixed_weight x fixed_usd_per_year, for each site of the final
-  build-out (``assignments``) in every quarter its IT capacity in service is above 0;
+  build-out (``assignments``) in every quarter its IT capacity in service (topology and
+  stages, options aside) is above 0;
 * ``tenant_spread``: d_q x L x tenant_site_usd_per_year x (tenant, site) pairs of the final build-out;
 * ``idle_gpu_capital``: d_q x (GPUs delivered by q - GPUs live in q) x the SKU's capital charge per
   quarter (its price over its life, :func:`placer.contract.capital_charge_usd_per_quarter`; the
   rollout's ``stranding_usd_per_gpu_quarter`` for a SKU without a price);
-* ``redispatch``: the final build-out's re-dispatch (USD per year) x L x d_last.
+* ``redispatch``: the final build-out's re-dispatch (USD per year) x L x d_last;
+* ``option_capex``: d_q x the capex of the options the plan builds in q (``plan.investments``);
+* ``option_fixed``: d_q x L x the fixed USD per year of the options in service in q;
+* ``onsite_energy``: d_q x L x energy_weight x generation MW x utilization x 8760 h x (its price - the
+  site's grid price) for the on-site and contracted supply in service in q.
 
 Codes: ``NPV_MISSING`` (a rollout plan without ``npv``, or a single-period plan with one),
 ``OBJECTIVE_UNIT`` (``summary.objective_unit`` is not ``usd`` for a rollout, ``usd_per_year``
@@ -47,6 +52,7 @@ from placer.contract import (
 )
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_options import built_options
 from placer.verify_schedule import capacities_in_period
 
 CODES = ["NPV_MISSING", "OBJECTIVE_UNIT", "NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL"]
@@ -97,6 +103,19 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
     pairs = {(a.tenant, a.site) for a in plan.assignments if a.racks > 0 and a.site in sites}
     used = sorted({s for _, s in pairs})
     order = {p: i for i, p in enumerate(r.periods)}
+    built = built_options(scenario, plan)
+    options = {o.id: o for o in r.options}
+    # on-site or contracted MWh in place of the site's grid MWh: generation x utilization x 8760 h x
+    # (its price - the site's price), weighted like energy, USD per year
+    premium = {
+        o.id: w.energy_weight
+        * (o.generation_mw or 0.0)
+        * cost.utilization
+        * HOURS_PER_YEAR
+        * ((o.energy_usd_per_mwh or 0.0) - sites[o.element].energy_price_usd_per_mwh)
+        for o in r.options
+        if o.kind in ("onsite_generation", "direct_supply")
+    }
     out: list[dict[str, float]] = []
     before: dict[str, int] = {}
     for q, period in enumerate(r.periods):
@@ -120,7 +139,7 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
         for dl in r.deliveries:
             if order[dl.period] <= q:
                 delivered[dl.sku] += dl.gpus
-        in_service = capacities_in_period(scenario, period).it
+        in_service = capacities_in_period(scenario, period).it  # the data's stages: a linear rule for the solver
         flows = {
             "facility_capex": w.capex_weight * math.fsum(capex),
             "energy": w.energy_weight * math.fsum(energy) * years,
@@ -131,6 +150,10 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
             "region_surcharge": math.fsum(surcharge) * years,
             "idle_gpu_capital": math.fsum(idle[k] * (delivered[k] - live[k]) for k in skus),
             "redispatch": redispatch_usd_per_year * years if q == len(r.periods) - 1 else 0.0,
+            "option_capex": math.fsum(options[o].capex_usd for o, first in built.items() if order[first] == q),
+            "option_fixed": math.fsum(options[o].fixed_usd_per_year for o, first in built.items() if order[first] <= q)
+            * years,
+            "onsite_energy": math.fsum(premium.get(o, 0.0) for o, first in built.items() if order[first] <= q) * years,
         }
         out.append({name: d * v for name, v in flows.items()})
         before = now

@@ -28,7 +28,8 @@ from placer.plan import (
     Summary,
 )
 from solvers.engine import Capabilities, EngineResult
-from solvers.npv import npv_report
+from solvers.npv import investment_schedule, npv_report
+from solvers.options import built_periods, with_options
 from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
@@ -111,6 +112,10 @@ def assemble_plan(
     sc = problem.scenario
     opts = sc.policy.solver
     racks, schedule = result.racks, result.schedule
+    # power options: the capacities are reported with the engine's chosen options in service
+    built = built_periods(result.options, len(problem.options), problem.periods.count)
+    priced = problem  # the NPV prices the options from the problem's own records
+    problem = with_options(problem, built, onsite_credit=True)
     assignments: list[Assignment] = []
     n_sites = len(problem.sites)
     site_racks, site_gpus = [0] * n_sites, [0] * n_sites
@@ -179,7 +184,7 @@ def assemble_plan(
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
-        npv = npv_report(problem, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"))
+        npv = npv_report(priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built)
         objective = npv.total_usd
     else:
         objective = sum(t.usd_per_year for t in terms)
@@ -207,7 +212,7 @@ def assemble_plan(
         money = problem.redispatch_money_factor  # USD per year -> the objective's unit
         if npv is not None:
             assert schedule is not None, "a rollout's NPV comes with its schedule"
-            npv = npv_report(problem, schedule, cost)
+            npv = npv_report(priced, schedule, cost, built)
             objective = npv.total_usd
         else:
             objective += cost
@@ -263,6 +268,7 @@ def assemble_plan(
         substations=substations,
         cost_breakdown=terms,
         npv=npv,
+        investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
     )

@@ -128,6 +128,10 @@ class Formulation:
     def open(s: int) -> Ref:
         return Ref("open", (s,))
 
+    def option(self, o: int, q: int | None = None) -> Ref:
+        """Power option o is built by period q (a boolean, monotone in q)."""
+        return Ref("option", (o, self.last if q is None else q))
+
     def facility(self, s: int, q: int | None = None) -> Ref:
         return Ref("facility", (s, self.last if q is None else q))
 
@@ -189,12 +193,13 @@ class Formulation:
                 "site_it_capacity",
                 (site.id, *tag),
                 f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-                tuple((p.it_mw(k), y) for k, y in zip(ks, ys)),
+                tuple((p.it_mw(k), y) for k, y in zip(ks, ys)) + self._option_terms("it", s, q),
                 hi=per.it_cap[q][s],
                 unit=MW,
             )
             for medium, heat_mw, cap in (("liquid", p.liquid_mw, per.liquid_cap), ("air", p.air_mw, per.air_cap)):
                 heat = tuple((heat_mw(k), y) for k, y in zip(ks, ys) if heat_mw(k) > 0)
+                heat += self._option_terms(medium, s, q) if heat else ()
                 if heat:
                     yield Row(
                         f"{medium}_cooling",
@@ -210,7 +215,7 @@ class Formulation:
                 f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
                 + (" after losing any one feed" if p.n_feeds[s] > 1 else "")
                 + when,
-                ((1, self.facility(s, q)),),
+                ((1, self.facility(s, q)),) + self._option_terms("feed", s, q),
                 hi=per.feed_limit[q][s],
                 unit=MW,
             )
@@ -225,8 +230,116 @@ class Formulation:
                 "substation_headroom",
                 (sid, *tag),
                 f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
-                tuple(terms),
+                tuple(terms) + self._option_terms("headroom", b, q),
                 hi=per.headroom[q][b],
+                unit=MW,
+            )
+
+    def _option_terms(self, resource: str, index: int, q: int) -> tuple[tuple[float, Ref], ...]:
+        """The options that add to a period limit, as terms ``-effect * option[o, q]`` (the limit's
+        right-hand side stays the data's): ``it``, ``liquid``, ``air``, ``feed`` of site ``index``,
+        ``headroom`` of substation ``index`` (expansions, and on-site supply at the sites it feeds, in
+        their feed shares). O(O) per call; nothing without options."""
+        p = self.p
+        out: list[tuple[float, Ref]] = []
+        for o, opt in enumerate(p.options):
+            if resource == "headroom":
+                mw = opt.headroom_mw if opt.substation == index else 0.0
+                if opt.onsite and opt.site is not None:
+                    mw += p.periods.feed_shares[q][opt.site].get(index, 0.0) * opt.generation_mw
+            elif opt.site != index:
+                continue
+            else:
+                mw = {
+                    "it": opt.it_mw,
+                    "liquid": opt.liquid_mw,
+                    "air": opt.air_mw,
+                    "feed": opt.feed_mw + opt.generation_mw,
+                }[resource]
+            if mw > 0:
+                out.append((-mw, self.option(o, q)))
+        return tuple(out)
+
+    def option_rules(self) -> Iterator[Row]:
+        """The power options' logic (rollouts with options): built stays built; never before its
+        earliest quarter; a forced option built from its earliest quarter; prerequisites built no
+        later; exclusive pairs not both built; on-site generation per site within the policy's limit;
+        on-site or contracted supply only where the site's load absorbs it (it runs flat out)."""
+        p, per = self.p, self.p.periods
+        n = per.count
+        for o, opt in enumerate(p.options):
+            for q in range(n):
+                if q < opt.earliest:
+                    yield Row(
+                        "option_earliest",
+                        (opt.id, per.ids[q]),
+                        f"option {opt.id} is not in service before {per.ids[opt.earliest]}",
+                        ((1, self.option(o, q)),),
+                        0,
+                        0,
+                        explain=False,
+                    )
+                elif opt.forced:
+                    yield Row(
+                        "option_forced",
+                        (opt.id, per.ids[q]),
+                        f"the fixed upgrade {opt.id} is in service from {per.ids[opt.earliest]}",
+                        ((1, self.option(o, q)),),
+                        1,
+                        1,
+                    )
+                if q:
+                    yield Row(
+                        "option_monotone",
+                        (opt.id, per.ids[q]),
+                        "a built option stays built",
+                        ((1, self.option(o, q)), (-1, self.option(o, q - 1))),
+                        lo=0,
+                        explain=False,
+                    )
+                for r in opt.requires:
+                    yield Row(
+                        "option_requires",
+                        (opt.id, p.options[r].id, per.ids[q]),
+                        f"option {opt.id} needs {p.options[r].id} built first",
+                        ((1, self.option(o, q)), (-1, self.option(r, q))),
+                        hi=0,
+                    )
+            for x in opt.excludes:
+                if x > o or o not in p.options[x].excludes:  # each pair once
+                    yield Row(
+                        "option_excludes",
+                        (opt.id, p.options[x].id),
+                        f"options {opt.id} and {p.options[x].id} are not both built",
+                        ((1, self.option(o)), (1, self.option(x))),
+                        hi=1,
+                    )
+        supply: dict[int, list[int]] = {}
+        for o, opt in enumerate(p.options):
+            if opt.onsite and opt.site is not None:
+                supply.setdefault(opt.site, []).append(o)
+        for s, os in sorted(supply.items()):
+            for q in range(n):
+                yield Row(
+                    "option_absorbed",
+                    (p.sites[s].id, per.ids[q]),
+                    f"on-site and contracted supply at {p.sites[s].id} runs only where its load absorbs it",
+                    tuple((p.options[o].generation_mw, self.option(o, q)) for o in os) + ((-1, self.facility(s, q)),),
+                    hi=0,
+                    unit=MW,
+                )
+        cap = p.scenario.policy.onsite_generation_max_mw
+        by_site: dict[int, list[int]] = {}
+        for o, opt in enumerate(p.options):
+            if opt.kind == "onsite_generation" and opt.site is not None:
+                by_site.setdefault(opt.site, []).append(o)
+        for s, os in sorted(by_site.items()):
+            yield Row(
+                "onsite_generation_cap",
+                (p.sites[s].id,),
+                f"site {p.sites[s].id} has at most {cap:g} MW of on-site generation (distributed-generation limit)",
+                tuple((p.options[o].generation_mw, self.option(o)) for o in os),
+                hi=cap,
                 unit=MW,
             )
 
@@ -375,7 +488,9 @@ class Formulation:
         * an idle delivered GPU at its quarterly capital charge: a constant d_q charge GPUs delivered by
           q minus d_q charge on each live rack's GPUs;
         * a used site's fixed cost in every quarter its capacity is in service, the tenant-site penalty
-          in every quarter: d_q L (USD per year) summed, on ``open`` and ``use``.
+          in every quarter: d_q L (USD per year) summed, on ``open`` and ``use``;
+        * a power option's capex in the quarter it is built, its fixed cost and on-site energy premium
+          per quarter in service, on ``option[o, q]`` as for the racks.
 
         The final build-out's re-dispatch (the MILP's grid rows) is weighted by
         :attr:`~solvers.problem.Problem.redispatch_money_factor`. O(P·C)."""
@@ -398,6 +513,11 @@ class Formulation:
                 served = sum(d[q] for q in range(n) if per.it_cap[q][s] > 0)
                 fixed = w.site_fixed_weight * p.sites[s].fixed_usd_per_year * years * served
                 terms.append((fixed, self.open(s)))
+        for o, opt in enumerate(p.options):
+            running = (opt.fixed_usd_per_year + opt.energy_premium_usd_per_year) * years
+            for q in range(n):
+                after = d[q + 1] if q + 1 < n else 0.0
+                terms.append((opt.capex_usd * (d[q] - after) + running * d[q], self.option(o, q)))
         constants = [
             per.idle_usd_per_gpu_quarter[k] * p.skus[k].gpus_per_rack * sum(dq * r for dq, r in zip(d, cum))
             for (_t, k), cum in per.delivered_racks.items()

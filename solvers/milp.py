@@ -74,6 +74,7 @@ class MilpModel:
         self.facility: list[mathopt.Variable] = []
         self.redispatch: list[mathopt.Variable] = []
         self.y: dict[tuple[int, int], mathopt.Variable] = {}  # (candidate, period) -> live racks (rollouts)
+        self.option: dict[tuple[int, int], mathopt.Variable] = {}  # (power option, period) -> built
         self.objective_terms: list = []
         self._build()
 
@@ -94,6 +95,8 @@ class MilpModel:
             return self.open[key[0]]
         if kind == "facility" and key[1] == self.f.last:
             return self.facility[key[0]]
+        if kind == "option":
+            return self.option[(key[0], key[1])]
         raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
 
     def add_row(self, row: Row) -> None:
@@ -121,6 +124,9 @@ class MilpModel:
                 lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]"
             )
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
+        for o, opt in enumerate(p.options):  # power options (rollouts): built by period q
+            for q in range(per.count):
+                self.option[(o, q)] = m.add_binary_variable(name=f"option[{opt.id},{per.ids[q]}]")
         for row in f.facility_definitions():
             self.add_row(row)
         for row in f.demand():
@@ -156,6 +162,8 @@ class MilpModel:
                 for row in f.period_limits(q):
                     self.add_row(row)
             for row in f.rollout():
+                self.add_row(row)
+            for row in f.option_rules():
                 self.add_row(row)
         terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
         obj = [(c, self.var(ref)) for c, ref in terms]
@@ -193,6 +201,7 @@ class _Incumbent:
     racks: dict[int, int]
     redispatch_mw: np.ndarray
     schedule: dict[tuple[int, int], int] | None
+    options: dict[tuple[int, int], int] | None = None  # (power option, period) -> built
 
 
 class _LnsStats(TypedDict):
@@ -246,6 +255,7 @@ class _Run:
             {i: round(values[v]) for i, v in self.mm.x.items()},
             np.array([values[v] for v in self.mm.redispatch]),
             schedule,
+            {key: round(values[b]) for key, b in self.mm.option.items()} if self.mm.option else None,
         )
 
     def full_bound(self, res) -> None:
@@ -399,7 +409,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                     - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
                 )
                 if repaired is None or objective < repaired.objective:
-                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
+                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule, last.options)
         if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
@@ -483,7 +493,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         # (under security 'none' no row holds the LP to the limits: keep the MILP's if it was cleaner)
         if lean_report.n_minus_1 == "secure" or before_report.n_minus_1 == "insecure":
             # engine objective moves with the (at most 1e-9 relative) cost change, so the bound is not shifted
-            best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule)
+            best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule, best.options)
             grid_report = lean_report
         extra = [
             (
@@ -519,6 +529,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         grid=grid_report,
         extra_terms=extra,
         schedule=best.schedule,
+        options=best.options,
         interrupted=run.interrupted,
     )
 

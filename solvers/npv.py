@@ -12,7 +12,9 @@ true one, not an engine's rounded one):
 * ``site_fixed``: a site used by the final build-out, in every quarter its capacity is in service;
 * ``tenant_spread``: each (tenant, site) pair of the final build-out, every quarter;
 * ``idle_gpu_capital``: each delivered GPU not live, at its quarterly capital charge;
-* ``redispatch``: the final build-out's re-dispatch, for the last quarter.
+* ``redispatch``: the final build-out's re-dispatch, for the last quarter;
+* ``option_capex``, ``option_fixed``, ``onsite_energy``: the power options built, their capex in
+  the quarter built, their fixed cost and on-site energy premium per quarter in service.
 
 Complexity: O(P·C) for P periods and C candidates.
 """
@@ -20,7 +22,7 @@ Complexity: O(P·C) for P periods and C candidates.
 from __future__ import annotations
 
 from placer.contract import NPV_TERMS
-from placer.plan import NpvPeriod, NpvReport, NpvTerm
+from placer.plan import Investment, NpvPeriod, NpvReport, NpvTerm
 from solvers.problem import Problem
 
 DESCRIPTIONS = {
@@ -31,13 +33,36 @@ DESCRIPTIONS = {
     "region_surcharge": "penalty per MW of live facility power by region, per quarter",
     "idle_gpu_capital": "capital charge (depreciation and financing) of every delivered GPU not yet live",
     "redispatch": "re-dispatch of the plants for the final build-out, charged for the last quarter",
+    "option_capex": "capital cost of the power options, in the quarter each is built",
+    "option_fixed": "fixed cost of the power options, per quarter in service",
+    "onsite_energy": "on-site or contracted energy at its own price in place of grid energy, per quarter",
 }
 
 
+def investment_schedule(problem: Problem, built: dict[int, int]) -> list[Investment]:
+    """The options built, in the order of their quarter (then scenario order). O(O log O)."""
+    per = problem.periods
+    return [
+        Investment(
+            option=problem.options[o].id,
+            kind=problem.options[o].kind,
+            period=per.ids[q],
+            capex_usd=problem.options[o].capex_usd,
+            fixed_usd_per_year=problem.options[o].fixed_usd_per_year,
+        )
+        for o, q in sorted(built.items(), key=lambda kv: (kv[1], kv[0]))
+    ]
+
+
 def npv_report(
-    problem: Problem, schedule: dict[tuple[int, int], int], redispatch_usd_per_year: float = 0.0
+    problem: Problem,
+    schedule: dict[tuple[int, int], int],
+    redispatch_usd_per_year: float = 0.0,
+    built: dict[int, int] | None = None,
 ) -> NpvReport:
-    """The NPV of ``schedule`` (see the module docstring). O(P·C)."""
+    """The NPV of ``schedule`` with the power options ``built`` (option -> the period it is built;
+    see the module docstring). O(P·(C + O))."""
+    built = built or {}
     p, per = problem, problem.periods
     pol = p.scenario.policy
     w = pol.objective
@@ -68,6 +93,13 @@ def npv_report(
         flows["tenant_spread"] = w.tenant_site_usd_per_year * len(pairs) * years
         if q == n - 1:
             flows["redispatch"] = redispatch_usd_per_year * years
+        for o, first in built.items():
+            opt = problem.options[o]
+            if q == first:
+                flows["option_capex"] += opt.capex_usd
+            if q >= first:
+                flows["option_fixed"] += opt.fixed_usd_per_year * years
+                flows["onsite_energy"] += opt.energy_premium_usd_per_year * years
         discounted = {name: d[q] * v for name, v in flows.items()}
         periods.append(
             NpvPeriod(

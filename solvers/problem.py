@@ -28,6 +28,7 @@ from placer.contract import (
     quarter_discount_factor,
 )
 from placer.scenario import Scenario, Site, Sku, Tenant
+from solvers.options import Option, build_options, relaxed_periods
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ class Problem:
     crf: float
     periods: Periods  # always present: a scenario without a rollout is one period, all delivered
     notes: list[str] = field(default_factory=list)
+    # power options (solvers.options): decisions whose effects add to ``periods``; ``relaxed`` holds
+    # the capacities with every option built at its earliest quarter (``periods`` itself without options)
+    options: list[Option] = field(default_factory=list)
+    relaxed: Periods = None  # type: ignore[assignment]  # set by build_problem
+
+    def __post_init__(self) -> None:
+        if self.relaxed is None:
+            self.relaxed = self.periods
 
     @property
     def final(self) -> int:
@@ -378,8 +387,12 @@ def build_problem(scenario: Scenario) -> Problem:
         crf=crf,
         periods=periods,
     )
-    peak_it, peak_feed = periods.peak(periods.it_cap), periods.peak(periods.feed_limit)
-    peak_liquid, peak_air = periods.peak(periods.liquid_cap), periods.peak(periods.air_cap)
+    problem.options = build_options(scenario, [s.id for s in sites], sub_ids)
+    if problem.options:
+        problem.relaxed = relaxed_periods(periods, problem.options)
+    relaxed = problem.relaxed  # a rack fits where some choice of options could make room for it
+    peak_it, peak_feed = relaxed.peak(relaxed.it_cap), relaxed.peak(relaxed.feed_limit)
+    peak_liquid, peak_air = relaxed.peak(relaxed.liquid_cap), relaxed.peak(relaxed.air_cap)
     for (t, k), racks in demand.items():
         allowed = tenants[t].allowed_regions
         for s, site in enumerate(sites):
@@ -409,7 +422,7 @@ def _prune_below_island(problem: Problem) -> None:
     """Drop the (tenant, site) pairs that can never hold the tenant's training island: even filled
     to the site's IT capacity with the tenant's densest SKU, or with every SKU at its own bound,
     the site holds fewer GPUs than ``min_island_gpus``."""
-    peak_it = problem.periods.peak(problem.periods.it_cap)
+    peak_it = problem.relaxed.peak(problem.relaxed.it_cap)
     reach: dict[tuple[int, int], float] = {}
     dense: dict[tuple[int, int], float] = {}
     for c in problem.candidates:

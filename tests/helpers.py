@@ -77,7 +77,13 @@ def renpv(scenario, plan):
             if i is not None:
                 schedule[(i, q)] = n
     redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
-    npv = npv_report(problem, schedule, redispatch)
+    option_of = {opt.id: o for o, opt in enumerate(problem.options)}
+    period_of = {p: q for q, p in enumerate(problem.periods.ids)}
+    built: dict[int, int] = {}
+    for inv in plan.investments or []:  # the first entry of each known option, as a solver records it
+        if inv.option in option_of and inv.period in period_of:
+            built.setdefault(option_of[inv.option], period_of[inv.period])
+    npv = npv_report(problem, schedule, redispatch, built)
     summary = plan.summary.model_copy(update={"objective": npv.total_usd})
     return plan.model_copy(update={"npv": npv, "summary": summary})
 
