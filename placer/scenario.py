@@ -821,8 +821,6 @@ class Scenario(_Model):
         regions = {s.id: s.region for s in self.topology.sites}
         plants = {p.id for p in self.topology.plants}
         ids = [o.id for o in r.options]
-        onsite: dict[str, float] = {}
-        cap = self.policy.onsite_generation_max_mw
         for i, o in enumerate(r.options):
             where = f"rollout.options[{i}]"
             if ids.index(o.id) != i:
@@ -836,13 +834,6 @@ class Scenario(_Model):
                 for j, other in enumerate(getattr(o, field)):
                     if other not in ids or other == o.id:
                         raise ValueError(f"{where}.{field}[{j}]: '{other}' is not another option's id")
-            if o.kind == "onsite_generation":
-                onsite[o.element] = onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
-                if (o.generation_mw or 0.0) > cap:
-                    raise ValueError(
-                        f"{where}.generation_mw: {o.generation_mw:g} MW exceeds policy.onsite_generation_max_mw "
-                        f"({cap:g} MW, the distributed-generation limit)"
-                    )
             if o.kind == "direct_supply":
                 if o.plant not in plants:
                     raise ValueError(f"{where}.plant: '{o.plant}' is not a plant of the topology")
