@@ -55,15 +55,11 @@ def with_investments(sc: Scenario, plan: Plan, investments: list[Investment]) ->
 
     problem = build_problem(sc)
     index = {
-        (problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
+        f"{problem.tenants[c.t].id}/{problem.skus[c.k].id}/{problem.sites[c.s].id}": i
         for i, c in enumerate(problem.candidates)
     }
-    racks = {index[(a.tenant, a.sku, a.site)]: a.racks for a in plan.assignments}
-    schedule = {
-        (index[tuple(k.split("/"))], q): n
-        for q, rep in enumerate(plan.schedule)
-        for k, n in rep.installed_racks.items()
-    }
+    racks = {index[f"{a.tenant}/{a.sku}/{a.site}"]: a.racks for a in plan.assignments}
+    schedule = {(index[k], q): n for q, rep in enumerate(plan.schedule or []) for k, n in rep.installed_racks.items()}
     option_of = {o.id: j for j, o in enumerate(problem.options)}
     period_of = {p: q for q, p in enumerate(problem.periods.ids)}
     first: dict[int, int] = {}
