@@ -615,6 +615,11 @@ class PowerOption(_Model):
     )
     fixed_usd_per_year: UsdPerYear = Field(0.0, description="fixed cost while in service, USD per year (0-1e11)")
     forced: Flag = Field(False, description="a fixed upgrade: built in its earliest quarter")
+    until: PeriodId | None = Field(
+        None,
+        description="a bridge: its effect (and fixed and energy cost) ends at the start of this quarter, e.g. a "
+        "modular hall or a mobile turbine the permanent stage replaces; in service for good when absent",
+    )
     requires: list[Identifier] = Field(default_factory=list, description="options built no later than this one")
     excludes: list[Identifier] = Field(default_factory=list, description="options not built together with this one")
     headroom_mw: GridMwPositive | None = Field(None, description="substation headroom added, MW (0-100,000)")
@@ -830,6 +835,10 @@ class Scenario(_Model):
                 raise ValueError(f"{where}.element: '{o.element}' is not a {kind} (a {o.kind} option acts on one)")
             if o.earliest not in periods:
                 raise ValueError(f"{where}.earliest: {o.earliest} is not one of rollout.periods")
+            if o.until is not None and (
+                o.until not in periods or r.periods.index(o.until) <= r.periods.index(o.earliest)
+            ):
+                raise ValueError(f"{where}.until: {o.until} is not a rollout period after its earliest {o.earliest}")
             for field in ("requires", "excludes"):
                 for j, other in enumerate(getattr(o, field)):
                     if other not in ids or other == o.id:

@@ -128,21 +128,23 @@ def check_options(scenario: Scenario, plan: Plan) -> list[Finding]:
         if o.forced and (oid not in built or rank[built[oid]] > rank[o.earliest]):
             add("OPTION_FORCED", f"option:{oid}", f"the fixed upgrade '{oid}' is not in service from {o.earliest}")
     cap = scenario.policy.onsite_generation_max_mw
-    onsite: dict[str, float] = {}
-    for oid in built:
-        o = options[oid]
-        if o.kind == "onsite_generation":
-            onsite[o.element] = onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
-    for site, mw in sorted(onsite.items()):
-        if mw > cap + LIMIT_REL_TOL * max(1.0, cap):
-            add(
-                "OPTION_ONSITE_CAP",
-                f"site:{site}",
-                f"{mw:g} MW of on-site generation at {site}, above the {cap:g} MW distributed-generation limit",
-                mw,
-                cap,
-                "MW",
-            )
+    for q, period in enumerate(r.periods):
+        onsite: dict[str, float] = {}
+        for oid, first in built.items():
+            o = options[oid]
+            if o.kind == "onsite_generation" and rank[first] <= q and (o.until is None or q < rank[o.until]):
+                onsite[o.element] = onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
+        for site, mw in sorted(onsite.items()):
+            if mw > cap + LIMIT_REL_TOL * max(1.0, cap):
+                add(
+                    "OPTION_ONSITE_CAP",
+                    f"site:{site}@{period}",
+                    f"{mw:g} MW of on-site generation at {site} in {period}, above the {cap:g} MW "
+                    "distributed-generation limit",
+                    mw,
+                    cap,
+                    "MW",
+                )
     # absorbed: the site's facility load, recomputed from the schedule, covers its on-site supply
     skus = {k.id: k for k in scenario.catalog}
     sites = {s.id: s for s in scenario.topology.sites}
@@ -151,7 +153,7 @@ def check_options(scenario: Scenario, plan: Plan) -> list[Finding]:
         supply: dict[str, float] = {}
         for oid, first in built.items():
             o = options[oid]
-            if o.kind in ONSITE and rank[first] <= q:
+            if o.kind in ONSITE and rank[first] <= q and (o.until is None or q < rank[o.until]):
                 supply[o.element] = supply.get(o.element, 0.0) + (o.generation_mw or 0.0)
         if not supply:
             continue

@@ -127,8 +127,8 @@ def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str
     options = {o.id: o for o in r.options}
     for oid, first in sorted((built or {}).items()):
         o = options[oid]
-        if rank[first] > now:
-            continue
+        if rank[first] > now or (o.until is not None and now >= rank[o.until]):
+            continue  # not built yet, or a bridge already replaced
         if o.kind == "substation_expansion":
             cap.headroom[o.element] += o.headroom_mw or 0.0
         elif o.kind == "site_stage":

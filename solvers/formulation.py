@@ -256,7 +256,7 @@ class Formulation:
                     "air": opt.air_mw,
                     "feed": opt.feed_mw + opt.generation_mw,
                 }[resource]
-            if mw > 0:
+            if mw > 0 and opt.serves(q):
                 out.append((-mw, self.option(o, q)))
         return tuple(out)
 
@@ -324,7 +324,8 @@ class Formulation:
                     "option_absorbed",
                     (p.sites[s].id, per.ids[q]),
                     f"on-site and contracted supply at {p.sites[s].id} runs only where its load absorbs it",
-                    tuple((p.options[o].generation_mw, self.option(o, q)) for o in os) + ((-1, self.facility(s, q)),),
+                    tuple((p.options[o].generation_mw, self.option(o, q)) for o in os if p.options[o].serves(q))
+                    + ((-1, self.facility(s, q)),),
                     hi=0,
                     unit=MW,
                 )
@@ -334,14 +335,18 @@ class Formulation:
             if opt.kind == "onsite_generation" and opt.site is not None:
                 by_site.setdefault(opt.site, []).append(o)
         for s, os in sorted(by_site.items()):
-            yield Row(
-                "onsite_generation_cap",
-                (p.sites[s].id,),
-                f"site {p.sites[s].id} has at most {cap:g} MW of on-site generation (distributed-generation limit)",
-                tuple((p.options[o].generation_mw, self.option(o)) for o in os),
-                hi=cap,
-                unit=MW,
-            )
+            for q in range(n):
+                gen = tuple((p.options[o].generation_mw, self.option(o, q)) for o in os if p.options[o].serves(q))
+                if gen:
+                    yield Row(
+                        "onsite_generation_cap",
+                        (p.sites[s].id, per.ids[q]),
+                        f"site {p.sites[s].id} has at most {cap:g} MW of on-site generation in {per.ids[q]} "
+                        "(distributed-generation limit)",
+                        gen,
+                        hi=cap,
+                        unit=MW,
+                    )
 
     def power(self) -> Iterator[Row]:
         """The facility power band and, when the topology has plants, generation adequacy."""
@@ -517,7 +522,8 @@ class Formulation:
             running = (opt.fixed_usd_per_year + opt.energy_premium_usd_per_year) * years
             for q in range(n):
                 after = d[q + 1] if q + 1 < n else 0.0
-                terms.append((opt.capex_usd * (d[q] - after) + running * d[q], self.option(o, q)))
+                cost = opt.capex_usd * (d[q] - after) + (running * d[q] if opt.serves(q) else 0.0)
+                terms.append((cost, self.option(o, q)))
         constants = [
             per.idle_usd_per_gpu_quarter[k] * p.skus[k].gpus_per_rack * sum(dq * r for dq, r in zip(d, cum))
             for (_t, k), cum in per.delivered_racks.items()

@@ -97,7 +97,7 @@ def npv_report(
             opt = problem.options[o]
             if q == first:
                 flows["option_capex"] += opt.capex_usd
-            if q >= first:
+            if first <= q < opt.until:
                 flows["option_fixed"] += opt.fixed_usd_per_year * years
                 flows["onsite_energy"] += opt.energy_premium_usd_per_year * years
         discounted = {name: d[q] * v for name, v in flows.items()}

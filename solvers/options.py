@@ -37,6 +37,7 @@ class Option:
     site: int | None  # site index (feed, site_stage, onsite_generation, direct_supply)
     substation: int | None  # substation index (substation_expansion)
     earliest: int  # period index
+    until: int  # period index its effect ends at (the period count when it stays)
     forced: bool
     requires: tuple[int, ...]
     excludes: tuple[int, ...]
@@ -55,6 +56,10 @@ class Option:
     @property
     def onsite(self) -> bool:
         return self.kind in ONSITE
+
+    def serves(self, q: int) -> bool:
+        """Its effect is in force in period q, once built (a bridge's ends at ``until``)."""
+        return q < self.until
 
 
 def build_options(scenario: Scenario, site_ids: list[str], substation_ids: list[str]) -> list[Option]:
@@ -95,6 +100,7 @@ def build_options(scenario: Scenario, site_ids: list[str], substation_ids: list[
                 site=s,
                 substation=sub_of.get(o.element),
                 earliest=order[o.earliest],
+                until=order[o.until] if o.until is not None else len(r.periods),
                 forced=o.forced,
                 requires=tuple(index[x] for x in o.requires),
                 excludes=tuple(index[x] for x in o.excludes),
@@ -125,7 +131,7 @@ def apply_options(periods, options: list[Option], built: dict[int, int], *, onsi
     out.headroom = [list(row) for row in periods.headroom]
     for o, first in built.items():
         opt = options[o]
-        for q in range(first, periods.count):
+        for q in range(first, opt.until):
             if opt.substation is not None:
                 out.headroom[q][opt.substation] += opt.headroom_mw
             if opt.site is None:

@@ -194,8 +194,9 @@ def test_option_onsite_cap(sc):
     v = variant(sc, cheap)
     p = solve(v, "cpsat")
     tight = variant(v, lambda d: d["policy"].update(onsite_generation_max_mw=0.4))
-    (f,) = only(verify(tight, p, check_digest=False), "OPTION_ONSITE_CAP")
-    assert f.entity == "site:annex" and (f.measured, f.limit) == (0.5, 0.4)
+    found = only(verify(tight, p, check_digest=False), "OPTION_ONSITE_CAP")
+    assert {f.entity for f in found} == {f"site:annex@{q}" for q in tight.rollout.periods}
+    assert {(f.measured, f.limit) for f in found} == {(0.5, 0.4)}
 
 
 def test_option_absorbed(sc, plan):
@@ -257,3 +258,23 @@ def test_bad_option_input_is_one_line_exit_2(tmp_path, sc, edit, where):
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "bad.json" in lines[0] and where in lines[0], proc.stderr
+
+
+def test_a_bridge_serves_until_the_permanent_stage(sc):
+    """hall-stage0 as a bridge (a modular hall until 2027Q1): its 1.2 MW serve 2026Q3-2026Q4 only,
+    so hall holds at most its 2 MW stage from 2027Q1; the plan verifies and reports exactly that."""
+    from solvers import solve
+
+    def bridge(d):
+        st = next(o for o in d["rollout"]["options"] if o["id"] == "hall-stage0")
+        st.update(until="2027Q1", fixed_usd_per_year=100_000.0)
+
+    v = variant(sc, bridge)
+    p = solve(v, "cpsat")
+    assert verify(v, p).valid
+    assert {i.option for i in p.investments} >= {"hall-stage0"}
+    avail = {rep.period: {r.site: r.it_available_mw for r in rep.sites} for rep in p.schedule}
+    assert avail["2026Q4"]["hall"] == pytest.approx(1.2) and avail["2027Q1"]["hall"] == pytest.approx(2.0)
+    # its fixed cost runs while it serves: two quarters
+    d = [1.08 ** (-q / 4) for q in range(6)]
+    assert npv_term(p, "option_fixed") == pytest.approx(100_000 * 0.25 * (d[0] + d[1]))
