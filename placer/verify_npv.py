@@ -22,7 +22,8 @@ first), L = ``policy.cost.quarter_length_years`` and r = ``policy.cost.discount_
   rollout's ``stranding_usd_per_gpu_quarter`` for a SKU without a price);
 * ``redispatch``: the final build-out's re-dispatch (USD per year) x L x d_last;
 * ``option_capex``: d_q x the capex of the options the plan builds in q (``plan.investments``);
-* ``option_fixed``: d_q x L x the fixed USD per year of the options in service in q;
+* ``option_fixed``: d_q x L x the fixed USD per year of the options in service in q (built by q and,
+  for a bridge, before its ``until``);
 * ``onsite_energy``: d_q x L x energy_weight x generation MW x utilization x 8760 h x (its price - the
   site's grid price) for the on-site and contracted supply in service in q.
 
@@ -140,6 +141,12 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
             if order[dl.period] <= q:
                 delivered[dl.sku] += dl.gpus
         in_service = capacities_in_period(scenario, period).it  # the data's stages: a linear rule for the solver
+        # options in service this quarter: built by then and, a bridge, not yet replaced
+        serving = [
+            o
+            for o, first in built.items()
+            if order[first] <= q and (options[o].until is None or q < order[options[o].until])
+        ]
         flows = {
             "facility_capex": w.capex_weight * math.fsum(capex),
             "energy": w.energy_weight * math.fsum(energy) * years,
@@ -151,9 +158,8 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
             "idle_gpu_capital": math.fsum(idle[k] * (delivered[k] - live[k]) for k in skus),
             "redispatch": redispatch_usd_per_year * years if q == len(r.periods) - 1 else 0.0,
             "option_capex": math.fsum(options[o].capex_usd for o, first in built.items() if order[first] == q),
-            "option_fixed": math.fsum(options[o].fixed_usd_per_year for o, first in built.items() if order[first] <= q)
-            * years,
-            "onsite_energy": math.fsum(premium.get(o, 0.0) for o, first in built.items() if order[first] <= q) * years,
+            "option_fixed": math.fsum(options[o].fixed_usd_per_year for o in serving) * years,
+            "onsite_energy": math.fsum(premium.get(o, 0.0) for o in serving) * years,
         }
         out.append({name: d * v for name, v in flows.items()})
         before = now

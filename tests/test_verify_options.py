@@ -275,6 +275,8 @@ def test_a_bridge_serves_until_the_permanent_stage(sc):
     assert {i.option for i in p.investments} >= {"hall-stage0"}
     avail = {rep.period: {r.site: r.it_available_mw for r in rep.sites} for rep in p.schedule}
     assert avail["2026Q4"]["hall"] == pytest.approx(1.2) and avail["2027Q1"]["hall"] == pytest.approx(2.0)
-    # its fixed cost runs while it serves: two quarters
+    # its fixed cost runs while it serves: two quarters (plus annex-feed's from its quarter, if built)
     d = [1.08 ** (-q / 4) for q in range(6)]
-    assert npv_term(p, "option_fixed") == pytest.approx(100_000 * 0.25 * (d[0] + d[1]))
+    built = {i.option: v.rollout.periods.index(i.period) for i in p.investments}
+    feed = 50_000 * 0.25 * sum(d[built["annex-feed"] :]) if "annex-feed" in built else 0.0
+    assert npv_term(p, "option_fixed") == pytest.approx(100_000 * 0.25 * (d[0] + d[1]) + feed)
