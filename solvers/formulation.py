@@ -13,6 +13,7 @@ Variables (:class:`Ref`):
 * ``y[i, q]``: racks of candidate i live in period q; the last period's are the placement's
   racks ``x[i]`` (a single-period problem has one period);
 * ``use[t, s]``: tenant t has racks at site s; ``open[s]``: site s is used by anyone;
+* ``option[o, q]``: power option o is built by period q (rollouts with ``rollout.options``);
 * ``facility[s, q]``: site s's facility MW in period q, the aggregate
   ``sum(facility_mw(k, s) * y[i, q])`` over its candidates. :meth:`Formulation.expand` writes it
   out; the MILP keeps the final period's as a variable (its grid rows need it), CP-SAT expands
@@ -24,7 +25,11 @@ Families written here (the README's maths): ``demand``; per period ``site_it_cap
 (an indicator row on ``use``); per tenant ``max_sites`` and ``latency_share``; ``open_link``; the
 capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
-``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
+``earliest``, ``latest`` and ``build_rate``; with power options ``option_earliest``, ``option_forced``,
+``option_monotone``, ``option_requires``, ``option_excludes``, ``option_absorbed`` and
+``onsite_generation_cap`` (:meth:`Formulation.option_rules`), their effects as terms of the period
+limits (:meth:`Formulation._option_terms`); and the objective (:meth:`Formulation.objective`):
+annualised for a single period, the net present value for a rollout (:meth:`Formulation.npv_objective`).
 Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
 cost), which :mod:`solvers.grid_security` adds to the MILP directly.
 
