@@ -117,6 +117,7 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
         for o in r.options
         if o.kind in ("onsite_generation", "direct_supply")
     }
+    ends = {o.id: len(r.periods) if o.until is None else order[o.until] for o in r.options}  # a bridge's end
     out: list[dict[str, float]] = []
     before: dict[str, int] = {}
     for q, period in enumerate(r.periods):
@@ -142,11 +143,7 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
                 delivered[dl.sku] += dl.gpus
         in_service = capacities_in_period(scenario, period).it  # the data's stages: a linear rule for the solver
         # options in service this quarter: built by then and, a bridge, not yet replaced
-        serving = [
-            o
-            for o, first in built.items()
-            if order[first] <= q and (options[o].until is None or q < order[options[o].until])
-        ]
+        serving = [o for o, first in built.items() if order[first] <= q < ends[o]]
         flows = {
             "facility_capex": w.capex_weight * math.fsum(capex),
             "energy": w.energy_weight * math.fsum(energy) * years,
