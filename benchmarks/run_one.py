@@ -112,6 +112,7 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
         relative_gap=s.relative_gap,
         stranded_gpu_quarters=s.stranded_gpu_quarters,
         objective=s.objective,
+        objective_unit=s.objective_unit,  # usd_per_year (single period) or usd (a rollout's NPV)
         bound=s.bound,
         gap=s.gap,
         build_seconds=s.build_seconds,

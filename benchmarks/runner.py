@@ -78,6 +78,7 @@ def markdown(records: list[dict]) -> str:
         "status",
         "placement_status",
         "objective",
+        "objective_unit",
         "gap",
         "build_seconds",
         "solve_seconds",

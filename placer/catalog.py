@@ -21,6 +21,11 @@ Figures (each SKU's ``source`` says where it comes from; ``est.`` marks estimate
 * HGX/DGX B300 -- 8 GPUs per node, ~56 kW per 4-node rack = 32 GPUs (NVIDIA DGX
   SuperPOD B300 reference architecture); air or liquid, modelled as half liquid (est.).
   SuperPOD SU = 72 nodes = 18 racks.
+
+Prices (``price_usd_per_gpu``, with the GPU's share of rack, network and storage) are not
+public: a Blackwell GPU is commonly put at USD 30,000-40,000 and a GB200 NVL72 rack at
+~USD 3 M (brief, est.). With a 5-year life (est.) they give a rollout the quarterly capital
+charge of a delivered GPU that is not yet live.
 """
 
 from __future__ import annotations
@@ -36,9 +41,12 @@ DEFAULT_CATALOG: list[Sku] = [
         it_kw_per_rack=150.0,
         liquid_share=0.85,
         scalable_unit_racks=8,
+        price_usd_per_gpu=42_000.0,
+        life_years=5.0,
         source=(
             "NVIDIA DGX SuperPOD GB200 reference architecture: 8-rack SU = 576 GPUs, 1.2 MW incl. network "
-            "(150 kW/rack; rack alone ~120 kW); liquid_share 0.85 est. (not confirmed by NVIDIA)"
+            "(150 kW/rack; rack alone ~120 kW); liquid_share 0.85 est. (not confirmed by NVIDIA); "
+            "price_usd_per_gpu 42,000 est. (brief: NVL72 rack ~USD 3 M / 72 GPUs); life 5 years est."
         ),
     ),
     Sku(
@@ -49,7 +57,12 @@ DEFAULT_CATALOG: list[Sku] = [
         it_kw_per_rack=140.0,
         liquid_share=0.85,
         scalable_unit_racks=8,
-        source="NVIDIA GB300 NVL72 product page: 72 GPUs/rack; 140 kW/rack est. (132-140 kW); liquid_share 0.85 est.",
+        price_usd_per_gpu=47_000.0,
+        life_years=5.0,
+        source=(
+            "NVIDIA GB300 NVL72 product page: 72 GPUs/rack; 140 kW/rack est. (132-140 kW); liquid_share 0.85 est.; "
+            "price_usd_per_gpu 47,000 est. (Blackwell Ultra premium over GB200); life 5 years est."
+        ),
     ),
     Sku(
         id="hgx-b200",
@@ -59,9 +72,12 @@ DEFAULT_CATALOG: list[Sku] = [
         it_kw_per_rack=57.2,
         liquid_share=0.0,
         scalable_unit_racks=8,
+        price_usd_per_gpu=35_000.0,
+        life_years=5.0,
         source=(
             "NVIDIA DGX B200 user guide: 8 GPUs, 14.3 kW max per 10U node, air-cooled; 4 nodes/rack est.; "
-            "DGX SuperPOD B200 SU = 32 nodes = 256 GPUs"
+            "DGX SuperPOD B200 SU = 32 nodes = 256 GPUs; price_usd_per_gpu 35,000 est. (brief: USD 30,000-40,000 per "
+            "Blackwell GPU); life 5 years est."
         ),
     ),
     Sku(
@@ -72,9 +88,12 @@ DEFAULT_CATALOG: list[Sku] = [
         it_kw_per_rack=56.0,
         liquid_share=0.5,
         scalable_unit_racks=18,
+        price_usd_per_gpu=40_000.0,
+        life_years=5.0,
         source=(
             "NVIDIA DGX SuperPOD B300 reference architecture: ~56 kW per 4-node rack, SU = 72 nodes = 576 GPUs; "
-            "air or liquid, liquid_share 0.5 est."
+            "air or liquid, liquid_share 0.5 est.; price_usd_per_gpu 40,000 est. (brief's range, "
+            "Blackwell Ultra premium); life 5 years est."
         ),
     ),
 ]

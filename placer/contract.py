@@ -25,6 +25,47 @@ from placer.scenario import Line, Plant
 # USD/yr = MW x utilization x HOURS_PER_YEAR x USD/MWh.
 HOURS_PER_YEAR = 8760.0
 
+# ---- net present value (rollouts) ---------------------------------------------------
+# A rollout's money is one unit, USD present value at the start of its first quarter. Every
+# cash flow of quarter q (0 = the first) is discounted by quarter_discount_factor(q, ...): a
+# quarter's capex and its operating cost alike are counted at the quarter's start.
+QUARTER_LENGTH_YEARS = 0.25
+
+
+def quarter_discount_factor(q: int, discount_rate_per_year: float, quarter_length_years: float) -> float:
+    """(1 + r) ** -(q * L): the present value of one USD paid at the start of quarter q. O(1)."""
+    return float((1.0 + discount_rate_per_year) ** (-(q * quarter_length_years)))
+
+
+def capital_charge_usd_per_quarter(
+    price_usd: float, life_years: float, discount_rate_per_year: float, quarter_length_years: float
+) -> float:
+    """What an asset of ``price_usd`` costs per quarter it is owned: depreciation plus financing,
+    the level payment that repays the price over its life at the discount rate (an annuity with
+    quarterly rate i = (1 + r) ** L - 1 over n = life / L quarters; price / n when r = 0). The
+    charge of a delivered GPU that is not live. O(1)."""
+    n = life_years / quarter_length_years
+    i = (1.0 + discount_rate_per_year) ** quarter_length_years - 1.0
+    if i == 0:
+        return price_usd / n
+    return float(price_usd * i / (1.0 - (1.0 + i) ** (-n)))
+
+
+# The rollout's NPV terms, in the order a plan reports them (USD, present value).
+NPV_TERMS = (
+    "facility_capex",
+    "energy",
+    "site_fixed",
+    "tenant_spread",
+    "region_surcharge",
+    "idle_gpu_capital",
+    "redispatch",
+    "option_capex",
+    "option_fixed",
+    "onsite_energy",
+)
+
+
 # ---- tolerances -----------------------------------------------------------------
 # A plan is within an upper limit when measured <= limit + LIMIT_REL_TOL x max(1, |limit|)
 # (a lower limit likewise). The solver may use this slack (the infeasibility pre-check
@@ -103,6 +144,10 @@ def emergency_rating_mw(line: Line) -> float:
 
 
 __all__ = [
+    "NPV_TERMS",
+    "QUARTER_LENGTH_YEARS",
+    "capital_charge_usd_per_quarter",
+    "quarter_discount_factor",
     "COND_MAX",
     "DEFAULT_COST_USD_PER_MWH",
     "HOURS_PER_YEAR",

@@ -6,7 +6,7 @@ substation loads, cost terms) so that a reader can check them without re-running
 solver. The verifier (:mod:`placer.verify`) recomputes all of them from the scenario and
 the rack counts in ``assignments``.
 
-Money is USD per year; power is MW.
+Money is USD per year in ``cost_breakdown`` and USD (present value) in ``npv``; power is MW.
 """
 
 from __future__ import annotations
@@ -58,10 +58,13 @@ class Summary(_Model):
     build_seconds: Real
     solve_seconds: Real
     objective: Real = Field(
-        description="objective value, USD: the annual cost terms (USD per year) plus, for a "
-        "rollout, the one-off stranding total (USD over the whole rollout); see cost_breakdown"
+        description="objective value in objective_unit: a single period's annualised cost (the sum of "
+        "cost_breakdown, USD per year); a rollout's net present value (npv.total_usd, USD)"
     )
-    bound: Real | None = Field(None, description="best proven lower bound on the objective, in its units")
+    objective_unit: Literal["usd_per_year", "usd"] = Field(
+        "usd_per_year", description="usd_per_year: annualised cost (single period); usd: net present value (rollout)"
+    )
+    bound: Real | None = Field(None, description="best proven lower bound on the objective, in its unit")
     gap: Real | None = Field(None, description="relative gap (objective - bound) / objective")
     gpus_placed: Int
     racks_placed: Int
@@ -103,9 +106,45 @@ class SubstationLoad(_Model):
 
 
 class CostTerm(_Model):
+    """One annual cost: of the placement (single period) or of the final build-out (a rollout's run rate)."""
+
     name: Identifier
     usd_per_year: Real
     description: Text
+
+
+class Investment(_Model):
+    """A power option the plan builds: from this period on it is in service."""
+
+    option: Identifier
+    kind: Identifier
+    period: PeriodId
+    capex_usd: Real = Field(description="capital cost, USD, in this period")
+    fixed_usd_per_year: Real = Field(description="fixed cost while in service, USD per year")
+
+
+class NpvTerm(_Model):
+    name: Identifier
+    usd: Real = Field(description="present value over the whole rollout, USD")
+    description: Text
+
+
+class NpvPeriod(_Model):
+    period: PeriodId
+    discount_factor: Real = Field(description="present value of one USD paid at the start of this period")
+    terms_usd: dict[Identifier, Real] = Field(description="each term's cash flow in this period, discounted, USD")
+    total_usd: Real
+
+
+class NpvReport(_Model):
+    """A rollout's objective: net present value at the start of its first period, USD, term by term
+    and period by period."""
+
+    discount_rate_per_year: Real
+    quarter_length_years: Real
+    total_usd: Real = Field(description="sum of the terms: the plan's objective")
+    terms: list[NpvTerm]
+    periods: list[NpvPeriod]
 
 
 class LineFlow(_Model):
@@ -214,7 +253,14 @@ class Plan(_Model):
     assignments: list[Assignment]
     sites: list[SiteLoad]
     substations: list[SubstationLoad]
-    cost_breakdown: list[CostTerm]
+    cost_breakdown: list[CostTerm] = Field(
+        description="annual costs, USD per year: the objective of a single period; for a rollout the final "
+        "build-out's run rate (information: the rollout's objective is npv)"
+    )
+    npv: NpvReport | None = Field(None, description="a rollout's net present value (its objective)")
+    investments: list[Investment] | None = Field(
+        None, description="the power options built and when (rollouts with options): decisions the verifier checks"
+    )
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
     schedule: list[PeriodReport] | None = Field(
         None, description="the rollout, period by period (multi-period scenarios)"

@@ -25,19 +25,13 @@ def _usd(x: float | None) -> str:
 def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
     s = plan.summary
     gap = "-" if s.gap is None else f"{s.gap:.3%}"
-    stranding = next((c.usd_per_year for c in plan.cost_breakdown if c.name == "stranding"), None)
-    # A rollout's objective adds a one-off stranding total to the annual costs: it is not a
-    # per-year figure, so it is not labelled as one (an NPV objective is issue 11).
-    objective = (
-        f"objective {_usd(s.objective)}/yr"
-        if stranding is None
-        else f"objective {_usd(s.objective)} (annual costs {_usd(s.objective - stranding)}/yr "
-        f"+ one-off stranding {_usd(stranding)})"
-    )
+    # One unit per figure: a single period's objective is USD per year, a rollout's is its NPV in USD.
+    per_year = s.objective_unit == "usd_per_year"
+    objective = f"objective {_usd(s.objective)}/yr" if per_year else f"objective NPV {_usd(s.objective)}"
     console.print(
         f"[bold]{escape(plan.scenario)}[/bold]  solver {escape(s.solver)} {escape(s.solver_version)}  "
         f"status [bold]{s.status}[/bold]{' (interrupted)' if s.interrupted else ''}  "
-        f"{objective}  bound {_usd(s.bound)}  gap {gap}  "
+        f"{objective}  bound {_usd(s.bound)}{'/yr' if per_year and s.bound is not None else ''}  gap {gap}  "
         f"solve {s.solve_seconds:.2f} s  seed {s.seed}  workers {s.workers}"
     )
     if s.engine_choice:
@@ -97,12 +91,14 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         print_grid(console, plan)
     if plan.schedule:
         print_timeline(console, plan)
-    costs = ", ".join(
-        f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year and c.name != "stranding"
-    )
-    console.print(f"Cost per year: {costs}")
-    if stranding is not None:
-        console.print(f"Stranding penalty over the whole rollout: {_usd(stranding)}")
+    costs = ", ".join(f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year)
+    if plan.investments:
+        print_investments(console, plan)
+    if plan.npv is None:
+        console.print(f"Cost per year: {costs}")
+    else:
+        print_npv(console, plan)
+        console.print(f"Final build-out, cost per year (run rate, not part of the NPV sum): {costs}")
     for note in s.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]")
 
@@ -154,5 +150,43 @@ def print_timeline(console: Console, plan: Plan) -> None:
             f"[red]{rep.gpus_stranded:,}[/red]" if rep.gpus_stranded else "0",
             f"{going:,}" if going else "",
             escape(", ".join(full)),
+        )
+    console.print(table)
+
+
+def print_npv(console: Console, plan: Plan) -> None:
+    """The rollout's NPV term by term, and per year of quarters (present values, USD)."""
+    npv = plan.npv
+    if npv is None:
+        return
+    names = [t.name for t in npv.terms if t.usd]
+    console.print(
+        f"Net present value {_usd(npv.total_usd)} at {npv.discount_rate_per_year:.1%}/yr, quarters of "
+        f"{npv.quarter_length_years:g} yr: " + ", ".join(f"{t.name} {_usd(t.usd)}" for t in npv.terms if t.usd)
+    )
+    table = Table(title="NPV by year (present value, USD)")
+    table.add_column("year")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("total", justify="right")
+    years: dict[str, dict[str, float]] = {}
+    for rep in npv.periods:
+        row = years.setdefault(rep.period[:4], defaultdict(float))
+        for name in names:
+            row[name] += rep.terms_usd.get(name, 0.0)
+        row["total"] += rep.total_usd
+    for year, row in years.items():
+        table.add_row(year, *(_usd(row[n]) for n in names), _usd(row["total"]))
+    console.print(table)
+
+
+def print_investments(console: Console, plan: Plan) -> None:
+    """The power options the plan builds: which, in which quarter, at what cost."""
+    table = Table(title="Investment schedule (power options)")
+    for col in ("quarter", "option", "kind", "capex", "fixed per year"):
+        table.add_column(col, justify="right" if col in ("capex", "fixed per year") else "left")
+    for inv in plan.investments or []:
+        table.add_row(
+            inv.period, escape(inv.option), escape(inv.kind), _usd(inv.capex_usd), f"{_usd(inv.fixed_usd_per_year)}/yr"
         )
     console.print(table)

@@ -89,6 +89,14 @@ class Sku(_Model):
     scalable_unit_racks: Annotated[int, Strict(), Field(gt=0, le=10_000)] = Field(
         1, description="racks per scalable unit (informational; NVLink domains are rack-bound), 1-10,000"
     )
+    price_usd_per_gpu: Annotated[float, Strict(), Field(ge=0, le=1e7, allow_inf_nan=False)] | None = Field(
+        None,
+        description="capital cost per GPU with its share of the rack, network and storage, USD (0-1e7): a rollout "
+        "charges a delivered GPU that is not live its quarterly capital charge (depreciation plus financing)",
+    )
+    life_years: Annotated[float, Strict(), Field(ge=0.5, le=30, allow_inf_nan=False)] = Field(
+        5.0, description="years over which the GPU price is recovered (0.5-30)"
+    )
     source: Text = Field("", description="where the figures come from, or 'est.'")
 
 
@@ -388,9 +396,15 @@ class CostModel(_Model):
         15.0, description="years (1-100)"
     )
     discount_rate: Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)] = Field(
-        0.08, description="per year (0-1)"
+        0.08,
+        description="per year (0-1): annualises capex in the single-period view; discounts a rollout's net present value",
     )
     utilization: Share = Field(0.8, description="average IT load over peak, for energy cost (0-1)")
+    quarter_length_years: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        0.25,
+        description="length of one rollout period, years (0-1): a rollout's net present value discounts "
+        "quarter q by (1 + discount_rate) ** -(q * quarter_length_years) and charges annual costs for this long",
+    )
 
     @property
     def capital_recovery_factor(self) -> float:
@@ -493,6 +507,14 @@ class Policy(_Model):
         100.0, description="system base for per-unit reactances, MVA (0-100,000)"
     )
     grid: GridPolicy = Field(default_factory=GridPolicy)
+    onsite_generation_max_mw: GridMw = Field(
+        40.0,
+        description="on-site generation per site, MW (0-100,000): Korea's Distributed Energy Act defines "
+        "distributed generation up to 40 MW",
+    )
+    direct_supply_regions: list[Identifier] = Field(
+        default_factory=list, description="regions whose sites may contract supply directly with a plant"
+    )
 
 
 # --------------------------------------------------------------------------- rollout
@@ -537,6 +559,105 @@ class GridUpgrade(_Model):
     source: Text = ""
 
 
+OptionKind = Literal["substation_expansion", "feed", "site_stage", "onsite_generation", "direct_supply", "line"]
+# Which element each option kind acts on.
+OPTION_ELEMENT = {
+    "substation_expansion": "substation",
+    "feed": "site",
+    "site_stage": "site",
+    "onsite_generation": "site",
+    "direct_supply": "site",
+    "line": "line",
+}
+# The effect fields each kind must (first) and may (second) set.
+OPTION_EFFECTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "substation_expansion": (frozenset({"headroom_mw"}), frozenset()),
+    "feed": (frozenset({"feed_mw"}), frozenset()),
+    "site_stage": (frozenset({"it_capacity_mw"}), frozenset({"liquid_cooling_mw", "air_cooling_mw"})),
+    "onsite_generation": (frozenset({"generation_mw", "energy_usd_per_mwh"}), frozenset()),
+    "direct_supply": (frozenset({"generation_mw", "energy_usd_per_mwh", "plant"}), frozenset()),
+    "line": (frozenset({"rating_mw"}), frozenset({"reactance_pu"})),
+}
+
+
+class PowerOption(_Model):
+    """An investment the optimiser may make (or, ``forced``, must make) to power the rollout.
+
+    Built by a quarter, it stays built; it is never in service before ``earliest`` (its lead
+    time). Its effect adds to the capacities in force from the quarter it is built:
+
+    * ``substation_expansion`` (element: a substation): ``headroom_mw`` more headroom for new load;
+    * ``feed`` (element: a site): a new or uprated feed, ``feed_mw`` more facility power the site's
+      feeds carry with N-1; the site still draws on its substations in its existing feeds' shares;
+    * ``site_stage`` (element: a site): a build-out stage, ``it_capacity_mw`` more IT (cooling given,
+      or the topology's cooling per IT MW);
+    * ``onsite_generation`` (element: a site): a gas turbine, fuel cell or similar of ``generation_mw``
+      (at most ``policy.onsite_generation_max_mw`` per site, all such options together) at
+      ``energy_usd_per_mwh``: it serves that much of the site's load without the feeds and the
+      substations; once built it runs flat out, so it is built only where the site's load absorbs it;
+    * ``direct_supply`` (element: a site in a region of ``policy.direct_supply_regions``): a contract
+      and dedicated connection to ``plant`` for ``generation_mw`` at ``energy_usd_per_mwh``, with the
+      same effect as on-site generation (not capped by the distributed-generation limit);
+    * ``line`` (element: a line): a reinforcement with ``rating_mw`` (and ``reactance_pu``): in the
+      schema, but refused for now -- its effect on flows needs per-quarter grid limits (issue 11 §3);
+      a fixed rating change is a ``rollout.upgrades`` entry.
+
+    ``capex_usd`` falls in the quarter it is built, ``fixed_usd_per_year`` in every quarter it is in
+    service (the NPV). ``requires``: options built by the same quarter or earlier (a second transformer
+    needs the first); ``excludes``: options that may not both be built."""
+
+    id: Identifier
+    kind: OptionKind
+    element: Identifier = Field(description="the substation, site or line the option acts on")
+    earliest: PeriodId = Field(description="the first quarter it can be in service (lead time)")
+    capex_usd: Annotated[float, Strict(), Field(ge=0, le=1e11, allow_inf_nan=False)] = Field(
+        description="capital cost, USD, in the quarter it is built (0-1e11)"
+    )
+    fixed_usd_per_year: UsdPerYear = Field(0.0, description="fixed cost while in service, USD per year (0-1e11)")
+    forced: Flag = Field(False, description="a fixed upgrade: built in its earliest quarter")
+    until: PeriodId | None = Field(
+        None,
+        description="a bridge: its effect (and fixed and energy cost) ends at the start of this quarter, e.g. a "
+        "modular hall or a mobile turbine the permanent stage replaces; in service for good when absent",
+    )
+    requires: list[Identifier] = Field(default_factory=list, description="options built no later than this one")
+    excludes: list[Identifier] = Field(default_factory=list, description="options not built together with this one")
+    headroom_mw: GridMwPositive | None = Field(None, description="substation headroom added, MW (0-100,000)")
+    feed_mw: GridMwPositive | None = Field(None, description="N-1 feed capacity added at the site, MW (0-100,000)")
+    it_capacity_mw: SiteMw | None = Field(None, description="IT capacity added, MW (0-10,000)")
+    liquid_cooling_mw: SiteCoolingMw | None = Field(None, description="liquid cooling added, MW (0-10,000)")
+    air_cooling_mw: SiteCoolingMw | None = Field(None, description="air cooling added, MW (0-10,000)")
+    generation_mw: GridMwPositive | None = Field(None, description="on-site or contracted supply, MW (0-100,000)")
+    energy_usd_per_mwh: CostUsdPerMwh | None = Field(None, description="its energy price, USD/MWh (0-10,000)")
+    plant: Identifier | None = Field(None, description="the plant a direct supply contract is with")
+    rating_mw: GridMwPositive | None = Field(None, description="line rating after reinforcement, MW")
+    reactance_pu: Annotated[float, Strict(), Field(ge=REACTANCE_MIN_PU, le=REACTANCE_MAX_PU)] | None = None
+    source: Text = ""
+
+    @model_validator(mode="after")
+    def _effects(self) -> PowerOption:
+        need, may = OPTION_EFFECTS[self.kind]
+        fields = ("headroom_mw", "feed_mw", "it_capacity_mw", "liquid_cooling_mw", "air_cooling_mw") + (
+            "generation_mw",
+            "energy_usd_per_mwh",
+            "plant",
+            "rating_mw",
+            "reactance_pu",
+        )
+        given = {f for f in fields if getattr(self, f) is not None}
+        if not need <= given:
+            raise ValueError(f"a {self.kind} option sets {', '.join(sorted(need))}")
+        extra = given - need - may
+        if extra:
+            raise ValueError(f"a {self.kind} option does not take {', '.join(sorted(extra))}")
+        if self.kind == "line":
+            raise ValueError(
+                "a line option is not modelled yet: its effect on flows needs per-quarter grid limits "
+                "(issue 11 §3); give a fixed rating change as a rollout.upgrades entry"
+            )
+        return self
+
+
 class GoLiveWindow(_Model):
     tenant: Identifier
     earliest: PeriodId | None = Field(None, description="no GPU of the tenant goes live before this period")
@@ -554,8 +675,13 @@ class Rollout(_Model):
         default_factory=dict, description="racks a site can install per quarter (0-1,000,000); unlimited when absent"
     )
     go_live: list[GoLiveWindow] = Field(default_factory=list)
-    stranding_usd_per_gpu_quarter: Annotated[float, Strict(), Field(ge=0, le=1e6, allow_inf_nan=False)] = Field(
-        description="penalty for a GPU delivered but not live for one quarter (e.g. its depreciation), USD (0-1e6)"
+    options: list[PowerOption] = Field(
+        default_factory=list, description="power investments the optimiser chooses, with cost and lead time"
+    )
+    stranding_usd_per_gpu_quarter: Annotated[float, Strict(), Field(ge=0, le=1e6, allow_inf_nan=False)] | None = Field(
+        None,
+        description="charge for a GPU delivered but not live for one quarter, USD (0-1e6), for SKUs without "
+        "price_usd_per_gpu (those are charged their quarterly capital charge)",
     )
 
     @model_validator(mode="after")
@@ -633,6 +759,12 @@ class Scenario(_Model):
             where = f"rollout.deliveries[{i}]"
             if (d.tenant, d.sku) not in demand:
                 raise ValueError(f"{where}: tenant '{d.tenant}' has no demand line for SKU '{d.sku}'")
+            if skus[d.sku].price_usd_per_gpu is None and r.stranding_usd_per_gpu_quarter is None:
+                k = next(j for j, sku in enumerate(self.catalog) if sku.id == d.sku)
+                raise ValueError(
+                    f"catalog[{k}].price_usd_per_gpu: SKU '{d.sku}' is delivered in the rollout but has no price, "
+                    "and rollout.stranding_usd_per_gpu_quarter is not given: an idle GPU needs a cost"
+                )
             if d.period not in periods:
                 raise ValueError(f"{where}.period: {d.period} is not one of rollout.periods")
             per_rack = skus[d.sku].gpus_per_rack
@@ -674,6 +806,7 @@ class Scenario(_Model):
         for site in r.build_rate_racks_per_period:
             if site not in sites:
                 raise ValueError(f"rollout.build_rate_racks_per_period: unknown site '{site}'")
+        self._check_options()
         tenants = {t.id for t in self.demand.tenants}
         for i, w in enumerate(r.go_live):
             if w.tenant not in tenants:
@@ -681,6 +814,61 @@ class Scenario(_Model):
             for f in ("earliest", "latest"):
                 if getattr(w, f) is not None and getattr(w, f) not in periods:
                     raise ValueError(f"rollout.go_live[{i}].{f}: {getattr(w, f)} is not one of rollout.periods")
+
+    def _check_options(self) -> None:
+        r = self.rollout
+        assert r is not None  # called only for a scenario with a rollout
+        periods = set(r.periods)
+        elements = {
+            "substation": {b.id for b in self.topology.substations},
+            "site": {s.id for s in self.topology.sites},
+        }
+        regions = {s.id: s.region for s in self.topology.sites}
+        plants = {p.id for p in self.topology.plants}
+        ids = [o.id for o in r.options]
+        for i, o in enumerate(r.options):
+            where = f"rollout.options[{i}]"
+            if ids.index(o.id) != i:
+                raise ValueError(f"{where}.id: duplicate option id '{o.id}'")
+            kind = OPTION_ELEMENT[o.kind]
+            if o.element not in elements[kind]:
+                raise ValueError(f"{where}.element: '{o.element}' is not a {kind} (a {o.kind} option acts on one)")
+            if o.earliest not in periods:
+                raise ValueError(f"{where}.earliest: {o.earliest} is not one of rollout.periods")
+            if o.until is not None and (
+                o.until not in periods or r.periods.index(o.until) <= r.periods.index(o.earliest)
+            ):
+                raise ValueError(f"{where}.until: {o.until} is not a rollout period after its earliest {o.earliest}")
+            for field in ("requires", "excludes"):
+                for j, other in enumerate(getattr(o, field)):
+                    if other not in ids or other == o.id:
+                        raise ValueError(f"{where}.{field}[{j}]: '{other}' is not another option's id")
+            if o.kind == "direct_supply":
+                if o.plant not in plants:
+                    raise ValueError(f"{where}.plant: '{o.plant}' is not a plant of the topology")
+                if regions[o.element] not in self.policy.direct_supply_regions:
+                    raise ValueError(
+                        f"{where}.element: site '{o.element}' is in region '{regions[o.element]}', where "
+                        f"policy.direct_supply_regions ({self.policy.direct_supply_regions}) allows no direct supply"
+                    )
+        by_id = {o.id: o for o in r.options}
+        for i, o in enumerate(r.options):
+            if o.forced:
+                for x in o.excludes:
+                    if by_id[x].forced:
+                        raise ValueError(
+                            f"rollout.options[{i}].excludes: forced options '{o.id}' and '{x}' exclude each other"
+                        )
+            # precedence must be acyclic: follow requires from every option
+            seen: set[str] = set()
+            stack = list(o.requires)
+            while stack:
+                nxt = stack.pop()
+                if nxt == o.id:
+                    raise ValueError(f"rollout.options[{i}].requires: '{o.id}' requires itself through {sorted(seen)}")
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.extend(by_id[nxt].requires)
 
     # ---- lookups -------------------------------------------------------------
     def sku(self, sku_id: str) -> Sku:

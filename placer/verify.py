@@ -131,10 +131,12 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
+from placer.verify_npv import CODES as NPV_CODES
+from placer.verify_npv import check_npv
+from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_options import built_options, check_options
 from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_schedule import check_schedule, stranded_gpu_quarters, stranding_cost_usd, with_final_capacities
-
-STRANDING_TERM = "stranding"
+from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
 
@@ -154,7 +156,16 @@ CONSTRAINT_CODES = (
     "MAX_SITES",
     "REGION",
 )
-ALL_CODES = (*STRUCTURAL_CODES, *CONSTRAINT_CODES, *GRID_CODES, *SCHEDULE_CODES, "REPORTED_MISMATCH", *CLAIM_CODES)
+ALL_CODES = (
+    *STRUCTURAL_CODES,
+    *CONSTRAINT_CODES,
+    *GRID_CODES,
+    *SCHEDULE_CODES,
+    *NPV_CODES,
+    *OPTION_CODES,
+    "REPORTED_MISMATCH",
+    *CLAIM_CODES,
+)
 
 
 class Violation(BaseModel):
@@ -321,8 +332,6 @@ def _cost_terms(scenario: Scenario, d: _Derived, plan: Plan | None = None) -> di
     redispatch = None if plan is None else redispatch_cost_usd_per_year(scenario, plan)
     if redispatch is not None:
         terms[REDISPATCH_TERM] = redispatch
-    if scenario.rollout is not None and plan is not None:
-        terms[STRANDING_TERM] = stranding_cost_usd(scenario, plan)
     return terms
 
 
@@ -759,7 +768,7 @@ class _Checker:
                 else:
                     message = (
                         f"cost_breakdown[{j}] is an unknown term '{term.name}' "
-                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM, STRANDING_TERM))})"
+                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM))})"
                     )
                 self.add("REPORTED_MISMATCH", ent, message, measured=term.usd_per_year, unit="USD/year")
                 continue
@@ -781,9 +790,21 @@ class _Checker:
                     limit=expected_terms[name],
                     unit="USD/year",
                 )
-        total = self.objective_usd = math.fsum(expected_terms.values())
+        if self.scenario.rollout is None:
+            total, what, unit = math.fsum(expected_terms.values()), "summary.objective (sum of cost terms)", "USD/year"
+        else:
+            # a rollout's objective is its NPV (USD); cost_breakdown is the final build-out's run rate
+            npv, found = check_npv(self.scenario, plan, expected_terms.get(REDISPATCH_TERM, 0.0))
+            for f in found:
+                self.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
+            assert npv is not None, "a rollout has an NPV"
+            total, what, unit = npv, "summary.objective (the recomputed NPV)", "USD"
+        self.objective_usd = total
         if not _usd_close(sm.objective, total):
-            self._mismatch("summary", "summary.objective (sum of cost terms)", sm.objective, total, "USD/year")
+            self._mismatch("summary", what, sm.objective, total, unit)
+        if self.scenario.rollout is None:
+            for f in check_npv(self.scenario, plan, 0.0)[1]:
+                self.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
 
 
 def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Report:
@@ -796,7 +817,7 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             where="scenario_digest",
         )
     # A rollout's final build-out is judged against the capacities in service in its last period.
-    c = _Checker(with_final_capacities(scenario), plan)
+    c = _Checker(with_final_capacities(scenario, built_options(scenario, plan)), plan)
     checks: list[str] = []
 
     c.check_unknown_entity()
@@ -828,7 +849,12 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
         for f in check_schedule(scenario, plan):
             c.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
         checks += SCHEDULE_CODES
+        for g in check_options(scenario, plan):
+            c.add(g.code, g.entity, g.message, measured=g.measured, limit=g.limit, unit=g.unit)
+        if scenario.rollout.options or plan.investments:
+            checks += OPTION_CODES
     c.check_reported()
+    checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")
     checks += check_claims(
         scenario,

@@ -4,7 +4,7 @@
 reported-figure checks. Like the rest of the verifier it never imports ``solvers/``.
 
 Inputs: the scenario, the plan, the verifier's own objective of the plan's racks (the sum
-of the recomputed cost terms, USD/yr), the stranded GPU-quarters recomputed from the
+of the recomputed cost terms in USD per year; a rollout's recomputed NPV in USD), the stranded GPU-quarters recomputed from the
 schedule (None when the schedule is missing or its periods are not the scenario's: then
 ``SCHEDULE_MISSING`` / ``SCHEDULE_PERIODS`` report it), the number of monitored lines
 and of non-islanding outages (None without a checked grid), and ``add``, the verifier's
@@ -92,7 +92,7 @@ def _finite(x: float | None) -> TypeGuard[float]:
 
 
 def money_tolerance_usd(*values: float) -> float:
-    """Absolute slack for comparing USD/yr figures: rel USD_REL_TOL of the largest plus USD_ABS_TOL."""
+    """Absolute slack for comparing money (USD/yr or USD): rel USD_REL_TOL of the largest plus USD_ABS_TOL."""
     return USD_REL_TOL * max([0.0, *(abs(v) for v in values if _finite(v))]) + USD_ABS_TOL
 
 
@@ -126,6 +126,9 @@ class _Claims:
     def __init__(self, scenario: Scenario, plan: Plan, objective_usd: float, add: AddFn):
         self.scenario, self.plan, self.sm, self.add = scenario, plan, plan.summary, add
         self.obj = float(objective_usd)
+        # the objective's unit: annualised (single period) or present value (rollout)
+        self.unit = "USD" if scenario.rollout is not None else "USD/year"
+        self.u = "USD" if scenario.rollout is not None else "USD/yr"
         self.racks = sum(a.racks for a in plan.assignments)
 
     # ---- status ---------------------------------------------------------------------
@@ -140,7 +143,7 @@ class _Claims:
         if self.obj - sm.bound > slack:
             gap = (self.obj - sm.bound) / abs(self.obj) if self.obj else math.inf
             return (
-                f"objective {self.obj:,.2f} and bound {sm.bound:,.2f} USD/yr are {gap:.6%} apart, above the "
+                f"objective {self.obj:,.2f} and bound {sm.bound:,.2f} {self.u} are {gap:.6%} apart, above the "
                 f"gap it claims to be proven within (summary.relative_gap {sm.relative_gap:.6%})"
             )
         return None
@@ -172,7 +175,7 @@ class _Claims:
                     f"summary.status is OPTIMAL, but {why}",
                     measured=sm.bound if _finite(sm.bound) else None,
                     limit=self.obj,
-                    unit="USD/year",
+                    unit=self.unit,
                 )
             policy_gap = float(self.scenario.policy.solver.relative_gap)
             if sm.relative_gap > policy_gap * (1 + GAP_REL_TOL) + 1e-15:
@@ -215,11 +218,11 @@ class _Claims:
             self.add(
                 "BOUND_CLAIM",
                 "summary.bound",
-                f"summary.bound {b:,.2f} USD/yr is above the plan's own objective {self.obj:,.2f} USD/yr: "
+                f"summary.bound {b:,.2f} {self.u} is above the plan's own objective {self.obj:,.2f} {self.u}: "
                 "a lower bound of a minimisation cannot exceed a plan's cost",
                 measured=b,
                 limit=self.obj,
-                unit="USD/year",
+                unit=self.unit,
             )
 
     def gap(self) -> None:
@@ -230,7 +233,7 @@ class _Claims:
                 self.add(
                     "GAP_CLAIM",
                     "summary.gap",
-                    f"summary.bound is {b:,.2f} USD/yr but summary.gap is missing",
+                    f"summary.bound is {b:,.2f} {self.u} but summary.gap is missing",
                     limit=max(0.0, (self.obj - b) / abs(self.obj)),
                     unit="share",
                 )
@@ -273,7 +276,7 @@ class _Claims:
             self.add(
                 "GAP_CLAIM",
                 "summary.gap",
-                f"summary.gap is {g:.6%}, but objective {self.obj:,.2f} and bound {b:,.2f} USD/yr give "
+                f"summary.gap is {g:.6%}, but objective {self.obj:,.2f} and bound {b:,.2f} {self.u} give "
                 f"(objective - bound) / |objective| = {expected:.6%}",
                 measured=g,
                 limit=expected,

@@ -11,7 +11,7 @@ SCHEDULE_FINAL, PERIOD_SITE_CAPACITY, PERIOD_LIQUID_COOLING, PERIOD_AIR_COOLING,
 PERIOD_FEED_CAPACITY, PERIOD_SUBSTATION_HEADROOM, BUILD_RATE, GO_LIVE_WINDOW and
 REPORTED_MISMATCH (going-live racks and GPUs, delivered/live/stranded GPUs per period,
 each period's site rows -- IT and facility MW used and available --, installed-rack keys
-that name no tenant/SKU/site of the scenario, the stranding cost term). The summary's
+that name no tenant/SKU/site of the scenario). The rollout's NPV is :mod:`placer.verify_npv`'s. The summary's
 stranded GPU-quarters are a claim, checked by :mod:`placer.verify_claims`
 (``STRANDING_CLAIM``) against :func:`stranded_gpu_quarters`.
 
@@ -26,11 +26,12 @@ Complexity: O(P · (A + S · F)) for P periods, A schedule entries, S sites, F f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from placer.contract import LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario, SiteStage
+from placer.verify_options import built_options
 
 CODES = [
     "SCHEDULE_MISSING",
@@ -67,10 +68,15 @@ class Capacities:
     headroom: dict[str, float]
     rating: dict[str, float]
     emergency: dict[str, float]
+    # power options in service: N-1 supply MW a site gains beyond its feeds (feed options, on-site and
+    # contracted supply), and the on-site / contracted MW that relieve its substations
+    extra_feed: dict[str, float] = field(default_factory=dict)
+    onsite: dict[str, float] = field(default_factory=dict)
 
 
-def capacities_in_period(scenario: Scenario, period: str | None) -> Capacities:
-    """Topology values, replaced by every site stage and grid upgrade in service by ``period``.
+def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str, str] | None = None) -> Capacities:
+    """Topology values, replaced by every site stage and grid upgrade in service by ``period``,
+    plus the effects of the power options ``built`` (option id -> period built) by then.
 
     A site with stages has nothing before its first stage. ``period=None`` (no rollout)
     gives the topology values; for a rollout the final build-out uses the last period.
@@ -118,6 +124,28 @@ def capacities_in_period(scenario: Scenario, period: str | None) -> Capacities:
                 cap.emergency[up.element] = max(cap.emergency[up.element], up.rating_mw)
         if up.emergency_rating_mw is not None:
             cap.emergency[up.element] = up.emergency_rating_mw
+    options = {o.id: o for o in r.options}
+    for oid, first in sorted((built or {}).items()):
+        o = options[oid]
+        if rank[first] > now or (o.until is not None and now >= rank[o.until]):
+            continue  # not built yet, or a bridge already replaced
+        if o.kind == "substation_expansion":
+            cap.headroom[o.element] += o.headroom_mw or 0.0
+        elif o.kind == "site_stage":
+            added = o.it_capacity_mw or 0.0
+            frac = added / site[o.element].it_capacity_mw
+            cap.it[o.element] += added
+            cap.liquid[o.element] += (
+                o.liquid_cooling_mw if o.liquid_cooling_mw is not None else site[o.element].liquid_cooling_mw * frac
+            )
+            cap.air[o.element] += (
+                o.air_cooling_mw if o.air_cooling_mw is not None else site[o.element].air_cooling_mw * frac
+            )
+        elif o.kind == "feed":
+            cap.extra_feed[o.element] = cap.extra_feed.get(o.element, 0.0) + (o.feed_mw or 0.0)
+        elif o.kind in ("onsite_generation", "direct_supply"):
+            cap.extra_feed[o.element] = cap.extra_feed.get(o.element, 0.0) + (o.generation_mw or 0.0)
+            cap.onsite[o.element] = cap.onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
     return cap
 
 
@@ -184,9 +212,10 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
             row[q] += d.gpus
 
     prev: dict[str, int] = {}  # well-formed keys only
+    in_service = built_options(scenario, plan)  # power options: id -> the period built
     for q, rep in enumerate(plan.schedule):
         period = rep.period
-        cap = capacities_in_period(scenario, period)
+        cap = capacities_in_period(scenario, period, in_service)
         it: dict[str, float] = {}
         liquid: dict[str, float] = {}
         air: dict[str, float] = {}
@@ -356,6 +385,8 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
         feed_caps = {s: [cap.feed[f] for f, _ in feeds[s]] for s in sites}
         # the verifier's own arithmetic of placer.contract.n1_feed_limit_mw (total less the largest)
         n1 = {s: (c[0] if len(c) == 1 else sum(c) - max(c)) if c else 0.0 for s, c in feed_caps.items()}
+        for s, extra in cap.extra_feed.items():  # feed options and on-site supply in service
+            n1[s] += extra
         sub_load: dict[str, float] = {}
         for s, mw in sorted(it.items()):
             facility = mw * sites[s].pue
@@ -373,8 +404,9 @@ def check_schedule(scenario: Scenario, plan: Plan) -> list[Finding]:
                     )
                 )
             feed_total = math.fsum(caps)
+            drawn = max(0.0, facility - cap.onsite.get(s, 0.0))  # on-site supply serves its share first
             for (_feed, b), c in zip(feeds[s], caps):
-                sub_load[b] = sub_load.get(b, 0.0) + facility * c / feed_total
+                sub_load[b] = sub_load.get(b, 0.0) + drawn * c / feed_total
         for b, load in sorted(sub_load.items()):
             limit = cap.headroom[b]
             if load > limit + LIMIT_REL_TOL * max(1.0, limit):
@@ -518,28 +550,25 @@ def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
     return delivered - live
 
 
-def stranding_cost_usd(scenario: Scenario, plan: Plan) -> float:
-    """The stranding term recomputed from the schedule (0 without a rollout).
-
-    When the plan has no schedule, or its periods are not the scenario's, the stranded
-    GPU-quarters cannot be recomputed (SCHEDULE_MISSING / SCHEDULE_PERIODS report that);
-    the term is then only held to the summary's ``stranded_gpu_quarters`` times the price,
-    so that one fault is not reported twice."""
-    r = scenario.rollout
-    if r is None:
-        return 0.0
-    stranded = stranded_gpu_quarters(scenario, plan)
-    if stranded is None:
-        stranded = plan.summary.stranded_gpu_quarters
-    return stranded * r.stranding_usd_per_gpu_quarter
-
-
-def with_final_capacities(scenario: Scenario) -> Scenario:
+def with_final_capacities(scenario: Scenario, built: dict[str, str] | None = None) -> Scenario:
     """A copy of a rollout scenario whose topology holds the last period's capacities: the
-    final build-out is judged against what is in service at the end of the rollout."""
+    final build-out is judged against what is in service at the end of the rollout, with the
+    power options ``built``. A site's extra N-1 supply (feed options, on-site supply) scales its
+    feeds (the N-1 limit, total less the largest, scales with them; the shares stay); on-site supply
+    relieves its substations in those shares (raising their headroom by as much)."""
     if scenario.rollout is None:
         return scenario
-    cap = capacities_in_period(scenario, scenario.rollout.periods[-1])
+    cap = capacities_in_period(scenario, scenario.rollout.periods[-1], built)
+    feeds = _site_feeds(scenario)
+    scale: dict[str, float] = {}
+    for s, extra in cap.extra_feed.items():
+        c = [cap.feed[f] for f, _ in feeds[s]]
+        n1 = c[0] if len(c) == 1 else sum(c) - max(c)
+        scale[s] = (n1 + extra) / n1 if n1 > 0 else 1.0
+        total = math.fsum(c)
+        for (_f, b), cf in zip(feeds[s], c):
+            cap.headroom[b] += cap.onsite.get(s, 0.0) * cf / total
+    site_of = {f: s for s, fs in feeds.items() for f, _ in fs}
     out = scenario.model_copy(deep=True)
     for node in out.topology.nodes:
         if node.kind == "site":
@@ -552,7 +581,8 @@ def with_final_capacities(scenario: Scenario) -> Scenario:
             node.headroom_mw = cap.headroom[node.id]
     for edge in out.topology.edges:
         if edge.kind == "feed":
-            edge.capacity_mw = cap.feed[str(edge.id)]  # ids are filled in by validation
+            eid = str(edge.id)  # ids are filled in by validation
+            edge.capacity_mw = cap.feed[eid] * scale.get(site_of[eid], 1.0)
         elif edge.kind == "line":
             eid = str(edge.id)
             edge.rating_mw, edge.emergency_rating_mw = cap.rating[eid], cap.emergency[eid]

@@ -31,6 +31,7 @@ from solvers import engines as _engines  # noqa: F401  (registering the engines 
 from solvers.assemble import assemble_plan
 from solvers.engine import REGISTRY, Capabilities, Engine, EngineResult
 from solvers.greedy import greedy_racks
+from solvers.options import greedy_options, with_options
 from solvers.precheck import raise_if_infeasible
 from solvers.problem import build_problem, final_scenario
 
@@ -102,7 +103,10 @@ def solve(
     raise_if_infeasible(problem)
     engine = REGISTRY[solver]
     # The greedy placement starts the engines that take hints (CP-SAT uses even a partial one).
-    hint = greedy_racks(problem)[0] if engine.capabilities.hints else None
+    # (with the greedy baseline's power options built: solvers.options.greedy_options)
+    hint = (
+        greedy_racks(with_options(problem, greedy_options(problem.options)))[0] if engine.capabilities.hints else None
+    )
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
     return assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
 

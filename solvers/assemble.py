@@ -20,6 +20,7 @@ from placer.plan import (
     Assignment,
     CostTerm,
     GridReport,
+    NpvReport,
     Plan,
     SiteLoad,
     Status,
@@ -27,12 +28,15 @@ from placer.plan import (
     Summary,
 )
 from solvers.engine import Capabilities, EngineResult
+from solvers.npv import investment_schedule, npv_report
+from solvers.options import built_periods, with_options
 from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
 def cost_terms(problem: Problem, racks: dict[int, int]) -> list[CostTerm]:
-    """The objective, term by term, USD per year."""
+    """The annual cost of ``racks``, term by term, USD per year: the single period's objective, a
+    rollout's final run rate."""
     sc = problem.scenario
     w, cost = sc.policy.objective, sc.policy.cost
     capex = energy = surcharge = 0.0
@@ -108,6 +112,10 @@ def assemble_plan(
     sc = problem.scenario
     opts = sc.policy.solver
     racks, schedule = result.racks, result.schedule
+    # power options: the capacities are reported with the engine's chosen options in service
+    built = built_periods(result.options, len(problem.options), problem.periods.count)
+    priced = problem  # the NPV prices the options from the problem's own records
+    problem = with_options(problem, built, onsite_credit=True)
     assignments: list[Assignment] = []
     n_sites = len(problem.sites)
     site_racks, site_gpus = [0] * n_sites, [0] * n_sites
@@ -169,19 +177,17 @@ def assemble_plan(
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
     stranded = 0
     periods = None
+    npv: NpvReport | None = None
     if problem.periods.multi:
+        # A rollout's objective is its NPV (USD); cost_breakdown stays annual: the final build-out's run rate.
         if schedule is None:
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
-        terms.append(
-            CostTerm(
-                name="stranding",
-                usd_per_year=stranded * problem.periods.stranding_usd_per_gpu_quarter,
-                description="penalty per GPU-quarter delivered but not live (whole rollout)",
-            )
-        )
-    objective = sum(t.usd_per_year for t in terms)
+        npv = npv_report(priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built)
+        objective = npv.total_usd
+    else:
+        objective = sum(t.usd_per_year for t in terms)
     bound = result.bound
     if bound is not None and result.engine_objective is not None:
         bound += objective - result.engine_objective
@@ -203,11 +209,17 @@ def assemble_plan(
                 description="generation cost of the plants re-dispatched to serve the new load",
             )
         )
-        objective += cost
+        money = problem.redispatch_money_factor  # USD per year -> the objective's unit
+        if npv is not None:
+            assert schedule is not None, "a rollout's NPV comes with its schedule"
+            npv = npv_report(priced, schedule, cost, built)
+            objective = npv.total_usd
+        else:
+            objective += cost
         if bound is not None:
             # The engine's bound covers placement only. This plan's re-dispatch cost would overstate the
             # bound (another placement may need less); the merit-order floor holds for every placement.
-            bound += floor
+            bound += money * floor
             gap = relative_gap(objective, bound)
         # The engine's status covers the placement alone; the plan's status must cover the whole
         # objective it reports (placement plus re-dispatch), against the whole bound.
@@ -236,6 +248,7 @@ def assemble_plan(
         build_seconds=round(result.build_seconds, 4),
         solve_seconds=round(result.solve_seconds, 4),
         objective=objective,
+        objective_unit="usd_per_year" if npv is None else "usd",
         bound=bound,
         gap=gap,
         gpus_placed=sum(site_gpus),
@@ -254,6 +267,8 @@ def assemble_plan(
         sites=sites,
         substations=substations,
         cost_breakdown=terms,
+        npv=npv,
+        investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
     )

@@ -39,6 +39,7 @@ from solvers.cuts import capacity_cuts
 from solvers.engine import EngineResult
 from solvers.formulation import MW, Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
+from solvers.options import greedy_options, with_options
 from solvers.problem import Problem
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
 from solvers.schedule import forward_schedule
@@ -71,6 +72,7 @@ class Variables:
     use: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
     open: dict[int, cp_model.IntVar] = field(default_factory=dict)
     y: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (candidate, period) -> live racks
+    option: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (option, period) -> built
     upper: dict[int, int] = field(default_factory=dict)  # variable index -> upper bound
 
     def ub(self, var: cp_model.IntVar) -> int:
@@ -138,6 +140,8 @@ class PlacementModel:
             return self.v.use[(t, s)]
         if kind == "open":
             return self.v.open[key[0]]
+        if kind == "option":
+            return self.v.option[(key[0], key[1])]
         raise ValueError(f"CP-SAT holds no variable '{kind}' (aggregates are expanded first)")
 
     def add_row(self, row: Row) -> None:
@@ -194,6 +198,9 @@ class PlacementModel:
                 v.y[(i, q)] = var
                 v.upper[var.index] = ub
             v.x[i] = v.y[(i, P - 1)]
+        for o, opt in enumerate(p.options):  # power options: booleans per period
+            for q in range(P):
+                v.option[(o, q)] = m.new_bool_var(f"option[{opt.id},{p.periods.ids[q]}]")
 
         for row in f.demand():
             self.add_row(row)
@@ -203,6 +210,8 @@ class PlacementModel:
         if P > 1:
             for row in f.rollout():
                 self.add_row(row)
+        for row in f.option_rules():
+            self.add_row(row)
         for row in f.power():
             self.add_row(row)
 
@@ -239,10 +248,18 @@ class PlacementModel:
         check_linear("objective", [c for c, _ in scaled], [v.ub(var) for _, var in scaled], offset)
         self.model.minimize(cp_model.LinearExpr.weighted_sum([x for _, x in scaled], [c for c, _ in scaled]) + offset)
 
-    def hint(self, racks: dict[int, int], schedule: dict[tuple[int, int], int] | None = None) -> None:
+    def hint(
+        self,
+        racks: dict[int, int],
+        schedule: dict[tuple[int, int], int] | None = None,
+        options: dict[int, int] | None = None,
+    ) -> None:
         for (i, q), y in self.v.y.items():
             value = schedule.get((i, q), 0) if schedule is not None else racks.get(i, 0)
             self.model.add_hint(y, value)
+        for (o, q), b in self.v.option.items():  # options: built from the period given, else not
+            first = (options or {}).get(o)
+            self.model.add_hint(b, int(first is not None and q >= first))
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -580,7 +597,9 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
     t0 = time.perf_counter()
     pm = PlacementModel(problem)
     if hint:
-        pm.hint(hint, forward_schedule(problem, hint) if problem.periods.multi else None)
+        built = greedy_options(problem.options)  # the greedy baseline's options, with its capacities
+        applied = with_options(problem, built)
+        pm.hint(hint, forward_schedule(applied, hint) if problem.periods.multi else None, built)
     build_s = time.perf_counter() - t0
     stats = pm.model.proto
     log.info(
@@ -618,6 +637,7 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         )
     racks = {i: int(solver.value(x)) for i, x in pm.v.x.items()}
     schedule = {key: int(solver.value(y)) for key, y in pm.v.y.items()} if problem.periods.multi else None
+    options = {key: int(solver.value(b)) for key, b in pm.v.option.items()} if problem.options else None
     params: dict[str, Any] = {
         "max_time_in_seconds": solver.parameters.max_time_in_seconds,
         "num_workers": solver.parameters.num_workers,
@@ -648,4 +668,5 @@ def solve_cpsat(problem: Problem, *, hint: dict[int, int] | None = None, on_prog
         schedule=schedule,
         notes=notes,
         interrupted=interrupted,
+        options=options,
     )

@@ -73,7 +73,7 @@ def capacity_cuts(problem: Problem, *, open_sites: set[int], pairs: set[tuple[in
         ("use_capacity", (problem.tenants[t].id, problem.sites[s].id), ("use", (t, s)), s, by_pair[(t, s)])
         for t, s in sorted(pairs)
     ]
-    per = problem.periods
+    per = problem.relaxed  # every option built: the cuts stay valid
     peak = {"it": per.peak(per.it_cap), "facility": per.peak(per.feed_limit)}
     cuts = []
     for family, ids, link, s, idx in groups:

@@ -77,6 +77,8 @@ class EngineResult:
     grid: GridReport | None = None
     extra_terms: list[tuple[str, float, str]] = field(default_factory=list)
     interrupted: bool = False
+    # rollouts with power options: (option, period) -> 1 when built by then (None: no options)
+    options: dict[tuple[int, int], int] | None = None
 
 
 class Engine(ABC):

@@ -13,6 +13,7 @@ Variables (:class:`Ref`):
 * ``y[i, q]``: racks of candidate i live in period q; the last period's are the placement's
   racks ``x[i]`` (a single-period problem has one period);
 * ``use[t, s]``: tenant t has racks at site s; ``open[s]``: site s is used by anyone;
+* ``option[o, q]``: power option o is built by period q (rollouts with ``rollout.options``);
 * ``facility[s, q]``: site s's facility MW in period q, the aggregate
   ``sum(facility_mw(k, s) * y[i, q])`` over its candidates. :meth:`Formulation.expand` writes it
   out; the MILP keeps the final period's as a variable (its grid rows need it), CP-SAT expands
@@ -24,7 +25,11 @@ Families written here (the README's maths): ``demand``; per period ``site_it_cap
 (an indicator row on ``use``); per tenant ``max_sites`` and ``latency_share``; ``open_link``; the
 capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
-``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
+``earliest``, ``latest`` and ``build_rate``; with power options ``option_earliest``, ``option_forced``,
+``option_monotone``, ``option_requires``, ``option_excludes``, ``option_absorbed`` and
+``onsite_generation_cap`` (:meth:`Formulation.option_rules`), their effects as terms of the period
+limits (:meth:`Formulation._option_terms`); and the objective (:meth:`Formulation.objective`):
+annualised for a single period, the net present value for a rollout (:meth:`Formulation.npv_objective`).
 Each family is a generator (per site, per period, per demand line where an engine needs them
 apart): an engine calls them in its own order, since row order steers a MIP engine's search
 (:class:`solvers.milp.MilpModel` keeps the order HiGHS was measured fastest with).
@@ -131,6 +136,10 @@ class Formulation:
     def open(s: int) -> Ref:
         return Ref("open", (s,))
 
+    def option(self, o: int, q: int | None = None) -> Ref:
+        """Power option o is built by period q (a boolean, monotone in q)."""
+        return Ref("option", (o, self.last if q is None else q))
+
     def facility(self, s: int, q: int | None = None) -> Ref:
         return Ref("facility", (s, self.last if q is None else q))
 
@@ -202,12 +211,13 @@ class Formulation:
             "site_it_capacity",
             (site.id, *tag),
             f"site {site.id} hosts at most {per.it_cap[q][s]:g} MW of IT load{when}",
-            tuple((p.it_mw(k), y) for k, y in zip(ks, ys)),
+            tuple((p.it_mw(k), y) for k, y in zip(ks, ys)) + self._option_terms("it", s, q),
             hi=per.it_cap[q][s],
             unit=MW,
         )
         for medium, heat_mw, cap in (("liquid", p.liquid_mw, per.liquid_cap), ("air", p.air_mw, per.air_cap)):
             heat = tuple((heat_mw(k), y) for k, y in zip(ks, ys) if heat_mw(k) > 0)
+            heat += self._option_terms(medium, s, q) if heat else ()
             if heat:
                 yield Row(
                     f"{medium}_cooling",
@@ -223,7 +233,7 @@ class Formulation:
             f"site {site.id}'s feeds carry at most {per.feed_limit[q][s]:g} MW of facility load"
             + (" after losing any one feed" if p.n_feeds[s] > 1 else "")
             + when,
-            ((1, self.facility(s, q)),),
+            ((1, self.facility(s, q)),) + self._option_terms("feed", s, q),
             hi=per.feed_limit[q][s],
             unit=MW,
         )
@@ -244,10 +254,123 @@ class Formulation:
                 "substation_headroom",
                 (sid, *tag),
                 f"substation {sid} supplies at most {per.headroom[q][b]:g} MW of new load{when}",
-                tuple(terms),
+                tuple(terms) + self._option_terms("headroom", b, q),
                 hi=per.headroom[q][b],
                 unit=MW,
             )
+
+    def _option_terms(self, resource: str, index: int, q: int) -> tuple[tuple[float, Ref], ...]:
+        """The options that add to a period limit, as terms ``-effect * option[o, q]`` (the limit's
+        right-hand side stays the data's): ``it``, ``liquid``, ``air``, ``feed`` of site ``index``,
+        ``headroom`` of substation ``index`` (expansions, and on-site supply at the sites it feeds, in
+        their feed shares). O(O) per call; nothing without options."""
+        p = self.p
+        out: list[tuple[float, Ref]] = []
+        for o, opt in enumerate(p.options):
+            if resource == "headroom":
+                mw = opt.headroom_mw if opt.substation == index else 0.0
+                if opt.onsite and opt.site is not None:
+                    mw += p.periods.feed_shares[q][opt.site].get(index, 0.0) * opt.generation_mw
+            elif opt.site != index:
+                continue
+            else:
+                mw = {
+                    "it": opt.it_mw,
+                    "liquid": opt.liquid_mw,
+                    "air": opt.air_mw,
+                    "feed": opt.feed_mw + opt.generation_mw,
+                }[resource]
+            if mw > 0 and opt.serves(q):
+                out.append((-mw, self.option(o, q)))
+        return tuple(out)
+
+    def option_rules(self) -> Iterator[Row]:
+        """The power options' logic (rollouts with options): built stays built; never before its
+        earliest quarter; a forced option built from its earliest quarter; prerequisites built no
+        later; exclusive pairs not both built; on-site generation per site within the policy's limit;
+        on-site or contracted supply only where the site's load absorbs it (it runs flat out)."""
+        p, per = self.p, self.p.periods
+        n = per.count
+        for o, opt in enumerate(p.options):
+            for q in range(n):
+                if q < opt.earliest:
+                    yield Row(
+                        "option_earliest",
+                        (opt.id, per.ids[q]),
+                        f"option {opt.id} is not in service before {per.ids[opt.earliest]}",
+                        ((1, self.option(o, q)),),
+                        0,
+                        0,
+                        explain=False,
+                    )
+                elif opt.forced:
+                    yield Row(
+                        "option_forced",
+                        (opt.id, per.ids[q]),
+                        f"the fixed upgrade {opt.id} is in service from {per.ids[opt.earliest]}",
+                        ((1, self.option(o, q)),),
+                        1,
+                        1,
+                    )
+                if q:
+                    yield Row(
+                        "option_monotone",
+                        (opt.id, per.ids[q]),
+                        "a built option stays built",
+                        ((1, self.option(o, q)), (-1, self.option(o, q - 1))),
+                        lo=0,
+                        explain=False,
+                    )
+                for r in opt.requires:
+                    yield Row(
+                        "option_requires",
+                        (opt.id, p.options[r].id, per.ids[q]),
+                        f"option {opt.id} needs {p.options[r].id} built first",
+                        ((1, self.option(o, q)), (-1, self.option(r, q))),
+                        hi=0,
+                    )
+            for x in opt.excludes:
+                if x > o or o not in p.options[x].excludes:  # each pair once
+                    yield Row(
+                        "option_excludes",
+                        (opt.id, p.options[x].id),
+                        f"options {opt.id} and {p.options[x].id} are not both built",
+                        ((1, self.option(o)), (1, self.option(x))),
+                        hi=1,
+                    )
+        supply: dict[int, list[int]] = {}
+        for o, opt in enumerate(p.options):
+            if opt.onsite and opt.site is not None:
+                supply.setdefault(opt.site, []).append(o)
+        for s, os in sorted(supply.items()):
+            for q in range(n):
+                yield Row(
+                    "option_absorbed",
+                    (p.sites[s].id, per.ids[q]),
+                    f"on-site and contracted supply at {p.sites[s].id} runs only where its load absorbs it",
+                    tuple((p.options[o].generation_mw, self.option(o, q)) for o in os if p.options[o].serves(q))
+                    + ((-1, self.facility(s, q)),),
+                    hi=0,
+                    unit=MW,
+                )
+        cap = p.scenario.policy.onsite_generation_max_mw
+        by_site: dict[int, list[int]] = {}
+        for o, opt in enumerate(p.options):
+            if opt.kind == "onsite_generation" and opt.site is not None:
+                by_site.setdefault(opt.site, []).append(o)
+        for s, os in sorted(by_site.items()):
+            for q in range(n):
+                gen = tuple((p.options[o].generation_mw, self.option(o, q)) for o in os if p.options[o].serves(q))
+                if gen:
+                    yield Row(
+                        "onsite_generation_cap",
+                        (p.sites[s].id, per.ids[q]),
+                        f"site {p.sites[s].id} has at most {cap:g} MW of on-site generation in {per.ids[q]} "
+                        "(distributed-generation limit)",
+                        gen,
+                        hi=cap,
+                        unit=MW,
+                    )
 
     def power(self) -> Iterator[Row]:
         """The facility power band and, when the topology has plants, generation adequacy."""
@@ -370,9 +493,11 @@ class Formulation:
             )
 
     def objective(self) -> tuple[list[tuple[float, Ref]], list[float]]:
-        """(terms, constants) of the objective, USD per year: each rack's annual cost, the tenant-site
-        penalty, the site fixed costs and, on rollouts, the stranding penalty (a constant per demand
-        line minus the live GPUs of every period). CP-SAT rounds each to whole dollars."""
+        """(terms, constants) of the objective: USD per year for a single period (each rack's annual
+        cost, the tenant-site penalty, the site fixed costs); a rollout's is its net present value,
+        USD (:meth:`npv_objective`). CP-SAT rounds each to whole dollars."""
+        if self.p.periods.multi:
+            return self.npv_objective()
         p = self.p
         w = p.scenario.policy.objective
         terms: list[tuple[float, Ref]] = [(c.annual_cost_usd_per_rack, self.y(i)) for i, c in enumerate(p.candidates)]
@@ -380,15 +505,53 @@ class Formulation:
             terms += [(w.tenant_site_usd_per_year, self.use(t, s)) for t, s in self.pairs()]
         if w.site_fixed_weight > 0:
             terms += [(w.site_fixed_weight * p.sites[s].fixed_usd_per_year, self.open(s)) for s in self.open_sites()]
-        constants: list[float] = []
-        per = p.periods
-        if per.multi and per.stranding_usd_per_gpu_quarter > 0:
-            # stranded GPU-quarters = sum_q (delivered_q - live_q): a constant minus the live racks
-            for (_t, k), cum in per.delivered_racks.items():
-                constants.append(per.stranding_usd_per_gpu_quarter * p.skus[k].gpus_per_rack * sum(cum))
-            for i, c in enumerate(p.candidates):
-                for q in range(per.count):
-                    terms.append((-per.stranding_usd_per_gpu_quarter * p.skus[c.k].gpus_per_rack, self.y(i, q)))
+        return terms, []
+
+    def npv_objective(self) -> tuple[list[tuple[float, Ref]], list[float]]:
+        """(terms, constants) of a rollout's net present value, USD at the start of its first quarter,
+        with d_q the discount factor of quarter q and L the quarter's length in years:
+
+        * facility capex when racks go live: sum_q d_q capex (y_q - y_(q-1)), i.e. capex (d_q - d_(q+1))
+          on y_q (d_P = 0);
+        * energy and region surcharge per quarter of operation: d_q L (USD per year) on y_q;
+        * an idle delivered GPU at its quarterly capital charge: a constant d_q charge GPUs delivered by
+          q minus d_q charge on each live rack's GPUs;
+        * a used site's fixed cost in every quarter its capacity is in service, the tenant-site penalty
+          in every quarter: d_q L (USD per year) summed, on ``open`` and ``use``;
+        * a power option's capex in the quarter it is built, its fixed cost and on-site energy premium
+          per quarter in service, on ``option[o, q]`` as for the racks.
+
+        The final build-out's re-dispatch (the MILP's grid rows) is weighted by
+        :attr:`~solvers.problem.Problem.redispatch_money_factor`. O(P·C)."""
+        p, per = self.p, self.p.periods
+        w = p.scenario.policy.objective
+        d, years, n = per.discount, per.quarter_years, per.count
+        terms: list[tuple[float, Ref]] = []
+        for i, c in enumerate(p.candidates):
+            capex = p.capex_usd_per_rack(c.k, c.s)
+            running = (p.energy_usd_per_rack_year(c.k, c.s) + p.surcharge_usd_per_rack_year(c.k, c.s)) * years
+            idle = per.idle_usd_per_gpu_quarter[c.k] * p.skus[c.k].gpus_per_rack
+            for q in range(n):
+                after = d[q + 1] if q + 1 < n else 0.0
+                terms.append((capex * (d[q] - after) + (running - idle) * d[q], self.y(i, q)))
+        if w.tenant_site_usd_per_year > 0:
+            spread = w.tenant_site_usd_per_year * years * sum(d)
+            terms += [(spread, self.use(t, s)) for t, s in self.pairs()]
+        if w.site_fixed_weight > 0:
+            for s in self.open_sites():
+                served = sum(d[q] for q in range(n) if per.it_cap[q][s] > 0)
+                fixed = w.site_fixed_weight * p.sites[s].fixed_usd_per_year * years * served
+                terms.append((fixed, self.open(s)))
+        for o, opt in enumerate(p.options):
+            running = (opt.fixed_usd_per_year + opt.energy_premium_usd_per_year) * years
+            for q in range(n):
+                after = d[q + 1] if q + 1 < n else 0.0
+                cost = opt.capex_usd * (d[q] - after) + (running * d[q] if opt.serves(q) else 0.0)
+                terms.append((cost, self.option(o, q)))
+        constants = [
+            per.idle_usd_per_gpu_quarter[k] * p.skus[k].gpus_per_rack * sum(dq * r for dq, r in zip(d, cum))
+            for (_t, k), cum in per.delivered_racks.items()
+        ]
         return terms, constants
 
     def rollout(self) -> Iterator[Row]:

@@ -21,6 +21,7 @@ import time
 
 from placer.errors import NoSolutionError
 from solvers.engine import EngineResult
+from solvers.options import greedy_options, with_options
 from solvers.problem import Problem
 from solvers.schedule import forward_schedule
 
@@ -174,6 +175,8 @@ def solve_greedy(problem: Problem) -> EngineResult:
     """The greedy placement (and its forward schedule on a rollout) as an engine result; raises
     :class:`~placer.errors.NoSolutionError` when it cannot place everything (not a proof)."""
     t0 = time.perf_counter()
+    built = greedy_options(problem.options)  # the power options it builds, and the capacities they give
+    problem = with_options(problem, built)
     racks, unplaced = greedy_racks(problem)
     seconds = time.perf_counter() - t0
     if unplaced:
@@ -204,4 +207,7 @@ def solve_greedy(problem: Problem) -> EngineResult:
             "or model transmission-line flows"
         ],
         schedule=schedule,
+        options={(o, q): int(q >= first) for o, first in built.items() for q in range(problem.periods.count)}
+        if problem.options
+        else None,
     )

@@ -77,6 +77,7 @@ class MilpModel:
         self.facility: list[mathopt.Variable] = []
         self.redispatch: list[mathopt.Variable] = []
         self.y: dict[tuple[int, int], mathopt.Variable] = {}  # (candidate, period) -> live racks (rollouts)
+        self.option: dict[tuple[int, int], mathopt.Variable] = {}  # (power option, period) -> built
         self.objective_terms: list = []
         self._build()
 
@@ -97,6 +98,8 @@ class MilpModel:
             return self.open[key[0]]
         if kind == "facility" and key[1] == self.f.last:
             return self.facility[key[0]]
+        if kind == "option":
+            return self.option[(key[0], key[1])]
         raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
 
     def add_row(self, row: Row) -> None:
@@ -124,6 +127,9 @@ class MilpModel:
                 lb=0, ub=c.max_racks, name=f"x[{p.tenants[c.t].id},{p.skus[c.k].id},{p.sites[c.s].id}]"
             )
         self.facility = [m.add_variable(lb=0.0, name=f"facility[{site.id}]") for site in p.sites]
+        for o, opt in enumerate(p.options):  # power options (rollouts): built by period q
+            for q in range(per.count):
+                self.option[(o, q)] = m.add_binary_variable(name=f"option[{opt.id},{per.ids[q]}]")
         # Row order steers HiGHS's search: each site's facility definition comes just after its limits.
         # Measured on korea-2025 (the same rows in other orders; HiGHS nodes / simplex iterations to
         # OPTIMAL): 479 / 20,664 so; 579 / 20,706 with it just before them (the order before the
@@ -171,6 +177,8 @@ class MilpModel:
                 self.add_row(row)
             for row in f.build_rates():
                 self.add_row(row)
+            for row in f.option_rules():
+                self.add_row(row)
         terms, _ = f.objective()  # (the constants change no decision; assembly prices the plan)
         obj = [(c, self.var(ref)) for c, ref in terms]
         self.objective_terms = obj
@@ -182,7 +190,8 @@ class MilpModel:
             self.redispatch.append(
                 self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
             )
-        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, weight * hours * grid.cost_usd_per_mwh)
+        money = weight * hours * self.p.redispatch_money_factor  # a rollout's NPV: its last quarter, discounted
+        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, money * grid.cost_usd_per_mwh)
 
     def set_objective(self) -> None:
         self.m.minimize(mathopt.fast_sum(c * v for c, v in self.objective_terms if c))
@@ -206,6 +215,7 @@ class _Incumbent:
     racks: dict[int, int]
     redispatch_mw: np.ndarray
     schedule: dict[tuple[int, int], int] | None
+    options: dict[tuple[int, int], int] | None = None  # (power option, period) -> built
 
 
 class _LnsStats(TypedDict):
@@ -259,6 +269,7 @@ class _Run:
             {i: round(values[v]) for i, v in self.mm.x.items()},
             np.array([values[v] for v in self.mm.redispatch]),
             schedule,
+            {key: round(values[b]) for key, b in self.mm.option.items()} if self.mm.option else None,
         )
 
     def full_bound(self, res) -> None:
@@ -421,13 +432,12 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
                 loop, _site_mw(problem, last.racks), lower_mw, time_limit_s=min(15.0, 0.2 * left)
             )
             if fixed is not None:
-                objective = (
-                    last.objective
+                objective = last.objective + problem.redispatch_money_factor * (
+                    redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
                     - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
-                    + redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
                 )
                 if repaired is None or objective < repaired.objective:
-                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule)
+                    repaired = _Incumbent(objective, last.racks, fixed, last.schedule, last.options)
         if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
@@ -497,7 +507,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         # Lexicographic tie-break: among re-dispatches no dearer than the MILP's, the one moving the
         # fewest MW (the MILP's own is an arbitrary vertex of many equal-cost ones).
         site_mw = _site_mw(problem, best.racks)
-        before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
+        money = problem.redispatch_money_factor  # USD per year of re-dispatch -> the objective's unit
+        before = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
         lean = parsimonious_redispatch(
             loop,
             site_mw,
@@ -505,12 +516,12 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
             lower_mw,
             time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
         )
-        after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
+        after = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         # (under security 'none' no row holds the LP to the limits: keep the MILP's if it was cleaner)
         if lean_report.n_minus_1 == "secure" or before_report.n_minus_1 == "insecure":
             # engine objective moves with the (at most 1e-9 relative) cost change, so the bound is not shifted
-            best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule)
+            best = _Incumbent(best.objective + after - before, best.racks, lean, best.schedule, best.options)
             grid_report = lean_report
         extra = [
             (
@@ -547,6 +558,7 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         grid=grid_report,
         extra_terms=extra,
         schedule=best.schedule,
+        options=best.options,
         interrupted=run.interrupted,
     )
 

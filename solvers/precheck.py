@@ -137,7 +137,7 @@ class _Resource:
 
 
 def _resources(p: Problem, q: int) -> list[_Resource]:
-    per = p.periods
+    per = p.relaxed  # with every option built: necessary conditions stay necessary
     keys = list(p.demand_racks)
     it = {key: p.it_mw(key[1]) for key in keys}
     pue = [site.pue for site in p.sites]
@@ -268,7 +268,7 @@ def _candidate_arcs(p: Problem) -> dict[Key, set[int]]:
 def _capacity_findings(p: Problem) -> list[Finding]:
     """Hall violations per resource and deadline: first with the sites the region rules allow
     (a plain message); only if none is short, with the candidate sites (pruned further)."""
-    per = p.periods
+    per = p.relaxed
     # Deadlines: the last period for every line; in a rollout also each tenant's `latest` period,
     # by which the lines of every tenant due then must fit the capacity in service.
     deadlines: dict[int, list[Key]] = {p.final: list(p.demand_racks)}
@@ -349,7 +349,7 @@ class _Rows:
 def _site_rows(p: Problem, rows: _Rows, chosen: list[int]) -> None:
     """Site IT, cooling, feed and substation rows of the final period over candidates ``chosen``
     (column j is candidate chosen[j]), with the verifier's slack on every limit."""
-    per, q = p.periods, p.final
+    per, q = p.relaxed, p.final
     by_site: dict[int, list[int]] = {}
     for j, i in enumerate(chosen):
         by_site.setdefault(p.candidates[i].s, []).append(j)
@@ -417,7 +417,7 @@ def _latency_findings(p: Problem) -> list[Finding]:
                 names = ", ".join(p.sites[s].id for s in sites[:6]) + (
                     f" and {len(sites) - 6} more" if len(sites) > 6 else ""
                 )
-                it = sum(p.periods.it_cap[p.final][s] for s in sites)
+                it = sum(p.relaxed.it_cap[p.final][s] for s in sites)
                 out.append(
                     Finding(
                         "latency_reach",
@@ -511,7 +511,7 @@ def _band_findings(p: Problem) -> list[Finding]:
 
 # ---- rollouts ----------------------------------------------------------------------------------
 def _rollout_findings(p: Problem) -> list[Finding]:
-    per = p.periods
+    per = p.relaxed
     if not per.multi:
         return []
     out = []

@@ -20,8 +20,15 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from placer.contract import HOURS_PER_YEAR, feed_shares, n1_feed_limit_mw
+from placer.contract import (
+    HOURS_PER_YEAR,
+    capital_charge_usd_per_quarter,
+    feed_shares,
+    n1_feed_limit_mw,
+    quarter_discount_factor,
+)
 from placer.scenario import Scenario, Site, Sku, Tenant
+from solvers.options import Option, build_options, relaxed_periods
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,11 @@ class Periods:
     build_rate: list[int | None]  # racks per period, per site
     earliest: dict[int, int]  # tenant -> first period index it may go live
     latest: dict[int, int]  # tenant -> period index by which all its GPUs are live
-    stranding_usd_per_gpu_quarter: float
     n_feeds: list[int] = field(default_factory=list)  # feeds per site (the same in every period)
+    # net present value (rollouts): discount factor per period, period length, idle charge per SKU
+    discount: list[float] = field(default_factory=list)  # [period] -> USD present value of 1 USD then
+    quarter_years: float = 0.25
+    idle_usd_per_gpu_quarter: list[float] = field(default_factory=list)  # [sku] -> capital charge of an idle GPU
 
     @property
     def count(self) -> int:
@@ -78,6 +88,14 @@ class Problem:
     crf: float
     periods: Periods  # always present: a scenario without a rollout is one period, all delivered
     notes: list[str] = field(default_factory=list)
+    # power options (solvers.options): decisions whose effects add to ``periods``; ``relaxed`` holds
+    # the capacities with every option built at its earliest quarter (``periods`` itself without options)
+    options: list[Option] = field(default_factory=list)
+    relaxed: Periods = None  # type: ignore[assignment]  # set by build_problem
+
+    def __post_init__(self) -> None:
+        if self.relaxed is None:
+            self.relaxed = self.periods
 
     @property
     def final(self) -> int:
@@ -109,6 +127,35 @@ class Problem:
 
     def facility_mw(self, k: int, s: int) -> float:
         return self.it_mw(k) * self.sites[s].pue
+
+    # ---- per-rack money (weighted): the rollout's NPV keeps capex one-off and the rest per year ----
+    def capex_usd_per_rack(self, k: int, s: int) -> float:
+        """Capital cost of one rack's IT MW at site s, USD (one-off; the single period annualises it)."""
+        return self.scenario.policy.objective.capex_weight * self.it_mw(k) * self.sites[s].capex_usd_per_mw
+
+    def energy_usd_per_rack_year(self, k: int, s: int) -> float:
+        """One live rack's facility energy at the policy utilization, USD per year."""
+        pol = self.scenario.policy
+        return (
+            pol.objective.energy_weight
+            * self.facility_mw(k, s)
+            * pol.cost.utilization
+            * HOURS_PER_YEAR
+            * self.sites[s].energy_price_usd_per_mwh
+        )
+
+    def surcharge_usd_per_rack_year(self, k: int, s: int) -> float:
+        """One live rack's region surcharge, USD per year."""
+        surcharge = self.scenario.policy.objective.region_surcharge_usd_per_mw_year
+        return self.facility_mw(k, s) * surcharge.get(self.sites[s].region, 0.0)
+
+    @property
+    def redispatch_money_factor(self) -> float:
+        """What one USD per year of the final build-out's re-dispatch weighs in the objective: 1 in the
+        annualised single period; a rollout charges it for its last quarter (the one quarter whose load
+        the re-dispatch serves: the grid is judged for the final build-out), discounted."""
+        per = self.periods
+        return 1.0 if not per.multi else per.quarter_years * per.discount[-1]
 
     def tenant_gpus(self, t: int) -> int:
         return self.tenants[t].total_gpus
@@ -266,9 +313,7 @@ def _periods(
     k_index = {k.id: i for i, k in enumerate(skus)}
     if r is None:
         delivered = {key: [n] for key, n in demand.items()}
-        return Periods(
-            ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, 0.0, n_feeds
-        )
+        return Periods(ids, False, it, liq, air, limit, shares, head, delivered, [None] * len(sites), {}, {}, n_feeds)
     order = {p: i for i, p in enumerate(r.periods)}
     per_period = {key: [0] * len(ids) for key in demand}
     for d in r.deliveries:
@@ -276,8 +321,11 @@ def _periods(
         per_period[key][order[d.period]] += d.gpus // skus[key[1]].gpus_per_rack
     delivered = {key: list(_cumsum(v)) for key, v in per_period.items()}
     rate = [r.build_rate_racks_per_period.get(s.id) for s in sites]
+    cost = scenario.policy.cost
+    years = cost.quarter_length_years
     earliest = {t_index[w.tenant]: order[w.earliest] for w in r.go_live if w.earliest}
     latest = {t_index[w.tenant]: order[w.latest] for w in r.go_live if w.latest}
+    rate_per_year = cost.discount_rate
     return Periods(
         ids,
         True,
@@ -291,8 +339,15 @@ def _periods(
         rate,
         earliest,
         latest,
-        r.stranding_usd_per_gpu_quarter,
         n_feeds,
+        discount=[quarter_discount_factor(q, rate_per_year, years) for q in range(len(ids))],
+        quarter_years=years,
+        idle_usd_per_gpu_quarter=[
+            (r.stranding_usd_per_gpu_quarter or 0.0)
+            if k.price_usd_per_gpu is None
+            else capital_charge_usd_per_quarter(k.price_usd_per_gpu, k.life_years, rate_per_year, years)
+            for k in skus
+        ],
     )
 
 
@@ -332,8 +387,12 @@ def build_problem(scenario: Scenario) -> Problem:
         crf=crf,
         periods=periods,
     )
-    peak_it, peak_feed = periods.peak(periods.it_cap), periods.peak(periods.feed_limit)
-    peak_liquid, peak_air = periods.peak(periods.liquid_cap), periods.peak(periods.air_cap)
+    problem.options = build_options(scenario, [s.id for s in sites], sub_ids)
+    if problem.options:
+        problem.relaxed = relaxed_periods(periods, problem.options)
+    relaxed = problem.relaxed  # a rack fits where some choice of options could make room for it
+    peak_it, peak_feed = relaxed.peak(relaxed.it_cap), relaxed.peak(relaxed.feed_limit)
+    peak_liquid, peak_air = relaxed.peak(relaxed.liquid_cap), relaxed.peak(relaxed.air_cap)
     for (t, k), racks in demand.items():
         allowed = tenants[t].allowed_regions
         for s, site in enumerate(sites):
@@ -363,7 +422,7 @@ def _prune_below_island(problem: Problem) -> None:
     """Drop the (tenant, site) pairs that can never hold the tenant's training island: even filled
     to the site's IT capacity with the tenant's densest SKU, or with every SKU at its own bound,
     the site holds fewer GPUs than ``min_island_gpus``."""
-    peak_it = problem.periods.peak(problem.periods.it_cap)
+    peak_it = problem.relaxed.peak(problem.relaxed.it_cap)
     reach: dict[tuple[int, int], float] = {}
     dense: dict[tuple[int, int], float] = {}
     for c in problem.candidates:

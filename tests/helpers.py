@@ -56,3 +56,38 @@ def only(report, code: str) -> list:
     assert not report.valid
     assert codes(report) == {code}, report.violations
     return report.violations
+
+
+def renpv(scenario, plan):
+    """``plan`` with its rollout NPV (``npv`` and ``summary.objective``) re-derived from its schedule
+    as a solver would (:func:`solvers.npv.npv_report`, never the verifier's recomputation). Schedule
+    keys the solver's problem has no candidate for count as nothing live."""
+    from solvers.npv import npv_report
+    from solvers.problem import build_problem
+
+    problem = build_problem(scenario)
+    index = {
+        (problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
+        for i, c in enumerate(problem.candidates)
+    }
+    schedule: dict[tuple[int, int], int] = {}
+    for q, rep in enumerate(plan.schedule or []):
+        for key, n in rep.installed_racks.items():
+            i = index.get(tuple(key.split("/")))
+            if i is not None:
+                schedule[(i, q)] = n
+    redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
+    option_of = {opt.id: o for o, opt in enumerate(problem.options)}
+    period_of = {p: q for q, p in enumerate(problem.periods.ids)}
+    built: dict[int, int] = {}
+    for inv in plan.investments or []:  # the first entry of each known option, as a solver records it
+        if inv.option in option_of and inv.period in period_of:
+            built.setdefault(option_of[inv.option], period_of[inv.period])
+    npv = npv_report(problem, schedule, redispatch, built)
+    summary = plan.summary.model_copy(update={"objective": npv.total_usd})
+    return plan.model_copy(update={"npv": npv, "summary": summary})
+
+
+def npv_term(plan, name: str) -> float:
+    """The present value of one NPV term of a rollout plan, USD."""
+    return next(t.usd for t in plan.npv.terms if t.name == name)

@@ -40,7 +40,10 @@ def test_same_fleet_and_topology_as_korea_2025(scenario):
     assert scenario.catalog == base.catalog
     assert scenario.topology == base.topology
     assert scenario.demand == base.demand
-    assert scenario.policy.model_dump(exclude={"solver"}) == base.policy.model_dump(exclude={"solver"})
+    # the same policy, but for the solver options and where direct supply is allowed (the power options)
+    same = {"solver", "direct_supply_regions"}
+    assert scenario.policy.model_dump(exclude=same) == base.policy.model_dump(exclude=same)
+    assert scenario.policy.direct_supply_regions == ["yeongnam", "honam"]
     assert scenario.policy.solver.time_limit_s <= 100
 
 

@@ -25,9 +25,10 @@ from placer.io import dump_model, load_scenario
 from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
+from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
-from tests.helpers import codes, only
+from tests.helpers import codes, npv_term, only, renpv
 
 DATA = Path(__file__).parent / "data"
 PERIODS = ["2026Q3", "2026Q4", "2027Q1", "2027Q2", "2027Q3", "2027Q4"]
@@ -153,16 +154,8 @@ def resched(scenario: Scenario, plan: Plan, racks: list[dict[str, int]] | None =
         )
         stranded += delivered - live
         prev = now
-    terms = [
-        t.model_copy(update={"usd_per_year": stranded * r.stranding_usd_per_gpu_quarter})
-        if t.name == "stranding"
-        else t
-        for t in plan.cost_breakdown
-    ]
-    summary = plan.summary.model_copy(
-        update={"stranded_gpu_quarters": stranded, "objective": sum(t.usd_per_year for t in terms), **NO_PROOF}
-    )
-    return plan.model_copy(update={"schedule": reports, "cost_breakdown": terms, "summary": summary})
+    summary = plan.summary.model_copy(update={"stranded_gpu_quarters": stranded, **NO_PROOF})
+    return renpv(scenario, plan.model_copy(update={"schedule": reports, "summary": summary}))
 
 
 def set_period(plan: Plan, period: str, **changes) -> Plan:
@@ -197,7 +190,13 @@ def with_rate(scenario: Scenario, rate: int) -> Scenario:
 
 
 def stranding_term(plan: Plan) -> float:
-    return next(t.usd_per_year for t in plan.cost_breakdown if t.name == "stranding")
+    """The NPV of the idle delivered GPUs, USD."""
+    return npv_term(plan, "idle_gpu_capital")
+
+
+# the toy's discount factors (8 %/yr, quarters of 0.25 yr): 720 GPUs idle in 2026Q3 and 2026Q4 at 1,000 USD
+D = [1.08 ** (-q / 4) for q in range(6)]
+TOY_IDLE_USD = 720 * 1000 * (D[0] + D[1])
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -244,7 +243,7 @@ def multi_plan(multi) -> Plan:
 
 def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert toy_plan.summary.stranded_gpu_quarters == 1440  # 720 GPUs x (2026Q3, 2026Q4)
-    assert stranding_term(toy_plan) == pytest.approx(1440 * 1000)
+    assert stranding_term(toy_plan) == pytest.approx(TOY_IDLE_USD)
     assert [rep.period for rep in toy_plan.schedule] == PERIODS
     live = [rep.gpus_live for rep in toy_plan.schedule]
     assert live == [0, 0, 720, 720, 720, 720]
@@ -257,7 +256,11 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert all(not g for p, g in going.items() if p != "2027Q1")
     report = verify(toy, toy_plan)
     assert report.valid, report.violations
-    assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY", "GRID_LOOP_CLAIM"}
+    # no power options in the toy: none of their checks run
+    no_options = set(OPTION_CODES)
+    assert (
+        set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY", "GRID_LOOP_CLAIM"} - no_options
+    )
 
 
 def test_toy_with_build_rate_strands_exactly_2016_gpu_quarters(toy_rate, toy_rate_plan):
@@ -266,7 +269,7 @@ def test_toy_with_build_rate_strands_exactly_2016_gpu_quarters(toy_rate, toy_rat
     assert plan.summary.stranded_gpu_quarters == 2016
     assert [rep.gpus_live for rep in plan.schedule] == [0, 0, 288, 576, 720, 720]
     assert [rep.installed_racks.get(TOY_KEY, 0) for rep in plan.schedule] == [0, 0, 4, 8, 10, 10]
-    assert stranding_term(plan) == pytest.approx(2016 * 1000)
+    assert stranding_term(plan) == pytest.approx(1000 * (720 * (D[0] + D[1]) + 432 * D[2] + 144 * D[3]))
     report = verify(toy_rate, plan)
     assert report.valid, report.violations
 
@@ -369,20 +372,25 @@ def test_schedule_missing(toy, toy_plan):
 
 
 def test_schedule_missing_from_a_single_period_solver(toy, toy_plan):
-    """A plan that ignores the rollout altogether (no schedule, no stranding term)."""
-    terms = [t for t in toy_plan.cost_breakdown if t.name != "stranding"]
+    """A plan that ignores the rollout altogether (no schedule, no NPV, an annual objective)."""
+    terms = toy_plan.cost_breakdown
     bad = toy_plan.model_copy(
         update={
             "schedule": None,
-            "cost_breakdown": terms,
+            "npv": None,
             "summary": toy_plan.summary.model_copy(
-                update={"stranded_gpu_quarters": 0, "objective": sum(t.usd_per_year for t in terms), **NO_PROOF}
+                update={
+                    "stranded_gpu_quarters": 0,
+                    "objective": sum(t.usd_per_year for t in terms),
+                    "objective_unit": "usd_per_year",
+                    **NO_PROOF,
+                }
             ),
         }
     )
     report = verify(toy, bad)
-    assert "SCHEDULE_MISSING" in codes(report)
-    assert codes(report) <= {"SCHEDULE_MISSING", "REPORTED_MISMATCH"}
+    assert {"SCHEDULE_MISSING", "NPV_MISSING", "OBJECTIVE_UNIT"} <= codes(report)
+    assert codes(report) <= {"SCHEDULE_MISSING", "NPV_MISSING", "OBJECTIVE_UNIT", "REPORTED_MISMATCH"}
 
 
 @pytest.mark.parametrize(
@@ -824,32 +832,38 @@ def test_reported_mismatch(toy, toy_plan, case):
     assert entities(found) == {entity}
 
 
-def _with_term(plan: Plan, value: float | None, follow: bool = False) -> Plan:
-    """The stranding term set to ``value`` (dropped when None); the objective unchanged, or equal
-    to the reported terms' sum when ``follow``."""
-    terms = [t.model_copy(update={"usd_per_year": value}) if t.name == "stranding" else t for t in plan.cost_breakdown]
+def _with_idle(plan: Plan, value: float | None, follow: bool = False) -> Plan:
+    """The NPV's idle-GPU term set to ``value`` (dropped when None); the NPV total and the objective
+    unchanged, or equal to the reported terms' sum when ``follow``."""
+    npv = plan.npv
+    terms = [t.model_copy(update={"usd": value}) if t.name == "idle_gpu_capital" else t for t in npv.terms]
     if value is None:
-        terms = [t for t in plan.cost_breakdown if t.name != "stranding"]
+        terms = [t for t in npv.terms if t.name != "idle_gpu_capital"]
+    npv = npv.model_copy(update={"terms": terms})
     summary = plan.summary
     if follow:
-        summary = summary.model_copy(update={"objective": sum(t.usd_per_year for t in terms)})
-    return plan.model_copy(update={"cost_breakdown": terms, "summary": summary})
+        total = sum(t.usd for t in terms)
+        npv = npv.model_copy(update={"total_usd": total})
+        summary = summary.model_copy(update={"objective": total, **NO_PROOF})
+    return plan.model_copy(update={"npv": npv, "summary": summary})
 
 
-@pytest.mark.parametrize("value", [0.0, 720_000.0, 1_440_000.0 + 1_000.0, None])
-def test_stranding_term_mismatch(toy, toy_plan, value):
-    (v,) = only(verify(toy, _with_term(toy_plan, value)), "REPORTED_MISMATCH")
-    assert v.entity == "cost:stranding"
-    assert v.limit == pytest.approx(1_440_000)
+@pytest.mark.parametrize("value", [0.0, TOY_IDLE_USD / 2, TOY_IDLE_USD + 1_000.0, None])
+def test_idle_gpu_term_mismatch(toy, toy_plan, value):
+    (v,) = only(verify(toy, _with_idle(toy_plan, value)), "NPV_TERM")
+    assert v.entity == "npv:idle_gpu_capital"
+    assert v.limit == pytest.approx(TOY_IDLE_USD)
 
 
-def test_stranding_term_and_objective_both_wrong(toy, toy_plan):
-    """The objective is checked against the recomputed terms: a wrong term it follows is two findings."""
-    found = only(verify(toy, _with_term(toy_plan, 0.0, follow=True)), "REPORTED_MISMATCH")
-    assert entities(found) == {"cost:stranding", "summary"}
+def test_idle_gpu_term_total_and_objective_all_wrong(toy, toy_plan):
+    """The total and the objective are checked against the recomputation: a wrong term they follow
+    is three findings (term, NPV total, objective)."""
+    report = verify(toy, _with_idle(toy_plan, 0.0, follow=True))
+    assert codes(report) == {"NPV_TERM", "NPV_TOTAL", "REPORTED_MISMATCH"}
+    assert {v.entity for v in report.violations if v.code == "REPORTED_MISMATCH"} == {"summary"}
 
 
-def test_objective_without_the_stranding_term(toy, toy_plan):
+def test_objective_without_the_idle_gpus(toy, toy_plan):
     bad = toy_plan.model_copy(
         update={
             "summary": toy_plan.summary.model_copy(
@@ -861,8 +875,8 @@ def test_objective_without_the_stranding_term(toy, toy_plan):
     assert v.entity == "summary"
 
 
-def test_stranding_within_money_tolerance_is_accepted(toy, toy_plan):
-    assert verify(toy, _with_term(toy_plan, 1_440_000.5)).valid
+def test_idle_gpu_term_within_money_tolerance_is_accepted(toy, toy_plan):
+    assert verify(toy, _with_idle(toy_plan, TOY_IDLE_USD + 0.5)).valid
 
 
 def test_consistent_but_later_schedule_is_valid(toy, toy_plan):
@@ -922,7 +936,7 @@ def tiny_plan(tiny) -> Plan:
 def test_single_period_plan_has_no_schedule(tiny, tiny_plan):
     assert tiny_plan.schedule is None
     assert tiny_plan.summary.stranded_gpu_quarters == 0
-    assert "stranding" not in {t.name for t in tiny_plan.cost_breakdown}
+    assert tiny_plan.npv is None and tiny_plan.summary.objective_unit == "usd_per_year"
     report = verify(tiny, tiny_plan)
     assert report.valid, report.violations
     assert not set(SCHEDULE_CODES) & set(report.checks)
@@ -944,9 +958,13 @@ def test_one_period_rollout_gives_the_same_plan(tiny, tiny_plan):
 
     wrapped = variant(tiny, edit)
     plan = solve(wrapped, "cpsat")
-    assert plan.assignments == tiny_plan.assignments
-    assert plan.sites == tiny_plan.sites and plan.substations == tiny_plan.substations
-    assert plan.summary.objective == pytest.approx(tiny_plan.summary.objective)
+    # one quarter's NPV: the capex whole, a quarter of every annual cost, nothing idle
+    assert plan.summary.objective_unit == "usd" and plan.summary.objective == pytest.approx(plan.npv.total_usd)
+    annual = {t.name: t.usd_per_year for t in plan.cost_breakdown}
+    crf = wrapped.policy.cost.capital_recovery_factor
+    assert npv_term(plan, "facility_capex") == pytest.approx(annual["capex"] / crf)
+    for name in ("energy", "site_fixed", "tenant_spread", "region_surcharge"):
+        assert npv_term(plan, name) == pytest.approx(annual[name] * 0.25)
     assert plan.summary.stranded_gpu_quarters == 0 and stranding_term(plan) == 0
     assert plan.schedule is not None
     (rep,) = plan.schedule

@@ -244,7 +244,12 @@ def rollout_section(data: dict[str, Any], gpus_per_rack: dict[str, int], source_
             site: int(v["racks"]) for site, v in data.get("build_rate_racks_per_period", {}).items()
         },
         "go_live": [_strip(w, "source") for w in data.get("go_live", [])],
-        "stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"],
+        "options": [dict(o) for o in data.get("options", [])],
+        **(
+            {"stranding_usd_per_gpu_quarter": data["stranding_usd_per_gpu_quarter"]}
+            if "stranding_usd_per_gpu_quarter" in data
+            else {}
+        ),
     }
 
 
@@ -261,6 +266,7 @@ def build_rollout_from_source(
     data["name"] = rollout["name"]
     data["description"] = " ".join(str(rollout.get("description", "")).split())
     data["policy"]["solver"] = _strip(rollout["solver"], "source")
+    data["policy"].update(_strip(rollout.get("policy", {}), "source"))  # e.g. direct-supply regions
     data["rollout"] = rollout_section(rollout, {k.id: k.gpus_per_rack for k in scenario.catalog}, source_file)
     return parse_model(Scenario, data, source_file)
 
