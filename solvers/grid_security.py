@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from ortools.math_opt.python import mathopt
@@ -38,8 +39,9 @@ from placer.contract import HOURS_PER_YEAR, plant_cost_usd_per_mwh
 from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel, PreexistingState
+from solvers.formulation import Ref, Row
+from solvers.formulation_grid import GridRows
 
-COEF_EPS = 1e-9  # sensitivities below this are numerical noise, not physics
 TOL_MW = 1e-6
 WORST_REPORTED = 10
 ROWS_PER_LINE = 3  # post-outage rows added per monitored line and loop iteration (the most violated)
@@ -69,6 +71,7 @@ class SecurityLoop:
     grid: GridModel
     pre: PreexistingState
     site_ids: list[str]
+    last: int = 0  # period index of the facility variables the rows name (the final build-out)
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
     _post_cut: np.ndarray | None = field(default=None, repr=False)
@@ -99,6 +102,7 @@ class SecurityLoop:
         for s, sid in enumerate(self.site_ids):
             for b, sh in g.site_feeds.get(sid, []):
                 self.share[s, b] += sh
+        self.rows = GridRows(self, self.last)
 
     # ------------------------------------------------------------------ maths
     def delta_injections(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> np.ndarray:
@@ -131,24 +135,14 @@ class SecurityLoop:
         return a, float(self.pre_post[l, j]), float(self.post_limit[l, j])
 
     # ------------------------------------------------------------------ model
-    def add_balance(self, model: mathopt.Model, site_vars: list, redispatch_vars: list) -> None:
+    def add_balance(self, target: RowTarget) -> None:
         """Per connected component: re-dispatch serves exactly the new load drawn there."""
-        labels = self.grid.components
-        for c in np.unique(labels):
-            ct = model.add_linear_constraint(lb=0.0, ub=0.0, name=f"grid_balance[component {c}]")
-            for g, v in enumerate(redispatch_vars):
-                if labels[self.grid.plant_bus[g]] == c:
-                    ct.set_coefficient(v, 1.0)
-            for s, v in enumerate(site_vars):
-                w = float(self.share[s, labels == c].sum())
-                if w > 0:
-                    ct.set_coefficient(v, -w)
+        for row in self.rows.balance():
+            target.add_row(row)
 
     def add_rows(
         self,
-        model: mathopt.Model,
-        site_vars: list,
-        redispatch_vars: list,
+        target: RowTarget,
         screen: Screen,
         added: set[tuple[int, int]] | None = None,
     ) -> tuple[int, int]:
@@ -160,7 +154,7 @@ class SecurityLoop:
             if (l, j) in added:
                 continue  # already a row: a violation here is solver tolerance, not a missing cut
             added.add((l, j))
-            self.add_row(model, site_vars, redispatch_vars, l, j)
+            target.add_row(self.rows.line_limit(l, j))
             if j < 0:
                 n_base += 1
             else:
@@ -183,24 +177,6 @@ class SecurityLoop:
         for l in sorted(by_line):
             out += [(l, j) for _, j in sorted(by_line[l])[:ROWS_PER_LINE]]
         return out
-
-    def add_row(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, l: int, j: int) -> None:
-        """One no-harm row: line l in the base case (j = -1) or after outage column j."""
-        a, const, limit = self.row(l, j)
-        name = (
-            f"line_limit[{self.grid.line_ids[l]}]"
-            if j < 0
-            else (f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]")
-        )
-        ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
-        for g, v in enumerate(redispatch_vars):
-            c = a[self.grid.plant_bus[g]]
-            if abs(c) > COEF_EPS:
-                ct.set_coefficient(v, float(c))
-        site_coef = -(self.share @ a)
-        for s, v in enumerate(site_vars):
-            if abs(site_coef[s]) > COEF_EPS:
-                ct.set_coefficient(v, float(site_coef[s]))
 
     # ------------------------------------------------------------------ report
     def report(
@@ -341,18 +317,58 @@ def redispatch_floor_usd_per_year(scenario: Scenario, new_load_mw: float) -> flo
     return redispatch_cost_usd_per_year(scenario, [plant_cost_usd_per_mwh(pl) for pl in plants], raised_mw)
 
 
-def add_raise_cost(model: mathopt.Model, redispatch_vars: list, grid: GridModel, usd_per_mw: np.ndarray) -> list:
-    """Objective terms charging only raised output: up_g >= delta_g, up_g >= 0, cost on up_g."""
-    terms = []
-    for g, d in enumerate(redispatch_vars):
-        if usd_per_mw[g] <= 0:
-            continue
-        up = model.add_variable(lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]")
-        ct = model.add_linear_constraint(lb=0.0, name=f"raise_def[{grid.plant_ids[g]}]")
-        ct.set_coefficient(up, 1.0)
-        ct.set_coefficient(d, -1.0)
-        terms.append((float(usd_per_mw[g]), up))
-    return terms
+def add_raise_cost(target: RowTarget, rows: GridRows, usd_per_mw: np.ndarray) -> list:
+    """Objective terms charging only raised output: up_g >= delta_g, up_g in [0, spare_g], cost on up_g
+    (the ``raise_def`` rows of :mod:`solvers.formulation_grid`). Returns (USD per MW, variable) pairs."""
+    grid = rows.grid
+    defs, terms = rows.raise_definitions(usd_per_mw)
+    for row in defs:
+        g = row.terms[0][1].key[0]
+        target.raised[g] = target.m.add_variable(
+            lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]"
+        )
+        target.add_row(row)
+    return [(c, target.var(ref)) for c, ref in terms]
+
+
+class RowTarget(Protocol):
+    """What the grid rows are added to: a MathOpt model ``m`` with its facility, re-dispatch and
+    raise variables, and ``add_row`` (the MILP's :class:`~solvers.milp.MilpModel` is one)."""
+
+    m: mathopt.Model
+    raised: dict[int, mathopt.Variable]
+
+    def var(self, ref: Ref) -> mathopt.Variable: ...
+
+    def add_row(self, row: Row) -> None: ...
+
+
+class LpRows:
+    """A re-dispatch LP's translator of grid rows: facility variables (fixed to a placement) and
+    re-dispatch variables by index; rows added in floating point, term by term. O(terms) per row."""
+
+    def __init__(self, model: mathopt.Model, facility: list, redispatch: list):
+        self.m, self.facility, self.redispatch = model, facility, redispatch
+        self.raised: dict[int, mathopt.Variable] = {}
+
+    def var(self, ref: Ref) -> mathopt.Variable:
+        kind, key = ref.kind, ref.key
+        if kind == "facility":
+            return self.facility[key[0]]
+        if kind == "redispatch":
+            return self.redispatch[key[0]]
+        if kind == "raise":
+            return self.raised[key[0]]
+        raise ValueError(f"a re-dispatch LP holds no variable {kind}{list(key)}")
+
+    def add_row(self, row: Row) -> None:
+        ct = self.m.add_linear_constraint(
+            lb=-np.inf if row.lo is None else float(row.lo),
+            ub=np.inf if row.hi is None else float(row.hi),
+            name=row.name,
+        )
+        for c, ref in row.terms:
+            ct.set_coefficient(self.var(ref), float(c))
 
 
 def dispatch_for_placement(
@@ -393,12 +409,13 @@ def least_cost_redispatch(
         model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
         for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
     ]
-    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
-    loop.add_balance(model, sites, red)
+    lp = LpRows(model, sites, red)
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, loop.rows, grid.cost_usd_per_mwh)))
+    loop.add_balance(lp)
     added = loop.added if record else set(loop.added)
     if not record:
         for l, j in sorted(added):
-            loop.add_row(model, sites, red, l, j)
+            lp.add_row(loop.rows.line_limit(l, j))
     deadline = time.perf_counter() + max(0.5, float(time_limit_s))
     for it in range(sc.policy.grid.max_iterations):
         t = time.perf_counter()
@@ -411,7 +428,7 @@ def least_cost_redispatch(
         if sc.policy.grid.security == "none":
             return values
         scr = loop.screen(site_mw, values)
-        n_base, n_post = loop.add_rows(model, sites, red, scr, added=added)
+        n_base, n_post = loop.add_rows(lp, scr, added=added)
         if record:
             loop.iterations.append(
                 LoopIteration(
@@ -469,7 +486,8 @@ def parsimonious_redispatch(
         moved += [up, down]
         if usd[g] > 0:
             cost_terms.append((float(usd[g]), up))
-    loop.add_balance(model, sites, red)
+    lp = LpRows(model, sites, red)
+    loop.add_balance(lp)
     if cost_terms:
         ct = model.add_linear_constraint(ub=cap + PARSIMONY_COST_TOL * max(1.0, cap), name="cost_at_most_least")
         for c, v in cost_terms:
@@ -478,7 +496,7 @@ def parsimonious_redispatch(
     added: set[tuple[int, int]] = set()
     for l, j in sorted(loop.added):
         added.add((l, j))
-        loop.add_row(model, sites, red, l, j)
+        lp.add_row(loop.rows.line_limit(l, j))
     deadline = time.perf_counter() + max(1.0, float(time_limit_s))
     for _ in range(sc.policy.grid.max_iterations):
         res = mathopt.solve(
@@ -494,7 +512,7 @@ def parsimonious_redispatch(
         scr = loop.screen(site_mw, values)
         if scr.worst_violation_mw <= TOL_MW:
             break
-        if sum(loop.add_rows(model, sites, red, scr, added=added)) == 0 or time.perf_counter() > deadline:
+        if sum(loop.add_rows(lp, scr, added=added)) == 0 or time.perf_counter() > deadline:
             return start_mw
     else:
         return start_mw

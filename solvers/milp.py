@@ -35,6 +35,7 @@ import structlog
 from ortools.math_opt.python import mathopt
 from ortools.util.python.solve_interrupter import SolveInterrupter
 
+from placer.contract import HOURS_PER_YEAR
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Status
 from solvers.cuts import capacity_cuts
@@ -73,6 +74,7 @@ class MilpModel:
         self.open: dict[int, mathopt.Variable] = {}
         self.facility: list[mathopt.Variable] = []
         self.redispatch: list[mathopt.Variable] = []
+        self.raised: dict[int, mathopt.Variable] = {}  # plant -> raised output (priced plants only)
         self.y: dict[tuple[int, int], mathopt.Variable] = {}  # (candidate, period) -> live racks (rollouts)
         self.objective_terms: list = []
         self._build()
@@ -94,6 +96,10 @@ class MilpModel:
             return self.open[key[0]]
         if kind == "facility" and key[1] == self.f.last:
             return self.facility[key[0]]
+        if kind == "redispatch":
+            return self.redispatch[key[0]]
+        if kind == "raise":
+            return self.raised[key[0]]
         raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
 
     def add_row(self, row: Row) -> None:
@@ -161,14 +167,16 @@ class MilpModel:
         obj = [(c, self.var(ref)) for c, ref in terms]
         self.objective_terms = obj
 
-    def add_grid(self, grid: GridModel, lower_mw: np.ndarray) -> None:
-        hours = 8760.0 * self.p.scenario.policy.cost.utilization
+    def add_grid(self, grid: GridModel, lower_mw: np.ndarray, loop: SecurityLoop) -> None:
+        """Re-dispatch variables, their raised-output rows and cost, and the balance rows."""
+        hours = HOURS_PER_YEAR * self.p.scenario.policy.cost.utilization
         weight = self.p.scenario.policy.grid.redispatch_weight
         for g, pid in enumerate(grid.plant_ids):
             self.redispatch.append(
                 self.m.add_variable(lb=float(lower_mw[g]), ub=float(grid.spare_mw[g]), name=f"redispatch[{pid}]")
             )
-        self.objective_terms += add_raise_cost(self.m, self.redispatch, grid, weight * hours * grid.cost_usd_per_mwh)
+        self.objective_terms += add_raise_cost(self, loop.rows, weight * hours * grid.cost_usd_per_mwh)
+        loop.add_balance(self)
 
     def set_objective(self) -> None:
         self.m.minimize(mathopt.fast_sum(c * v for c, v in self.objective_terms if c))
@@ -258,7 +266,7 @@ class _Run:
         """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
         assert self.loop is not None, "only a grid-enforcing run screens (enforce implies a loop)"
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
-        n_base, n_post = self.loop.add_rows(self.mm.m, self.mm.facility, self.mm.redispatch, scr)
+        n_base, n_post = self.loop.add_rows(self.mm, scr)
         return n_base, n_post, scr
 
     def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, _LnsStats]:
@@ -311,9 +319,8 @@ def solve_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] 
         final = final_scenario(sc)  # grid limits of the final build-out: ratings after every upgrade
         grid = GridModel.from_scenario(final)
         pre = grid.preexisting_state()
-        mm.add_grid(grid, redispatch_lower_mw(final, pre))
-        loop = SecurityLoop(final, grid, pre, [s.id for s in problem.sites])
-        loop.add_balance(mm.m, mm.facility, mm.redispatch)
+        loop = SecurityLoop(final, grid, pre, [s.id for s in problem.sites], last=mm.f.last)
+        mm.add_grid(grid, redispatch_lower_mw(final, pre), loop)
     mm.set_objective()
     build_s = time.perf_counter() - t0
     log.info(
