@@ -25,8 +25,9 @@ Families written here (the README's maths): ``demand``; per period ``site_it_cap
 capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`); ``facility_def``
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
 ``earliest``, ``latest`` and ``build_rate``; and the objective (:meth:`Formulation.objective`).
-Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
-cost), which :mod:`solvers.grid_security` adds to the MILP directly.
+The grid's rows (``grid_balance``, ``line_limit``, ``line_limit_n1``, ``raise_def``) are written
+once in :mod:`solvers.formulation_grid`, over the ``facility`` refs here and its own
+``redispatch[g]`` and ``raise[g]``.
 
 Complexity: O(P·C) rows' terms for P periods and C candidates (each family is linear in its
 index set).

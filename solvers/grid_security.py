@@ -10,6 +10,11 @@ existing load) and the plan's flows f = f0 + PTDF·ΔP,
 * base case: |f_l| <= max(rating_l, |f0_l|);
 * after losing line k (not a bridge): |f_l + LODF[l,k] f_k| <= max(emergency_l, |f0_l + LODF[l,k] f0_k|).
 
+The rows themselves are :class:`~solvers.formulation.Row` objects of :mod:`solvers.formulation_grid`;
+this module decides which to add and translates them into its LPs (:class:`LpRows`).
+:meth:`SecurityLoop.reachable_rows` screens out, by a valid bound, the rows no placement within
+the variables' bounds can break (the up-front yardstick's row set).
+
 Rather than adding all L + L·K rows up front, :class:`SecurityLoop` screens a solution
 with PTDF/LODF (one dense product) and adds only the rows it violates (per line, the
 ROWS_PER_LINE most violated outages per round); the caller re-solves until the screen is
