@@ -79,6 +79,7 @@ def _upfront_fields(event: dict) -> dict:
     built, total, secs = event["rows_built"], event["rows_total"], event["seconds"]
     if built < total and built > 0:
         out["upfront_build_estimate_seconds"] = round(secs * total / built, 1)
+        out["upfront_nonzeros_estimate"] = round(event["nonzeros_built"] * total / built)
     return out
 
 

@@ -112,6 +112,7 @@ def n1_pairs(records: list[dict]) -> list[dict]:
                 "upfront_rows": up.get("upfront_rows_total"),
                 "upfront_rows_built": up.get("upfront_rows_built"),
                 "upfront_build_estimate_seconds": up.get("upfront_build_estimate_seconds"),
+                "upfront_nonzeros": up.get("upfront_nonzeros_estimate") or up.get("upfront_nonzeros_built"),
                 "ratio": round(up["engine_wall_seconds"] / lazy["engine_wall_seconds"], 2),
                 "ratio_is_lower_bound": up.get("status") != "OPTIMAL",
             }
@@ -133,6 +134,7 @@ def n1_markdown(pairs: list[dict]) -> str:
         "upfront_rows_built",
         "upfront_rows",
         "upfront_build_estimate_seconds",
+        "upfront_nonzeros",
         "ratio",
     ]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
