@@ -62,6 +62,7 @@ log = structlog.get_logger("placer.milp")
 
 SOLVERS = {"highs": mathopt.SolverType.HIGHS, "scip": mathopt.SolverType.GSCIP}
 INTEGRALITY_TOL = 1e-6
+LOOP_GAP = 0.01  # relative gap of the lazy loop's MILP solves before its screen is first clean (0: off)
 
 
 class MilpModel:
@@ -185,12 +186,12 @@ class MilpModel:
         self.m.minimize(mathopt.fast_sum(c * v for c, v in self.objective_terms if c))
 
 
-def _params(opts, engine: str, time_left_s: float) -> mathopt.SolveParameters:
+def _params(opts, engine: str, time_left_s: float, gap: float | None = None) -> mathopt.SolveParameters:
     params = mathopt.SolveParameters(
         time_limit=datetime.timedelta(seconds=max(0.05, time_left_s)),
         random_seed=opts.seed,
         enable_output=bool(opts.log_search),
-        relative_gap_tolerance=float(opts.relative_gap),
+        relative_gap_tolerance=float(opts.relative_gap if gap is None else gap),
     )
     if engine == "scip":
         params.threads = opts.workers  # HiGHS takes threads only as a global option
@@ -225,14 +226,14 @@ class _Run:
         self.bound = -math.inf  # the best bound of any full solve: each is a relaxation of the secure problem
         self.interrupted = False  # Ctrl-C: no further solves; the best plan so far is returned, marked
 
-    def solve(self, budget_s: float, hint: dict[int, int] | None):
+    def solve(self, budget_s: float, hint: dict[int, int] | None, gap: float | None = None):
         model_hint = None
         if hint and self.engine == "highs":  # measured: SCIP found no plan from a greedy hint in 12 s either
             model_hint = mathopt.ModelSolveParameters(
                 solution_hints=[mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})]
             )
         t = time.perf_counter()
-        params = _params(self.opts, self.engine, budget_s)
+        params = _params(self.opts, self.engine, budget_s, gap)
         stopper = SolveInterrupter()  # SCIP honours it; HiGHS under MathOpt (ortools 9.15) finishes its solve first
         res, interrupted = run_interruptibly(
             lambda: mathopt.solve(
@@ -366,13 +367,17 @@ def solve_milp(
                 f"loop iterations 1-{first_it - 1} were LP-relaxation rounds ({added:,} rows collected before "
                 "the first MILP solve)"
             )
+    # Until the screen is clean, MILP solves stop at LOOP_GAP (their bounds are valid all the same:
+    # each is a relaxation of the secure problem); the solve that ends the loop runs at the real gap.
+    clean_loose: _Incumbent | None = None
+    loose_gap = max(LOOP_GAP, opts.relative_gap) if enforce and n1_mode == "lazy" and LOOP_GAP else None
     for it in range(first_it, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
         # the deadline) and, with neighbourhood search, for improving the plan and the bound after it.
         left = deadline - time.perf_counter()
         share = (0.3 * limit_s / left if it == first_it else 0.3) if use_lns else 0.6
         budget = left if it == max_iter else max(min(left, 10.0), share * left)
-        res, dt = run.solve(budget, hint)
+        res, dt = run.solve(budget, hint, loose_gap)
         reason = res.termination.reason
         log.info(
             "milp.solve",
@@ -415,7 +420,12 @@ def solve_milp(
             worst_violation_mw=round(scr.worst_violation_mw, 6),
         )
         if n_base + n_post == 0:
-            best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
+            within = last.objective - run.bound <= opts.relative_gap * abs(last.objective)
+            if loose_gap is not None and not within and it < max_iter and time.perf_counter() < deadline:
+                # clean at the loose gap: secure, kept; the next solve, at the real gap, may still add rows
+                loose_gap, clean_loose, hint = None, last, last.racks
+                continue
+            best, optimal = last, within or (reason == mathopt.TerminationReason.OPTIMAL and loose_gap is None)
             break
         # Keep a secure fallback: the same placement with a re-dispatch an LP finds under the rows so far
         # and its own lazy loop (cheap next to a MILP re-solve; big grids can need many iterations).
@@ -435,6 +445,9 @@ def solve_milp(
         if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
+    if clean_loose is not None and (best is None or clean_loose.objective < best.objective):
+        best = clean_loose  # (the real-gap solve after it ran out of time or found only dearer plans)
+        optimal = False
     if best is None and repaired is not None:
         best = repaired
         notes_extra.append(
