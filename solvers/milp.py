@@ -455,9 +455,8 @@ def solve_milp(
         if time.perf_counter() > deadline or run.interrupted:
             break
         hint = last.racks
-    if clean_loose is not None and (best is None or clean_loose.objective < best.objective):
-        best = clean_loose  # (the real-gap solve after it ran out of time or found only dearer plans)
-        optimal = False
+    if best is None and clean_loose is not None and (repaired is None or clean_loose.objective <= repaired.objective):
+        best = clean_loose  # the loop stopped (time) after its real-gap solve added rows: the last clean plan
     if best is None and repaired is not None:
         best = repaired
         notes_extra.append(
