@@ -397,7 +397,7 @@ def solve_milp(
     if enforce and n1_mode == "upfront":
         assert loop is not None and grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
         notes_extra.append(_add_upfront_rows(problem, mm, loop, lower_mw, deadline))
-    elif enforce and not problem.periods.multi:
+    elif enforce and not problem.periods.multi and not decomposed:  # (a decomposed run's loop is done)
         assert loop is not None
         first_it = _relaxation_rounds(run, loop, deadline, 0.25 * limit_s)
         if first_it > 1:
@@ -667,7 +667,7 @@ def _relaxation_rounds(run: _Run, loop: SecurityLoop, deadline: float, budget_s:
     for v in ints:
         v.integer = False
     until = min(deadline, time.perf_counter() + budget_s)
-    it = 1
+    it = len(loop.iterations) + 1  # numbered after any earlier rounds
     try:
         while it <= max_rounds and time.perf_counter() < until:
             t = time.perf_counter()
