@@ -20,6 +20,13 @@ Families (the README's grid maths):
   max(emergency_l, |f0_lk|);
 * ``raise_def[g]``: raise_g >= redispatch_g, the output charged (lowering earns no credit).
 
+The up-front yardstick states the same limits compactly, over flow variables ``flow[l]`` (as
+PyPSA's security-constrained OPF does with its branch outage factors):
+
+* ``line_flow[l]``: flow_l = f0_l + PTDF_l . dP (O(G + S) terms, once per line used);
+* ``line_limit[l]`` on flow_l, and ``line_limit_n1[l,k]``: |flow_l + LODF_lk flow_k| <=
+  max(emergency_l, |f0_lk|) (2 terms).
+
 Each limit row is restricted to the plants and sites whose sensitivity exceeds ``COEF_EPS``: O(G + S)
 terms. Complexity: O(G + S) per row, O(B) for the balance rows.
 """
@@ -41,6 +48,7 @@ class Sensitivities(Protocol):
     grid: GridModel
     share: np.ndarray
     outages: np.ndarray
+    lodf_cols: np.ndarray
 
     def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]: ...
 
@@ -51,6 +59,10 @@ def redispatch(g: int) -> Ref:
 
 def raised(g: int) -> Ref:
     return Ref("raise", (g,))
+
+
+def flow(l: int) -> Ref:
+    return Ref("flow", (l,))
 
 
 class GridRows:
@@ -88,6 +100,30 @@ class GridRows:
     def line_limit(self, l: int, j: int) -> Row:
         """Line l's no-harm limit in the base case (j = -1) or after outage column j."""
         a, const, limit = self.sens.row(l, j)
+        family, entities, sentence = self._limit_words(l, j, limit)
+        return Row(family, entities, sentence, tuple(self._injection_terms(a)), -limit - const, limit - const, unit=MW)
+
+    def flow_definition(self, l: int) -> Row:
+        """``flow[l]`` = line l's base-case flow: f0_l + PTDF_l . dP (the compact form's definition)."""
+        a, const, _ = self.sens.row(l, -1)
+        line = self.grid.line_ids[l]
+        terms = (*self._injection_terms(a), (-1.0, flow(l)))
+        return Row(
+            "line_flow", (line,), f"flow[{line}] is line {line}'s flow", terms, -const, -const, unit=MW, explain=False
+        )
+
+    def flow_limit(self, l: int, j: int) -> Row:
+        """Line l's no-harm limit over the flow variables: |flow_l| (j = -1), or |flow_l + LODF_lk flow_k|
+        after outage column j (k = outages[j]): the same limit as :meth:`line_limit`, in 1 or 2 terms."""
+        _, _, limit = self.sens.row(l, j)
+        family, entities, sentence = self._limit_words(l, j, limit)
+        terms: tuple[tuple[float, Ref], ...] = ((1.0, flow(l)),)
+        if j >= 0:
+            terms += ((float(self.sens.lodf_cols[l, j]), flow(int(self.sens.outages[j]))),)
+        return Row(family, entities, sentence, terms, -limit, limit, unit=MW)
+
+    def _injection_terms(self, a: np.ndarray) -> list[tuple[float, Ref]]:
+        """A bus-sensitivity vector as terms on the plants' re-dispatch and the sites' facility MW."""
         g, share = self.grid, self.sens.share
         terms: list[tuple[float, Ref]] = []
         for i, b in enumerate(g.plant_bus):
@@ -98,6 +134,10 @@ class GridRows:
         for s, c in enumerate(site_coef):
             if abs(c) > COEF_EPS:
                 terms.append((float(c), self.facility(s)))
+        return terms
+
+    def _limit_words(self, l: int, j: int, limit: float) -> tuple[str, tuple[str, ...], str]:
+        g = self.grid
         line = g.line_ids[l]
         entities: tuple[str, ...]
         if j < 0:
@@ -110,7 +150,7 @@ class GridRows:
                 f"line {line} carries at most {limit:,.1f} MW after losing line {out} "
                 "(its emergency rating, or its pre-existing post-outage flow if higher)"
             )
-        return Row(family, entities, sentence, tuple(terms), -limit - const, limit - const, unit=MW)
+        return family, entities, sentence
 
     def raise_definitions(self, usd_per_mw: np.ndarray) -> tuple[list[Row], list[tuple[float, Ref]]]:
         """Rows ``raise_g - redispatch_g >= 0`` for every plant with a positive price, and the
