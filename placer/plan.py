@@ -124,11 +124,16 @@ class OptionWorth(_Model):
         description="the re-schedule's status; INFEASIBLE: this placement cannot be scheduled without it "
         "(deliveries, go-live deadlines or final capacity need it), so no figures"
     )
+    npv_with_usd: Real = Field(
+        description="the baseline: NPV (a cost, USD) of the same placement with all the plan's options, the "
+        "better of the plan's schedule and the same re-schedule (so both sides are optimised alike)"
+    )
+    stranded_gpu_quarters_with: Int = Field(description="stranded GPU-quarters of that baseline")
     npv_without_usd: Real | None = Field(None, description="NPV (a cost, USD) of the re-scheduled plan without it")
-    npv_saved_usd: Real | None = Field(None, description="npv_without_usd minus the plan's NPV, USD")
+    npv_saved_usd: Real | None = Field(None, description="npv_without_usd minus npv_with_usd, USD")
     stranded_gpu_quarters_without: Int | None = None
     stranded_gpu_quarters_saved: Int | None = Field(
-        None, description="stranded GPU-quarters without it minus the plan's"
+        None, description="stranded_gpu_quarters_without minus stranded_gpu_quarters_with"
     )
 
 

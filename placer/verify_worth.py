@@ -7,8 +7,10 @@ what it can recompute from the plan, it does, on its own arithmetic:
   and every investment with a worth (status other than UNKNOWN) is listed; a forced option (a fixed
   upgrade, no decision) carries no worth;
 * ``WORTH_MISMATCH``: an entry's quarter, capex and savings are its investment's; a worth's
-  ``npv_saved_usd`` is ``npv_without_usd`` minus the plan's NPV and its GPU-quarters saved are
-  ``stranded_gpu_quarters_without`` minus the plan's; its ``without`` names the option and every
+  ``npv_saved_usd`` is ``npv_without_usd`` minus ``npv_with_usd`` and its GPU-quarters saved are
+  ``stranded_gpu_quarters_without`` minus ``stranded_gpu_quarters_with``; the baseline (``_with``) is
+  one for all options and no worse than the plan's own NPV (the stranding is the plan's when the
+  baseline is the plan's schedule); its ``without`` names the option and every
   built option that requires one it names (dropping a prerequisite drops what needs it); an
   INFEASIBLE worth has no figures, an OPTIMAL or FEASIBLE one has them;
 * ``WORTH_RANKING``: ranks are 1, 2, ... in list order, options the placement needs (no saving: the
@@ -49,6 +51,7 @@ def check_worth(scenario: Scenario, plan: Plan) -> list[Finding]:
     npv = plan.npv.total_usd if plan.npv is not None else None
     stranded = plan.summary.stranded_gpu_quarters
 
+    baselines: set[tuple[float, int]] = set()
     for oid, inv in investments.items():
         w, ent = inv.worth, f"option:{oid}"
         if w is None:
@@ -70,46 +73,66 @@ def check_worth(scenario: Scenario, plan: Plan) -> list[Finding]:
             found.append(Finding("WORTH_MISMATCH", ent, "an INFEASIBLE re-schedule has no figures, but some are given"))
         if w.status in ("OPTIMAL", "FEASIBLE") and any(f is None for f in figures):
             found.append(Finding("WORTH_MISMATCH", ent, f"a {w.status} re-schedule must give all its figures"))
-        if w.npv_saved_usd is not None and w.npv_without_usd is not None and npv is not None:
-            if not _same_usd(w.npv_saved_usd, w.npv_without_usd - npv):
+        if npv is not None and w.npv_with_usd > npv + USD_ABS_TOL + USD_REL_TOL * abs(npv):
+            found.append(
+                Finding(
+                    "WORTH_MISMATCH",
+                    ent,
+                    f"the baseline npv_with_usd {w.npv_with_usd:,.0f} is worse than the plan's own NPV {npv:,.0f}",
+                )
+            )
+        if npv is not None and _same_usd(w.npv_with_usd, npv) and w.stranded_gpu_quarters_with != stranded:
+            found.append(
+                Finding(
+                    "WORTH_MISMATCH",
+                    ent,
+                    f"the baseline is the plan's schedule but stranded_gpu_quarters_with "
+                    f"{w.stranded_gpu_quarters_with:,} is not the plan's {stranded:,}",
+                )
+            )
+        baselines.add((round(w.npv_with_usd, 2), w.stranded_gpu_quarters_with))
+        if w.npv_saved_usd is not None and w.npv_without_usd is not None:
+            if not _same_usd(w.npv_saved_usd, w.npv_without_usd - w.npv_with_usd):
                 found.append(
                     Finding(
                         "WORTH_MISMATCH",
                         ent,
                         f"npv_saved_usd {w.npv_saved_usd:,.0f} is not npv_without_usd {w.npv_without_usd:,.0f} "
-                        f"minus the plan's NPV {npv:,.0f}",
+                        f"minus npv_with_usd {w.npv_with_usd:,.0f}",
                     )
                 )
         if w.stranded_gpu_quarters_saved is not None and w.stranded_gpu_quarters_without is not None:
-            if w.stranded_gpu_quarters_saved != w.stranded_gpu_quarters_without - stranded:
+            if w.stranded_gpu_quarters_saved != w.stranded_gpu_quarters_without - w.stranded_gpu_quarters_with:
                 found.append(
                     Finding(
                         "WORTH_MISMATCH",
                         ent,
                         f"stranded_gpu_quarters_saved {w.stranded_gpu_quarters_saved:,} is not "
-                        f"{w.stranded_gpu_quarters_without:,} without minus the plan's {stranded:,}",
+                        f"{w.stranded_gpu_quarters_without:,} without minus {w.stranded_gpu_quarters_with:,} with",
                     )
                 )
+    if len(baselines) > 1:
+        found.append(Finding("WORTH_MISMATCH", "investments", "the options' worths have different baselines"))
 
     if plan.build_first is None:
         return found
     listed: set[str] = set()
     for j, b in enumerate(plan.build_first):
         ent = f"build_first[{j}]"
-        inv = investments.get(b.option)
-        if inv is None or b.option in listed:
+        held = investments.get(b.option)
+        if held is None or b.option in listed:
             why = "is listed twice" if b.option in listed else "is not one of the plan's investments"
             found.append(Finding("WORTH_NOT_INVESTMENT", ent, f"'{b.option}' {why}"))
             listed.add(b.option)
             continue
         listed.add(b.option)
-        w = inv.worth
+        w = held.worth
         if w is None:
             found.append(Finding("WORTH_NOT_INVESTMENT", ent, f"'{b.option}' has no worth in investments"))
             continue
         pairs = [
-            ("period", b.period, inv.period),
-            ("capex_usd", b.capex_usd, inv.capex_usd),
+            ("period", b.period, held.period),
+            ("capex_usd", b.capex_usd, held.capex_usd),
             ("npv_saved_usd", b.npv_saved_usd, w.npv_saved_usd),
             ("stranded_gpu_quarters_saved", b.stranded_gpu_quarters_saved, w.stranded_gpu_quarters_saved),
         ]

@@ -127,13 +127,17 @@ def _add_worth(problem, result: EngineResult, plan: Plan) -> None:
     assert plan.npv is not None and plan.investments is not None
     built = built_periods(result.options, len(problem.options), problem.periods.count)
     redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
-    worth = option_worth(
-        problem, result.racks, built, plan.npv, plan.summary.stranded_gpu_quarters or 0, redispatch
-    )
+    worth = option_worth(problem, result.racks, built, plan.npv, plan.summary.stranded_gpu_quarters or 0, redispatch)
     by_id = {problem.options[o].id: w for o, w in worth.items()}
     for inv in plan.investments:
         inv.worth = by_id.get(inv.option)
     plan.build_first = build_first(plan.investments)
+    base = next(iter(worth.values()), None)
+    if base is not None and base.npv_with_usd < plan.npv.total_usd:
+        plan.summary.notes.append(
+            f"option worth: re-scheduling this placement with the same options finds an NPV "
+            f"${(plan.npv.total_usd - base.npv_with_usd) / 1e6:,.1f}M lower than the plan's (its baseline)"
+        )
 
 
 __all__ = ["AUTO", "ENGINES", "REGISTRY", "Capabilities", "Engine", "EngineResult", "choose_engine", "solve"]

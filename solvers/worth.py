@@ -4,7 +4,9 @@ Method (``same_placement_without_it``): for each option the plan builds, not for
 plan's final placement and its other options at their quarters, drop this option (and any built
 option that requires it), and re-optimise the schedule alone with CP-SAT (a short time limit; the
 placement and options fixed, so only the cumulative live racks y[i, q] move). The worth is the
-difference in NPV (USD) and stranded GPU-quarters between that re-schedule and the plan. It is
+difference in NPV (USD) and stranded GPU-quarters between that re-schedule and the baseline: the
+same placement with all its options, re-scheduled the same way (or the plan's own schedule, if
+better), so both sides are optimised alike. It is
 "against the same placement without it", not a global optimum: another placement might do better
 without the option, so the figure is what the option is worth to *this* plan. When the re-schedule
 is not OPTIMAL its NPV is an incumbent, so the saving may be overstated; the status says which.
@@ -16,7 +18,7 @@ period), the plan's NPV report and the final build-out's re-dispatch (USD per ye
 without the option: the final placement and so its grid load are unchanged). Output: one
 :class:`placer.plan.OptionWorth` per built option and the ranked :class:`placer.plan.BuildFirst` list.
 
-Complexity: one CP-SAT solve of the schedule per built option, each capped at ``time_limit_s``.
+Complexity: one CP-SAT solve of the schedule per built option and one for the baseline, each capped at ``time_limit_s``.
 """
 
 from __future__ import annotations
@@ -87,6 +89,16 @@ def option_worth(
     from solvers.schedule import stranded_gpu_quarters
 
     limit = worth_time_limit_s(problem)
+    # The baseline: the same placement with all its options, re-scheduled like the comparisons, unless
+    # the plan's own schedule is better (a re-schedule stopped by its time limit). Without it the
+    # "without" side would get an optimisation the plan's side did not, and a saving could turn negative
+    # only because the plan's schedule was not optimal.
+    with_npv, with_stranded = npv.total_usd, stranded
+    _, base = reschedule(problem, racks, built, limit)
+    if base is not None:
+        again = npv_report(problem, base, redispatch_usd_per_year, built).total_usd
+        if again < with_npv:
+            with_npv, with_stranded = again, stranded_gpu_quarters(problem, base)
     out: dict[int, OptionWorth] = {}
     for o in sorted(built):
         if problem.options[o].forced:
@@ -96,17 +108,21 @@ def option_worth(
         status, sched = reschedule(problem, racks, keep, limit)
         names = sorted(problem.options[b].id for b in drop)
         if sched is None:
-            out[o] = OptionWorth(without=names, status=status)  # type: ignore[arg-type]
+            out[o] = OptionWorth(
+                without=names, status=status, npv_with_usd=with_npv, stranded_gpu_quarters_with=with_stranded
+            )
             continue
         without = npv_report(problem, sched, redispatch_usd_per_year, keep).total_usd
         lost = stranded_gpu_quarters(problem, sched)
         out[o] = OptionWorth(
             without=names,
-            status=status,  # type: ignore[arg-type]
+            status=status,
+            npv_with_usd=with_npv,
+            stranded_gpu_quarters_with=with_stranded,
             npv_without_usd=without,
-            npv_saved_usd=without - npv.total_usd,
+            npv_saved_usd=without - with_npv,
             stranded_gpu_quarters_without=lost,
-            stranded_gpu_quarters_saved=lost - stranded,
+            stranded_gpu_quarters_saved=lost - with_stranded,
         )
     return out
 
@@ -142,6 +158,8 @@ def build_first(investments: list[Investment]) -> list[BuildFirst]:
                 if gq >= 0
                 else f"{head}: adds {-gq:,} GPU-quarters and {verb} {_money(abs(w.npv_saved_usd))} NPV"
             )
+            if w.npv_saved_usd < 0:
+                text += "; on this placement it does not pay for itself"
             if w.status != "OPTIMAL":
                 text += f" (re-schedule {w.status}: the saving may be overstated)"
         out.append(

@@ -62,7 +62,8 @@ def test_worth_is_evaluated_ranked_and_verified(sc, plan):
     assert w.status == "OPTIMAL" and w.npv_saved_usd is not None
     # the bridge brings 10 racks forward for two quarters: it saves stranded GPU-quarters
     assert w.stranded_gpu_quarters_saved > 0
-    assert w.npv_saved_usd == pytest.approx(w.npv_without_usd - plan.npv.total_usd)
+    assert w.npv_saved_usd == pytest.approx(w.npv_without_usd - w.npv_with_usd)
+    assert w.npv_with_usd <= plan.npv.total_usd + 1.0
     line = next(b for b in plan.build_first if b.option == "hall-stage0").text
     assert line.startswith("Build hall-stage0 by 2026Q3 ($2.0M): saves ")
 
@@ -129,7 +130,42 @@ def test_needed_option_is_ranked_first_without_figures():
 
     sc0 = load_scenario(DATA / "rollout_options.yaml")
     p = solve(sc0, "cpsat", time_limit_s=10)
-    assert verify(sc0, p).valid
+    assert verify(sc0, p).valid and p.build_first
     first = p.build_first[0]
     assert first.option == "hall-stage0" and first.npv_saved_usd is None
     assert "cannot be scheduled without it" in first.text
+
+
+def test_every_worth_code_has_an_injection():
+    tests = {
+        "WORTH_NOT_INVESTMENT": test_worth_not_investment,
+        "WORTH_MISMATCH": test_worth_mismatch,
+        "WORTH_RANKING": test_worth_ranking,
+    }
+    assert set(tests) == set(CODES)
+
+
+@pytest.mark.parametrize(
+    "edit, where",
+    [
+        (lambda d: d["build_first"][0].update(rank="first"), "build_first.0.rank"),
+        (lambda d: d["investments"][0]["worth"].update(status="MAYBE"), "investments.0.worth.status"),
+        (lambda d: d["investments"][0]["worth"].update(npv_saved_usd="lots"), "investments.0.worth.npv_saved_usd"),
+    ],
+    ids=["rank", "status", "usd"],
+)
+def test_bad_worth_in_a_plan_file_is_one_line_exit_2(tmp_path, sc, plan, edit, where):
+    import json
+
+    from tests.helpers import run_cli
+
+    scen, bad = tmp_path / "sc.json", tmp_path / "plan.json"
+    scen.write_text(json.dumps(sc.model_dump(mode="json", by_alias=True)))
+    data = plan.model_dump(mode="json")
+    data["investments"] = [inv for inv in data["investments"] if inv["worth"] is not None]
+    edit(data)
+    bad.write_text(json.dumps(data))
+    proc = run_cli("verify", str(scen), str(bad))
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "plan.json" in lines[0] and where.split(".")[0] in lines[0], proc.stderr
