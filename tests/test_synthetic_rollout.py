@@ -3,13 +3,15 @@ verified on a small instance (10 sites, 4 quarters, 5 options), and registered a
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from placer.errors import InputError
 from placer.verify import verify
 from topologies.synthetic_rollout import generate_rollout
 
-SMALL = {"sites": 10, "gpus": 20_000, "quarters": 4, "options": 5, "seed": 1}
+SMALL: dict[str, Any] = {"sites": 10, "gpus": 20_000, "quarters": 4, "options": 5, "seed": 1}
 
 
 def test_same_arguments_same_scenario_and_the_rules_hold():
