@@ -18,7 +18,7 @@ scenario byte for byte):
   uprates (+20 % of the site's feeds), ``substation_expansion`` pairs (+20 % headroom; the second
   requires the first), and ``onsite_generation`` (at most 40 MW and a fifth of the site's IT, at
   1.3x the site's grid energy price). Every option only adds capacity, so the scenario without
-  any option built is feasible. Capex: 4 M USD per MW for a bridge hall, 0.25 M USD per MW for a
+  any option built is feasible. Capex: 1.5 M USD per MW for a bridge hall, 0.25 M USD per MW for a
   feed or transformer, 1.2 M USD per MW for generation (all est., order of magnitude); earliest
   quarters are drawn in the first half of the horizon.
 * **Stranding**: SKUs of the synthetic pool have no price, so ``stranding_usd_per_gpu_quarter`` is
@@ -118,7 +118,7 @@ def generate_rollout(
                         "earliest": periods[start],
                         "until": periods[first_stage[sid]],
                         "it_capacity_mw": it,
-                        "capex_usd": round(4e6 * it),
+                        "capex_usd": round(1.5e6 * it),
                         "source": "synthetic, est.",
                     }
                 )
