@@ -4,7 +4,7 @@ The worth itself comes from a re-schedule the verifier does not repeat (one CP-S
 what it can recompute from the plan, it does, on its own arithmetic:
 
 * ``WORTH_NOT_INVESTMENT``: every ``build_first`` entry names an option the plan invests in, once,
-  and every investment with a worth (status other than UNKNOWN) is listed; a forced option (a fixed
+  and every investment with a worth whose status is OPTIMAL, FEASIBLE or INFEASIBLE is listed; a forced option (a fixed
   upgrade, no decision) carries no worth;
 * ``WORTH_MISMATCH``: an entry's quarter, capex and savings are its investment's; a worth's
   ``npv_saved_usd`` is ``npv_without_usd`` minus ``npv_with_usd`` and its GPU-quarters saved are
@@ -29,6 +29,7 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 
 CODES = ["WORTH_NOT_INVESTMENT", "WORTH_MISMATCH", "WORTH_RANKING"]
+RANKED = ("OPTIMAL", "FEASIBLE", "INFEASIBLE")  # a worth with one of these statuses is listed
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def check_worth(scenario: Scenario, plan: Plan) -> list[Finding]:
             if not same:
                 found.append(Finding("WORTH_MISMATCH", ent, f"{name} is {got!r}, the investment's is {want!r}"))
     for oid, inv in investments.items():
-        if inv.worth is not None and inv.worth.status != "UNKNOWN" and oid not in listed:
+        if inv.worth is not None and inv.worth.status in RANKED and oid not in listed:
             found.append(Finding("WORTH_NOT_INVESTMENT", f"option:{oid}", f"'{oid}' has a worth but is not listed"))
 
     def key(b) -> tuple[int, float]:

@@ -114,7 +114,13 @@ def solve(
     )
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
     plan = assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
-    if option_worth and plan.investments and plan.npv is not None and result.schedule is not None:
+    if (
+        option_worth
+        and plan.investments
+        and plan.npv is not None
+        and result.schedule is not None
+        and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
+    ):
         _add_worth(problem, result, plan)
     return plan
 

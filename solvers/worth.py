@@ -28,6 +28,9 @@ from solvers.problem import Problem
 
 # Per re-schedule, at most this share of the solve's time limit and at most MAX_S seconds.
 SHARE_OF_TIME_LIMIT = 0.1
+# The statuses that say something about the option: a re-schedule (OPTIMAL, FEASIBLE) or a proof that
+# the placement needs it (INFEASIBLE); UNKNOWN (no schedule within the limit) ranks nothing.
+RANKED = ("OPTIMAL", "FEASIBLE", "INFEASIBLE")
 MAX_S = 5.0
 
 
@@ -134,8 +137,8 @@ def _money(usd: float) -> str:
 def build_first(investments: list[Investment]) -> list[BuildFirst]:
     """The ranked list: options the placement needs (INFEASIBLE without them) first, in quarter order,
     then by NPV saved, largest first (ties by quarter, then id). Options without a worth (forced, or
-    not evaluated) are left out. O(I log I)."""
-    rated = [inv for inv in investments if inv.worth is not None and inv.worth.status != "UNKNOWN"]
+    not evaluated) or whose re-schedule ended UNKNOWN are left out. O(I log I)."""
+    rated = [inv for inv in investments if inv.worth is not None and inv.worth.status in RANKED]
 
     def key(inv: Investment) -> tuple:
         w = inv.worth
