@@ -9,12 +9,12 @@ scenario byte for byte):
 * **Deliveries**: every tenant line's racks are spread over the first ``ceil(0.75 · quarters)``
   quarters (a multinomial draw, whole racks), so the fleet has arrived a quarter of the horizon
   before its end.
-* **Site stages**: about 40 % of the sites (at least one) are energized late: nothing before a first
+* **Site stages**: about 60 % of the sites (at least one) are energized late: nothing before a first
   stage in quarter 1 .. quarters/2 at half their IT, the full topology IT from a second stage no
   later than the second-to-last quarter. The final capacities are the topology's, so the final
   build-out has exactly the single-period scenario's room (which the generator makes feasible).
 * **Options** (``options`` of them, kinds drawn in turn): ``site_stage`` bridges at staged sites
-  (a quarter of the site's IT from quarter 0 or 1 until its first stage: a modular hall), ``feed``
+  (half the site's IT from quarter 0 or 1 until its first stage: a modular hall), ``feed``
   uprates (+20 % of the site's feeds), ``substation_expansion`` pairs (+20 % headroom; the second
   requires the first), and ``onsite_generation`` (at most 40 MW and a fifth of the site's IT, at
   1.3x the site's grid energy price). Every option only adds capacity, so the scenario without
@@ -83,7 +83,7 @@ def generate_rollout(
     for e in data["topology"]["edges"]:
         if e["kind"] == "feed":
             feeds_of[e["from"]] = feeds_of.get(e["from"], 0.0) + e["capacity_mw"]
-    n_staged = max(1, round(0.4 * len(site_nodes)))
+    n_staged = max(1, round(0.6 * len(site_nodes)))
     staged_idx = sorted(rng.choice(len(site_nodes), size=n_staged, replace=False).tolist())
     stages, first_stage = [], {}
     half = max(1, quarters // 2)
@@ -108,7 +108,7 @@ def generate_rollout(
                 sid = free[int(rng.integers(0, len(free)))]
                 bridged.add(sid)
                 site = next(s for s in site_nodes if s["id"] == sid)
-                it = round(site["it_capacity_mw"] / 4, 3)
+                it = round(site["it_capacity_mw"] / 2, 3)
                 start = min(int(rng.integers(0, 2)), first_stage[sid] - 1)
                 out.append(
                     {
