@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from placer.contract import USD_ABS_TOL, USD_REL_TOL
-from placer.plan import Plan
+from placer.plan import Investment, Plan
 from placer.scenario import Scenario
 
 CODES = ["WORTH_NOT_INVESTMENT", "WORTH_MISMATCH", "WORTH_RANKING"]
@@ -46,7 +46,9 @@ def _same_usd(a: float, b: float) -> bool:
 def check_worth(scenario: Scenario, plan: Plan) -> list[Finding]:
     """See the module docstring."""
     found: list[Finding] = []
-    investments = {inv.option: inv for inv in plan.investments or []}
+    investments: dict[str, Investment] = {}
+    for inv in plan.investments or []:  # the first entry per option (a repeat is OPTION_TWICE's finding)
+        investments.setdefault(inv.option, inv)
     r = scenario.rollout
     options = {o.id: o for o in r.options} if r is not None else {}
     npv = plan.npv.total_usd if plan.npv is not None else None

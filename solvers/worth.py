@@ -154,12 +154,13 @@ def build_first(investments: list[Investment]) -> list[BuildFirst]:
         if w.npv_saved_usd is None:
             text = f"{head}: this placement cannot be scheduled without it"
         else:
-            verb = "saves" if w.npv_saved_usd >= 0 else "costs"
             gq = w.stranded_gpu_quarters_saved or 0
+            quarters = f"saves {gq:,} GPU-quarters" if gq >= 0 else f"adds {-gq:,} GPU-quarters"
+            money = _money(abs(w.npv_saved_usd))
             text = (
-                f"{head}: saves {gq:,} GPU-quarters and {verb} {_money(abs(w.npv_saved_usd))} NPV"
-                if gq >= 0
-                else f"{head}: adds {-gq:,} GPU-quarters and {verb} {_money(abs(w.npv_saved_usd))} NPV"
+                f"{head}: {quarters} and {money} NPV"
+                if w.npv_saved_usd >= 0
+                else f"{head}: {quarters} but costs {money} NPV"
             )
             if w.npv_saved_usd < 0:
                 text += "; on this placement it does not pay for itself"
