@@ -26,9 +26,9 @@ from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_options import CODES as OPTION_CODES
-from placer.verify_worth import CODES as WORTH_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
+from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, npv_term, only, renpv
 
 DATA = Path(__file__).parent / "data"
