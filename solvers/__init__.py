@@ -63,7 +63,7 @@ def choose_engine(scenario: Scenario) -> tuple[str, str]:
 
 def solve(
     scenario: Scenario,
-    solver: str = AUTO,
+    solver: str | Engine = AUTO,
     *,
     time_limit_s: float | None = None,
     workers: int | None = None,
@@ -74,6 +74,9 @@ def solve(
 ) -> Plan:
     """Place the scenario's demand with the named engine and return the plan.
 
+    ``solver`` may also be an :class:`~solvers.engine.Engine` instance (the benchmarks' up-front N-1
+    yardstick, ``MilpEngine(..., n1_mode="upfront")``, is not a ``--solver`` name).
+
     ``option_worth``: for a rollout with power options, also evaluate what each built option is worth
     against the same placement without it (:mod:`solvers.worth`; one short CP-SAT re-schedule per
     option) and rank them in ``plan.build_first``.
@@ -81,7 +84,9 @@ def solve(
     Raises :class:`placer.errors.InfeasibleError` (with reasons) when no placement exists
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
     """
-    if solver != AUTO and solver not in ENGINES:
+    given = solver if isinstance(solver, Engine) else None
+    name = solver.name if isinstance(solver, Engine) else solver
+    if given is None and name != AUTO and name not in ENGINES:
         raise InputError(f"unknown solver '{solver}'; choose one of {', '.join((AUTO, *ENGINES))}", where="--solver")
     overrides = {
         k: v
@@ -98,15 +103,15 @@ def solve(
         options = scenario.policy.solver.with_overrides(**overrides)
         scenario = scenario.model_copy(deep=True)
         scenario.policy.solver = options
-    if solver == AUTO:
-        solver, choice = choose_engine(scenario)
+    if name == AUTO:
+        name, choice = choose_engine(scenario)
     else:
-        choice = f"requested: --solver {solver}"
+        choice = f"requested: --solver {name}"
     problem = build_problem(scenario)
     # Aggregate pre-check (solvers/precheck.py): the common causes of infeasibility, proven by
     # arithmetic in milliseconds and explained with numbers, before any engine runs.
     raise_if_infeasible(problem)
-    engine = REGISTRY[solver]
+    engine = given or REGISTRY[name]
     # The greedy placement starts the engines that take hints (CP-SAT uses even a partial one).
     # (with the greedy baseline's power options built: solvers.options.greedy_options)
     hint = (

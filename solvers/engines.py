@@ -42,10 +42,12 @@ class CpsatEngine(Engine):
 
 
 class MilpEngine(Engine):
-    """The MILP through MathOpt with ``backend`` (``highs`` or ``scip``)."""
+    """The MILP through MathOpt with ``backend`` (``highs`` or ``scip``). ``n1_mode``: ``lazy`` (the
+    contingency loop) or ``upfront`` (every binding-capable N-1 row before the first solve: the
+    benchmarks' yardstick, not a ``--solver`` name)."""
 
-    def __init__(self, name: str, backend: str, capabilities: Capabilities):
-        self.name, self.backend, self.capabilities = name, backend, capabilities
+    def __init__(self, name: str, backend: str, capabilities: Capabilities, n1_mode: str = "lazy"):
+        self.name, self.backend, self.capabilities, self.n1_mode = name, backend, capabilities, n1_mode
 
     def solve(
         self, problem: Problem, *, hint: dict[int, int] | None = None, on_progress: Callable[[dict], None] | None = None
@@ -54,7 +56,7 @@ class MilpEngine(Engine):
 
         # A partial placement is no use as a MIP start: HiGHS would have to complete it first.
         usable = hint if self.capabilities.hints and hint and places_all_demand(problem, hint) else None
-        return solve_milp(problem, self.backend, hint=usable)
+        return solve_milp(problem, self.backend, hint=usable, n1_mode=self.n1_mode)
 
 
 class GreedyEngine(Engine):

@@ -33,8 +33,9 @@ annualised for a single period, the net present value for a rollout (:meth:`Form
 Each family is a generator (per site, per period, per demand line where an engine needs them
 apart): an engine calls them in its own order, since row order steers a MIP engine's search
 (:class:`solvers.milp.MilpModel` keeps the order HiGHS was measured fastest with).
-Not here yet: the grid's rows (balance, base-case and contingency limits, re-dispatch and its
-cost), which :mod:`solvers.grid_security` adds to the MILP directly.
+The grid's rows (``grid_balance``, ``line_limit``, ``line_limit_n1``, ``raise_def``) are written
+once in :mod:`solvers.formulation_grid`, over the ``facility`` refs here and its own
+``redispatch[g]`` and ``raise[g]``.
 
 Complexity: O(P·C) rows' terms for P periods and C candidates (each family is linear in its
 index set).

@@ -10,6 +10,11 @@ existing load) and the plan's flows f = f0 + PTDF·ΔP,
 * base case: |f_l| <= max(rating_l, |f0_l|);
 * after losing line k (not a bridge): |f_l + LODF[l,k] f_k| <= max(emergency_l, |f0_l + LODF[l,k] f0_k|).
 
+The rows themselves are :class:`~solvers.formulation.Row` objects of :mod:`solvers.formulation_grid`;
+this module decides which to add and translates them into its LPs (:class:`LpRows`).
+:meth:`SecurityLoop.reachable_rows` screens out, by a valid bound, the rows no placement within
+the variables' bounds can break (the up-front yardstick's row set).
+
 Rather than adding all L + L·K rows up front, :class:`SecurityLoop` screens a solution
 with PTDF/LODF (one dense product) and adds only the rows it violates (per line, the
 ROWS_PER_LINE most violated outages per round); the caller re-solves until the screen is
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from ortools.math_opt.python import mathopt
@@ -38,8 +44,9 @@ from placer.contract import HOURS_PER_YEAR, plant_cost_usd_per_mwh
 from placer.plan import ContingencyLoading, GridReport, LineFlow, LoopIteration, PreexistingGrid, Redispatch
 from placer.scenario import Scenario
 from solvers.dcpf import GridModel, PreexistingState
+from solvers.formulation import Ref, Row
+from solvers.formulation_grid import GridRows
 
-COEF_EPS = 1e-9  # sensitivities below this are numerical noise, not physics
 TOL_MW = 1e-6
 WORST_REPORTED = 10
 ROWS_PER_LINE = 3  # post-outage rows added per monitored line and loop iteration (the most violated)
@@ -69,6 +76,7 @@ class SecurityLoop:
     grid: GridModel
     pre: PreexistingState
     site_ids: list[str]
+    last: int = 0  # period index of the facility variables the rows name (the final build-out)
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
     _post_cut: np.ndarray | None = field(default=None, repr=False)
@@ -99,6 +107,7 @@ class SecurityLoop:
         for s, sid in enumerate(self.site_ids):
             for b, sh in g.site_feeds.get(sid, []):
                 self.share[s, b] += sh
+        self.rows = GridRows(self, self.last)
 
     # ------------------------------------------------------------------ maths
     def delta_injections(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> np.ndarray:
@@ -130,25 +139,66 @@ class SecurityLoop:
         a = self.ptdf[l] + self.lodf_cols[l, j] * self.ptdf[k]
         return a, float(self.pre_post[l, j]), float(self.post_limit[l, j])
 
+    def reachable_rows(
+        self, site_max_mw: np.ndarray, lower_mw: np.ndarray, upper_mw: np.ndarray
+    ) -> tuple[list[tuple[int, int]], int]:
+        """The monitored no-harm rows that some placement within the variables' bounds could break:
+        every other row holds for every such placement, so leaving it out changes nothing (a valid
+        screen, the up-front formulation's and the lazy seed's). Returns the rows (line, outage
+        column or -1), sorted, and the number of monitored candidate rows screened.
+
+        Bounds: site s's facility MW in [0, site_max_mw[s]], plant g's re-dispatch in
+        [lower_mw[g], upper_mw[g]]. A row's flow is c + a.x; on balanced x (sum of re-dispatch =
+        new load per component) a - lam e gives the same flow for any lam (e: +1 per plant,
+        -share per site), so each line's sensitivity vector is shifted by the lam that minimises
+        its reach R = sum |a_v - lam e_v| w_v (a weighted median; w: half-widths). A post-outage row
+        a_l + LODF_lk a_k reaches at most |c + a.m| + R_l + |LODF_lk| R_k from the box midpoint m
+        (triangle inequality); the row is kept when that reaches its limit.
+
+        Complexity: O(L (G + S) log(G + S)) for the shifted sensitivities, O(L K) for the screen."""
+        g = self.grid
+        cols = np.concatenate([self.ptdf[:, g.plant_bus], -(self.ptdf @ self.share.T)], axis=1)  # L x (G + S)
+        lo = np.concatenate([lower_mw, np.zeros(len(site_max_mw))])
+        hi = np.concatenate([upper_mw, site_max_mw])
+        mid, half = (lo + hi) / 2, np.maximum(hi - lo, 0.0) / 2
+        sigma = self.share.sum(axis=1)
+        e = np.concatenate([np.ones(len(lower_mw)), -sigma])
+        if np.unique(g.components).size == 1:
+            # minimise sum_v |a_v - lam e_v| w_v over lam: the weighted median of a_v / e_v, weights |e_v| w_v
+            ok = np.abs(e) > 0
+            pts, wts = cols[:, ok] / e[ok], np.abs(e[ok]) * half[ok]
+            order = np.argsort(pts, axis=1)
+            cum = np.cumsum(wts[order], axis=1)
+            k = np.argmax(cum >= cum[:, -1:] / 2, axis=1)
+            lam = np.take_along_axis(pts, np.take_along_axis(order, k[:, None], axis=1), axis=1)[:, 0]
+            cols = cols - lam[:, None] * e[None, :]
+        reach = np.abs(cols) @ half  # per line
+        at_mid = cols @ mid
+        base_far = np.abs(self.pre.flows_mw + at_mid) + reach
+        keep = [(int(l), -1) for l in np.flatnonzero(self.monitored & (base_far >= self.base_limit * (1 - 1e-9)))]
+        n_cand = int(self.monitored.sum())
+        if self.outages.size:
+            k_idx = self.outages
+            post_far = (
+                np.abs(self.pre_post + at_mid[:, None] + self.lodf_cols * at_mid[k_idx][None, :])
+                + reach[:, None]
+                + np.abs(self.lodf_cols) * reach[k_idx][None, :]
+            )
+            cand = self.monitored[:, None] & np.isfinite(self.post_limit)
+            n_cand += int(cand.sum())
+            ls, js = np.nonzero(cand & (post_far >= self.post_limit * (1 - 1e-9)))
+            keep += list(zip(ls.tolist(), js.tolist()))
+        return sorted(keep), n_cand
+
     # ------------------------------------------------------------------ model
-    def add_balance(self, model: mathopt.Model, site_vars: list, redispatch_vars: list) -> None:
+    def add_balance(self, target: RowTarget) -> None:
         """Per connected component: re-dispatch serves exactly the new load drawn there."""
-        labels = self.grid.components
-        for c in np.unique(labels):
-            ct = model.add_linear_constraint(lb=0.0, ub=0.0, name=f"grid_balance[component {c}]")
-            for g, v in enumerate(redispatch_vars):
-                if labels[self.grid.plant_bus[g]] == c:
-                    ct.set_coefficient(v, 1.0)
-            for s, v in enumerate(site_vars):
-                w = float(self.share[s, labels == c].sum())
-                if w > 0:
-                    ct.set_coefficient(v, -w)
+        for row in self.rows.balance():
+            target.add_row(row)
 
     def add_rows(
         self,
-        model: mathopt.Model,
-        site_vars: list,
-        redispatch_vars: list,
+        target: RowTarget,
         screen: Screen,
         added: set[tuple[int, int]] | None = None,
     ) -> tuple[int, int]:
@@ -160,7 +210,7 @@ class SecurityLoop:
             if (l, j) in added:
                 continue  # already a row: a violation here is solver tolerance, not a missing cut
             added.add((l, j))
-            self.add_row(model, site_vars, redispatch_vars, l, j)
+            target.add_row(self.rows.line_limit(l, j))
             if j < 0:
                 n_base += 1
             else:
@@ -183,24 +233,6 @@ class SecurityLoop:
         for l in sorted(by_line):
             out += [(l, j) for _, j in sorted(by_line[l])[:ROWS_PER_LINE]]
         return out
-
-    def add_row(self, model: mathopt.Model, site_vars: list, redispatch_vars: list, l: int, j: int) -> None:
-        """One no-harm row: line l in the base case (j = -1) or after outage column j."""
-        a, const, limit = self.row(l, j)
-        name = (
-            f"line_limit[{self.grid.line_ids[l]}]"
-            if j < 0
-            else (f"line_limit_n1[{self.grid.line_ids[l]}|{self.grid.line_ids[self.outages[j]]}]")
-        )
-        ct = model.add_linear_constraint(lb=-limit - const, ub=limit - const, name=name)
-        for g, v in enumerate(redispatch_vars):
-            c = a[self.grid.plant_bus[g]]
-            if abs(c) > COEF_EPS:
-                ct.set_coefficient(v, float(c))
-        site_coef = -(self.share @ a)
-        for s, v in enumerate(site_vars):
-            if abs(site_coef[s]) > COEF_EPS:
-                ct.set_coefficient(v, float(site_coef[s]))
 
     # ------------------------------------------------------------------ report
     def report(
@@ -341,18 +373,58 @@ def redispatch_floor_usd_per_year(scenario: Scenario, new_load_mw: float) -> flo
     return redispatch_cost_usd_per_year(scenario, [plant_cost_usd_per_mwh(pl) for pl in plants], raised_mw)
 
 
-def add_raise_cost(model: mathopt.Model, redispatch_vars: list, grid: GridModel, usd_per_mw: np.ndarray) -> list:
-    """Objective terms charging only raised output: up_g >= delta_g, up_g >= 0, cost on up_g."""
-    terms = []
-    for g, d in enumerate(redispatch_vars):
-        if usd_per_mw[g] <= 0:
-            continue
-        up = model.add_variable(lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]")
-        ct = model.add_linear_constraint(lb=0.0, name=f"raise_def[{grid.plant_ids[g]}]")
-        ct.set_coefficient(up, 1.0)
-        ct.set_coefficient(d, -1.0)
-        terms.append((float(usd_per_mw[g]), up))
-    return terms
+def add_raise_cost(target: RowTarget, rows: GridRows, usd_per_mw: np.ndarray) -> list:
+    """Objective terms charging only raised output: up_g >= delta_g, up_g in [0, spare_g], cost on up_g
+    (the ``raise_def`` rows of :mod:`solvers.formulation_grid`). Returns (USD per MW, variable) pairs."""
+    grid = rows.grid
+    defs, terms = rows.raise_definitions(usd_per_mw)
+    for row in defs:
+        g = row.terms[0][1].key[0]
+        target.raised[g] = target.m.add_variable(
+            lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]"
+        )
+        target.add_row(row)
+    return [(c, target.var(ref)) for c, ref in terms]
+
+
+class RowTarget(Protocol):
+    """What the grid rows are added to: a MathOpt model ``m`` with its facility, re-dispatch and
+    raise variables, and ``add_row`` (the MILP's :class:`~solvers.milp.MilpModel` is one)."""
+
+    m: mathopt.Model
+    raised: dict[int, mathopt.Variable]
+
+    def var(self, ref: Ref) -> mathopt.Variable: ...
+
+    def add_row(self, row: Row) -> None: ...
+
+
+class LpRows:
+    """A re-dispatch LP's translator of grid rows: facility variables (fixed to a placement) and
+    re-dispatch variables by index; rows added in floating point, term by term. O(terms) per row."""
+
+    def __init__(self, model: mathopt.Model, facility: list, redispatch: list):
+        self.m, self.facility, self.redispatch = model, facility, redispatch
+        self.raised: dict[int, mathopt.Variable] = {}
+
+    def var(self, ref: Ref) -> mathopt.Variable:
+        kind, key = ref.kind, ref.key
+        if kind == "facility":
+            return self.facility[key[0]]
+        if kind == "redispatch":
+            return self.redispatch[key[0]]
+        if kind == "raise":
+            return self.raised[key[0]]
+        raise ValueError(f"a re-dispatch LP holds no variable {kind}{list(key)}")
+
+    def add_row(self, row: Row) -> None:
+        ct = self.m.add_linear_constraint(
+            lb=-np.inf if row.lo is None else float(row.lo),
+            ub=np.inf if row.hi is None else float(row.hi),
+            name=row.name,
+        )
+        for c, ref in row.terms:
+            ct.set_coefficient(self.var(ref), float(c))
 
 
 def dispatch_for_placement(
@@ -393,12 +465,13 @@ def least_cost_redispatch(
         model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
         for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
     ]
-    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(model, red, grid, grid.cost_usd_per_mwh)))
-    loop.add_balance(model, sites, red)
+    lp = LpRows(model, sites, red)
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, loop.rows, grid.cost_usd_per_mwh)))
+    loop.add_balance(lp)
     added = loop.added if record else set(loop.added)
     if not record:
         for l, j in sorted(added):
-            loop.add_row(model, sites, red, l, j)
+            lp.add_row(loop.rows.line_limit(l, j))
     deadline = time.perf_counter() + max(0.5, float(time_limit_s))
     for it in range(sc.policy.grid.max_iterations):
         t = time.perf_counter()
@@ -411,7 +484,7 @@ def least_cost_redispatch(
         if sc.policy.grid.security == "none":
             return values
         scr = loop.screen(site_mw, values)
-        n_base, n_post = loop.add_rows(model, sites, red, scr, added=added)
+        n_base, n_post = loop.add_rows(lp, scr, added=added)
         if record:
             loop.iterations.append(
                 LoopIteration(
@@ -469,7 +542,8 @@ def parsimonious_redispatch(
         moved += [up, down]
         if usd[g] > 0:
             cost_terms.append((float(usd[g]), up))
-    loop.add_balance(model, sites, red)
+    lp = LpRows(model, sites, red)
+    loop.add_balance(lp)
     if cost_terms:
         ct = model.add_linear_constraint(ub=cap + PARSIMONY_COST_TOL * max(1.0, cap), name="cost_at_most_least")
         for c, v in cost_terms:
@@ -478,7 +552,7 @@ def parsimonious_redispatch(
     added: set[tuple[int, int]] = set()
     for l, j in sorted(loop.added):
         added.add((l, j))
-        loop.add_row(model, sites, red, l, j)
+        lp.add_row(loop.rows.line_limit(l, j))
     deadline = time.perf_counter() + max(1.0, float(time_limit_s))
     for _ in range(sc.policy.grid.max_iterations):
         res = mathopt.solve(
@@ -494,7 +568,7 @@ def parsimonious_redispatch(
         scr = loop.screen(site_mw, values)
         if scr.worst_violation_mw <= TOL_MW:
             break
-        if sum(loop.add_rows(model, sites, red, scr, added=added)) == 0 or time.perf_counter() > deadline:
+        if sum(loop.add_rows(lp, scr, added=added)) == 0 or time.perf_counter() > deadline:
             return start_mw
     else:
         return start_mw

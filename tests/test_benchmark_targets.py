@@ -60,3 +60,38 @@ def test_cli_writes_markdown_and_json(tmp_path):
     assert main([str(src), "--out", str(out)]) == 0
     assert "| korea-2025 OPTIMAL | milp | OPTIMAL | yes | - |" in out.read_text()
     assert json.loads(out.with_suffix(".json").read_text())[0]["met"] is True
+
+
+def test_n1_targets_judge_gap_time_security_and_the_ratio():
+    rows = [
+        _rec(suite="pglib-n1", case="a", gap=0.0005, engine_wall_seconds=40.0, n_minus_1="secure", status="OPTIMAL"),
+        _rec(suite="pglib-n1", case="b", gap=0.0005, engine_wall_seconds=40.0, n_minus_1="insecure", status="FEASIBLE"),
+        _rec(suite="pglib-n1", case="c", gap=0.002, engine_wall_seconds=40.0, n_minus_1="secure", status="FEASIBLE"),
+        {
+            "kind": "n1_pair",
+            "case": "a",
+            "ratio": 35.2,
+            "ratio_is_lower_bound": True,
+            "upfront_status": "X",
+            "upfront_engine_wall_seconds": 272.0,
+            "lazy_status": "OPTIMAL",
+            "lazy_engine_wall_seconds": 7.7,
+        },
+        {
+            "kind": "n1_pair",
+            "case": "c",
+            "ratio": 4.0,
+            "ratio_is_lower_bound": False,
+            "upfront_status": "OPTIMAL",
+            "upfront_engine_wall_seconds": 160.0,
+            "lazy_status": "OPTIMAL",
+            "lazy_engine_wall_seconds": 40.0,
+        },
+    ]
+    got = {v["target"]: v for v in judge(rows)}
+    assert got["a: secure, verified, within 0.1 % in <= 120 s"]["met"]
+    assert not got["b: secure, verified, within 0.1 % in <= 120 s"]["met"]
+    assert not got["c: secure, verified, within 0.1 % in <= 120 s"]["met"]
+    a = got["a: lazy N-1 >= 10x faster than up-front"]
+    assert a["met"] and a["measured"].startswith("≥ 35.2x") and "(lower bound)" in a["margin"]
+    assert not got["c: lazy N-1 >= 10x faster than up-front"]["met"]
