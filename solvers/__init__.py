@@ -70,11 +70,16 @@ def solve(
     seed: int | None = None,
     deterministic: bool | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    option_worth: bool = True,
 ) -> Plan:
     """Place the scenario's demand with the named engine and return the plan.
 
     ``solver`` may also be an :class:`~solvers.engine.Engine` instance (the benchmarks' up-front N-1
     yardstick, ``MilpEngine(..., n1_mode="upfront")``, is not a ``--solver`` name).
+
+    ``option_worth``: for a rollout with power options, also evaluate what each built option is worth
+    against the same placement without it (:mod:`solvers.worth`; one short CP-SAT re-schedule per
+    option) and rank them in ``plan.build_first``.
 
     Raises :class:`placer.errors.InfeasibleError` (with reasons) when no placement exists
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
@@ -113,7 +118,37 @@ def solve(
         greedy_racks(with_options(problem, greedy_options(problem.options)))[0] if engine.capabilities.hints else None
     )
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
-    return assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
+    plan = assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
+    if (
+        option_worth
+        and plan.investments
+        and plan.npv is not None
+        and result.schedule is not None
+        and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
+    ):
+        _add_worth(problem, result, plan)
+    return plan
+
+
+def _add_worth(problem, result: EngineResult, plan: Plan) -> None:
+    """Each built option's worth into ``plan.investments`` and the ranked ``plan.build_first``."""
+    from solvers.options import built_periods
+    from solvers.worth import build_first, option_worth
+
+    assert plan.npv is not None and plan.investments is not None
+    built = built_periods(result.options, len(problem.options), problem.periods.count)
+    redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
+    worth = option_worth(problem, result.racks, built, plan.npv, plan.summary.stranded_gpu_quarters or 0, redispatch)
+    by_id = {problem.options[o].id: w for o, w in worth.items()}
+    for inv in plan.investments:
+        inv.worth = by_id.get(inv.option)
+    plan.build_first = build_first(plan.investments)
+    base = next(iter(worth.values()), None)
+    if base is not None and base.npv_with_usd < plan.npv.total_usd:
+        plan.summary.notes.append(
+            f"option worth: re-scheduling this placement with the same options finds an NPV "
+            f"${(plan.npv.total_usd - base.npv_with_usd) / 1e6:,.1f}M lower than the plan's (its baseline)"
+        )
 
 
 __all__ = ["AUTO", "ENGINES", "REGISTRY", "Capabilities", "Engine", "EngineResult", "choose_engine", "solve"]

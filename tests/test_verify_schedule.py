@@ -28,6 +28,7 @@ from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
+from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, npv_term, only, renpv
 
 DATA = Path(__file__).parent / "data"
@@ -257,7 +258,7 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     report = verify(toy, toy_plan)
     assert report.valid, report.violations
     # no power options in the toy: none of their checks run
-    no_options = set(OPTION_CODES)
+    no_options = set(OPTION_CODES) | set(WORTH_CODES)
     assert (
         set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY", "GRID_LOOP_CLAIM"} - no_options
     )

@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from placer.errors import InputError
 from placer.scenario import Scenario
-from topologies.korea import build_korea_2025, build_korea_2025_rollout
+from topologies.korea import build_korea_2025, build_korea_2025_npu, build_korea_2025_rollout
 
 BUILTIN: dict[str, Callable[[], Scenario]] = {
     "korea-2025": build_korea_2025,
     "korea-2025-rollout": build_korea_2025_rollout,
+    "korea-2025-npu": build_korea_2025_npu,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -30,6 +31,10 @@ DESCRIPTIONS: dict[str, str] = {
     "korea-2025-rollout": (
         "korea-2025 deployed quarter by quarter 2026Q1-2030Q4: deliveries per tenant and SKU, announced "
         "site ramps (Ulsan, Sejong, Haenam), grid upgrades, build rates; stranded GPU-quarters where power binds"
+    ),
+    "korea-2025-npu": (
+        "korea-2025 plus capacity reserved for a domestic-NPU fleet (FuriosaAI RNGD 20,000, Rebellions ATOM "
+        "19,200; SKU figures est.), band widened to 580-650 MW: what the reservation costs the Blackwells"
     ),
 }
 

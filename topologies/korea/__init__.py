@@ -40,6 +40,7 @@ from placer.topology import haversine_km
 
 DATA_FILE = Path(__file__).parent / "korea_2025.yaml"
 ROLLOUT_FILE = Path(__file__).parent / "korea_2025_rollout.yaml"
+NPU_FILE = Path(__file__).parent / "korea_2025_npu.yaml"
 
 ROUTE_FACTOR = 1.4
 """Fiber route length over straight-line distance (brief: 1.3--1.5)."""
@@ -149,7 +150,9 @@ def _strip(entry: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k not in keys}
 
 
-def build_from_source(data: dict[str, Any], source_file: str = str(DATA_FILE)) -> Scenario:
+def build_from_source(
+    data: dict[str, Any], source_file: str = str(DATA_FILE), extra_catalog: list[dict] | None = None
+) -> Scenario:
     """Build a Scenario from the source dict (see :func:`load_source`).
 
     Invalid data raises :class:`~placer.errors.InputError` naming ``source_file``.
@@ -185,7 +188,7 @@ def build_from_source(data: dict[str, Any], source_file: str = str(DATA_FILE)) -
         {
             "name": data["name"],
             "description": " ".join(str(data.get("description", "")).split()),
-            "catalog": [sku.model_dump() for sku in DEFAULT_CATALOG],
+            "catalog": [sku.model_dump() for sku in DEFAULT_CATALOG] + list(extra_catalog or []),
             "topology": {"nodes": nodes, "edges": feeds + lines + fiber},
             "demand": {"tenants": tenants},
             "policy": policy,
@@ -197,6 +200,17 @@ def build_from_source(data: dict[str, Any], source_file: str = str(DATA_FILE)) -
 def build_korea_2025() -> Scenario:
     """Korea's 260,000 Blackwell GPUs on 14 candidate sites, 580-630 MW facility band."""
     return build_from_source(load_source())
+
+
+def build_korea_2025_npu() -> Scenario:
+    """korea-2025 with capacity reserved for a domestic-NPU fleet (``korea_2025_npu.yaml``: FuriosaAI
+    RNGD and Rebellions ATOM SKUs, est.; a tenant holding the reservation; the band widened by the
+    fleet's facility power). The Blackwell tenants, sites and grid are korea-2025's. O(korea-2025)."""
+    data, npu = load_source(), load_source(NPU_FILE)
+    data["name"], data["description"] = npu["name"], npu["description"]
+    data["tenants"] = [*data["tenants"], npu["tenant"]]
+    data["policy"] = {**data["policy"], "power_band_mw": _strip(npu["power_band_mw"], "source")}
+    return build_from_source(data, str(NPU_FILE), extra_catalog=npu["catalog"])
 
 
 # --------------------------------------------------------------------------- rollout
@@ -279,6 +293,7 @@ def build_korea_2025_rollout() -> Scenario:
 __all__ = [
     "build_korea_2025",
     "build_korea_2025_rollout",
+    "build_korea_2025_npu",
     "build_from_source",
     "build_rollout_from_source",
     "rollout_section",
