@@ -426,6 +426,8 @@ def solve_milp(
             iteration=it,
             termination=reason.name,
             seconds=round(dt, 3),
+            nodes=res.solve_stats.node_count,
+            simplex_iterations=res.solve_stats.simplex_iterations,
             objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
             bound_usd=res.termination.objective_bounds.dual_bound,
         )
@@ -530,6 +532,8 @@ def solve_milp(
             iteration="final",
             termination=res.termination.reason.name,
             seconds=round(dt, 3),
+            nodes=res.solve_stats.node_count,
+            simplex_iterations=res.solve_stats.simplex_iterations,
             objective_usd=res.objective_value() if res.has_primal_feasible_solution() else None,
             bound_usd=res.termination.objective_bounds.dual_bound,
         )
