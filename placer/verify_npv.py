@@ -41,7 +41,6 @@ Complexity: O(P · (A + S)) for P periods, A installed-rack entries per period a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from placer.contract import (
     HOURS_PER_YEAR,
@@ -53,20 +52,11 @@ from placer.contract import (
 )
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_finding import Finding
 from placer.verify_options import built_options
 from placer.verify_schedule import capacities_in_period
 
 CODES = ["NPV_MISSING", "OBJECTIVE_UNIT", "NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    entity: str
-    measured: float | None
-    limit: float | None
-    unit: str
-    message: str
 
 
 def _close(reported: float, expected: float) -> bool:

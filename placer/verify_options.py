@@ -20,11 +20,10 @@ Complexity: O(I + O + P·A) for I investments, O options, P periods and A schedu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from placer.contract import LIMIT_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario
+from placer.verify_finding import Finding
 
 CODES = [
     "OPTION_UNKNOWN",
@@ -37,16 +36,6 @@ CODES = [
     "OPTION_ABSORBED",
 ]
 ONSITE = ("onsite_generation", "direct_supply")
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    entity: str
-    measured: float | None
-    limit: float | None
-    unit: str
-    message: str
 
 
 def built_options(scenario: Scenario, plan: Plan) -> dict[str, str]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from placer.contract import LIMIT_REL_TOL, MW_ABS_TOL, MW_REL_TOL
 from placer.plan import Plan
 from placer.scenario import Scenario, SiteStage
+from placer.verify_finding import Finding
 from placer.verify_options import built_options
 
 CODES = [
@@ -47,16 +48,6 @@ CODES = [
     "BUILD_RATE",
     "GO_LIVE_WINDOW",
 ]
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    entity: str
-    measured: float | None
-    limit: float | None
-    unit: str
-    message: str
 
 
 @dataclass
