@@ -91,6 +91,8 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         print_grid(console, plan)
     if plan.schedule:
         print_timeline(console, plan)
+    if plan.critical_path:
+        print_critical_path(console, plan)
     costs = ", ".join(f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year)
     if plan.investments:
         print_investments(console, plan)
@@ -151,6 +153,18 @@ def print_timeline(console: Console, plan: Plan) -> None:
             f"{going:,}" if going else "",
             escape(", ".join(full)),
         )
+    console.print(table)
+
+
+def print_critical_path(console: Console, plan: Plan) -> None:
+    """Per site, its first and last racks' quarters and what held it back, latest-full sites first."""
+    table = Table(title="Critical path to energisation (per site, what held it back)")
+    for col in ("site", "racks", "first live", "full", "critical path"):
+        table.add_column(col, justify="right" if col == "racks" else "left")
+    rank = {rep.period: q for q, rep in enumerate(plan.schedule or [])}
+    for cp in sorted(plan.critical_path or [], key=lambda c: -rank.get(c.full, 0)):
+        path = " -> ".join(step.text for step in cp.path) or "never held back"
+        table.add_row(escape(cp.site), f"{cp.final_racks:,}", cp.first_live, cp.full, escape(path))
     console.print(table)
 
 

@@ -22,11 +22,13 @@ from placer.plan import (
     GridReport,
     NpvReport,
     Plan,
+    SiteCriticalPath,
     SiteLoad,
     Status,
     SubstationLoad,
     Summary,
 )
+from solvers.critical_path import critical_paths
 from solvers.engine import Capabilities, EngineResult
 from solvers.npv import investment_schedule, npv_report
 from solvers.options import built_periods, with_options
@@ -177,6 +179,7 @@ def assemble_plan(
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
     stranded = 0
     periods = None
+    paths: list[SiteCriticalPath] | None = None
     npv: NpvReport | None = None
     if problem.periods.multi:
         # A rollout's objective is its NPV (USD); cost_breakdown stays annual: the final build-out's run rate.
@@ -184,6 +187,7 @@ def assemble_plan(
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
+        paths = critical_paths(priced, schedule, built)
         npv = npv_report(priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built)
         objective = npv.total_usd
     else:
@@ -271,6 +275,7 @@ def assemble_plan(
         investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
+        critical_path=paths,
     )
 
 
