@@ -26,7 +26,8 @@ from the scenario and the plan); what they must agree on is defined here, once:
   lifted latest (lifting any other alone would not have let a rack in), ties in
   :data:`LIMIT_ORDER`;
 * **the path** (:func:`path_steps`, :func:`path_text`): consecutive quarters with the same critical
-  limit, element and lift form one step; the words are :func:`step_text`'s.
+  limit, element and lift form one step (quarters awaiting deliveries: one step whatever the lift,
+  ended by the last one's); the words are :func:`step_text`'s.
 
 Complexity: every function is O(size of its arguments).
 """
@@ -117,7 +118,7 @@ def step_text(step: PathStep) -> str:
         "it_capacity": f"IT capacity {_num(step.available)} MW",
         "liquid_cooling": f"liquid cooling {_num(step.available)} MW",
         "air_cooling": f"air cooling {_num(step.available)} MW",
-        "feed_n1": f"feeds {_num(step.available)} MW after losing one",
+        "feed_n1": f"feed limit {_num(step.available)} MW (N-1)",
         "substation_headroom": f"substation {step.element} headroom {_num(step.available)} MW",
         "build_rate": f"build rate {_num(step.available)} racks/quarter",
         "go_live": f"{step.element}'s go-live window",
@@ -129,6 +130,8 @@ def step_text(step: PathStep) -> str:
         by = " + ".join(step.lifted_by) if step.lifted_by else "its effective values"
         if step.limit in CAPACITY_LIMITS:
             text += f", lifted to {_num(step.lifted_to)} MW in {step.lifted_in} by {by}"
+        elif step.limit == "deliveries":
+            text += f", until {step.lifted_in}"  # which deliveries: the step's lifted_by
         else:
             text += f", until {step.lifted_in} ({by})"
     return text
@@ -143,8 +146,14 @@ def path_steps(held_back: Sequence[HeldBack]) -> list[PathStep]:
             continue
         b = h.binding[0]
         last = steps[-1] if steps else None
-        if last is not None and (last.limit, last.element, last.lifted_in) == (b.limit, b.element, b.lifted_in):
+        if (
+            last is not None
+            and (last.limit, last.element) == (b.limit, b.element)
+            and (last.lifted_in == b.lifted_in or b.limit == "deliveries")
+        ):
+            # a run of quarters awaiting deliveries is one step, until the delivery that ends it
             last.last_period = h.period
+            last.lifted_in, last.lifted_by = b.lifted_in, list(b.lifted_by)
             last.text = step_text(last)
             continue
         step = PathStep(

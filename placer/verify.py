@@ -866,9 +866,9 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             for h in check_worth(scenario, plan):
                 c.add(h.code, h.entity, h.message)
             checks += WORTH_CODES
-        checks += CRITICAL_PATH_CODES
     for f in check_critical_path(scenario, plan):  # a single-period plan must not claim one either
         c.add(f.code, f.entity, f.message)
+    checks += CRITICAL_PATH_CODES
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

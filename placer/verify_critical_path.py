@@ -87,16 +87,16 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
     sites = {s.id: s for s in scenario.topology.sites}
     tenants = {t.id for t in scenario.demand.tenants}
     built = built_options(scenario, plan)
-    options = {o.id: o for o in r.options}
     rank = {p: q for q, p in enumerate(periods)}
 
     installed: list[dict[tuple[str, str, str], int]] = []
     for rep in plan.schedule:
         row: dict[tuple[str, str, str], int] = {}
-        for key, n in rep.installed_racks.items():
-            parts = tuple(key.split("/"))
+        for name, n in rep.installed_racks.items():
+            parts = name.split("/")
             if len(parts) == 3 and parts[0] in tenants and parts[1] in skus and parts[2] in sites:
-                row[parts] = row.get(parts, 0) + n  # type: ignore[index]
+                triple = (parts[0], parts[1], parts[2])
+                row[triple] = row.get(triple, 0) + n
         installed.append(row)
     final = {key: n for key, n in installed[-1].items() if n > 0}
 
@@ -192,7 +192,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
             ]
         else:
             out += [stage_ref(j) for j, st in enumerate(r.site_stages) if st.site == element and st.period == period]
-        for j, o in enumerate(r.options):  # scenario order
+        for o in r.options:  # scenario order
             if built.get(o.id) != period:
                 continue
             if limit == "substation_headroom":
@@ -252,7 +252,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                     sku = skus[k]
                     it_mw = sku.it_kw_per_rack / 1000.0
                     fac_mw = it_mw * sites[s].pue
-                    hits = []
+                    hits: list[tuple[str, str]] = []
                     if blocks(used_it[q].get(s, 0.0), it_mw, it_cap[q][s]):
                         hits.append(("it_capacity", s))
                     if sku.liquid_share > 0 and blocks(
@@ -292,7 +292,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                         }[limit][q].get(element, 0.0)
                         bindings.append(
                             Binding(
-                                limit=limit,  # type: ignore[arg-type]
+                                limit=limit,
                                 element=element,
                                 used=used,
                                 available=now,
@@ -358,12 +358,12 @@ def check_critical_path(scenario: Scenario, plan: Plan) -> list[Finding]:
     if order != [s for s in expected if s in reported]:
         found.append(Finding(CODE, "plan", None, None, "", "critical_path is not in the scenario's site order"))
     for s, (racks, first_live, full, held) in expected.items():
-        cp = reported.get(s)
-        if cp is None:
+        got = reported.get(s)
+        if got is None:
             found.append(Finding(CODE, f"site:{s}", None, None, "", f"critical_path has no entry for site '{s}'"))
             continue
         diff = _differs(
-            cp.model_dump(include={"final_racks", "first_live", "full", "held_back"}),
+            got.model_dump(include={"final_racks", "first_live", "full", "held_back"}),
             {
                 "final_racks": racks,
                 "first_live": first_live,
@@ -373,11 +373,11 @@ def check_critical_path(scenario: Scenario, plan: Plan) -> list[Finding]:
             f"critical_path[{s}]",
         )
         if diff is None:
-            steps = [p.model_dump() for p in path_steps(cp.held_back)]
-            diff = _differs([p.model_dump() for p in cp.path], steps, f"critical_path[{s}].path")
+            steps = [p.model_dump() for p in path_steps(got.held_back)]
+            diff = _differs([p.model_dump() for p in got.path], steps, f"critical_path[{s}].path")
         if diff is None:
-            text = path_text(s, cp.path, cp.first_live, cp.full)
-            diff = None if cp.text == text else f"critical_path[{s}].text is {cp.text!r}, its steps say {text!r}"
+            text = path_text(s, got.path, got.first_live, got.full)
+            diff = None if got.text == text else f"critical_path[{s}].text is {got.text!r}, its steps say {text!r}"
         if diff is not None:
             found.append(Finding(CODE, f"site:{s}", None, None, "", diff))
     return found

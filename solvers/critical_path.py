@@ -197,7 +197,10 @@ def critical_paths(
                 )
                 bindings.append(
                     Binding(
-                        limit="deliveries", element=site.id, lifted_in=None if when is None else ids[when], lifted_by=refs
+                        limit="deliveries",
+                        element=site.id,
+                        lifted_in=None if when is None else ids[when],
+                        lifted_by=refs,
                     )
                 )
             else:
@@ -209,7 +212,9 @@ def critical_paths(
                     hits: list[tuple[str, int | str]] = []
                     if blocks(it[q][s], problem.it_mw(c.k), per.it_cap[q][s]):
                         hits.append(("it_capacity", s))
-                    if problem.liquid_mw(c.k) > 0 and blocks(liquid[q][s], problem.liquid_mw(c.k), per.liquid_cap[q][s]):
+                    if problem.liquid_mw(c.k) > 0 and blocks(
+                        liquid[q][s], problem.liquid_mw(c.k), per.liquid_cap[q][s]
+                    ):
                         hits.append(("liquid_cooling", s))
                     if problem.air_mw(c.k) > 0 and blocks(air[q][s], problem.air_mw(c.k), per.air_cap[q][s]):
                         hits.append(("air_cooling", s))
@@ -245,7 +250,7 @@ def critical_paths(
                             name = sub_ids[element] if limit == "substation_headroom" else site.id
                             bindings.append(
                                 Binding(
-                                    limit=limit,  # type: ignore[arg-type]
+                                    limit=limit,
                                     element=name,
                                     used=used,
                                     available=avail,
