@@ -70,7 +70,7 @@ def test_small_instance_solves_verifies_and_is_deterministic():
     from solvers import solve
 
     sc = generate_rollout(**SMALL)
-    plans = [solve(sc, "cpsat", time_limit_s=2, workers=1, deterministic=True, option_worth=False) for _ in range(2)]
+    plans = [solve(sc, "cpsat", time_limit_s=0.5, workers=1, deterministic=True, option_worth=False) for _ in range(2)]
     report = verify(sc, plans[0])
     assert report.valid, report.violations[:3]
     assert len(plans[0].investments or []) >= 2  # power is short early: options are worth building
