@@ -40,6 +40,14 @@ def test_same_arguments_same_scenario_and_the_rules_hold():
             assert o.until == r.periods[first]
 
 
+def test_same_arguments_same_file_byte_for_byte(tmp_path):
+    from placer.io import dump_model
+
+    for name in ("a.json", "b.json"):
+        dump_model(generate_rollout(**SMALL), tmp_path / name)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
 def test_power_is_short_early_and_the_final_room_is_the_single_period_scenarios():
     """Deliveries run ahead of energization (what makes the options worth building), and the fixed
     upgrades and stages restore the single-period scenario's capacities by the last quarter."""

@@ -12,29 +12,31 @@ scenario byte for byte):
 * **Periods**: ``quarters`` consecutive quarters from 2026Q1; R = ``ceil(0.6 · quarters)``.
 * **Deliveries**: every tenant line's racks are spread over the first ``ceil(quarters / 2)``
   quarters (a multinomial draw, whole racks).
-* **Site stages**: about 90 % of the sites are energized late (the others, at least one, are drawn
-  from the cheapest 40 % by a cost proxy -- capex per MW plus ~5 years of energy -- and have their
-  IT from the start, as existing halls would): nothing
-  before a first stage in quarter 2 .. R at half their IT, the full topology IT from a second stage
-  after it (no later than the last quarter). The final capacities are the topology's, so the final
-  build-out has exactly the single-period scenario's room (which the generator makes feasible).
-* **Weak feeds**: the sites energized from the start and about a third of the staged ones draw on
-  feeds at half their capacity until a fixed feed upgrade (``rollout.upgrades``, quarter 2 .. R,
-  and after the site's first stage, so that its IT waits on its feeds for a while) restores them.
+* **Site stages**: about 90 % of the sites are energized late; the others (at least one when there
+  are two sites or more), drawn from the cheapest 40 % by a cost proxy (capex per MW plus ~5 years
+  of energy), have their IT from the start, as existing halls would. A late site has nothing before
+  a first stage in quarter 2 .. R at half its IT and the full topology IT from a second stage after
+  it (a first stage in the last quarter brings the full IT at once). The final capacities are the
+  topology's, so the final build-out has exactly the single-period scenario's room (which the
+  generator makes feasible).
+* **Weak feeds**: the sites energized from the start (upgrade in quarter 2 .. R) and about a third of
+  the staged ones whose first stage leaves a later quarter (upgrade after the first stage, by R where
+  it can) draw on feeds at half their capacity until a fixed feed upgrade (``rollout.upgrades``)
+  restores them, so their IT waits on their feeds for a while.
 * **Tight substations**: the substations of the sites energized from the start have, until a fixed
   upgrade in quarter 2 .. R restores their headroom, only 60 % of what those sites' final facility
   power draws through them (their headroom if that is less).
-* **Options** (``options`` of them, kinds drawn in turn, each aimed at a limit that binds early; a
-  kind with no target left gives way to the next; each target is drawn from the cheaper half, by
-  the cost proxy, of those left): ``site_stage`` bridges at staged sites (a modular
-  hall of half the site's IT from quarter 0 or 1 until its first stage), ``feed`` uprates at weak-feed
-  sites (the missing half of the N-1 limit, from 1 .. 2 quarters before the fixed upgrade),
-  ``substation_expansion`` pairs at tight substations (each half of the missing headroom; the second
-  requires the first) and ``onsite_generation`` at weak-feed sites (at most 40 MW and a fifth of the
-  site's IT, at 1.3x the site's grid energy price). Every option only adds capacity, so the scenario
-  without any option built is feasible. Costs, all est. (order of magnitude): a bridge hall 1.0 M
-  USD per MW plus 5 % a year, a feed uprate 0.15 M USD per MW, a transformer 0.1 M USD per MW,
-  generation 1.0 M USD per MW.
+* **Options** (``options`` of them, fewer when no target is left): kinds in turn, each aimed at a
+  limit that binds early (a kind with no target left gives way to the next), each target drawn from
+  the cheaper half, by the cost proxy, of those left. ``site_stage``: a bridge at a staged site, a
+  modular hall of half its IT from quarter 0 or 1 until its first stage; ``feed``: an uprate at a
+  weak-feed site, the missing half of its N-1 limit, from 1 .. 2 quarters before the fixed upgrade;
+  ``substation_expansion``: a pair of transformers at a tight substation, each half the missing
+  headroom, the second requiring the first; ``onsite_generation`` at a weak-feed site, at most 40 MW
+  and a fifth of its IT, at 1.3x its grid energy price, from before the feed upgrade. Every option
+  only adds capacity, so the scenario without any option built is feasible. Costs, all est. (order
+  of magnitude): a bridge hall 1.0 M USD per MW plus 5 % a year, a feed uprate 0.15 M USD per MW, a
+  transformer 0.1 M USD per MW, generation 1.0 M USD per MW.
 * **Stranding**: SKUs of the synthetic pool have no price, so ``stranding_usd_per_gpu_quarter`` is
   2,500 USD (est.; the catalog's GB200 quarterly capital charge is USD 2,554).
 
