@@ -22,11 +22,13 @@ from placer.plan import (
     GridReport,
     NpvReport,
     Plan,
+    SiteCriticalPath,
     SiteLoad,
     Status,
     SubstationLoad,
     Summary,
 )
+from solvers.critical_path import critical_paths
 from solvers.engine import Capabilities, EngineResult
 from solvers.npv import investment_schedule, npv_report
 from solvers.options import built_periods, with_options
@@ -177,6 +179,7 @@ def assemble_plan(
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
     stranded = 0
     periods = None
+    paths: list[SiteCriticalPath] | None = None
     npv: NpvReport | None = None
     if problem.periods.multi:
         # A rollout's objective is its NPV (USD); cost_breakdown stays annual: the final build-out's run rate.
@@ -186,6 +189,7 @@ def assemble_plan(
         periods = schedule_report(problem, schedule)
         for rep, grid_q in zip(periods, result.period_grids or []):
             rep.grid = grid_q
+        paths = critical_paths(priced, schedule, built)
         npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built)
         objective = npv.total_usd
     else:
@@ -287,6 +291,7 @@ def assemble_plan(
         investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
+        critical_path=paths,
     )
 
 

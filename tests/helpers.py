@@ -59,9 +59,10 @@ def only(report, code: str) -> list:
 
 
 def renpv(scenario, plan):
-    """``plan`` with its rollout NPV (``npv`` and ``summary.objective``) re-derived from its schedule
+    """``plan`` with its rollout NPV (``npv`` and ``summary.objective``) and critical path re-derived from its schedule
     as a solver would (:func:`solvers.npv.npv_report`, never the verifier's recomputation). Schedule
     keys the solver's problem has no candidate for count as nothing live."""
+    from solvers.critical_path import critical_paths
     from solvers.npv import npv_report
     from solvers.problem import build_problem
 
@@ -89,7 +90,9 @@ def renpv(scenario, plan):
             built.setdefault(option_of[inv.option], period_of[inv.period])
     npv = npv_report(problem, schedule, redispatch, built)
     summary = plan.summary.model_copy(update={"objective": npv.total_usd})
-    return plan.model_copy(update={"npv": npv, "summary": summary})
+    # the critical path follows the schedule too (solvers.critical_path, as a solver derives it)
+    paths = critical_paths(problem, schedule, built) if plan.critical_path is not None else None
+    return plan.model_copy(update={"npv": npv, "summary": summary, "critical_path": paths})
 
 
 def _redispatch_usd_per_year(scenario, grid) -> float:
