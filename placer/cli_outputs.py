@@ -1,0 +1,64 @@
+"""The ``placer`` commands that turn plans into things a planner reads: diff, export, map, report.
+
+Registered on :data:`placer.cli.app` (imported at the bottom of :mod:`placer.cli`). Each command
+reads plan files (and, where coordinates are needed, the scenario), checks them before any work,
+and writes its output atomically; bad input is one line and exit 2, as everywhere in placer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from placer.cli import app, out, resolve_scenario
+from placer.errors import InputError
+from placer.io import load_plan
+from placer.plan import Plan
+from placer.scenario import Scenario
+
+
+def scenario_for_plan(plan: Plan, plan_file: Path, scenario_arg: str | None) -> Scenario:
+    """The scenario a plan was solved for: ``scenario_arg`` (a built-in name or a file) or, when
+    omitted, the built-in scenario the plan names. Its digest must match the plan's.
+
+    Raises :class:`InputError` (exit 2) when the plan names no built-in scenario and none is given,
+    or when the digests differ (a plan for another scenario, or one solved with overrides)."""
+    from topologies import builtin_names
+
+    if scenario_arg is None:
+        if plan.scenario not in builtin_names():
+            raise InputError(
+                f"the plan is for scenario '{plan.scenario}', which is not built in; give its file with --scenario",
+                file=str(plan_file),
+            )
+        scenario_arg = plan.scenario
+    sc = resolve_scenario(scenario_arg)
+    digest = sc.digest()
+    if digest != plan.scenario_digest:
+        raise InputError(
+            f"scenario_digest {plan.scenario_digest[:19]}… does not match scenario '{scenario_arg}' "
+            f"({digest[:19]}…): the plan was solved for another scenario (or with overrides); "
+            "give the scenario it was solved for with --scenario",
+            file=str(plan_file),
+            where="scenario_digest",
+        )
+    return sc
+
+
+@app.command()
+def diff(
+    plan_a: Path = typer.Argument(..., help="the plan to compare against (JSON)"),
+    plan_b: Path = typer.Argument(..., help="the plan compared (JSON); deltas are B - A"),
+    as_json: bool = typer.Option(False, "--json", help="print the diff as JSON"),
+) -> None:
+    """Compare two plans: racks moved by tenant, SKU and site, cost by term, sites opened or closed,
+    power and stranding. Annual costs (USD/yr) and NPV (USD) are kept apart."""
+    from placer.diff import diff_plans, print_diff
+
+    a, b = load_plan(plan_a), load_plan(plan_b)
+    d = diff_plans(a, b, label_a=str(plan_a), label_b=str(plan_b))
+    if as_json:
+        print(d.model_dump_json(indent=2))
+    else:
+        print_diff(out, d)
