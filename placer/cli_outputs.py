@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from placer.cli import app, out, resolve_scenario
 from placer.errors import InputError
@@ -37,7 +38,7 @@ def scenario_for_plan(plan: Plan, plan_file: Path, scenario_arg: str | None) -> 
     digest = sc.digest()
     if digest != plan.scenario_digest:
         raise InputError(
-            f"scenario_digest {plan.scenario_digest[:19]}… does not match scenario '{scenario_arg}' "
+            f"{plan.scenario_digest[:19]}… does not match scenario '{scenario_arg}' "
             f"({digest[:19]}…): the plan was solved for another scenario (or with overrides); "
             "give the scenario it was solved for with --scenario",
             file=str(plan_file),
@@ -62,3 +63,46 @@ def diff(
         print(d.model_dump_json(indent=2))
     else:
         print_diff(out, d)
+
+
+def _plan_and_scenario(plan_file: Path, scenario_arg: str | None) -> tuple[Plan, Scenario]:
+    plan = load_plan(plan_file)
+    return plan, scenario_for_plan(plan, plan_file, scenario_arg)
+
+
+_SCENARIO_HELP = (
+    "the scenario the plan was solved for (built-in name or file); default: the built-in one the plan names"
+)
+
+
+@app.command()
+def export(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="plan file (JSON)"),
+    output: Path = typer.Option(..., "-o", "--output", help="file or directory to write"),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="csv (a directory of CSVs, or a .zip of them) | xlsx | geojson; default from -o's suffix",
+    ),
+    scenario: str | None = typer.Option(None, "--scenario", help=_SCENARIO_HELP),
+) -> None:
+    """Export a plan: CSV or Excel tables (assignments, site and substation loads, schedule, cost terms)
+    or GeoJSON (sites, substations, plants, metros, lines with base and worst N-1 loading, fiber)."""
+    from placer.export import FORMATS
+    from placer.export import export as run_export
+
+    if fmt is None:
+        fmt = {".zip": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson"}.get(output.suffix.lower())
+        if fmt is None:
+            raise InputError(f"give --format ({' | '.join(FORMATS)}); -o's suffix does not say", file=str(output))
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format '{fmt}'; give one of {', '.join(FORMATS)}", where="--format")
+    if fmt == "xlsx" and output.suffix.lower() != ".xlsx":
+        raise InputError("an Excel export needs a .xlsx file name", file=str(output))
+    if fmt == "csv" and output.suffix and output.suffix.lower() != ".zip":
+        raise InputError("a CSV export is a directory (no suffix) or a .zip file", file=str(output))
+    plan, sc = _plan_and_scenario(plan_file, scenario)
+    what = run_export(sc, plan, fmt, output)
+    out.print(Text(f"wrote {output} ({fmt}): {what}"))
