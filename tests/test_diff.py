@@ -13,7 +13,7 @@ import pytest
 
 from placer.diff import diff_plans
 from placer.io import load_scenario
-from tests.helpers import DATA, run_cli
+from tests.helpers import DATA, cli_in_process, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,16 @@ def test_cli_bad_input_is_one_line_exit_2(plans, tmp_path):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
         assert "Traceback" not in r.stderr
+
+
+def test_korea_single_period_against_its_rollout(output_plans):
+    """korea-2025 against korea-2025-rollout: the same 260,000 GPUs, objectives in different units."""
+    (_, pa, _, a), (_, pb, _, b) = output_plans["korea"], output_plans["korea-rollout"]
+    assert cli_in_process("diff", str(pa), str(pb)) == 0
+    d = diff_plans(a, b)
+    assert not d.same_scenario and d.objective.delta is None
+    assert d.gpus_placed.delta == 0 and d.racks_moved == d.racks_removed
+    assert d.stranded_gpu_quarters.b == b.summary.stranded_gpu_quarters > 0 and d.peak_stranded_gpus.a is None
+    # each tenant keeps its GPUs; where they sit may move
+    assert all(t.gpus_a == t.gpus_b for t in d.tenants)
+    assert {c.name for c in b.cost_breakdown} <= {t.name for t in d.cost_per_year_usd}
