@@ -119,11 +119,15 @@ def draw_map(scenario: Scenario, plan: Plan, *, coastline: bool = True, width_in
             )
             ax.add_collection(land, autolim=False)
 
+    # a big grid (hundreds of buses) gets smaller markers and thinner lines, so the sites stand out
+    buses = len(topo.substations) + len(topo.plants)
+    dense = max(0.3, min(1.0, math.sqrt(60 / buses))) if buses else 1.0
+
     # fiber, feeds: thin, under everything else
     fiber = [[xy(nodes[e.from_node]), xy(nodes[e.to_node])] for e in topo.edges_of_kind("fiber")]
     ax.add_collection(LineCollection(fiber, colors="#6a5acd", linewidths=0.5, linestyles=":", alpha=0.7, zorder=1))
     feeds = [[xy(nodes[e.from_node]), xy(nodes[e.to_node])] for e in topo.edges_of_kind("feed")]
-    ax.add_collection(LineCollection(feeds, colors="#333333", linewidths=0.8, zorder=2))
+    ax.add_collection(LineCollection(feeds, colors="#333333", linewidths=0.8 * dense, zorder=2))
 
     # lines, by loading
     norm = Normalize(0.0, LOADING_MAX_PCT)
@@ -134,7 +138,7 @@ def draw_map(scenario: Scenario, plan: Plan, *, coastline: bool = True, width_in
     lines = topo.edges_of_kind("line")
     if lines:
         max_rating = max(e.rating_mw for e in lines)
-        widths = [0.6 + 2.4 * math.sqrt(e.rating_mw / max_rating) for e in lines]
+        widths = [dense * (0.6 + 2.4 * math.sqrt(e.rating_mw / max_rating)) for e in lines]
         segs = [[xy(nodes[e.from_node]), xy(nodes[e.to_node])] for e in lines]
         if loads:
             worst = [max(ln.loading_pct, ln.n1_loading_pct or 0.0) for ln in loads]
@@ -150,12 +154,22 @@ def draw_map(scenario: Scenario, plan: Plan, *, coastline: bool = True, width_in
             ax.add_collection(LineCollection(segs, colors="#999999", linewidths=widths, zorder=3))
 
     ms = 0.006 * max(x1 - x0, y1 - y0)  # an unused site's ring, in data units
-    for sub in topo.substations:
-        x, y = xy(sub)
-        ax.plot([x], [y], marker="s", markersize=3.5, color="#444444", zorder=4, linestyle="none")
-    for plant in topo.plants:
-        x, y = xy(plant)
-        ax.plot([x], [y], marker="^", markersize=7, markerfacecolor="#f0c000", markeredgecolor="#444444", zorder=4)
+    if topo.substations:
+        pts = np.array([xy(b) for b in topo.substations])
+        ax.plot(pts[:, 0], pts[:, 1], marker="s", markersize=3.5 * dense, color="#444444", zorder=4, linestyle="none")
+    if topo.plants:
+        pts = np.array([xy(p) for p in topo.plants])
+        ax.plot(
+            pts[:, 0],
+            pts[:, 1],
+            marker="^",
+            markersize=7 * dense,
+            markerfacecolor="#f0c000",
+            markeredgecolor="#444444",
+            markeredgewidth=dense,
+            zorder=4,
+            linestyle="none",
+        )
     for metro in topo.metros:
         x, y = xy(metro)
         ax.plot([x], [y], marker="*", markersize=9, color="#1f3a93", zorder=6, linestyle="none")
