@@ -94,6 +94,15 @@ class PeriodDelta(_Model):
     gpus_stranded: Delta
 
 
+class InvestmentChange(_Model):
+    """A power option built in either plan: its quarter in each (None: not built there)."""
+
+    option: str
+    period_a: str | None
+    period_b: str | None
+    change: Literal["added", "dropped", "moved", "same"]
+
+
 class PlanDiff(_Model):
     """B compared with A. Money: ``cost_per_year_usd`` in USD/yr, ``npv_usd`` in USD, never mixed."""
 
@@ -124,6 +133,9 @@ class PlanDiff(_Model):
     stranded_gpu_quarters: Delta
     peak_stranded_gpus: Delta
     periods: list[PeriodDelta] = Field(default_factory=list, description="quarters both rollouts share, in A's order")
+    investments: list[InvestmentChange] = Field(
+        default_factory=list, description="power options built in either plan, and when"
+    )
     notes: list[str] = Field(default_factory=list)
 
 
@@ -246,6 +258,20 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
                     )
                 )
 
+    built_a: dict[str, str] = {}
+    for inv in a.investments or []:
+        built_a.setdefault(inv.option, inv.period)
+    built_b: dict[str, str] = {}
+    for inv in b.investments or []:
+        built_b.setdefault(inv.option, inv.period)
+    investments = []
+    for option in list(built_a) + [o for o in built_b if o not in built_a]:
+        qa, qb = built_a.get(option), built_b.get(option)
+        moved: Literal["added", "dropped", "moved", "same"] = (
+            "added" if qa is None else "dropped" if qb is None else "same" if qa == qb else "moved"
+        )
+        investments.append(InvestmentChange(option=option, period_a=qa, period_b=qb, change=moved))
+
     def peak(plan: Plan) -> float | None:
         return max((p.gpus_stranded for p in plan.schedule), default=0) if plan.schedule else None
 
@@ -279,6 +305,7 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
         stranded_gpu_quarters=Delta.of(su_a.stranded_gpu_quarters, su_b.stranded_gpu_quarters),
         peak_stranded_gpus=Delta.of(peak(a), peak(b)),
         periods=periods,
+        investments=investments,
         notes=notes,
     )
 
@@ -411,6 +438,14 @@ def print_diff(console: Console, d: PlanDiff) -> None:
                 _num(p.gpus_stranded.delta, signed=True),
             )
         console.print(quarters)
+    changed = [i for i in d.investments if i.change != "same"]
+    if changed:
+        inv = Table(title="Power options built")
+        for col in ("option", "A", "B", "change"):
+            inv.add_column(col)
+        for i in changed:
+            inv.add_row(escape(i.option), i.period_a or "-", i.period_b or "-", i.change)
+        console.print(inv)
     for note in d.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]")
 

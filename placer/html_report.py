@@ -5,8 +5,8 @@ page has no script and loads nothing: the style sheet is inline and every image 
 rollout timeline chart) is an SVG inside a ``data:`` URI. Every string from the scenario or the plan
 is HTML-escaped.
 
-Sections: the summary (status, objective in its unit, bound, gap, power against the band, GPUs,
-stranding), the map (:mod:`placer.map`), for a rollout the timeline chart (GPUs live and stranded
+Sections: the summary (status, the independent verifier's verdict and any violations, objective in
+its unit, bound, gap, power against the band, GPUs, stranding), the map (:mod:`placer.map`), for a rollout the timeline chart (GPUs live and stranded
 and racks live per quarter) and the schedule table, the cost breakdown (annual USD/yr; a rollout's
 NPV by term in USD in a table of its own), the investments and what to build first, then tables per
 tenant, site, substation and the most loaded lines, and the solver's notes.
@@ -140,7 +140,7 @@ def timeline_svg(plan: Plan) -> bytes | None:
     return buf.getvalue()
 
 
-def _summary(scenario: Scenario, plan: Plan) -> str:
+def _summary(scenario: Scenario, plan: Plan, verdict: str) -> str:
     s = plan.summary
     lo, hi = s.power_band_mw
     inside = lo - 1e-6 <= s.facility_power_mw <= hi + 1e-6
@@ -150,6 +150,7 @@ def _summary(scenario: Scenario, plan: Plan) -> str:
         objective = ("objective (net present value)", _musd(s.objective))
     cards = [
         ("status", f"{_e(s.status)}{' (interrupted)' if s.interrupted else ''}"),
+        ("verifier", verdict),
         (objective[0], objective[1]),
         ("bound / gap", f"{_musd(s.bound)} / {'–' if s.gap is None else f'{s.gap:.3%}'}"),
         ("GPUs placed", f"{s.gpus_placed:,} in {s.racks_placed:,} racks"),
@@ -375,9 +376,29 @@ def _lines(scenario: Scenario, plan: Plan) -> str:
     )
 
 
+def _verification(scenario: Scenario, plan: Plan) -> tuple[str, str]:
+    """The independent verifier's verdict on the plan (placer.verify), as a card and a section."""
+    from placer.verify import verify
+
+    report = verify(scenario, plan)
+    if report.valid:
+        return f'<span class="ok">valid</span> ({len(report.checks)} checks)', ""
+    rows = [(_e(v.code), _e(v.entity), _e(v.message)) for v in report.violations[:50]]
+    more = len(report.violations) - len(rows)
+    section = (
+        "<h2>Verification: violations</h2><p class='note bad'>The independent verifier finds "
+        f"{len(report.violations)} violation(s); the figures below are the plan's own claims.</p>"
+        + _table(["code", "entity", "what"], rows)
+        + (f"<p class='note'>and {more} more</p>" if more > 0 else "")
+    )
+    return f'<span class="bad">{len(report.violations)} violation(s)</span>', section
+
+
 def render_report(scenario: Scenario, plan: Plan, *, coastline: bool = True) -> str:
-    """The whole page as a string (see the module docstring)."""
+    """The whole page as a string (see the module docstring). The plan is verified (placer.verify)
+    and the verdict shown; a plan with violations is still reported, with them listed first."""
     s = plan.summary
+    verdict, violations = _verification(scenario, plan)
     colours = tenant_colours(scenario)
     map_svg = render_map(scenario, plan, "svg", coastline=coastline)
     parts = [
@@ -390,7 +411,8 @@ def render_report(scenario: Scenario, plan: Plan, *, coastline: bool = True) -> 
         f'<p class="sub">{_e(scenario.description)}<br>solver {_e(s.solver)} ({_e(s.solver_version)}), seed {s.seed}, '
         f"{s.workers} worker(s), solve {s.solve_seconds:.1f} s; {_e(s.engine_choice)}<br>scenario digest "
         f"<code>{_e(plan.scenario_digest)}</code></p>",
-        _summary(scenario, plan),
+        _summary(scenario, plan, verdict),
+        violations,
         "<h2>Map</h2>",
         f"<figure>{_img(map_svg, 'map of the plan')}<figcaption>Sites in use as pies of their tenants' GPU shares, "
         "area by facility MW; lines coloured by the worse of base and N-1 loading"

@@ -121,3 +121,18 @@ def test_korea_single_period_against_its_rollout(output_plans):
     # each tenant keeps its GPUs; where they sit may move
     assert all(t.gpus_a == t.gpus_b for t in d.tenants)
     assert {c.name for c in b.cost_breakdown} <= {t.name for t in d.cost_per_year_usd}
+
+
+def test_investments_added_dropped_moved(output_plans):
+    _, _, _, plan = output_plans["options"]
+    assert plan.investments and len(plan.investments) >= 2
+    first, second = plan.investments[0], plan.investments[1]
+    # B builds the first option a quarter later and not the second
+    later = "2027Q4" if first.period != "2027Q4" else "2027Q3"
+    b_invest = [first.model_copy(update={"period": later})] + plan.investments[2:]
+    b = plan.model_copy(update={"investments": b_invest})
+    changes = {i.option: i for i in diff_plans(plan, b).investments}
+    assert changes[first.option].change == "moved" and changes[first.option].period_b == later
+    assert changes[second.option].change == "dropped" and changes[second.option].period_b is None
+    back = {i.option: i.change for i in diff_plans(b, plan).investments}
+    assert back[second.option] == "added"

@@ -118,3 +118,13 @@ def test_cli_refuses_bad_input(output_plans, tmp_path):
     assert r.returncode == 2 and ".html" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert cli_in_process("report", str(path), "-o", str(tmp_path / "r.html")) == 2  # tiny is not built in
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_verifiers_verdict_is_on_the_page(output_plans):
+    _, _, scenario, plan = output_plans["tiny"]
+    assert '<span class="ok">valid</span>' in render_report(scenario, plan)
+    first = plan.assignments[0].model_copy(update={"racks": plan.assignments[0].racks + 1})
+    lie = plan.model_copy(update={"assignments": [first, *plan.assignments[1:]]})
+    page = render_report(scenario, lie)
+    assert "Verification: violations" in page and "<td>REPORTED_MISMATCH</td>" in page
+    assert '<span class="ok">valid</span>' not in page
