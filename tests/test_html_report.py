@@ -74,7 +74,7 @@ def test_page_is_self_contained_and_complete(output_plans, case):
 def test_scenario_text_is_escaped(output_plans):
     _, _, scenario, plan = output_plans["tiny"]
     hostile = scenario.model_copy(update={"description": '<script>alert("x")</script><img src=http://x/>'})
-    page = render_report(hostile, plan)
+    page = render_report(hostile, plan.model_copy(update={"scenario_digest": hostile.digest()}))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert all(r.startswith(("data:", "#")) for r in _parse(page).refs)
 
