@@ -333,7 +333,9 @@ def _num(x: float | None, fmt: str = ",.0f", signed: bool = False) -> str:
     if x is None:
         return "-"
     text = format(x, fmt)
-    return f"+{text}" if signed and x > 0 and text.strip("0.,") else text
+    if not text.strip("-0.,"):  # rounds to zero: no sign ("-0.0" is float noise)
+        return text.lstrip("-")
+    return f"+{text}" if signed and x > 0 else text
 
 
 def print_diff(console: Console, d: PlanDiff) -> None:
