@@ -216,18 +216,18 @@ def draw_map(scenario: Scenario, plan: Plan, *, coastline: bool = True, width_in
             )
             start += sweep
         ax.add_patch(Circle((x, y), r, facecolor="none", edgecolor="#222222", linewidth=0.6, zorder=6))
-    for sl in labelled:
-        x, y = xy(nodes[sl.site])
-        r = r_max * math.sqrt(sl.facility_power_mw / max_mw)
-        ax.annotate(
-            f"{sl.site}\n{sl.gpus:,} GPUs, {sl.facility_power_mw:,.0f} MW",
-            (x + r * 0.75, y + r * 0.75),
-            xytext=(2, 2),
-            textcoords="offset points",
-            fontsize=6.5,
-            zorder=8,
-            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.7},
-        )
+    _place_labels(
+        fig,
+        ax,
+        [
+            (
+                xy(nodes[sl.site]),
+                r_max * math.sqrt(sl.facility_power_mw / max_mw),
+                f"{sl.site}\n{sl.gpus:,} GPUs, {sl.facility_power_mw:,.0f} MW",
+            )
+            for sl in labelled
+        ],
+    )
 
     # legends right of the map: tenants, then node and edge kinds, then the pie scale
     handles = [Patch(facecolor=colours[t.id], label=t.id) for t in scenario.demand.tenants]
@@ -267,6 +267,53 @@ def draw_map(scenario: Scenario, plan: Plan, *, coastline: bool = True, width_in
         transform=ax.transAxes,
     )
     return fig
+
+
+_CORNERS = ((1, 1), (1, -1), (-1, 1), (-1, -1))  # NE, SE, NW, SW of the pie
+
+
+def _place_labels(fig: Figure, ax, labels: list[tuple[tuple[float, float], float, str]]) -> None:
+    """Put each label at the corner of its pie (NE, SE, NW or SW) that overlaps the labels already
+    placed and the pies least, largest site first. Greedy; O(L² + L·P) box tests for L labels, P pies."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # display boxes need a renderer
+    pies = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, Circle)]
+    placed: list = []
+
+    def overlap(a, b) -> float:
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return w * h if w > 0 and h > 0 else 0.0
+
+    for (x, y), r, text in labels:
+        best = None
+        for sx, sy in _CORNERS:
+            ann = ax.annotate(
+                text,
+                (x + sx * r * 0.72, y + sy * r * 0.72),
+                xytext=(2 * sx, 2 * sy),
+                textcoords="offset points",
+                ha="left" if sx > 0 else "right",
+                va="bottom" if sy > 0 else "top",
+                fontsize=6.5,
+                zorder=8,
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
+            )
+            box = ann.get_window_extent(renderer)
+            inside = ax.get_window_extent(renderer)
+            outside = box.width * box.height - overlap(box, inside)
+            cost = sum(overlap(box, b) for b in placed) + 0.5 * sum(overlap(box, b) for b in pies) + 2 * outside
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann, box)
+            else:
+                ann.remove()
+            if cost == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
 
 
 def render_map(scenario: Scenario, plan: Plan, fmt: str, *, coastline: bool = True) -> bytes:
