@@ -117,6 +117,7 @@ def timeline_svg(plan: Plan) -> bytes | None:
     x = range(len(periods))
     ax.bar(x, live, color="#54a24b", label="GPUs live")
     ax.bar(x, stranded, bottom=live, color="#e45756", label="GPUs stranded (delivered, not live)")
+    ax.set_ylim(0, max(p.gpus_delivered for p in plan.schedule) * 1.15 or 1)  # room for the legend
     ax.set_xticks(list(x), periods, rotation=60, fontsize=8)
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1000:,.0f}k")
     ax.set_ylabel("GPUs", fontsize=9)
@@ -124,7 +125,7 @@ def timeline_svg(plan: Plan) -> bytes | None:
     ax2 = ax.twinx()
     ax2.plot(list(x), racks, color="#1d232b", marker="o", markersize=3, linewidth=1.2, label="racks live")
     ax2.set_ylabel("racks live", fontsize=9)
-    ax2.set_ylim(0, max(racks + [1]) * 1.1)
+    ax2.set_ylim(0, max(racks + [1]) * 1.15)
     ax2.tick_params(labelsize=8)
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
