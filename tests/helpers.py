@@ -24,6 +24,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+def cli_in_process(*args: str) -> int:
+    """Run the `placer` command line in this process (as the console script does, without the
+    interpreter start-up and imports a subprocess pays); returns its exit code."""
+    import structlog
+
+    from placer.cli import main
+
+    saved = structlog.get_config()  # the CLI binds its logs to this sys.stderr (a test's capture, soon closed)
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        structlog.configure(**saved)
+    return 0
+
+
 def pypower_dcpf(path: Path | str):
     """PYPOWER's DC power flow of a MATPOWER case's own dispatch (the ppc built from matpowercaseframes
     arrays): the independent reference the grid tests compare placer's DC model with."""
