@@ -597,7 +597,8 @@ class PowerOption(_Model):
       substations; once built it runs flat out, so it is built only where the site's load absorbs it;
     * ``direct_supply`` (element: a site in a region of ``policy.direct_supply_regions``): a contract
       and dedicated connection to ``plant`` for ``generation_mw`` at ``energy_usd_per_mwh``, with the
-      same effect as on-site generation (not capped by the distributed-generation limit);
+      same effect as on-site generation (not capped by the distributed-generation limit); the
+      contracted MW leave the plant's spare for grid re-dispatch;
     * ``line`` (element: a line): a reinforcement (reconductoring, a rebuilt circuit) to ``rating_mw``
       (and ``emergency_rating_mw``; by default the larger of its emergency rating and ``rating_mw``),
       at the line's own reactance: the no-harm limits of every quarter it is in service use the new

@@ -66,6 +66,8 @@ class Capacities:
     # line reinforcements in service: line id -> (rating, emergency rating) MW for the no-harm limits
     # (the pre-existing dispatch keeps ``rating`` / ``emergency``: the network as it is)
     line_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # direct supply contracts in service: plant id -> MW they take from its spare (a dedicated connection)
+    contracted: dict[str, float] = field(default_factory=dict)
 
 
 def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str, str] | None = None) -> Capacities:
@@ -140,6 +142,8 @@ def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str
         elif o.kind in ("onsite_generation", "direct_supply"):
             cap.extra_feed[o.element] = cap.extra_feed.get(o.element, 0.0) + (o.generation_mw or 0.0)
             cap.onsite[o.element] = cap.onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
+            if o.kind == "direct_supply" and o.plant is not None:
+                cap.contracted[o.plant] = cap.contracted.get(o.plant, 0.0) + (o.generation_mw or 0.0)
         elif o.kind == "line":
             rating = max(cap.rating[o.element], o.rating_mw or 0.0)
             emergency = max(
@@ -565,7 +569,8 @@ def with_capacities(scenario: Scenario, period: str, built: dict[str, str] | Non
     """A copy of a rollout scenario whose topology holds ``period``'s capacities with the power
     options ``built`` by then. A site's extra N-1 supply (feed options, on-site supply) scales its
     feeds (the N-1 limit, total less the largest, scales with them; the shares stay); on-site supply
-    relieves its substations in those shares (raising their headroom by as much)."""
+    relieves its substations in those shares (raising their headroom by as much); a direct supply
+    contract takes its MW out of its plant's spare (and capacity)."""
     if scenario.rollout is None:
         return scenario
     cap = capacities_in_period(scenario, period, built)
@@ -589,6 +594,11 @@ def with_capacities(scenario: Scenario, period: str, built: dict[str, str] | Non
             )
         elif node.kind == "substation":
             node.headroom_mw = cap.headroom[node.id]
+        elif node.kind == "plant" and node.id in cap.contracted:
+            # a contracted MW leaves the plant's grid spare (and its capacity: its pre-existing output,
+            # at most capacity - spare, is unchanged)
+            taken = min(cap.contracted[node.id], node.spare_mw)
+            node.capacity_mw, node.spare_mw = node.capacity_mw - taken, node.spare_mw - taken
     for edge in out.topology.edges:
         if edge.kind == "feed":
             eid = str(edge.id)  # ids are filled in by validation

@@ -207,6 +207,26 @@ class GridRows:
             ) + (f" in {tag[0]}" if tag else "")
         return family, entities, sentence
 
+    def contracted_spare(self, contracts: tuple) -> Iterator[Row]:
+        """``contracted_spare[plant, period]``: a plant's re-dispatch plus the MW its direct supply
+        contracts take (each ``(plant index, MW, option ref)``, once built) is at most its spare: a
+        contracted MW serves its site over a dedicated connection, not the grid. O(contracts)."""
+        by_plant: dict[int, list[tuple[float, Ref]]] = {}
+        for g, mw, ref in contracts:
+            by_plant.setdefault(int(g), []).append((float(mw), ref))
+        for g, terms in sorted(by_plant.items()):
+            pid = self.grid.plant_ids[g]
+            spare = float(self.grid.spare_mw[g])
+            yield Row(
+                "contracted_spare",
+                (pid, *self.tag),
+                f"plant {pid}'s re-dispatch and its direct supply contracts use at most its {spare:,.1f} MW spare"
+                + (f" in {self.tag[0]}" if self.tag else ""),
+                ((1.0, self._redispatch(g)), *terms),
+                hi=spare,
+                unit=MW,
+            )
+
     def raise_definitions(self, usd_per_mw: np.ndarray) -> tuple[list[Row], list[tuple[float, Ref]]]:
         """Rows ``raise_g - redispatch_g >= 0`` for every plant with a positive price, and the
         objective terms ``usd_per_mw_g * raise_g`` (only raised output is charged). The translator

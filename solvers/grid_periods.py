@@ -86,9 +86,24 @@ class PeriodGrid:
                 for j, o in enumerate(problem.options)
                 if o.line is not None and o.serves(q)
             )
+            plant_of = {pid: g for g, pid in enumerate(grid.plant_ids)}
+            contracts = tuple(
+                (plant_of[o.plant], o.generation_mw, Ref("option", (j, q)))
+                for j, o in enumerate(problem.options)
+                if o.plant is not None and o.plant in plant_of and o.serves(q)
+            )
             loops.append(
                 SecurityLoop(
-                    scq, grid, pre, site_ids, last=q, period=q, period_id=per.ids[q], supply=supply, uprates=uprates
+                    scq,
+                    grid,
+                    pre,
+                    site_ids,
+                    last=q,
+                    period=q,
+                    period_id=per.ids[q],
+                    supply=supply,
+                    uprates=uprates,
+                    contracts=contracts,
                 )
             )
             lowers.append(redispatch_lower_mw(scq, pre))
@@ -123,6 +138,8 @@ class PeriodGrid:
                 )
             terms += add_raise_cost(target, loop.rows, hours * self.money(q) * g.cost_usd_per_mwh)
             loop.add_balance(target)
+            for row in loop.rows.contracted_spare(loop.contracts):
+                target.add_row(row)
         return terms
 
     # ------------------------------------------------------------------ incumbents
@@ -146,6 +163,12 @@ class PeriodGrid:
         """The line reinforcements (period q's loop's uprate indices) built and in service in q."""
         loop = self.loops[q]
         return frozenset(u for u, (*_, ref) in enumerate(loop.uprates) if options and options.get(ref.key, 0))
+
+    def spare(self, q: int, options: Mapping[tuple[int, int], int] | None) -> np.ndarray:
+        """Period q's spare per plant, less the direct supply contracts built and in service then."""
+        loop = self.loops[q]
+        built = frozenset(c for c, (*_, ref) in enumerate(loop.contracts) if options and options.get(ref.key, 0))
+        return loop.spare_for(built)
 
     def screen_and_cut(
         self,
@@ -186,6 +209,7 @@ class PeriodGrid:
                 self.lower_mw[q],
                 time_limit_s=time_limit_s / len(self.loops),
                 lifted=self.lifted(q, options),
+                spare_mw=self.spare(q, options),
             )
             if red is None:
                 return None
@@ -208,8 +232,9 @@ class PeriodGrid:
                 time_limit_s=time_limit_s / len(self.loops),
                 record=True,
                 lifted=self.lifted(q, options),
+                spare_mw=self.spare(q, options),
             )
-            out.append(merit_order(loop.grid, loop, draws_mw[q]) if red is None else red)
+            out.append(merit_order(loop.grid, loop, draws_mw[q], self.spare(q, options)) if red is None else red)
         return np.array(out)
 
     def reports(
@@ -228,7 +253,7 @@ class PeriodGrid:
         ``plan.grid``). Returns (reports, re-dispatch used)."""
         reports, used = [], []
         for q, loop in enumerate(self.loops):
-            lifted = self.lifted(q, options)
+            lifted, spare = self.lifted(q, options), self.spare(q, options)
             red = np.asarray(redispatch_mw[q], float)
             scr = loop.screen(draws_mw[q], red, lifted)
             insecure = bool(scr.base_violations or scr.post_violations)
@@ -239,12 +264,13 @@ class PeriodGrid:
                 self.lower_mw[q],
                 time_limit_s=max(1.0, time_limit_s / len(self.loops)),
                 lifted=lifted,
+                spare_mw=spare,
             )
-            rep = loop.report(draws_mw[q], lean, enforced=enforced, loop_seconds=0.0, lifted=lifted)
+            rep = loop.report(draws_mw[q], lean, enforced=enforced, loop_seconds=0.0, lifted=lifted, spare_mw=spare)
             if rep.n_minus_1 == "secure" or insecure:
                 red = lean
             else:
-                rep = loop.report(draws_mw[q], red, enforced=enforced, loop_seconds=0.0, lifted=lifted)
+                rep = loop.report(draws_mw[q], red, enforced=enforced, loop_seconds=0.0, lifted=lifted, spare_mw=spare)
             reports.append(rep)
             used.append(red)
         last = reports[-1]

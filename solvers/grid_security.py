@@ -82,6 +82,7 @@ class SecurityLoop:
     period_id: str = ""
     supply: tuple = ()  # (site, MW, option ref) of on-site supply in force then (see GridRows)
     uprates: tuple = ()  # (line index, rating MW, emergency MW, option ref) of line reinforcements in force then
+    contracts: tuple = ()  # (plant index, MW, option ref) of direct supply contracts in force then
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
     _post_cut: np.ndarray | None = field(default=None, repr=False)
@@ -160,6 +161,15 @@ class SecurityLoop:
             for u, (lu, _r, _e, ref) in enumerate(self.uprates)
             if lu == l and (self.lift_base[u] if j < 0 else self.lift_post[u][j]) > 0
         ]
+
+    def spare_for(self, built: frozenset[int]) -> np.ndarray:
+        """Each plant's spare for re-dispatch with the direct supply contracts ``built`` (indices into
+        ``contracts``): a contracted MW leaves the grid's spare."""
+        spare = np.asarray(self.grid.spare_mw, float).copy()
+        for c in built:
+            g, mw, _ref = self.contracts[c]
+            spare[g] -= mw
+        return np.maximum(spare, 0.0)
 
     def lp_rows_for(self, lifted: frozenset[int]) -> GridRows:
         """A re-dispatch LP's row writer with the reinforcements ``lifted`` built (the others not)."""
@@ -293,6 +303,7 @@ class SecurityLoop:
         enforced: bool,
         loop_seconds: float,
         lifted: frozenset[int] = frozenset(),
+        spare_mw: np.ndarray | None = None,
     ) -> GridReport:
         """The plan's grid section for this placement and re-dispatch, with the reinforcements
         ``lifted`` built (their lines reported at the reinforced ratings and limits)."""
@@ -359,7 +370,7 @@ class SecurityLoop:
                 Redispatch(
                     plant=pid,
                     mw=float(redispatch_mw[i]),
-                    spare_mw=float(g.spare_mw[i]),
+                    spare_mw=float((g.spare_mw if spare_mw is None else spare_mw)[i]),
                     cost_usd_per_mwh=float(g.cost_usd_per_mwh[i]),
                 )
                 for i, pid in enumerate(g.plant_ids)
@@ -518,6 +529,7 @@ def least_cost_redispatch(
     time_limit_s: float,
     record: bool = False,
     lifted: frozenset[int] = frozenset(),
+    spare_mw: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """The least-cost secure re-dispatch for a fixed placement (an LP under the lazy no-harm loop),
     or None when there is none (or the time or iteration limit stops the loop first).
@@ -525,7 +537,8 @@ def least_cost_redispatch(
     ``record``: rows go into ``loop.added`` and each iteration into ``loop.iterations`` (the
     re-dispatch of a grid-blind engine's plan). Otherwise (the MILP's repair of a placement) the
     LP starts with every row the loop holds and keeps its own rows to itself. ``lifted``: the line
-    reinforcements built (their limits raised).
+    reinforcements built (their limits raised); ``spare_mw``: each plant's spare for re-dispatch when
+    direct supply contracts take some of it (default: the network's).
     Complexity: one LP per loop iteration, G + S variables."""
     grid, sc = loop.grid, loop.scenario
     model = mathopt.Model(name="redispatch")
@@ -534,7 +547,7 @@ def least_cost_redispatch(
     ]
     red = [
         model.add_variable(lb=float(lo), ub=float(s), name=f"redispatch[{p}]")
-        for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
+        for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw if spare_mw is None else spare_mw)
     ]
     lp = LpRows(model, sites, red)
     rows = loop.lp_rows_for(lifted)
@@ -583,6 +596,7 @@ def parsimonious_redispatch(
     *,
     time_limit_s: float = 30.0,
     lifted: frozenset[int] = frozenset(),
+    spare_mw: np.ndarray | None = None,
 ) -> np.ndarray:
     """Among the re-dispatches that cost no more than ``start_mw`` (a secure one), one that moves the
     fewest MW: the lexicographic second stage of the re-dispatch choice.
@@ -607,8 +621,9 @@ def parsimonious_redispatch(
         model.add_variable(lb=float(v), ub=float(v), name=f"facility[{sid}]") for sid, v in zip(loop.site_ids, site_mw)
     ]
     red, moved, cost_terms = [], [], []
+    spares = grid.spare_mw if spare_mw is None else spare_mw
     for g, pid in enumerate(grid.plant_ids):
-        spare, low = max(0.0, float(grid.spare_mw[g])), min(0.0, float(lower_mw[g]))
+        spare, low = max(0.0, float(spares[g])), min(0.0, float(lower_mw[g]))
         d = model.add_variable(lb=low, ub=spare, name=f"redispatch[{pid}]")
         up = model.add_variable(lb=0.0, ub=spare, name=f"up[{pid}]")
         down = model.add_variable(lb=0.0, ub=-low, name=f"down[{pid}]")
@@ -658,14 +673,17 @@ def parsimonious_redispatch(
     return values
 
 
-def merit_order(grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray) -> np.ndarray:
-    """Cheapest plants first, per component, ignoring line limits."""
+def merit_order(
+    grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray, spare_mw: np.ndarray | None = None
+) -> np.ndarray:
+    """Cheapest plants first, per component, ignoring line limits (``spare_mw``: default the network's)."""
+    spares = grid.spare_mw if spare_mw is None else spare_mw
     out = np.zeros(len(grid.plant_ids))
     labels = grid.components
     need = {int(c): float(loop.share[:, labels == c].sum(axis=1) @ site_mw) for c in np.unique(labels)}
     for g in sorted(range(len(grid.plant_ids)), key=lambda g: (grid.cost_usd_per_mwh[g], grid.plant_ids[g])):
         c = int(labels[grid.plant_bus[g]])
-        take = min(float(grid.spare_mw[g]), need.get(c, 0.0))
+        take = min(float(spares[g]), need.get(c, 0.0))
         out[g] = take
         need[c] = need.get(c, 0.0) - take
     return out

@@ -56,6 +56,7 @@ class Option:
     line: str | None = None
     rating_mw: float = 0.0
     emergency_mw: float = 0.0
+    plant: str | None = None  # a direct supply contract's plant (its MW leave the plant's grid spare)
 
     @property
     def onsite(self) -> bool:
@@ -128,6 +129,7 @@ def build_options(scenario: Scenario, site_ids: list[str], substation_ids: list[
                 line=line,
                 rating_mw=rating or 0.0,
                 emergency_mw=emergency or 0.0,
+                plant=o.plant if o.kind == "direct_supply" else None,
             )
         )
     return out

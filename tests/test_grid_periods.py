@@ -136,3 +136,37 @@ def test_two_reinforcements_of_one_line_must_exclude_each_other(with_rebuild):
     data["rollout"]["options"][0]["reactance_pu"] = 0.05
     with pytest.raises(ValidationError, match="reactance_pu is not modelled"):
         Scenario.model_validate(data)
+
+
+def test_a_direct_supply_contract_takes_its_mw_out_of_the_plants_spare(scenario):
+    from placer.scenario import Scenario
+
+    data = scenario.model_dump(mode="json")
+    data["policy"]["direct_supply_regions"] = ["r"]
+    data["rollout"]["options"] = [
+        {
+            "id": "dear-ppa",
+            "kind": "direct_supply",
+            "element": "dear",
+            "plant": "P",
+            "earliest": "2026Q3",
+            "generation_mw": 20.0,
+            "energy_usd_per_mwh": 10.0,
+            "capex_usd": 1e6,
+            "source": "test",
+        }
+    ]
+    sc = Scenario.model_validate(data)
+    plan = solve(sc, "milp", option_worth=False)
+    assert verify(sc, plan).valid
+    assert [inv.option for inv in plan.investments or []] == ["dear-ppa"]  # its cheap energy pays
+    row = next(r for r in plan.schedule[0].grid.redispatch if r.plant == "P")
+    assert row.spare_mw == pytest.approx(180.0)  # 200 MW spare less the 20 MW contracted
+    # the new load the grid carries is the sites' less the contracted 20 MW
+    assert sum(plan.schedule[0].grid.new_load_mw.values()) == pytest.approx(
+        sum(s.facility_power_mw for s in plan.schedule[0].sites) - 20.0
+    )
+    bad = plan.model_copy(deep=True)
+    next(r for r in bad.schedule[0].grid.redispatch if r.plant == "P").spare_mw = 200.0
+    (v,) = only(verify(sc, bad), "REPORTED_MISMATCH")
+    assert v.entity.startswith("2026Q3:")
