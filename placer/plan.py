@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from placer.plan_layout import LayoutReport
 from placer.scenario import Identifier, PeriodId, Text
 
 PLAN_SCHEMA_VERSION: Literal[1] = 1
@@ -308,6 +309,9 @@ class Plan(_Model):
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
     schedule: list[PeriodReport] | None = Field(
         None, description="the rollout, period by period (multi-period scenarios)"
+    )
+    layout: LayoutReport | None = Field(
+        None, description="the rack-level layout inside each site (placer layout / solve --layout)"
     )
 
 

@@ -46,6 +46,7 @@ pre-existing dispatch, every overload found, the worst post-outage loadings);
 overloads, the ten most loaded monitored lines).
 Rollouts (:mod:`placer.verify_schedule`): ``SCHEDULE_*``, ``PERIOD_*``, ``BUILD_RATE``,
 ``GO_LIVE_WINDOW``.
+Layout (:mod:`placer.verify_layout`; plans with ``layout``): ``LAYOUT_*``.
 Claims (:mod:`placer.verify_claims`; every plan): ``STATUS_CLAIM``, ``BOUND_CLAIM``,
 ``GAP_CLAIM``, ``STRANDING_CLAIM``, ``GRID_LOOP_CLAIM`` (plans with a checked grid),
 ``TIMING_CLAIM``: status, bound and gap agree with each other and with the verifier's own
@@ -131,6 +132,8 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
+from placer.verify_layout import CODES as LAYOUT_CODES
+from placer.verify_layout import check_layout
 from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
 from placer.verify_options import CODES as OPTION_CODES
@@ -166,6 +169,7 @@ ALL_CODES = (
     *NPV_CODES,
     *OPTION_CODES,
     *WORTH_CODES,
+    *LAYOUT_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -860,6 +864,7 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             for h in check_worth(scenario, plan):
                 c.add(h.code, h.entity, h.message)
             checks += WORTH_CODES
+    checks += check_layout(scenario, plan, c.add)  # plan.layout (placer.verify_layout): none when absent
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")
