@@ -261,7 +261,7 @@ class LayoutPolicy(_Model):
         "need (0-1,000): max(ceil(SUs / largest block), ceil(1 / max_fault_share)) + this",
     )
     time_limit_s: Annotated[float, Strict(), Field(gt=0, le=1e5, allow_inf_nan=False)] = Field(
-        20.0, description="CP-SAT time limit per site, seconds (0-100,000)"
+        10.0, description="CP-SAT time limit per site, seconds (0-100,000)"
     )
 
 

@@ -271,6 +271,13 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
         terms = [xb[i, h, b.id] for i in range(len(C)) for h in b.halls if (i, h, b.id) in xb]
         if terms:
             m.add(sum(terms) <= b.su_slots).only_enforce_if(on["blocks"])
+    # Symmetry: blocks (loops) with the same halls and slots (ratings) are interchangeable, so
+    # order them by load; without this CP-SAT wanders among relabellings of one layout.
+    block_sus = {
+        b.id: sum(xb[i, h, b.id] for i in range(len(C)) for h in b.halls if (i, h, b.id) in xb) for b in blocks
+    }
+    _order_by_load(m, blocks, block_sus, lambda b: (tuple(sorted(b.halls)), b.su_slots))
+    _order_by_load(m, loops, loop_load, lambda lp: (tuple(sorted(lp.halls)), lp.liquid_mw, lp.kind, lp.wue_l_per_kwh))
     # failure domains and islands, per tenant
     tenants = sorted({c.tenant for c in C})
     largest_slots = max(b.su_slots for b in blocks)
@@ -314,11 +321,32 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
         # limit GPUs): they give CP-SAT the bound its big-M rows lack, so it proves optimality.
         lb = math.ceil(n_sus / largest_slots)
         m.add(sum(t_blocks) >= lb)
-        m.add(sum(t_blocks) >= math.ceil(gpus / limits[t])).only_enforce_if(on["fault"])
+        per_block = min(largest_slots, limits[t] // min(C[i].size * C[i].gpus_per_rack for i in mine))
+        m.add(sum(t_blocks) >= math.ceil(n_sus / max(1, per_block))).only_enforce_if(on["fault"])
+        t_halls = []
         for h in halls:
             v = m.new_bool_var("")
             m.add(sum(N[i, h] for i in mine) <= n_sus * v)
-            uses_hall.append(v)
+            t_halls.append(v)
+        uses_hall += t_halls
+        # valid lower bound on the halls the tenant needs: by the most any one hall offers of
+        # positions, power at the peak, liquid and air cooling
+        need = [
+            math.ceil(
+                n_sus / max(1, max(hall_of[h].rows * (hall_of[h].positions_per_row // min(sizes)) for h in halls))
+            )
+        ]
+        t_peak = sum(C[i].count * max(peak_w(C[i], h) for h in halls) for i in mine)
+        hall_power = max(sum(_w(p.capacity_mw) for p in paths if h in p.halls) for h in halls)
+        t_liquid = sum(C[i].count * su_w(C[i], C[i].liquid_share) for i in mine)
+        hall_liquid = max(sum(_w(lp.liquid_mw) for lp in loops if h in lp.halls) for h in halls)
+        t_air = sum(C[i].count * su_w(C[i], 1 - C[i].liquid_share) for i in mine)
+        hall_air = max(_w(hall_of[h].air_cooling_mw) for h in halls)
+        for fam, a, b in (("power", t_peak, hall_power), ("liquid", t_liquid, hall_liquid), ("air", t_air, hall_air)):
+            if a and b:
+                need_f = math.ceil(a / b)
+                m.add(sum(t_halls) >= need_f).only_enforce_if(on[fam])
+        m.add(sum(t_halls) >= max(need)).only_enforce_if(on["space"])
     # balance: the most loaded path and loop, per mille of capacity
     # the most loaded is at least the average (the bound CP-SAT would not find by itself)
     z = m.new_int_var(0, 1000, "max_util")
@@ -387,6 +415,18 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
     return res
 
 
+def _order_by_load(m: cp_model.CpModel, items: list, load: dict, signature) -> None:
+    """load[a] >= load[b] for consecutive interchangeable items (same ``signature``). O(items)."""
+    groups: dict = {}
+    for x in items:
+        groups.setdefault(signature(x), []).append(x)
+    for group in groups.values():
+        for a, b in zip(group, group[1:]):
+            la, lb = load[a.id], load[b.id]
+            if not isinstance(la, int) or not isinstance(lb, int):
+                m.add(la >= lb)
+
+
 def _explain(job: SiteJob, families: list[str], limits: dict, block_limits: dict) -> list[str]:
     """The conflicting families in the planner's words, with the site's aggregate figures."""
     it, C = job.interior, job.classes
@@ -424,8 +464,8 @@ def _positions(job: SiteJob, counts: dict) -> list[RackPlacement]:
 
     Per hall and class, the path, loop and block marginals are joined by the north-west-corner
     rule (SU k of the class in the hall takes the k-th entry of each expanded marginal). The
-    hall's SUs, sorted by (size desc, block, tenant, SKU, SU index), fill its rows' size slots
-    in row order; in each row the SUs stand side by side from position 1. O(racks + H x R x S)."""
+    hall's SUs fill its rows by first fit (:func:`_pack_rows`; CP-SAT's row counts when first
+    fit fails); in each row the SUs stand side by side from position 1. O(racks + SUs x R)."""
     it, C = job.interior, job.classes
     paths = {p.id: p for p in it.power_paths()}
     out: list[RackPlacement] = []
@@ -450,20 +490,16 @@ def _positions(job: SiteJob, counts: dict) -> list[RackPlacement]:
             for k in range(n):
                 sus.append((c.size, bs[k], c.tenant, c.sku, next_su[i], ps[k], ls[k], i))
                 next_su[i] += 1
-        sus.sort(key=lambda x: (-x[0], x[1], x[2], x[3], x[4]))
-        slots = []  # (row, size) in row order, one per SU slot
-        for r in range(hall.rows):
-            for s in sorted({c.size for c in C}, reverse=True):
-                slots += [(r, s)] * counts["rows"].get((h, r, s), 0)
-        by_size: dict[int, list[int]] = {}
-        for r, s in slots:
-            by_size.setdefault(s, []).append(r)
+        placed = _pack_rows(hall.rows, hall.positions_per_row, sus)
+        if placed is None:  # first fit failed: the packing CP-SAT proved, row by row
+            sus.sort(key=lambda x: (-x[0], x[1], x[2], x[3], x[4]))
+            by_size: dict[int, list[int]] = {}
+            for r in range(hall.rows):
+                for s in sorted({c.size for c in C}, reverse=True):
+                    by_size.setdefault(s, []).extend([r] * counts["rows"].get((h, r, s), 0))
+            placed = [(by_size[su[0]].pop(0), su) for su in sus]
         used = [0] * hall.rows
-        placed = []
-        for su in sus:
-            row = by_size[su[0]].pop(0)
-            placed.append((row, su))
-        placed.sort(key=lambda x: (x[0], -x[1][0], x[1][1], x[1][2], x[1][3], x[1][4]))
+        placed.sort(key=lambda x: (x[0], x[1][1], x[1][2], x[1][3], x[1][4]))
         for row, (size, block, tenant, sku, k, path, loop, _i) in placed:
             su_id = f"{tenant}/{sku}/{job.site}/su-{k + 1}"
             for j in range(size):
@@ -483,6 +519,24 @@ def _positions(job: SiteJob, counts: dict) -> list[RackPlacement]:
                 )
             used[row] += size
     return out
+
+
+def _pack_rows(rows: int, width: int, sus: list[tuple]) -> list[tuple[int, tuple]] | None:
+    """Rows for the hall's SUs by first fit, in (block, tenant, SKU, SU) order, then, if that
+    fails, first fit decreasing by size: compact rows, an island's SUs side by side. None
+    when neither fits (the caller falls back to CP-SAT's own row counts). O(SUs x rows)."""
+    for key in (lambda x: (x[1], x[2], x[3], x[4]), lambda x: (-x[0], x[1], x[2], x[3], x[4])):
+        free = [width] * rows
+        placed = []
+        for su in sorted(sus, key=key):
+            row = next((r for r in range(rows) if free[r] >= su[0]), None)
+            if row is None:
+                break
+            free[row] -= su[0]
+            placed.append((row, su))
+        else:
+            return placed
+    return None
 
 
 def site_tables(
