@@ -258,7 +258,7 @@ class LayoutPolicy(_Model):
     island_extra_blocks: Annotated[int, Strict(), Field(ge=0, le=1000)] = Field(
         1,
         description="blocks a tenant's island at a site may span beyond the fewest its size and the fault share "
-        "need (0-1,000): max(ceil(SUs / largest block), ceil(1 / max_fault_share)) + this",
+        "need (0-1,000): max(ceil(SUs / largest block), ceil(SUs / SUs a block may hold under the fault rule)) + this",
     )
     time_limit_s: Annotated[float, Strict(), Field(gt=0, le=1e5, allow_inf_nan=False)] = Field(
         10.0, description="CP-SAT time limit per site, seconds (0-100,000)"
@@ -272,10 +272,15 @@ def fault_limit_gpus(policy: LayoutPolicy, tenant_gpus: int, largest_su_gpus: in
     return max(math.floor(policy.max_fault_share * tenant_gpus + 1e-9), largest_su_gpus)
 
 
-def island_block_limit(policy: LayoutPolicy, tenant_sus: int, largest_block_slots: int) -> int:
-    """The most network blocks a tenant's SUs at a site may span: the fewest its size and the
-    fault share need, plus ``island_extra_blocks`` for SU granularity. O(1)."""
-    need = max(math.ceil(tenant_sus / largest_block_slots), math.ceil(1 / policy.max_fault_share - 1e-9))
+def island_block_limit(
+    policy: LayoutPolicy, tenant_sus: int, largest_block_slots: int, fault_limit: int, largest_su_gpus: int
+) -> int:
+    """The most network blocks a tenant's SUs at a site may span: the fewest its size needs
+    (``ceil(SUs / largest block)``) or the fault rule needs (a block may hold at most
+    ``floor(fault_limit / largest SU's GPUs)`` of its SUs), plus ``island_extra_blocks`` for
+    SU granularity, and never more than its SUs. O(1)."""
+    per_block = max(1, fault_limit // max(1, largest_su_gpus))
+    need = max(math.ceil(tenant_sus / largest_block_slots), math.ceil(tenant_sus / per_block))
     return min(tenant_sus, need + policy.island_extra_blocks)
 
 
@@ -296,7 +301,10 @@ def su_sizes(racks: int, su_racks: int) -> list[int]:
 DEFAULT_HALL_MW = 40.0  # est.: hyperscale AI halls are commonly 20-60 MW of IT
 DEFAULT_POSITIONS_PER_ROW = 36  # holds 4 SUs of 8 racks or 2 of 18 without a gap
 DEFAULT_RACK_KW_FOR_SPACE = 40.0  # positions sized for racks of 40 kW on average (denser racks leave gaps)
-DEFAULT_LOOPS_PER_HALL = 4  # four CDU loops per hall: a loop fault costs a hall-bound tenant <= 25 %
+# Eight CDU loops and at least eight blocks per hall: a tenant of n whole SUs in one hall needs
+# up to ceil(n / floor(n / 4)) <= 7 separate loops and blocks to lose <= 25 % to one fault.
+DEFAULT_LOOPS_PER_HALL = 8
+DEFAULT_MIN_BLOCKS_PER_HALL = 8
 DEFAULT_SU_SLOTS = 16  # est.: 16 SUs (128 NVL72 racks, 9,216 GPUs) per spine block
 
 
@@ -309,9 +317,13 @@ def default_interior(site: Site, catalog: list[Sku]) -> Interior:
     * power: one 2N A/B pair per hall, each side rated for the hall's share of the IT MW at
       the catalog's largest ``transient_factor`` (the plant is taken as sized for its racks'
       peaks, so the site-level IT limit stays the binding one);
-    * cooling: four dry loops per hall (WUE 0), each a quarter of the hall's share of
+    * cooling: eight dry loops per hall (WUE 0), each an eighth of the hall's share of
       ``liquid_cooling_mw``;
-    * network: blocks of 16 SU slots, enough for every position of the hall in SUs of 8.
+    * network: blocks of 16 SU slots, enough for every position of the hall in SUs of 8,
+      and at least eight per hall.
+
+    Eight loops and blocks per hall let any tenant of whole SUs keep to the default 25 %
+    fault share inside one hall (n SUs need up to ceil(n / floor(n / 4)) <= 7 domains).
 
     Every hall-level figure gets a margin of one SU of the catalog's largest (the SU with the
     largest IT, air or liquid heat): the site-level model holds the site totals, and the margin
@@ -328,7 +340,7 @@ def default_interior(site: Site, catalog: list[Sku]) -> Interior:
     positions = math.ceil(hall_it * 1000 / DEFAULT_RACK_KW_FOR_SPACE)
     rows = max(1, math.ceil(positions / DEFAULT_POSITIONS_PER_ROW))
     su_per_hall = rows * (DEFAULT_POSITIONS_PER_ROW // 8)
-    blocks_per_hall = max(1, math.ceil(su_per_hall / DEFAULT_SU_SLOTS))
+    blocks_per_hall = max(DEFAULT_MIN_BLOCKS_PER_HALL, math.ceil(su_per_hall / DEFAULT_SU_SLOTS))
     halls, trains, loops, blocks = [], [], [], []
     for h in range(n_halls):
         hid = f"hall-{h + 1}"
@@ -371,7 +383,8 @@ def hierarchy_graph(site_id: str, interior: Interior) -> nx.DiGraph:
     """The interior as a directed graph: site -> hall (``contains``); each power train, 2N
     pair / N+1 group, cooling loop and network block -> the halls it serves (``serves``);
     a train -> its group (``member_of``). Nodes are ``site/element`` with ``kind`` (hall,
-    power_train, power_group, cooling_loop, network_block) and their fields. O(elements)."""
+    power_train, power_group, cooling_loop, network_block) and their fields (a loop's own
+    kind, dry or evaporative, as ``cooling``). O(elements)."""
     import networkx as nx
 
     g = nx.DiGraph()
@@ -391,7 +404,9 @@ def hierarchy_graph(site_id: str, interior: Interior) -> nx.DiGraph:
         for h in t.halls:
             g.add_edge(node(t.id), node(h), kind="serves")
     for loop in interior.cooling_loops:
-        g.add_node(node(loop.id), kind="cooling_loop", **loop.model_dump(exclude={"id", "halls"}))
+        g.add_node(
+            node(loop.id), kind="cooling_loop", cooling=loop.kind, **loop.model_dump(exclude={"id", "halls", "kind"})
+        )
         for h in loop.halls:
             g.add_edge(node(loop.id), node(h), kind="serves")
     for b in interior.network_blocks:

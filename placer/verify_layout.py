@@ -468,7 +468,7 @@ class _SiteCheck:
             worst = max(sorted(losses), key=lambda f: losses[f]) if losses else "-"
             loss = losses.get(worst, 0)
             n_blocks = len(tenant_blocks[t])
-            block_limit = island_block_limit(self.policy, len(self.tenant_sus[t]), largest_slots)
+            block_limit = island_block_limit(self.policy, len(self.tenant_sus[t]), largest_slots, limit, largest_su)
             out.append(
                 TenantExposure(
                     tenant=t,

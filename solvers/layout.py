@@ -288,7 +288,9 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
         gpus = sum(C[i].count * C[i].size * C[i].gpus_per_rack for i in mine)
         limits[t] = fault_limit_gpus(job.policy, gpus, max(C[i].size * C[i].gpus_per_rack for i in mine))
         n_sus = sum(C[i].count for i in mine)
-        block_limits[t] = island_block_limit(job.policy, n_sus, largest_slots)
+        block_limits[t] = island_block_limit(
+            job.policy, n_sus, largest_slots, limits[t], max(C[i].size * C[i].gpus_per_rack for i in mine)
+        )
         for p in paths:
             if p.is_failure_domain:
                 terms = [
@@ -382,8 +384,9 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
     status = solver.solve(m)
     res = SiteResult(job.site)
     if status == cp_model.INFEASIBLE:
-        core = solver.sufficient_assumptions_for_infeasibility()
-        names = [f for f in FAMILIES if on[f].index in set(core)] or list(FAMILIES)
+        core = set(solver.sufficient_assumptions_for_infeasibility())
+        names = [f for f in FAMILIES if on[f].index in core] or [f for f in FAMILIES if f not in relax]
+        names = _minimise_core(m, on, names, job)
         res.infeasible = _explain(job, names, limits, block_limits)
         return res
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -413,6 +416,23 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
         block_limits=block_limits,
     )
     return res
+
+
+def _minimise_core(m: cp_model.CpModel, on: dict, core: list[str], job: SiteJob) -> list[str]:
+    """Drop each family whose absence still leaves the site infeasible (deletion-based, one
+    short CP-SAT solve per family; a family whose trial is undecided stays): CP-SAT's core
+    is sufficient, not minimal. O(families) solves."""
+    for f in list(core):
+        trial = [g for g in core if g != f]
+        m.clear_assumptions()
+        m.add_assumptions([on[g] for g in trial])
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = job.seed
+        solver.parameters.max_time_in_seconds = min(2.0, job.policy.time_limit_s)
+        if solver.solve(m) == cp_model.INFEASIBLE:
+            core = trial
+    return core
 
 
 def _order_by_load(m: cp_model.CpModel, items: list, load: dict, signature) -> None:

@@ -65,6 +65,12 @@ def campus_scenario(racks: int = 1000) -> Scenario:
         )
     for k in (1, 2):
         trains.append({"id": f"h4-{k}", "mw": hall_it * 1.45 / 2 * 1.1, "halls": ["hall-4"], "redundancy": "n"})
+    # loops rated in whole SUs: each takes its share of the liquid-cooled SUs plus one
+    liquid_sus = sum(
+        math.ceil(n / skus[sku].scalable_unit_racks) for (_, sku, _), n in zip(MIX, counts) if skus[sku].liquid_share
+    )
+    su_liquid_mw = max(k.it_kw_per_rack * k.scalable_unit_racks * k.liquid_share for k in skus.values()) / 1000
+    loop_mw = (math.ceil(liquid_sus / 16) + 1) * su_liquid_mw
     loops = []
     for h in range(1, 5):
         for k in range(1, 5):
@@ -72,7 +78,7 @@ def campus_scenario(racks: int = 1000) -> Scenario:
             loops.append(
                 {
                     "id": f"h{h}-loop-{k}",
-                    "liquid_mw": liquid_kw / 16 / 1000 * 1.15,
+                    "liquid_mw": loop_mw,
                     "halls": [f"hall-{h}"],
                     "kind": "evaporative" if wet else "dry",
                     "wue_l_per_kwh": 1.8 if wet else 0.0,
@@ -82,7 +88,7 @@ def campus_scenario(racks: int = 1000) -> Scenario:
     blocks = [
         {"id": f"h{h}-block-{k}", "su_slots": 16, "halls": [f"hall-{h}"]}
         for h in range(1, 5)
-        for k in range(1, math.ceil(su_per_hall / 16) + 1)
+        for k in range(1, max(3, math.ceil(su_per_hall / 16)) + 1)
     ]
     water = liquid_kw / 2 / 1000 * 24 * 1.8 * 1.2  # halls 3-4's share of the heat, 20 % to spare
     site_it = it_kw / 1000 * 1.1
