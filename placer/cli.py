@@ -145,7 +145,7 @@ def solve(
     if layout and not plan.summary.interrupted:
         from placer.cli_layout import show_layout
 
-        plan = show_layout(sc, plan)
+        plan = show_layout(sc, plan, lambda cut: run_solver(cut, solver, option_worth=worth, **overrides))
     if output is not None:
         atomic_write_text(output, plan.model_dump_json(indent=2) + "\n")
         out.print(f"plan written to {escape(str(output))}")

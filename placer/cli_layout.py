@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -47,15 +48,30 @@ def inventory_csv(plan: Plan) -> str:
     return buf.getvalue()
 
 
-def lay_out(scenario: Scenario, plan: Plan, *, workers: int | None = None, time_limit: float | None = None) -> Plan:
-    """The plan with its layout, verified; exits 1 (nothing written) when verification fails."""
+def lay_out(
+    scenario: Scenario,
+    plan: Plan,
+    *,
+    workers: int | None = None,
+    time_limit: float | None = None,
+    resolve: Callable[[Scenario], Plan] | None = None,
+) -> Plan:
+    """The plan with its layout, verified; exits 1 (nothing written) when verification fails.
+    With ``resolve`` (``solve --layout``), a site whose layout fails is cut and the placement
+    re-solved (:func:`solvers.layout.layout_with_cuts`)."""
     from placer.verify import verify
-    from solvers.layout import layout_plan
+    from solvers.layout import layout_plan, layout_with_cuts
 
     if time_limit is not None:
         scenario = scenario.model_copy(deep=True)
         scenario.policy.layout.time_limit_s = time_limit
-    laid = layout_plan(scenario, plan, workers=workers)
+    if resolve is not None:
+        laid = layout_with_cuts(scenario, plan, resolve)
+        for note in laid.summary.notes:
+            if note.startswith("layout cuts:"):
+                out.print(Text(note))
+    else:
+        laid = layout_plan(scenario, plan, workers=workers)
     report = verify(scenario, laid, check_digest=False)
     if not report.valid:
         _print_violations(report)
@@ -153,9 +169,10 @@ def print_hall_view(plan: Plan, site: str) -> None:
         )
 
 
-def show_layout(scenario: Scenario, plan: Plan) -> Plan:
-    """``solve --layout``: lay out, verify, print the smallest site's hall view and the exposure."""
-    laid = lay_out(scenario, plan)
+def show_layout(scenario: Scenario, plan: Plan, resolve: Callable[[Scenario], Plan] | None = None) -> Plan:
+    """``solve --layout``: lay out (re-solving with a cut where a site's layout fails), verify,
+    print the smallest site's hall view and the exposure."""
+    laid = lay_out(scenario, plan, resolve=resolve)
     print_hall_view(laid, _default_site(laid))
     print_exposure(laid)
     return laid

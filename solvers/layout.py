@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -695,7 +696,8 @@ def layout_plan(scenario: Scenario, plan: Plan, *, workers: int | None = None) -
             results = list(pool.map(_run, jobs))
     reasons = [r for res in results for r in res.infeasible]
     if reasons:
-        raise InfeasibleError("no rack-level layout exists for the placement", reasons)
+        failed = [res.site for res in results if res.infeasible]
+        raise LayoutInfeasible(f"no rack-level layout exists at {', '.join(failed)}", reasons, failed)
     unknown = [res.unknown for res in results if res.unknown]
     if unknown:
         raise NoSolutionError("; ".join(unknown))
@@ -713,4 +715,69 @@ def layout_plan(scenario: Scenario, plan: Plan, *, workers: int | None = None) -
     return out
 
 
-__all__ = ["FAMILIES", "SiteJob", "SiteResult", "layout_plan", "site_jobs", "solve_site"]
+class LayoutInfeasible(InfeasibleError):
+    """No layout for some sites: ``sites`` are their ids, ``reasons`` the families in conflict."""
+
+    def __init__(self, message: str, reasons: list[str], sites: list[str]):
+        super().__init__(message, reasons)
+        self.sites = sites
+
+
+def layout_with_cuts(scenario: Scenario, plan: Plan, resolve: Callable[[Scenario], Plan], *, rounds: int = 3) -> Plan:
+    """Lay out ``plan``; where a site's layout fails, cut and re-solve the placement (§3).
+
+    The cut lowers each failing site's ``it_capacity_mw`` to its placed IT less 5 % (10 %, 20 %,
+    ... in later rounds; at least its largest SU's IT, so one SU moves elsewhere) and ``resolve``
+    re-solves the placement with it; up to ``rounds`` times. The cut is a heuristic, not a valid inequality (it may also cut off
+    placements some layout could hold), so a plan found after a cut is labelled FEASIBLE with
+    no bound (the cut problem's bound is not one of the original), and a note names each cut.
+    Raises the last :class:`InfeasibleError` (which site, which constraints) when every round
+    fails. O(rounds x (placement + layout))."""
+    cuts: dict[str, float] = {}
+    current = plan
+    for attempt in range(rounds + 1):
+        try:
+            laid = layout_plan(scenario, current)
+        except LayoutInfeasible as exc:
+            if attempt == rounds:
+                raise
+            skus = {k.id: k for k in scenario.catalog}
+            for site in exc.sites:
+                mine = [a for a in current.assignments if a.site == site and a.racks]
+                it_mw = sum(a.it_power_mw for a in mine)
+                su_mw = max(skus[a.sku].it_kw_per_rack * min(a.racks, skus[a.sku].scalable_unit_racks) for a in mine)
+                # each round cuts deeper (5 %, 10 %, 20 %, ... of the site's IT, at least one SU)
+                cuts[site] = it_mw - max(su_mw / 1000, it_mw * 0.05 * 2**attempt)
+            cut_sc = scenario.model_copy(deep=True)
+            for node in cut_sc.topology.sites:
+                if node.id in cuts:
+                    node.it_capacity_mw = max(1e-6, min(node.it_capacity_mw, cuts[node.id]))
+            current = resolve(cut_sc)
+            continue
+        if cuts:
+            reported = {row.site: row.it_capacity_mw for row in plan.sites}  # the scenario's, not the cut's
+            for row in laid.sites:
+                row.it_capacity_mw = reported.get(row.site, row.it_capacity_mw)
+            sm = laid.summary
+            sm.status, sm.placement_status, sm.bound, sm.gap = "FEASIBLE", None, None, None
+            laid.scenario_digest = scenario.digest()
+            laid.summary.notes.append(
+                "layout cuts: "
+                + ", ".join(f"{s} IT <= {mw:.3f} MW" for s, mw in sorted(cuts.items()))
+                + f" after {attempt} failed layout(s); the placement was re-solved under them, so its "
+                "status is FEASIBLE without a bound (a cut is not a valid inequality of the original)"
+            )
+        return laid
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+__all__ = [
+    "FAMILIES",
+    "LayoutInfeasible",
+    "SiteJob",
+    "SiteResult",
+    "layout_plan",
+    "layout_with_cuts",
+    "site_jobs",
+    "solve_site",
+]

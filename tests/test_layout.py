@@ -140,3 +140,44 @@ def test_cli_layout_step_and_bad_inputs(tmp_path, cli, quick_tiny):
     # a plan for another scenario
     result = cli("layout", "korea-2025", str(plan))
     assert result.returncode == 2 and "scenario digest" in result.stderr
+
+
+def _tiny_with_south_interior(**hall):
+    from placer.interior import default_interior
+
+    sc = load_scenario(DATA / "tiny.yaml")
+    sc.policy.layout.time_limit_s = 2.0
+    south = next(s for s in sc.topology.sites if s.id == "south")
+    south.interior = default_interior(south, sc.catalog)
+    for k, v in hall.items():
+        setattr(south.interior.halls[0], k, v)
+    return sc, south
+
+
+def test_aggregate_layout_rows_bound_the_placement():
+    """§3: a declared interior's power paths bound the site's placed IT in the placement model."""
+    sc, south = _tiny_with_south_interior()
+    for t in south.interior.power_trains:
+        t.mw = 20.0  # the 2N pair now carries 20 MW, half the site's IT capacity
+    for engine in ("cpsat", "milp"):
+        plan = solve(sc, engine, time_limit_s=10)
+        south_it = sum(a.it_power_mw for a in plan.assignments if a.site == "south")
+        assert 12.0 <= south_it <= 20.0 + 1e-6  # beta's 12 MW must stay at south
+        laid = layout_plan(sc, plan, workers=1)
+        assert verify(sc, laid).valid
+
+
+def test_failed_layout_is_cut_and_re_solved():
+    """§3: rows of 10 positions hold one SU of 8 each, which the aggregate space row cannot see;
+    the layout fails on space at south, the cut moves racks north, the re-solved plan lays out."""
+    from solvers.layout import LayoutInfeasible, layout_with_cuts
+
+    sc, _ = _tiny_with_south_interior(rows=20, positions_per_row=10)
+    plan = solve(sc, "cpsat", time_limit_s=10)
+    with pytest.raises(LayoutInfeasible) as info:
+        layout_plan(sc, plan, workers=1)
+    assert info.value.sites == ["south"] and info.value.reasons[0].startswith("site south: space:")
+    laid = layout_with_cuts(sc, plan, lambda cut: solve(cut, "cpsat", time_limit_s=10))
+    assert verify(sc, laid).valid
+    assert laid.summary.status == "FEASIBLE" and laid.summary.bound is None
+    assert any(n.startswith("layout cuts: south IT <=") for n in laid.summary.notes)
