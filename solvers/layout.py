@@ -82,6 +82,7 @@ W_BLOCKS, W_HALLS = 1_000_000, 1_000  # lexicographic weights: blocks >> halls >
 # A site's layout is OPTIMAL when proven within this much of the objective: 10 per mille of
 # utilisation, i.e. the block and hall counts are proven optimal and the balance within 1 %.
 ABSOLUTE_GAP = 10
+CORE_TRIAL_S = 0.5  # each deletion test of an infeasible site's core (an undecided test keeps its family)
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,7 @@ def _minimise_core(m: cp_model.CpModel, on: dict, core: list[str], job: SiteJob)
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = job.seed
-        solver.parameters.max_time_in_seconds = min(2.0, job.policy.time_limit_s)
+        solver.parameters.max_time_in_seconds = min(CORE_TRIAL_S, job.policy.time_limit_s)
         if solver.solve(m) == cp_model.INFEASIBLE:
             core = trial
     return core
@@ -723,21 +724,28 @@ class LayoutInfeasible(InfeasibleError):
         self.sites = sites
 
 
-def layout_with_cuts(scenario: Scenario, plan: Plan, resolve: Callable[[Scenario], Plan], *, rounds: int = 3) -> Plan:
+def layout_with_cuts(
+    scenario: Scenario,
+    plan: Plan,
+    resolve: Callable[[Scenario], Plan],
+    *,
+    rounds: int = 4,
+    workers: int | None = None,
+) -> Plan:
     """Lay out ``plan``; where a site's layout fails, cut and re-solve the placement (§3).
 
     The cut lowers each failing site's ``it_capacity_mw`` to its placed IT less 5 % (10 %, 20 %,
     ... in later rounds; at least its largest SU's IT, so one SU moves elsewhere) and ``resolve``
-    re-solves the placement with it; up to ``rounds`` times. The cut is a heuristic, not a valid inequality (it may also cut off
-    placements some layout could hold), so a plan found after a cut is labelled FEASIBLE with
-    no bound (the cut problem's bound is not one of the original), and a note names each cut.
+    re-solves the placement with it; up to ``rounds`` times. The cut is a heuristic, not a
+    valid inequality (it may also cut off placements some layout could hold), so a plan found
+    after a cut is labelled FEASIBLE with no bound (the cut problem's bound is not one of the original), and a note names each cut.
     Raises the last :class:`InfeasibleError` (which site, which constraints) when every round
     fails. O(rounds x (placement + layout))."""
     cuts: dict[str, float] = {}
     current = plan
     for attempt in range(rounds + 1):
         try:
-            laid = layout_plan(scenario, current)
+            laid = layout_plan(scenario, current, workers=workers)
         except LayoutInfeasible as exc:
             if attempt == rounds:
                 raise

@@ -177,7 +177,7 @@ def test_failed_layout_is_cut_and_re_solved():
     with pytest.raises(LayoutInfeasible) as info:
         layout_plan(sc, plan, workers=1)
     assert info.value.sites == ["south"] and info.value.reasons[0].startswith("site south: space:")
-    laid = layout_with_cuts(sc, plan, lambda cut: solve(cut, "cpsat", time_limit_s=10))
+    laid = layout_with_cuts(sc, plan, lambda cut: solve(cut, "cpsat", time_limit_s=10), workers=1)
     assert verify(sc, laid).valid
     assert laid.summary.status == "FEASIBLE" and laid.summary.bound is None
     assert any(n.startswith("layout cuts: south IT <=") for n in laid.summary.notes)
