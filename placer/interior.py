@@ -48,7 +48,7 @@ identifier rule (a test checks they agree).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -146,14 +146,15 @@ class Interior(_Model):
         halls = {h.id for h in self.halls}
         if len(halls) != len(self.halls):
             raise ValueError("halls: duplicate hall id")
-        for field, items in (
+        served_by: list[tuple[str, list[Any]]] = [  # trains, loops, blocks: each an id and its halls
             ("power_trains", self.power_trains),
             ("cooling_loops", self.cooling_loops),
             ("network_blocks", self.network_blocks),
-        ):
-            ids = [x.id for x in items]
+        ]
+        for field, items in served_by:
+            seen = [x.id for x in items]
             for i, x in enumerate(items):
-                if ids.index(x.id) != i:
+                if seen.index(x.id) != i:
                     raise ValueError(f"{field}[{i}].id: duplicate id '{x.id}'")
                 for j, h in enumerate(x.halls):
                     if h not in halls:
@@ -401,18 +402,18 @@ def hierarchy_graph(site_id: str, interior: Interior) -> nx.DiGraph:
         if t.group is not None:
             g.add_node(node(t.group), kind="power_group", redundancy=t.redundancy)
             g.add_edge(node(t.id), node(t.group), kind="member_of")
-        for h in t.halls:
-            g.add_edge(node(t.id), node(h), kind="serves")
+        for hid in t.halls:
+            g.add_edge(node(t.id), node(hid), kind="serves")
     for loop in interior.cooling_loops:
         g.add_node(
             node(loop.id), kind="cooling_loop", cooling=loop.kind, **loop.model_dump(exclude={"id", "halls", "kind"})
         )
-        for h in loop.halls:
-            g.add_edge(node(loop.id), node(h), kind="serves")
+        for hid in loop.halls:
+            g.add_edge(node(loop.id), node(hid), kind="serves")
     for b in interior.network_blocks:
         g.add_node(node(b.id), kind="network_block", **b.model_dump(exclude={"id", "halls"}))
-        for h in b.halls:
-            g.add_edge(node(b.id), node(h), kind="serves")
+        for hid in b.halls:
+            g.add_edge(node(b.id), node(hid), kind="serves")
     return g
 
 

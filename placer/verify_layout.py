@@ -312,7 +312,7 @@ class _SiteCheck:
             out.append(
                 PathLoad(
                     path=path.id,
-                    redundancy=path.redundancy,  # type: ignore[arg-type]
+                    redundancy=path.redundancy,
                     trains=list(path.trains),
                     steady_mw=steady,
                     peak_mw=peak,

@@ -50,6 +50,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -142,7 +143,7 @@ def site_jobs(scenario: Scenario, plan: Plan) -> list[SiteJob]:
             sku = skus[sku_id]
             sizes = su_sizes(n, sku.scalable_unit_racks)
             full = sizes.count(sku.scalable_unit_racks)
-            common = dict(
+            common: dict[str, Any] = dict(
                 tenant=tenant,
                 sku=sku_id,
                 kw_per_rack=sku.it_kw_per_rack,
@@ -253,14 +254,14 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
             m.add(loop_load[lp.id] <= _w(lp.liquid_mw)).only_enforce_if(on["liquid"])
     if it.water_allowance_m3_per_day is not None:
         # m3/day = heat MW x 24 x WUE: in W x WUE(1e-3 L/kWh) units against allowance x 1e9 / 24
-        terms = []
+        water_terms: list[Any] = []
         for lp in loops:
             wue_milli = int(round(lp.wue_l_per_kwh * 1000))
             if wue_milli and not isinstance(loop_load[lp.id], int):
-                terms.append(wue_milli * loop_load[lp.id])
-        if terms:
+                water_terms.append(wue_milli * loop_load[lp.id])
+        if water_terms:
             limit = int(math.floor(it.water_allowance_m3_per_day / 24.0 * W_PER_MW * 1000 + 1e-6))
-            m.add(sum(terms) <= limit).only_enforce_if(on["water"])
+            m.add(sum(water_terms) <= limit).only_enforce_if(on["water"])
     # power paths at the transient peak
     path_load = {}
     for p in paths:
@@ -346,10 +347,13 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
         hall_liquid = max(sum(_w(lp.liquid_mw) for lp in loops if h in lp.halls) for h in halls)
         t_air = sum(C[i].count * su_w(C[i], 1 - C[i].liquid_share) for i in mine)
         hall_air = max(_w(hall_of[h].air_cooling_mw) for h in halls)
-        for fam, a, b in (("power", t_peak, hall_power), ("liquid", t_liquid, hall_liquid), ("air", t_air, hall_air)):
-            if a and b:
-                need_f = math.ceil(a / b)
-                m.add(sum(t_halls) >= need_f).only_enforce_if(on[fam])
+        for fam, load_w, hall_w in (
+            ("power", t_peak, hall_power),
+            ("liquid", t_liquid, hall_liquid),
+            ("air", t_air, hall_air),
+        ):
+            if load_w and hall_w:
+                m.add(sum(t_halls) >= math.ceil(load_w / hall_w)).only_enforce_if(on[fam])
         m.add(sum(t_halls) >= max(need)).only_enforce_if(on["space"])
     # balance: the most loaded path and loop, per mille of capacity
     # the most loaded is at least the average (the bound CP-SAT would not find by itself)
@@ -636,7 +640,7 @@ def site_tables(
     return SiteLayout(
         site=job.site,
         interior="declared" if job.declared else "default",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         objective=float(objective),
         bound=float(bound),
         seconds=seconds,
@@ -654,7 +658,7 @@ def site_tables(
         paths=[
             PathLoad(
                 path=p.id,
-                redundancy=p.redundancy,  # type: ignore[arg-type]
+                redundancy=p.redundancy,
                 trains=list(p.trains),
                 steady_mw=steady.get(p.id, 0.0),
                 peak_mw=peak.get(p.id, 0.0),
