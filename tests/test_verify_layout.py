@@ -49,6 +49,32 @@ def _su(plan, hall_prefix: str, *, liquid: bool = True, full: int = 8):
     return next(ids for ids in by_su.values() if len(ids) == full)
 
 
+def _slack_su(sc, plan, *, whole: bool = False) -> list[int]:
+    """An SU of a tenant whose worst single-fault loss stays within its limit with one rack fewer
+    (removing a rack lowers the tenant's GPUs and so its limit); ``whole``: of a (tenant, SKU)
+    whose racks are whole SUs, so one rack fewer leaves a short SU, not an extra one."""
+    from placer.interior import fault_limit_gpus
+
+    site = plan.layout.sites[0]
+    counts: dict[tuple[str, str], int] = {}
+    for r in plan.layout.racks:
+        counts[r.tenant, r.sku] = counts.get((r.tenant, r.sku), 0) + 1
+    by_su: dict[str, list[int]] = {}
+    for i, r in enumerate(plan.layout.racks):
+        by_su.setdefault(r.su, []).append(i)
+    for e in site.exposure:
+        for ids in by_su.values():
+            r = plan.layout.racks[ids[0]]
+            if r.tenant != e.tenant or r.loop is None or len(ids) != 8:
+                continue
+            if whole and counts[r.tenant, r.sku] % 8:
+                continue
+            gpr = next(k.gpus_per_rack for k in sc.catalog if k.id == r.sku)
+            if e.worst_loss_gpus <= fault_limit_gpus(sc.policy.layout, e.gpus - gpr, 8 * gpr):
+                return ids
+    raise AssertionError("no tenant with slack in the fixture")
+
+
 def test_valid_plan_recomputes_to_itself(laid):
     sc, plan = _fresh(laid)
     assert _judge(sc, plan).valid
@@ -148,21 +174,13 @@ def test_liquid_rack_without_loop(laid):
 
 def test_unknown_block(laid):
     sc, plan = _fresh(laid)
-    plan.layout.racks[_su(plan, "hall-1")[0]].block = "no-such-block"
+    plan.layout.racks[_slack_su(sc, plan)[0]].block = "no-such-block"
     only(_judge(sc, plan), "LAYOUT_UNKNOWN")
 
 
 def test_rack_missing_from_inventory(laid):
     sc, plan = _fresh(laid)
-    # a tenant whose racks are whole SUs: dropping an SU's end rack leaves a short SU, not one too many
-    counts: dict[tuple[str, str], int] = {}
-    for r in plan.layout.racks:
-        counts[r.tenant, r.sku] = counts.get((r.tenant, r.sku), 0) + 1
-    ids = next(
-        ids
-        for ids in (_su(plan, h) for h in ("hall-1", "hall-2"))
-        if counts[plan.layout.racks[ids[0]].tenant, plan.layout.racks[ids[0]].sku] % 8 == 0
-    )
+    ids = _slack_su(sc, plan, whole=True)
     last = max(ids, key=lambda i: plan.layout.racks[i].position)
     del plan.layout.racks[last]
     (v,) = only(_judge(sc, plan), "LAYOUT_RACK_COUNT")
@@ -182,11 +200,34 @@ def test_fault_share(laid):
 
 def test_island_split(laid):
     sc, plan = _fresh(laid)
-    sc.policy.layout.island_extra_blocks = 0
-    report = _judge(sc, plan)
-    over = [e for e in recompute_sites(sc, plan)[0].exposure if e.blocks > e.block_limit]
-    assert over, "some tenant spans more blocks than its size and the fault share need"
-    only(report, "LAYOUT_ISLAND_SPLIT")
+    site = plan.layout.sites[0]
+    # tighten island_extra_blocks until one tenant's limit equals the blocks it spans (none above)
+    # (a tenant whose limit is its SU count cannot span more blocks: not that one)
+    slack = {e.tenant: e.block_limit - e.blocks for e in site.exposure if e.block_limit < len(_sus_of(plan, e.tenant))}
+    tenant = min(slack, key=lambda t: (slack[t], t))
+    assert slack[tenant] <= sc.policy.layout.island_extra_blocks
+    sc.policy.layout.island_extra_blocks -= slack[tenant]
+    assert _judge(sc, plan.model_copy(deep=True)).valid
+    # then move one of its SUs to a block of the same hall that it does not use (free slots there)
+    used = {r.block for r in plan.layout.racks if r.tenant == tenant}
+    ids = next(ids for ids in _sus_of(plan, tenant) if len(ids) == 8)
+    hall = plan.layout.racks[ids[0]].hall
+    load = {b.block: b.sus for b in site.blocks}
+    interior = sc.topology.sites[0].interior
+    free = next(
+        b.id for b in interior.network_blocks if hall in b.halls and b.id not in used and load[b.id] < b.su_slots
+    )
+    for i in ids:
+        plan.layout.racks[i].block = free
+    only(_judge(sc, plan), "LAYOUT_ISLAND_SPLIT")
+
+
+def _sus_of(plan, tenant: str) -> list[list[int]]:
+    by_su: dict[str, list[int]] = {}
+    for i, r in enumerate(plan.layout.racks):
+        if r.tenant == tenant:
+            by_su.setdefault(r.su, []).append(i)
+    return list(by_su.values())
 
 
 def test_reported_table_mismatch(laid):
