@@ -152,16 +152,28 @@ def print_hall_view(plan: Plan, site: str) -> None:
     loads = Table(title=f"{site}: power paths, loops, blocks")
     for col in ("element", "kind", "load", "capacity", "use"):
         loads.add_column(col, justify="left" if col in ("element", "kind") else "right")
+    idle = 0  # elements carrying nothing are counted, not listed
     for p in table.paths:
+        if p.peak_mw <= 0:
+            idle += 1
+            continue
         use = p.peak_mw / p.capacity_mw if p.capacity_mw else 0.0
         loads.add_row(
             Text(p.path), f"power {p.redundancy}", f"{p.peak_mw:.1f} MW peak", f"{p.capacity_mw:.1f} MW", f"{use:.0%}"
         )
     for lp in table.loops:
+        if lp.liquid_heat_mw <= 0:
+            idle += 1
+            continue
         use = lp.liquid_heat_mw / lp.liquid_mw if lp.liquid_mw else 0.0
         loads.add_row(Text(lp.loop), "loop", f"{lp.liquid_heat_mw:.1f} MW", f"{lp.liquid_mw:.1f} MW", f"{use:.0%}")
     for b in table.blocks:
+        if not b.sus:
+            idle += 1
+            continue
         loads.add_row(Text(b.block), "block", f"{b.sus} SUs", f"{b.su_slots} slots", f"{b.sus / b.su_slots:.0%}")
+    if idle:
+        loads.caption = f"and {idle} power paths, loops and blocks that carry nothing"
     out.print(loads)
     if table.water_allowance_m3_per_day is not None:
         out.print(
