@@ -209,6 +209,11 @@ def layout(
         None, "--workers", min=1, max=256, help="processes (default policy.solver.workers)"
     ),
     time_limit: float | None = typer.Option(None, "--time-limit", min=0.01, help="CP-SAT seconds per site"),
+    deterministic: bool | None = typer.Option(
+        None,
+        "--deterministic/--no-deterministic",
+        help="reproducible even when the time limit stops a site: the limit counts CP-SAT's deterministic time",
+    ),
 ) -> None:
     """Lay out a solved plan's racks inside each site, verify, print a hall view and the exposure."""
     for path in (output, csv_out):
@@ -222,6 +227,9 @@ def layout(
             file=str(plan),
             where="scenario_digest",
         )
+    if deterministic is not None:
+        sc = sc.model_copy(deep=True)
+        sc.policy.solver.deterministic = deterministic
     laid = lay_out(sc, pl, workers=workers, time_limit=time_limit)
     print_hall_view(laid, site or _default_site(laid))
     print_exposure(laid)

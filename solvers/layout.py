@@ -385,8 +385,10 @@ def solve_site(job: SiteJob, cpsat_workers: int = 1, relax: frozenset[str] = fro
     prm.max_time_in_seconds = job.policy.time_limit_s
     prm.absolute_gap_limit = ABSOLUTE_GAP
     if job.deterministic:
-        prm.interleave_search = True
+        # the stop counted in CP-SAT's own work units, not wall time (which depends on the load)
+        prm.interleave_search = prm.num_workers > 1  # one worker is deterministic as it is
         prm.max_deterministic_time = job.policy.time_limit_s
+        prm.max_time_in_seconds = 10.0 * job.policy.time_limit_s  # a safety net only
     status = solver.solve(m)
     res = SiteResult(job.site)
     if status == cp_model.INFEASIBLE:
