@@ -21,6 +21,7 @@ def laid():
     sc = campus_scenario(200)
     sc.policy.layout.time_limit_s = 3.0
     sc.policy.solver.workers = 1
+    sc.policy.solver.deterministic = True  # the same fixture every run: the injections pick from it
     plan = layout_plan(sc, solve(sc, "cpsat", time_limit_s=10))
     report = verify(sc, plan)
     assert report.valid, report.violations
@@ -210,12 +211,25 @@ def test_island_split(laid):
     assert _judge(sc, plan.model_copy(deep=True)).valid
     # then move one of its SUs to a block of the same hall that it does not use (free slots there)
     used = {r.block for r in plan.layout.racks if r.tenant == tenant}
-    ids = next(ids for ids in _sus_of(plan, tenant) if len(ids) == 8)
-    hall = plan.layout.racks[ids[0]].hall
+    # an SU sharing its block with another of the tenant's, so the old block stays in use
+    sus = _sus_of(plan, tenant)
+    per_block: dict[str, int] = {}
+    for su in sus:
+        per_block[plan.layout.racks[su[0]].block] = per_block.get(plan.layout.racks[su[0]].block, 0) + 1
     load = {b.block: b.sus for b in site.blocks}
     interior = sc.topology.sites[0].interior
-    free = next(
-        b.id for b in interior.network_blocks if hall in b.halls and b.id not in used and load[b.id] < b.su_slots
+
+    def free_block(ids: list[int]) -> str | None:
+        hall = plan.layout.racks[ids[0]].hall
+        return next(
+            (b.id for b in interior.network_blocks if hall in b.halls and b.id not in used and load[b.id] < b.su_slots),
+            None,
+        )
+
+    ids, free = next(
+        (ids, free_block(ids))
+        for ids in sus
+        if len(ids) == 8 and per_block[plan.layout.racks[ids[0]].block] > 1 and free_block(ids)
     )
     for i in ids:
         plan.layout.racks[i].block = free
