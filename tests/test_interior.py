@@ -67,6 +67,7 @@ def test_scenarios_without_interiors_keep_their_digest():
 def test_hierarchy_graph():
     sc = campus_scenario(200)
     it = sc.topology.sites[0].interior
+    assert it is not None
     g = hierarchy_graph("campus", it)
     kinds = {d["kind"] for _, d in g.nodes(data=True)}
     assert kinds == {"site", "hall", "power_train", "power_group", "cooling_loop", "network_block"}

@@ -68,6 +68,7 @@ def test_campus_uses_every_rule_and_holds_them():
     assert n1.peak_mw == pytest.approx(n1.steady_mw * 1.05)
     two_n = [p for p in site.paths if p.redundancy == "2n" and p.steady_mw > 0]
     assert all(p.peak_mw > p.steady_mw * 1.2 for p in two_n)
+    assert site.water_allowance_m3_per_day is not None
     assert 0 < site.water_m3_per_day <= site.water_allowance_m3_per_day
 
 
