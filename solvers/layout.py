@@ -464,6 +464,8 @@ def _explain(job: SiteJob, families: list[str], limits: dict, block_limits: dict
     air = it_mw - liquid
     storage = it.storage_halls()
     peak = sum(c.count * c.size * c.kw_per_rack * c.transient_factor for c in C) / 1000
+    dry_mw = sum(lp.liquid_mw for lp in it.cooling_loops if lp.wue_l_per_kwh == 0)
+    wet_wue = min((lp.wue_l_per_kwh for lp in it.cooling_loops if lp.wue_l_per_kwh > 0), default=0.0)
     words = {
         "space": f"space: {racks:,} racks in whole SUs on {sum(h.rows * h.positions_per_row for h in it.halls):,} "
         "positions (each SU on consecutive positions of one row)",
@@ -476,7 +478,9 @@ def _explain(job: SiteJob, families: list[str], limits: dict, block_limits: dict
         + f", against {sum(p.capacity_mw for p in it.power_paths()):.1f} MW of power paths under their redundancy rules",
         "blocks": f"network: {sum(c.count for c in C):,} SUs against {sum(b.su_slots for b in it.network_blocks):,} "
         "block slots",
-        "water": f"water: evaporative loops against the allowance of {it.water_allowance_m3_per_day or 0:g} m3/day",
+        "water": f"water: the {max(0.0, liquid - dry_mw):.1f} MW of liquid heat beyond the dry loops' {dry_mw:.1f} MW "
+        f"needs at least {max(0.0, liquid - dry_mw) * 24 * wet_wue:,.0f} m3/day in evaporative loops, against the "
+        f"allowance of {it.water_allowance_m3_per_day or 0:,.0f} m3/day",
         "fault": "failure domains: no tenant may lose more than "
         + ", ".join(f"{t} {g:,}" for t, g in sorted(limits.items()))
         + f" GPUs (max_fault_share {job.policy.max_fault_share:g}) to one train, loop or block",
@@ -484,7 +488,10 @@ def _explain(job: SiteJob, families: list[str], limits: dict, block_limits: dict
         + ", ".join(f"{t} {b}" for t, b in sorted(block_limits.items()))
         + " network blocks",
     }
-    return [f"site {job.site}: {words[f]}" for f in families]
+    out = [f"site {job.site}: {words[f]}" for f in families]
+    if len(families) > 1:  # each may hold in total: it is their combination, SU by SU, that fails
+        out.append(f"site {job.site}: no layout holds these {len(families)} together (without any one it may)")
+    return out
 
 
 def _positions(job: SiteJob, counts: dict) -> list[RackPlacement]:
@@ -766,7 +773,16 @@ def layout_with_cuts(
             for node in cut_sc.topology.sites:
                 if node.id in cuts:
                     node.it_capacity_mw = max(1e-6, min(node.it_capacity_mw, cuts[node.id]))
-            current = resolve(cut_sc)
+            try:
+                current = resolve(cut_sc)
+            except InfeasibleError as again:
+                # the cut left no placement: report the layout's reasons, and the cut that failed
+                cut_text = ", ".join(f"{site} IT <= {mw:.3f} MW" for site, mw in sorted(cuts.items()))
+                raise LayoutInfeasible(
+                    f"{exc}; the placement re-solved with the cut ({cut_text}) has no solution: {again}",
+                    exc.reasons,
+                    exc.sites,
+                ) from None
             continue
         if cuts:
             reported = {row.site: row.it_capacity_mw for row in plan.sites}  # the scenario's, not the cut's
