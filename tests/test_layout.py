@@ -182,3 +182,19 @@ def test_failed_layout_is_cut_and_re_solved():
     assert verify(sc, laid).valid
     assert laid.summary.status == "FEASIBLE" and laid.summary.bound is None
     assert any(n.startswith("layout cuts: south IT <=") for n in laid.summary.notes)
+
+
+def test_cli_layout_infeasible_exits_3_naming_site_and_constraints(tmp_path, cli):
+    sc = campus_scenario(200)
+    sc.policy.layout.time_limit_s = 2.0
+    sc.topology.sites[0].interior.water_allowance_m3_per_day = 1.0
+    scenario = tmp_path / "campus.json"
+    scenario.write_text(sc.model_dump_json(by_alias=True))
+    plan = tmp_path / "plan.json"
+    plan.write_text(solve(sc, "cpsat", time_limit_s=10).model_dump_json())
+    out = tmp_path / "laid.json"
+    result = cli("layout", str(scenario), str(plan), "-o", str(out))
+    assert result.returncode == 3, result.stderr
+    assert "no rack-level layout exists at campus" in result.stderr
+    assert "site campus: water:" in result.stderr and "site campus: power:" in result.stderr
+    assert not out.exists()
