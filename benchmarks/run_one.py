@@ -83,6 +83,34 @@ def _upfront_fields(event: dict) -> dict:
     return out
 
 
+def _layout_fields(scenario, plan) -> dict:
+    """Issue 13: lay out every rack of the solved plan (solvers.layout, a process pool of
+    policy.solver.workers) and verify the laid-out plan; the seconds of each and the sites' states."""
+    from placer.errors import PlacerError
+    from placer.verify import verify
+    from solvers.layout import layout_plan
+
+    t0 = time.perf_counter()
+    try:
+        laid = layout_plan(scenario, plan)
+    except PlacerError as exc:
+        return {"layout_status": type(exc).__name__, "layout_error": str(exc)}
+    layout_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    report = verify(scenario, laid)
+    verify_s = time.perf_counter() - t1
+    assert laid.layout is not None
+    return {
+        "layout_racks": len(laid.layout.racks),
+        "layout_seconds": round(layout_s, 3),
+        "layout_verify_seconds": round(verify_s, 4),
+        "layout_total_seconds": round(layout_s + verify_s, 3),
+        "layout_valid": report.valid,
+        "layout_sites": {s.site: s.status for s in laid.layout.sites},
+        "layout_worst_fault_share": max((e.worst_loss_share for s in laid.layout.sites for e in s.exposure), default=0),
+    }
+
+
 def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
     import logging
 
@@ -165,6 +193,8 @@ def run(suite: str, case: str, solver: str, time_limit_s: float) -> dict:
         facility_power_mw=s.facility_power_mw,
         peak_rss_mb=round(_rss_mb(), 1),
     )
+    if suite == "layout":
+        record.update(_layout_fields(scenario, plan))
     if plan.grid is not None:
         record.update(
             n_minus_1=plan.grid.n_minus_1,

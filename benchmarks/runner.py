@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.run_one import UPFRONT
-from benchmarks.suites import DEFAULT_SOLVERS, SUITES
+from benchmarks.suites import DEFAULT_SOLVERS, LAYOUT_SOLVERS, SUITES
 
 N1_SOLVERS = ["milp", UPFRONT]  # the pglib-n1 suite's default: lazy, then up-front, back to back
 
@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
     for suite in suites:
-        solvers = args.solver or (N1_SOLVERS if suite == "pglib-n1" else DEFAULT_SOLVERS)
+        solvers = args.solver or (
+            N1_SOLVERS if suite == "pglib-n1" else LAYOUT_SOLVERS if suite == "layout" else DEFAULT_SOLVERS
+        )
         for case, _ in SUITES[suite]:
             if args.case and case not in args.case:
                 continue
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [
         r
         for r in records
-        if r.get("status") in ("CRASH", "TIMEOUT") or (r.get("valid") is False and not expected_invalid(r))
+        if r.get("status") in ("CRASH", "TIMEOUT")
+        or (r.get("valid") is False and not expected_invalid(r))
+        or r.get("layout_valid") is False
     ]
     return 1 if failed else 0

@@ -6,7 +6,8 @@ Suites: ``korea`` (built-in reference scenarios), ``pglib`` (PGLib-OPF grids fro
 phase shifters; 50 seeded sites, N-1 on), and the synthetic size
 ladder ``small`` / ``medium`` / ``large`` / ``xl`` (issue 5; present once
 ``topologies.synthetic`` exists), and ``rollout-syn`` (issue 11: seeded rollouts with power
-options from ``topologies.synthetic_rollout``, 10 sites / 4 quarters / 5 options and 100 / 12 / 50).
+options from ``topologies.synthetic_rollout``, 10 sites / 4 quarters / 5 options and 100 / 12 / 50), and
+``layout`` (issue 13: the rack-level layout of korea-2025 and of a 1,000-rack campus, timed after the solve).
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ def _synthetic_rollout(sites: int, gpus: int, quarters: int, options: int, seed:
     return build
 
 
+def _campus(racks: int) -> Callable[[], Scenario]:
+    def build() -> Scenario:
+        from topologies.interior_campus import campus_scenario
+
+        return campus_scenario(racks)
+
+    return build
+
+
 SUITES: dict[str, list[Case]] = {
     "korea": [("korea-2025", _builtin("korea-2025")), ("korea-2025-rollout", _builtin("korea-2025-rollout"))],
     "pglib": [
@@ -107,6 +117,9 @@ SUITES: dict[str, list[Case]] = {
     "medium": [("syn-s100-g260k", _synthetic(100, 260_000)), ("syn-s200-g500k", _synthetic(200, 500_000))],
     "large": [("syn-s500-g1m", _synthetic(500, 1_000_000))],
     "xl": [("syn-s1000-g2.6m", _synthetic(1000, 2_600_000))],
+    # issue 13's targets: the korea-2025 fleet's 4,175 racks laid out and verified (<= 60 s) and a
+    # 1,000-rack campus with a declared interior (<= 30 s); run_one adds the layout after the solve
+    "layout": [("korea-2025", _builtin("korea-2025")), ("campus-1000", _campus(1000))],
     # issue 11's target: a synthetic rollout of 100 sites, 12 quarters and 50 power options
     "rollout-syn": [
         ("syn-rollout-s10-q4-o5", _synthetic_rollout(10, 20_000, 4, 5)),
@@ -115,6 +128,7 @@ SUITES: dict[str, list[Case]] = {
 }
 
 DEFAULT_SOLVERS = ["cpsat", "milp", "scip", "greedy"]
+LAYOUT_SOLVERS = ["auto"]  # the layout suite times the layout, after the placement 'auto' picks
 
 
 def case_builder(suite: str, case: str) -> Callable[[], Scenario]:

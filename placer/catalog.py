@@ -22,6 +22,14 @@ Figures (each SKU's ``source`` says where it comes from; ``est.`` marks estimate
   SuperPOD B300 reference architecture); air or liquid, modelled as half liquid (est.).
   SuperPOD SU = 72 nodes = 18 racks.
 
+Transient factors (``transient_factor``: the rack's short peak over its steady-state IT
+power, carried by the power trains in the rack-level layout unless energy storage smooths it;
+none is published as one number, every figure is est.): GB300 NVL72 1.4 (brief: ~1.4x);
+GB200 NVL72 1.3 (est.: synchronous training steps swing a rack between idle and peak; NVIDIA
+added power smoothing with in-rack energy storage only with GB300, so GB200 is taken a little
+below it); HGX/DGX B300 1.3 and B200 1.2 (est.: the same GPUs in air- or liquid-cooled nodes
+whose PSUs buffer more per GPU).
+
 Prices (``price_usd_per_gpu``, with the GPU's share of rack, network and storage) are not
 public: a Blackwell GPU is commonly put at USD 30,000-40,000 and a GB200 NVL72 rack at
 ~USD 3 M (brief, est.). With a 5-year life (est.) they give a rollout the quarterly capital
@@ -43,10 +51,11 @@ DEFAULT_CATALOG: list[Sku] = [
         scalable_unit_racks=8,
         price_usd_per_gpu=42_000.0,
         life_years=5.0,
+        transient_factor=1.3,
         source=(
             "NVIDIA DGX SuperPOD GB200 reference architecture: 8-rack SU = 576 GPUs, 1.2 MW incl. network "
             "(150 kW/rack; rack alone ~120 kW); liquid_share 0.85 est. (not confirmed by NVIDIA); "
-            "price_usd_per_gpu 42,000 est. (brief: NVL72 rack ~USD 3 M / 72 GPUs); life 5 years est."
+            "price_usd_per_gpu 42,000 est. (brief: NVL72 rack ~USD 3 M / 72 GPUs); life 5 years est.; transient_factor 1.3 est."
         ),
     ),
     Sku(
@@ -59,9 +68,10 @@ DEFAULT_CATALOG: list[Sku] = [
         scalable_unit_racks=8,
         price_usd_per_gpu=47_000.0,
         life_years=5.0,
+        transient_factor=1.4,
         source=(
             "NVIDIA GB300 NVL72 product page: 72 GPUs/rack; 140 kW/rack est. (132-140 kW); liquid_share 0.85 est.; "
-            "price_usd_per_gpu 47,000 est. (Blackwell Ultra premium over GB200); life 5 years est."
+            "price_usd_per_gpu 47,000 est. (Blackwell Ultra premium over GB200); life 5 years est.; transient_factor 1.4 est. (brief: ~1.4x)"
         ),
     ),
     Sku(
@@ -74,10 +84,11 @@ DEFAULT_CATALOG: list[Sku] = [
         scalable_unit_racks=8,
         price_usd_per_gpu=35_000.0,
         life_years=5.0,
+        transient_factor=1.2,
         source=(
             "NVIDIA DGX B200 user guide: 8 GPUs, 14.3 kW max per 10U node, air-cooled; 4 nodes/rack est.; "
             "DGX SuperPOD B200 SU = 32 nodes = 256 GPUs; price_usd_per_gpu 35,000 est. (brief: USD 30,000-40,000 per "
-            "Blackwell GPU); life 5 years est."
+            "Blackwell GPU); life 5 years est.; transient_factor 1.2 est."
         ),
     ),
     Sku(
@@ -90,10 +101,11 @@ DEFAULT_CATALOG: list[Sku] = [
         scalable_unit_racks=18,
         price_usd_per_gpu=40_000.0,
         life_years=5.0,
+        transient_factor=1.3,
         source=(
             "NVIDIA DGX SuperPOD B300 reference architecture: ~56 kW per 4-node rack, SU = 72 nodes = 576 GPUs; "
             "air or liquid, liquid_share 0.5 est.; price_usd_per_gpu 40,000 est. (brief's range, "
-            "Blackwell Ultra premium); life 5 years est."
+            "Blackwell Ultra premium); life 5 years est.; transient_factor 1.3 est."
         ),
     ),
 ]

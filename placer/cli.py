@@ -104,6 +104,9 @@ def solve(
         help="rollouts with options: what each built option is worth against the same placement without it "
         "(one short CP-SAT re-schedule per option) and the 'what to build first' list",
     ),
+    layout: bool = typer.Option(
+        False, "--layout", help="also lay out every rack inside its site (as `placer layout`), verified, in the plan"
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
@@ -139,6 +142,10 @@ def solve(
         err.print(f"error: the {plan.summary.solver} plan failed verification; no plan written")
         raise typer.Exit(1)
     out.print(f"[green]verified[/green]: {len(report.checks)} checks, 0 violations ({report.seconds:.3f} s)")
+    if layout and not plan.summary.interrupted:
+        from placer.cli_layout import show_layout
+
+        plan = show_layout(sc, plan, lambda cut: run_solver(cut, solver, option_worth=worth, **overrides))
     if output is not None:
         atomic_write_text(output, plan.model_dump_json(indent=2) + "\n")
         out.print(f"plan written to {escape(str(output))}")
@@ -383,6 +390,8 @@ def _run(argv: list[str] | None) -> None:
             sys.exit(2)
         raise
 
+
+from placer import cli_layout as _cli_layout  # noqa: E402,F401  (registers `placer layout` and `placer racks`)
 
 if __name__ == "__main__":
     main()

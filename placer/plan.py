@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from placer.plan_layout import LayoutReport
 from placer.scenario import Identifier, PeriodId, Text
 
 PLAN_SCHEMA_VERSION: Literal[1] = 1
@@ -398,6 +399,9 @@ class Plan(_Model):
     )
     critical_path: list[SiteCriticalPath] | None = Field(
         None, description="per site used, the critical path to energisation (rollouts), in scenario site order"
+    )
+    layout: LayoutReport | None = Field(
+        None, description="the rack-level layout inside each site (placer layout / solve --layout)"
     )
 
 

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from placer.errors import InputError
+from placer.interior import Interior, LayoutPolicy
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -97,6 +98,11 @@ class Sku(_Model):
     life_years: Annotated[float, Strict(), Field(ge=0.5, le=30, allow_inf_nan=False)] = Field(
         5.0, description="years over which the GPU price is recovered (0.5-30)"
     )
+    transient_factor: Annotated[float, Strict(), Field(ge=1.0, le=5.0, allow_inf_nan=False)] | None = Field(
+        None,
+        description="the rack's transient peak over its steady-state IT power (1-5; 1 when absent): power "
+        "trains carry it in the rack-level layout unless energy storage smooths it",
+    )
     source: Text = Field("", description="where the figures come from, or 'est.'")
 
 
@@ -125,6 +131,11 @@ class Site(_Node):
     energy_price_usd_per_mwh: PriceUsdPerMwh = Field(description="USD per MWh (0-10,000)")
     capex_usd_per_mw: CapexUsdPerMw = Field(description="capital cost per MW of IT load installed, USD (0-1e9)")
     fixed_usd_per_year: UsdPerYear = Field(0.0, description="annual cost of opening the site at all, USD (0-1e11)")
+    interior: Interior | None = Field(
+        None,
+        description="halls, power trains, cooling loops, network blocks (placer.interior); a default derived "
+        "from the MW figures when absent",
+    )
 
 
 class Substation(_Node):
@@ -515,6 +526,7 @@ class Policy(_Model):
     direct_supply_regions: list[Identifier] = Field(
         default_factory=list, description="regions whose sites may contract supply directly with a plant"
     )
+    layout: LayoutPolicy = Field(default_factory=LayoutPolicy, description="rules of the rack-level layout")
 
 
 # --------------------------------------------------------------------------- rollout
@@ -911,6 +923,16 @@ class Scenario(_Model):
         Solver options (time limit, workers, seed) are left out: they change how a plan is
         searched for, not what a valid plan is, and the plan records them itself."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"policy": {"solver"}})
+        # Fields added with the rack-level layout (issue 13) count only when given, so a
+        # scenario written before them keeps its digest.
+        for sku in data["catalog"]:
+            if sku.get("transient_factor") is None:
+                sku.pop("transient_factor", None)
+        for node in data["topology"]["nodes"]:
+            if node.get("kind") == "site" and node.get("interior") is None:
+                node.pop("interior", None)
+        if data["policy"].get("layout") == LayoutPolicy().model_dump(mode="json"):
+            data["policy"].pop("layout")
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 

@@ -47,6 +47,7 @@ overloads, the ten most loaded monitored lines).
 Rollouts (:mod:`placer.verify_schedule`): ``SCHEDULE_*``, ``PERIOD_*``, ``BUILD_RATE``,
 ``GO_LIVE_WINDOW``; the per-site critical path to energisation (:mod:`placer.verify_critical_path`):
 ``CRITICAL_PATH_MISMATCH``.
+Layout (:mod:`placer.verify_layout`; plans with ``layout``): ``LAYOUT_*``.
 Claims (:mod:`placer.verify_claims`; every plan): ``STATUS_CLAIM``, ``BOUND_CLAIM``,
 ``GAP_CLAIM``, ``STRANDING_CLAIM``, ``GRID_LOOP_CLAIM`` (plans with a checked grid),
 ``TIMING_CLAIM``: status, bound and gap agree with each other and with the verifier's own
@@ -138,6 +139,8 @@ from placer.verify_critical_path import CODES as CRITICAL_PATH_CODES
 from placer.verify_critical_path import check_critical_path
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_grid_periods import check_period_grids
+from placer.verify_layout import CODES as LAYOUT_CODES
+from placer.verify_layout import check_layout
 from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
 from placer.verify_options import CODES as OPTION_CODES
@@ -174,6 +177,7 @@ ALL_CODES = (
     *OPTION_CODES,
     *WORTH_CODES,
     *CRITICAL_PATH_CODES,
+    *LAYOUT_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -899,6 +903,7 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
     for f in check_critical_path(scenario, plan):  # a single-period plan must not claim one either
         c.add(f.code, f.entity, f.message)
     checks += CRITICAL_PATH_CODES
+    checks += check_layout(scenario, plan, c.add)  # plan.layout (placer.verify_layout): none when absent
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

@@ -27,7 +27,8 @@ capacity-link cuts ``open_capacity`` and ``use_capacity`` (:mod:`solvers.cuts`);
 (for engines that hold the aggregates as variables); on rollouts ``monotone``, ``delivered``,
 ``earliest``, ``latest`` and ``build_rate``; with power options ``option_earliest``, ``option_forced``,
 ``option_monotone``, ``option_requires``, ``option_excludes``, ``option_absorbed`` and
-``onsite_generation_cap`` (:meth:`Formulation.option_rules`), their effects as terms of the period
+``onsite_generation_cap`` (:meth:`Formulation.option_rules`), ``layout_*`` for sites with a
+declared interior (:meth:`Formulation.layout_limits`), their effects as terms of the period
 limits (:meth:`Formulation._option_terms`); and the objective (:meth:`Formulation.objective`):
 annualised for a single period, the net present value for a rollout (:meth:`Formulation.npv_objective`).
 Each family is a generator (per site, per period, per demand line where an engine needs them
@@ -238,6 +239,83 @@ class Formulation:
             hi=per.feed_limit[q][s],
             unit=MW,
         )
+        if q == per.count - 1:
+            yield from self.layout_limits(s, q)
+
+    def layout_limits(self, s: int, q: int) -> Iterator[Row]:
+        """Aggregate layout feasibility (issue 13 §3) of a site with a declared interior, on the
+        final build-out: relaxations of the rack-level layout's rows (:mod:`solvers.layout`), so the
+        placement never puts at a site what no layout inside it can hold. ``layout_power``: the
+        racks' transient peak (SKU ``transient_factor``, or the storage's ``peak_factor`` where it
+        is lower, as if storage covered every hall) within the power paths' capacities under their
+        redundancy rules; ``layout_liquid`` / ``layout_air``: heat within the loops' liquid MW and
+        the halls' air MW; ``layout_space``: racks within positions; ``layout_blocks``: racks over
+        SU size within block slots; ``layout_water``: liquid heat x 24 h x the least WUE of any
+        loop within the allowance. A site without an interior has none (its default is derived not
+        to bind). O(candidates at s)."""
+        p = self.p
+        site = p.sites[s]
+        it = getattr(site, "interior", None)
+        idx = self.by_site.get(s)
+        if it is None or not idx:
+            return
+        cands = p.candidates
+        ks = [cands[i].k for i in idx]
+        ys = [self.y(i, q) for i in idx]
+        smooth = it.energy_storage.peak_factor if it.energy_storage is not None else math.inf
+
+        def peak(k: int) -> float:
+            return p.it_mw(k) * min(p.skus[k].transient_factor or 1.0, smooth)
+
+        paths_mw = sum(path.capacity_mw for path in it.power_paths())
+        loops_mw = sum(lp.liquid_mw for lp in it.cooling_loops)
+        air_mw = sum(h.air_cooling_mw for h in it.halls)
+        positions = sum(h.rows * h.positions_per_row for h in it.halls)
+        slots = sum(b.su_slots for b in it.network_blocks)
+        rows = [
+            (
+                "layout_power",
+                f"the power paths carry at most {paths_mw:g} MW of its racks' transient peak",
+                peak,
+                paths_mw,
+            ),
+            (
+                "layout_liquid",
+                f"its cooling loops remove at most {loops_mw:g} MW of liquid heat",
+                p.liquid_mw,
+                loops_mw,
+            ),
+            ("layout_air", f"its halls reject at most {air_mw:g} MW of heat by air", p.air_mw, air_mw),
+        ]
+        for family, what, coef, hi in rows:
+            terms = tuple((coef(k), y) for k, y in zip(ks, ys) if coef(k) > 0)
+            if terms:
+                yield Row(family, (site.id,), f"inside site {site.id}, {what}", terms, hi=hi, unit=MW)
+        yield Row(
+            "layout_space",
+            (site.id,),
+            f"inside site {site.id}, its halls hold at most {positions:,} racks",
+            tuple((1, y) for y in ys),
+            hi=positions,
+        )
+        yield Row(
+            "layout_blocks",
+            (site.id,),
+            f"inside site {site.id}, its network blocks connect at most {slots:,} SUs",
+            tuple((1.0 / p.skus[k].scalable_unit_racks, y) for k, y in zip(ks, ys)),
+            hi=slots,
+            unit=MW,  # fractional coefficients: scaled and rounded on the safe side like MW
+        )
+        wue = min((lp.wue_l_per_kwh for lp in it.cooling_loops), default=0.0)
+        if it.water_allowance_m3_per_day is not None and wue > 0:
+            yield Row(
+                "layout_water",
+                (site.id,),
+                f"inside site {site.id}, its loops use at most {it.water_allowance_m3_per_day:g} m3 of water a day",
+                tuple((p.liquid_mw(k) * 24.0 * wue, y) for k, y in zip(ks, ys) if p.liquid_mw(k) > 0),
+                hi=it.water_allowance_m3_per_day,
+                unit=MW,
+            )
 
     def substation_limits(self, q: int) -> Iterator[Row]:
         """Every substation's headroom in period q."""

@@ -18,6 +18,7 @@ from placer.io import load_scenario
 from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Summary
 from placer.scenario import Feed, Fiber, Scenario
 from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
+from placer.verify_layout import CODES as LAYOUT_CODES
 from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_worth import CODES as WORTH_CODES
@@ -263,8 +264,8 @@ def test_solver_plan_is_valid(scenario, plan):
     assert report.scenario == "tiny"
     assert report.scenario_digest == scenario.digest()
     # security 'none': no grid checks (nor the grid's loop claims); single period: no schedule checks, and of
-    # the NPV checks only that it has none and an annual objective
-    npv_only = {"NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL", *OPTION_CODES, *WORTH_CODES}
+    # the NPV checks only that it has none and an annual objective; no layout: no layout checks
+    npv_only = {"NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL", *OPTION_CODES, *WORTH_CODES, *LAYOUT_CODES}
     assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - set(SCHEDULE_CODES) - {"GRID_LOOP_CLAIM"} - npv_only
     assert report.grid is None
     assert report.seconds >= 0
