@@ -160,6 +160,7 @@ def test_a_direct_supply_contract_takes_its_mw_out_of_the_plants_spare(scenario)
     plan = solve(sc, "milp", option_worth=False)
     assert verify(sc, plan).valid
     assert [inv.option for inv in plan.investments or []] == ["dear-ppa"]  # its cheap energy pays
+    assert plan.schedule is not None and plan.schedule[0].grid is not None
     row = next(r for r in plan.schedule[0].grid.redispatch if r.plant == "P")
     assert row.spare_mw == pytest.approx(180.0)  # 200 MW spare less the 20 MW contracted
     # the new load the grid carries is the sites' less the contracted 20 MW
@@ -167,6 +168,7 @@ def test_a_direct_supply_contract_takes_its_mw_out_of_the_plants_spare(scenario)
         sum(s.facility_power_mw for s in plan.schedule[0].sites) - 20.0
     )
     bad = plan.model_copy(deep=True)
+    assert bad.schedule is not None and bad.schedule[0].grid is not None
     next(r for r in bad.schedule[0].grid.redispatch if r.plant == "P").spare_mw = 200.0
     (v,) = only(verify(sc, bad), "REPORTED_MISMATCH")
     assert v.entity.startswith("2026Q3:")
