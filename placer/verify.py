@@ -80,8 +80,11 @@ placement-only optimality of ``summary.placement_status`` on a plan with a grid 
 not checkable either (the plan carries no bound of the placement alone).
 
 Cost terms: ``capex``, ``energy``, ``site_fixed``, ``tenant_spread``,
-``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report;
-``summary.objective`` is their sum.
+``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report and ``moves``
+exactly when it is a re-plan (``plan.replan``; the one-off move cost annualised by the capital
+recovery factor); ``summary.objective`` is their sum.
+Re-plans (:mod:`placer.verify_replan`): ``REPLAN_PREVIOUS``, ``REPLAN_MOVES``, ``REPLAN_FROZEN``,
+recomputed against the previous plan when it is given (``previous=``, ``placer verify --from``).
 
 Tolerances
 ----------
@@ -137,10 +140,13 @@ from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_options import built_options, check_options
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
+from placer.verify_replan import CODES as REPLAN_CODES
+from placer.verify_replan import check_replan, moves_usd_per_year
 from placer.verify_worth import CODES as WORTH_CODES
 from placer.verify_worth import check_worth
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
+MOVES_TERM = "moves"  # a re-plan's only: racks moved x one-off cost x CRF, USD per year
 
 # Codes in the order the checks run.
 STRUCTURAL_CODES = ("UNKNOWN_ENTITY", "GPU_COUNT", "DUPLICATE_ASSIGNMENT")
@@ -166,6 +172,7 @@ ALL_CODES = (
     *NPV_CODES,
     *OPTION_CODES,
     *WORTH_CODES,
+    *REPLAN_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -335,6 +342,8 @@ def _cost_terms(scenario: Scenario, d: _Derived, plan: Plan | None = None) -> di
     redispatch = None if plan is None else redispatch_cost_usd_per_year(scenario, plan)
     if redispatch is not None:
         terms[REDISPATCH_TERM] = redispatch
+    if plan is not None and plan.replan is not None:  # a re-plan's annualised move cost (REPLAN_MOVES checks the moves)
+        terms[MOVES_TERM] = moves_usd_per_year(scenario, plan)
     return terms
 
 
@@ -771,7 +780,7 @@ class _Checker:
                 else:
                     message = (
                         f"cost_breakdown[{j}] is an unknown term '{term.name}' "
-                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM))})"
+                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM, MOVES_TERM))})"
                     )
                 self.add("REPORTED_MISMATCH", ent, message, measured=term.usd_per_year, unit="USD/year")
                 continue
@@ -810,8 +819,9 @@ class _Checker:
                 self.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
 
 
-def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Report:
-    """Check ``plan`` against ``scenario``; see the module docstring."""
+def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previous: Plan | None = None) -> Report:
+    """Check ``plan`` against ``scenario``; see the module docstring. ``previous``: the plan a re-plan
+    started from (``solve --from``), against which its moves and frozen sites are recomputed."""
     start = time.perf_counter()
     digest = scenario.digest()
     if check_digest and plan.scenario_digest != digest:
@@ -860,6 +870,10 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             for h in check_worth(scenario, plan):
                 c.add(h.code, h.entity, h.message)
             checks += WORTH_CODES
+    if plan.replan is not None or previous is not None:
+        for m in check_replan(scenario, plan, previous):
+            c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)
+        checks += REPLAN_CODES if previous is not None else ["REPLAN_MOVES", "REPLAN_FROZEN"]
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

@@ -31,6 +31,7 @@ from solvers.engine import Capabilities, EngineResult
 from solvers.npv import investment_schedule, npv_report
 from solvers.options import built_periods, with_options
 from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
+from solvers.replan import move_cost_usd_per_year, replan_report
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
@@ -175,6 +176,15 @@ def assemble_plan(
     ]
     terms = cost_terms(problem, racks)
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
+    if problem.replan is not None:  # re-plans: the one-off move cost, annualised (solvers/replan.py)
+        terms.append(
+            CostTerm(
+                name="moves",
+                usd_per_year=move_cost_usd_per_year(problem, racks),
+                description=f"racks moved away from their previous site at {problem.replan.move_cost_usd_per_rack:,.0f} "
+                f"USD each (one-off), annualised by the capital recovery factor {problem.replan.crf:.6f}",
+            )
+        )
     stranded = 0
     periods = None
     npv: NpvReport | None = None
@@ -271,6 +281,7 @@ def assemble_plan(
         investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
+        replan=None if problem.replan is None else replan_report(problem, racks),
     )
 
 

@@ -1,0 +1,61 @@
+"""Terminal tables for a re-plan's moves (``plan.replan``) and a plan's marginal values
+(``plan.marginal_values``). User strings go to rich as Text, never as markup. O(rows)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from placer.plan import Plan
+
+
+def print_replan(console: Console, plan: Plan, *, rows: int = 15) -> None:
+    """The moves of a re-plan, largest first, and what they cost (one-off and annualised)."""
+    r = plan.replan
+    if r is None:
+        return
+    annual = next((t.usd_per_year for t in plan.cost_breakdown if t.name == "moves"), 0.0)
+    frozen = f"; frozen: {', '.join(r.frozen_sites)}" if r.frozen_sites else ""
+    console.print(
+        Text(
+            f"Re-plan from {r.previous_plan_digest[:19]}…: {r.racks_moved:,} racks moved, {r.racks_kept:,} kept; "
+            f"move cost ${r.move_cost_usd / 1e6:,.2f}M one-off ({r.move_cost_usd_per_rack:,.0f} USD per rack), "
+            f"${annual / 1e6:,.2f}M/yr annualised in the objective{frozen}"
+        )
+    )
+    if not r.moves:
+        return
+    table = Table(title="Racks moved away from their site (previous plan's count minus this plan's)")
+    for col in ("tenant", "SKU", "from site", "racks"):
+        table.add_column(col, justify="right" if col == "racks" else "left")
+    for m in sorted(r.moves, key=lambda m: -m.racks)[:rows]:
+        table.add_row(Text(m.tenant), Text(m.sku), Text(m.from_site), f"{m.racks:,}")
+    console.print(table)
+
+
+def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
+    """The binding limits' marginal values, largest saving first, and the re-solve checks."""
+    mv = plan.marginal_values
+    if mv is None or not mv.limits:
+        return
+    table = Table(title=f"Marginal values of the binding limits ({mv.value_unit}; local: sites fixed, racks fractional)")
+    for col in ("limit", "plan / limit", "value", "a step more room saves"):
+        table.add_column(col, justify="left" if col == "limit" else "right")
+    per_year = "/yr" if mv.objective_unit == "usd_per_year" else ""
+    for v in mv.limits[:rows]:
+        table.add_row(
+            Text(v.limit),
+            f"{v.plan_value:,.1f} / {v.limit_value:,.1f} {v.unit}",
+            f"${v.value_per_unit:,.0f}/{v.unit}{per_year}",
+            f"${v.saving_per_step / 1e6:,.2f}M{per_year} per {v.step:g} {v.unit}",
+        )
+    console.print(table)
+    for c in mv.checks:
+        milp = "" if c.milp_saving is None else f", full MILP re-solve ${c.milp_saving / 1e6:,.2f}M"
+        console.print(
+            Text(
+                f"check {c.limit} moved {c.step:g}: predicted ${c.predicted_saving / 1e6:,.3f}M, "
+                f"LP re-solve ${c.lp_saving / 1e6:,.3f}M ({'agrees' if c.agrees else 'differs'}){milp}"
+            )
+        )
