@@ -111,10 +111,15 @@ def solve(
         None, "--move-cost", help="USD per rack moved away from its site, one-off (default 100,000; annualised by the CRF)"
     ),
     freeze: list[str] = typer.Option([], "--freeze", help="with --from: this site keeps its racks (repeatable)"),
+    marginals: bool = typer.Option(
+        True,
+        "--marginals/--no-marginals",
+        help="single period: what 10 more MW at each binding limit would save (LP duals, the plan's sites fixed)",
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
-    from placer.report_replan import print_replan
+    from placer.report_replan import print_marginals, print_replan
     from placer.verify import verify
     from solvers import solve as run_solver
 
@@ -135,10 +140,11 @@ def solve(
     previous = load_plan(previous_path) if previous_path is not None else None
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
     replan: dict[str, Any] = {"previous": previous, "move_cost_usd_per_rack": move_cost, "freeze": freeze}
-    plan = run_solver(sc, solver, option_worth=worth, **overrides, **replan)
+    plan = run_solver(sc, solver, option_worth=worth, marginals=marginals, **overrides, **replan)
     report = verify(sc, plan, previous=previous)
     print_plan(out, sc, plan)
     print_replan(out, plan)
+    print_marginals(out, plan)
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth

@@ -44,11 +44,12 @@ def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
         table.add_column(col, justify="left" if col == "limit" else "right")
     per_year = "/yr" if mv.objective_unit == "usd_per_year" else ""
     for v in mv.limits[:rows]:
+        one = "GPU" if v.unit == "GPUs" else v.unit
         table.add_row(
             Text(v.limit),
-            f"{v.plan_value:,.1f} / {v.limit_value:,.1f} {v.unit}",
-            f"${v.value_per_unit:,.0f}/{v.unit}{per_year}",
-            f"${v.saving_per_step / 1e6:,.2f}M{per_year} per {v.step:g} {v.unit}",
+            f"{v.plan_value:,.1f}/{v.limit_value:,.1f} {v.unit}",
+            f"${v.value_per_unit:,.0f}/{one}{per_year}",
+            f"${v.saving_per_step / 1e6:,.2f}M{per_year} per {v.step:,.0f} {v.unit}",
         )
     console.print(table)
     for c in mv.checks:

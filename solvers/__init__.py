@@ -74,6 +74,7 @@ def solve(
     previous: Plan | None = None,
     move_cost_usd_per_rack: float | None = None,
     freeze: list[str] | tuple[str, ...] = (),
+    marginals: bool = False,
 ) -> Plan:
     """Place the scenario's demand with the named engine and return the plan.
 
@@ -87,6 +88,9 @@ def solve(
     ``previous``: re-plan from that plan (:mod:`solvers.replan`): racks below its count at a site cost
     ``move_cost_usd_per_rack`` each (one-off USD, annualised in the objective; default
     :data:`solvers.replan.DEFAULT_MOVE_COST_USD_PER_RACK`), and the ``freeze`` sites keep their racks.
+
+    ``marginals``: for a single-period plan, also the marginal values of its binding limits
+    (:mod:`solvers.duals`: LP duals with the plan's binaries fixed) in ``plan.marginal_values``.
 
     Raises :class:`placer.errors.InfeasibleError` (with reasons) when no placement exists
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
@@ -151,6 +155,10 @@ def solve(
         and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
     ):
         _add_worth(problem, result, plan)
+    if marginals and not problem.periods.multi and not result.interrupted:
+        from solvers.duals import marginal_values
+
+        plan.marginal_values = marginal_values(problem, result.racks, time_limit_s=scenario.policy.solver.time_limit_s)
     return plan
 
 

@@ -1,0 +1,267 @@
+"""Marginal values of a plan's binding limits: LP duals with the plan's binaries fixed.
+
+Input: a :class:`~solvers.problem.Problem` (single period) and a placement (racks by candidate, as an
+engine returns them, or a plan's assignments via :func:`racks_of_plan`). Output: a
+:class:`~placer.plan.MarginalValues` for ``plan.marginal_values``.
+
+Method. The placement MILP (:class:`solvers.milp.MilpModel`, built from outside) with every binary
+fixed at the plan's value -- ``use[t,s]`` (which tenant is at which site) and ``open[s]`` -- and the
+racks relaxed to fractional, solved as an LP by HiGHS through MathOpt under the same grid rows (the
+lazy contingency loop: solve, screen with PTDF/LODF, add the rows broken, re-solve). Fixing the racks
+too would leave every limit row without a free variable, its dual undefined (any value fits a
+degenerate vertex), so the racks stay free; the tenant-site pattern is the integer decision fixed.
+The dual of each row is read and mapped back to the planner's words through the formulation's
+:class:`~solvers.formulation.Row` (name, entities, sentence): site IT capacity, cooling by medium,
+feed (N-1), substation headroom, the band's two sides, generation adequacy, the latency shares.
+
+What a value means: with the sites and tenant-site pairs fixed, one more MW of room at that limit
+lowers the annualised cost by ``value_per_unit`` USD per year (a lower limit: one MW less asked).
+It is local: the LP objective is piecewise linear in the limit, so the value holds until its basis
+changes, and a full MILP re-solve may open another site or re-round racks and save more or less
+(:func:`resolve_checks` measures both; ``benchmarks/marginal_check.py`` reports them for korea-2025).
+
+Only limits binding in the plan itself are reported: the plan's slack (its integer racks) within one
+rack of the row's largest per-rack coefficient (the LP's fractional racks may fill a limit the whole
+racks leave a fraction of a rack short of); other rows with a dual are listed in ``skipped``.
+
+Single period only (a rollout's limits are per quarter; its duals are not written yet).
+
+Complexity: one LP per contingency-loop round (O(C + T·S) columns, O(C + S + B + rows added) rows), plus
+one LP re-solve per checked limit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from placer.plan import MarginalValue, MarginalValues, Plan, ResolveCheck
+from solvers.formulation import MW, Row
+from solvers.grid_security import SecurityLoop, has_grid, redispatch_lower_mw
+from solvers.milp import MilpModel
+from solvers.problem import Problem, final_scenario
+
+STEP_MW = 10.0  # "what 10 more MW here would save"
+SHARE_STEP = 0.01  # a latency share: one percentage point of the tenant's GPUs
+DUAL_TOL = 1e-6  # USD per unit: smaller duals are numerical zeros
+REPORTED_FAMILIES = (
+    "site_it_capacity",
+    "liquid_cooling",
+    "air_cooling",
+    "feed_capacity",
+    "substation_headroom",
+    "power_band_max",
+    "power_band_min",
+    "generation_adequacy",
+    "latency_share",
+)
+METHOD = (
+    "LP duals with the plan's binaries fixed (tenant-site pairs use[t,s] and open sites), racks relaxed to "
+    "fractional, under the same grid rows; local: the value of moving the limit with the sites and pairs "
+    "fixed, valid while the LP's basis holds"
+)
+
+
+def racks_of_plan(problem: Problem, plan: Plan) -> dict[int, int]:
+    """A plan's assignments as racks by candidate index (racks without a candidate are an error). O(A)."""
+    index = {
+        (problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
+        for i, c in enumerate(problem.candidates)
+    }
+    out: dict[int, int] = {}
+    for a in plan.assignments:
+        key = (a.tenant, a.sku, a.site)
+        if key not in index:
+            raise ValueError(f"the plan places {key} where the problem has no candidate")
+        out[index[key]] = out.get(index[key], 0) + a.racks
+    return out
+
+
+@dataclass
+class FixedLp:
+    """The fixed-binary LP of a placement: the model, its grid loop and the rows it reports."""
+
+    mm: MilpModel
+    loop: SecurityLoop | None
+    rows: dict[str, Row]  # reported families' rows by name
+    racks: dict[int, int]  # the plan's placement
+    time_limit_s: float
+
+    def solve(self) -> mathopt.SolveResult:
+        """Solve the LP; with a grid, add the rows its solution breaks and re-solve until clean."""
+        for _ in range(50):
+            params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=self.time_limit_s))
+            res = mathopt.solve(self.mm.m, mathopt.SolverType.HIGHS, params=params)
+            if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
+                raise RuntimeError(f"the fixed-binary LP ended {res.termination.reason.name}")
+            if self.loop is None:
+                return res
+            values = res.variable_values()
+            site_mw = np.array([values[v] for v in self.mm.facility])
+            red_mw = np.array([values[v] for v in self.mm.redispatch])
+            n_base, n_post = self.loop.add_rows(self.mm, self.loop.screen(site_mw, red_mw))
+            if n_base + n_post == 0:
+                return res
+        raise RuntimeError("the fixed-binary LP's contingency loop did not converge in 50 rounds")
+
+
+def fixed_lp(problem: Problem, racks: dict[int, int], *, time_limit_s: float = 30.0) -> FixedLp:
+    """Build the fixed-binary LP of ``racks`` (see the module docstring). O(model size)."""
+    if problem.periods.multi:
+        raise ValueError("marginal values are written for single-period plans")
+    mm = MilpModel(problem)
+    if problem.replan is not None:
+        from solvers.replan_milp import add_moves
+
+        add_moves(mm)
+    loop = None
+    sc = problem.scenario
+    if has_grid(sc):
+        from solvers.dcpf import GridModel
+
+        final = final_scenario(sc)
+        grid = GridModel.from_scenario(final)
+        pre = grid.preexisting_state()
+        loop = SecurityLoop(final, grid, pre, [s.id for s in problem.sites], last=mm.f.last)
+        mm.add_grid(grid, redispatch_lower_mw(final, pre), loop)
+        if sc.policy.grid.security == "none":
+            loop = None  # (line limits not enforced: the LP is not screened either)
+    mm.set_objective()
+    used = {(problem.candidates[i].t, problem.candidates[i].s) for i, n in racks.items() if n > 0}
+    for (t, s), var in mm.use.items():
+        var.lower_bound = var.upper_bound = float((t, s) in used)
+    for s, var in mm.open.items():
+        var.lower_bound = var.upper_bound = float(any(ss == s for _, ss in used))
+    for var in mm.m.variables():
+        var.integer = False
+    f, last = mm.f, mm.f.last
+    rows: dict[str, Row] = {}
+    for s in range(len(problem.sites)):
+        for row in f.site_limits(s, last):
+            rows[row.name] = row
+    for row in (*f.substation_limits(last), *f.power(), *f.tenant_rules()):
+        if row.family in REPORTED_FAMILIES:
+            rows[row.name] = row
+    return FixedLp(mm, loop, rows, racks, time_limit_s)
+
+
+def _plan_value(lp: FixedLp, row: Row) -> tuple[float, float]:
+    """(the plan's value of the row's expression, its largest per-rack coefficient). O(terms)."""
+    terms = lp.mm.f.expand(row.terms)
+    value = sum(c * lp.racks.get(ref.key[0], 0) for c, ref in terms if ref.kind == "y")
+    one_rack = max((abs(c) for c, ref in terms if ref.kind == "y"), default=0.0)
+    return value, one_rack
+
+
+def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[MarginalValue | None, str]:
+    upper = row.hi is not None
+    limit = float(row.hi if upper else row.lo)  # type: ignore[arg-type]
+    value, one_rack = _plan_value(lp, row)
+    slack = limit - value if upper else value - limit
+    if slack > one_rack + 1e-6 * max(1.0, abs(limit)):
+        return None, f"{row.name}: dual {dual:,.2f} at the LP's fractional racks, but the plan leaves {slack:,.3f} of room"
+    saving = -dual if upper else dual  # MathOpt: d(objective)/d(bound) = dual
+    if row.unit == MW:
+        unit, step = "MW", STEP_MW
+        words = f"{step:g} more MW" if upper else f"{step:g} MW less"
+    else:
+        tenant = next(t for t in problem.tenants if t.id == row.entities[0])
+        unit, step = "GPUs", float(math.ceil(SHARE_STEP * tenant.total_gpus))
+        words = f"a {SHARE_STEP:.0%} lower share ({step:,.0f} GPUs)"
+    per = "/yr"
+    text = (
+        f"{row.sentence}: {words} here would save ${saving * step / 1e6:,.2f}M{per} "
+        f"(${saving:,.0f} per {unit[:-1] if unit == 'GPUs' else unit} per year; local, sites fixed)"
+    )
+    return (
+        MarginalValue(
+            limit=row.name,
+            family=row.family,
+            entities=list(row.entities),
+            sentence=row.sentence,
+            sense="upper" if upper else "lower",
+            unit=unit,
+            limit_value=limit,
+            plan_value=value,
+            value_per_unit=saving,
+            step=step,
+            saving_per_step=saving * step,
+            text=text,
+        ),
+        "",
+    )
+
+
+def marginal_values(
+    problem: Problem, racks: dict[int, int], *, checks: int = 3, time_limit_s: float = 30.0
+) -> MarginalValues:
+    """The marginal values of ``racks``'s binding limits, largest saving first, with ``checks`` of them
+    re-solved with the limit moved by a step (:func:`resolve_checks`). O(LP solves)."""
+    lp = fixed_lp(problem, racks, time_limit_s=time_limit_s)
+    res = lp.solve()
+    duals = res.dual_values()
+    limits: list[MarginalValue] = []
+    skipped: list[str] = []
+    for ct, dual in duals.items():
+        row = lp.rows.get(ct.name)
+        if row is None or abs(dual) <= DUAL_TOL:
+            continue
+        entry, why = _limit_entry(problem, lp, row, float(dual))
+        if entry is None:
+            skipped.append(why)
+        elif entry.value_per_unit > DUAL_TOL:
+            limits.append(entry)
+    limits.sort(key=lambda v: (-v.saving_per_step, v.limit))
+    out = MarginalValues(
+        method=METHOD,
+        objective_unit="usd_per_year",
+        value_unit="USD per year per MW (per GPU for a latency share)",
+        lp_objective=float(res.objective_value()),
+        limits=limits,
+        skipped=sorted(skipped),
+    )
+    out.checks = resolve_checks(lp, float(res.objective_value()), limits[:checks])
+    return out
+
+
+def lp_objective_with(lp: FixedLp, limit: str, delta: float) -> float:
+    """The fixed-binary LP's optimum with row ``limit``'s bound moved by ``delta`` (its upper side up or its
+    lower side down by ``delta``: more room); the bound is restored after. O(one LP loop)."""
+    ct = next(c for c in lp.mm.m.linear_constraints() if c.name == limit)
+    lo, hi = ct.lower_bound, ct.upper_bound
+    row = lp.rows[limit]
+    try:
+        if row.hi is not None:
+            ct.upper_bound = hi + delta
+        else:
+            ct.lower_bound = lo - delta
+        return float(lp.solve().objective_value())
+    finally:
+        ct.lower_bound, ct.upper_bound = lo, hi
+
+
+def agrees(predicted: float, measured: float) -> bool:
+    """Within 1 % of the prediction, or 1 USD: the LP's own arithmetic, while its basis holds."""
+    return abs(predicted - measured) <= max(1.0, 0.01 * abs(predicted))
+
+
+def resolve_checks(lp: FixedLp, base: float, limits: list[MarginalValue]) -> list[ResolveCheck]:
+    """Each limit's predicted saving against the fixed-binary LP re-solved with the limit moved by its
+    step. O(one LP loop per limit)."""
+    out = []
+    for v in limits:
+        saving = base - lp_objective_with(lp, v.limit, v.step)
+        out.append(
+            ResolveCheck(
+                limit=v.limit,
+                step=v.step,
+                predicted_saving=v.saving_per_step,
+                lp_saving=saving,
+                agrees=agrees(v.saving_per_step, saving),
+            )
+        )
+    return out
