@@ -340,16 +340,22 @@ class MarginalValue(_Model):
 
 
 class ResolveCheck(_Model):
-    """A marginal value against re-solves with the limit moved by ``step``: the LP with the same binaries
-    (should agree within tolerance while the LP's basis holds) and, when run, the full MILP (may differ:
-    it can re-open sites and re-round racks)."""
+    """A marginal value against re-solves with the limit moved. The fixed-binary LP re-solved with a small
+    probe step (``probe_step``, 1 % of ``step``) checks the dual itself: it agrees within tolerance while
+    the LP's basis holds. Re-solved with the whole ``step``, it says what the step really saves with the
+    sites fixed (at most the linear prediction: the LP's cost is convex in the limit). The full MILP
+    re-solve (when run) may differ either way: it can re-open sites and re-round racks."""
 
     limit: Text
     step: Real
-    predicted_saving: Real = Field(description="saving_per_step, objective_unit")
-    lp_saving: Real = Field(description="LP objective before minus after moving the limit, objective_unit")
-    milp_saving: Real | None = Field(None, description="full MILP re-solve, objective before minus after")
-    agrees: Flag = Field(description="lp_saving within 1 % (or 1 USD) of predicted_saving")
+    predicted_saving: Real = Field(description="saving_per_step: value_per_unit * step, objective_unit")
+    lp_saving: Real = Field(description="fixed-binary LP objective before minus after moving the limit by step")
+    linear_over_step: Flag = Field(description="lp_saving within 1 % (or 1 USD) of predicted_saving")
+    probe_step: Real
+    probe_predicted_saving: Real = Field(description="value_per_unit * probe_step")
+    probe_lp_saving: Real = Field(description="the LP's saving with the limit moved by probe_step")
+    agrees: Flag = Field(description="probe_lp_saving within 1 % (or 1 USD) of probe_predicted_saving: the dual holds")
+    milp_saving: Real | None = Field(None, description="full MILP re-solve with the limit moved by step, when run")
 
 
 class MarginalValues(_Model):

@@ -53,10 +53,11 @@ def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
         )
     console.print(table)
     for c in mv.checks:
-        milp = "" if c.milp_saving is None else f", full MILP re-solve ${c.milp_saving / 1e6:,.2f}M"
+        milp = "" if c.milp_saving is None else f"; full MILP re-solve ${c.milp_saving / 1e6:,.3f}M"
         console.print(
             Text(
-                f"check {c.limit} moved {c.step:g}: predicted ${c.predicted_saving / 1e6:,.3f}M, "
-                f"LP re-solve ${c.lp_saving / 1e6:,.3f}M ({'agrees' if c.agrees else 'differs'}){milp}"
+                f"check {c.limit}: a {c.probe_step:g} step saves ${c.probe_lp_saving:,.0f} in the LP re-solve, "
+                f"${c.probe_predicted_saving:,.0f} predicted ({'agrees' if c.agrees else 'differs'}); the whole "
+                f"{c.step:g} saves ${c.lp_saving / 1e6:,.3f}M of ${c.predicted_saving / 1e6:,.3f}M predicted{milp}"
             )
         )

@@ -83,6 +83,8 @@ Cost terms: ``capex``, ``energy``, ``site_fixed``, ``tenant_spread``,
 ``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report and ``moves``
 exactly when it is a re-plan (``plan.replan``; the one-off move cost annualised by the capital
 recovery factor); ``summary.objective`` is their sum.
+Marginal values (:mod:`placer.verify_marginals`; plans with ``marginal_values``):
+``MARGINAL_UNKNOWN_LIMIT``, ``MARGINAL_NOT_BINDING``, ``MARGINAL_FIGURES``.
 Re-plans (:mod:`placer.verify_replan`): ``REPLAN_PREVIOUS``, ``REPLAN_MOVES``, ``REPLAN_FROZEN``,
 recomputed against the previous plan when it is given (``previous=``, ``placer verify --from``).
 
@@ -134,6 +136,8 @@ from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
+from placer.verify_marginals import CODES as MARGINAL_CODES
+from placer.verify_marginals import check_marginals
 from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
 from placer.verify_options import CODES as OPTION_CODES
@@ -173,6 +177,7 @@ ALL_CODES = (
     *OPTION_CODES,
     *WORTH_CODES,
     *REPLAN_CODES,
+    *MARGINAL_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -870,6 +875,17 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previou
             for h in check_worth(scenario, plan):
                 c.add(h.code, h.entity, h.message)
             checks += WORTH_CODES
+    if plan.marginal_values is not None:
+        for m in check_marginals(
+            c.scenario,
+            plan,
+            c.d,
+            lambda s: feed_n1_capacity_mw(c.d.feeds[s]),
+            lambda metros: fiber_rtt_ms(c.scenario, metros),
+            None if grid is None else grid.most_loaded,
+        ):
+            c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)
+        checks += MARGINAL_CODES
     if plan.replan is not None or previous is not None:
         for m in check_replan(scenario, plan, previous):
             c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)

@@ -158,7 +158,10 @@ def solve(
     if marginals and not problem.periods.multi and not result.interrupted:
         from solvers.duals import marginal_values
 
-        plan.marginal_values = marginal_values(problem, result.racks, time_limit_s=scenario.policy.solver.time_limit_s)
+        red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
+        plan.marginal_values = marginal_values(
+            problem, result.racks, redispatch_mw=red, time_limit_s=scenario.policy.solver.time_limit_s
+        )
     return plan
 
 

@@ -47,6 +47,7 @@ from solvers.problem import Problem, final_scenario
 
 STEP_MW = 10.0  # "what 10 more MW here would save"
 SHARE_STEP = 0.01  # a latency share: one percentage point of the tenant's GPUs
+PROBE_SHARE = 0.01  # the probe re-solve moves the limit by 1 % of its step (0.1 MW)
 DUAL_TOL = 1e-6  # USD per unit: smaller duals are numerical zeros
 REPORTED_FAMILIES = (
     "site_it_capacity",
@@ -58,7 +59,10 @@ REPORTED_FAMILIES = (
     "power_band_min",
     "generation_adequacy",
     "latency_share",
+    "line_limit",
+    "line_limit_n1",
 )
+LINE_FAMILIES = ("line_limit", "line_limit_n1")
 METHOD = (
     "LP duals with the plan's binaries fixed (tenant-site pairs use[t,s] and open sites), racks relaxed to "
     "fractional, under the same grid rows; local: the value of moving the limit with the sites and pairs "
@@ -90,6 +94,14 @@ class FixedLp:
     rows: dict[str, Row]  # reported families' rows by name
     racks: dict[int, int]  # the plan's placement
     time_limit_s: float
+    redispatch_mw: np.ndarray | None = None  # the plan's re-dispatch, GridModel.plant_ids order (line rows)
+
+    def add_line_rows(self) -> None:
+        """The line-limit rows the LP's loop added (base case and N-1), by name, for their duals."""
+        if self.loop is not None:
+            for l, j in sorted(self.loop.added):
+                row = self.loop.rows.line_limit(l, j)
+                self.rows[row.name] = row
 
     def solve(self) -> mathopt.SolveResult:
         """Solve the LP; with a grid, add the rows its solution breaks and re-solve until clean."""
@@ -109,8 +121,15 @@ class FixedLp:
         raise RuntimeError("the fixed-binary LP's contingency loop did not converge in 50 rounds")
 
 
-def fixed_lp(problem: Problem, racks: dict[int, int], *, time_limit_s: float = 30.0) -> FixedLp:
-    """Build the fixed-binary LP of ``racks`` (see the module docstring). O(model size)."""
+def fixed_lp(
+    problem: Problem,
+    racks: dict[int, int],
+    *,
+    redispatch_mw: dict[str, float] | None = None,
+    time_limit_s: float = 30.0,
+) -> FixedLp:
+    """Build the fixed-binary LP of ``racks`` (see the module docstring); ``redispatch_mw``: the plan's
+    re-dispatch by plant id (its line flows decide which line limits bind in the plan). O(model size)."""
     if problem.periods.multi:
         raise ValueError("marginal values are written for single-period plans")
     mm = MilpModel(problem)
@@ -138,6 +157,16 @@ def fixed_lp(problem: Problem, racks: dict[int, int], *, time_limit_s: float = 3
         var.lower_bound = var.upper_bound = float(any(ss == s for _, ss in used))
     for var in mm.m.variables():
         var.integer = False
+    # The racks' own bounds come from pruning by the capacities (max_racks): kept, they would bind in
+    # place of the limit rows (their value would go to reduced costs, and a moved limit would not move
+    # them). With the binaries fixed, the rows alone hold the capacities: a candidate may take up to its
+    # demand line at a used pair, none elsewhere; the use links and the capacity-link cuts (copies of
+    # the limits once the binaries are fixed) go.
+    for i, c in enumerate(problem.candidates):
+        mm.x[i].upper_bound = float(problem.demand_racks[(c.t, c.k)] if (c.t, c.s) in used else 0)
+    for ct in list(mm.m.linear_constraints()):
+        if ct.name.split("[", 1)[0] in ("use_link", "open_capacity", "use_capacity"):
+            mm.m.delete_linear_constraint(ct)
     f, last = mm.f, mm.f.last
     rows: dict[str, Row] = {}
     for s in range(len(problem.sites)):
@@ -146,11 +175,26 @@ def fixed_lp(problem: Problem, racks: dict[int, int], *, time_limit_s: float = 3
     for row in (*f.substation_limits(last), *f.power(), *f.tenant_rules()):
         if row.family in REPORTED_FAMILIES:
             rows[row.name] = row
-    return FixedLp(mm, loop, rows, racks, time_limit_s)
+    red = None
+    if loop is not None:
+        red = np.array([(redispatch_mw or {}).get(pid, 0.0) for pid in loop.grid.plant_ids])
+    return FixedLp(mm, loop, rows, racks, time_limit_s, red)
 
 
 def _plan_value(lp: FixedLp, row: Row) -> tuple[float, float]:
-    """(the plan's value of the row's expression, its largest per-rack coefficient). O(terms)."""
+    """(the plan's value of the row's expression, its largest per-rack coefficient); for a line row,
+    (the plan's |flow|, the largest flow one rack moves). O(terms)."""
+    if row.family in LINE_FAMILIES:
+        p = lp.mm.p
+        site_mw = np.zeros(len(p.sites))
+        for i, n in lp.racks.items():
+            site_mw[p.candidates[i].s] += n * p.facility_mw(p.candidates[i].k, p.candidates[i].s)
+        red = lp.redispatch_mw if lp.redispatch_mw is not None else np.zeros(0)
+        expr = sum(c * (site_mw[ref.key[0]] if ref.kind == "facility" else red[ref.key[0]]) for c, ref in row.terms)
+        const = -(row.lo + row.hi) / 2  # type: ignore[operator]
+        rack = max((p.facility_mw(c.k, c.s) for c in p.candidates), default=0.0)
+        coef = max((abs(c) for c, ref in row.terms if ref.kind == "facility"), default=0.0)
+        return abs(expr + const), coef * rack
     terms = lp.mm.f.expand(row.terms)
     value = sum(c * lp.racks.get(ref.key[0], 0) for c, ref in terms if ref.kind == "y")
     one_rack = max((abs(c) for c, ref in terms if ref.kind == "y"), default=0.0)
@@ -158,13 +202,18 @@ def _plan_value(lp: FixedLp, row: Row) -> tuple[float, float]:
 
 
 def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[MarginalValue | None, str]:
+    line = row.family in LINE_FAMILIES
     upper = row.hi is not None
-    limit = float(row.hi if upper else row.lo)  # type: ignore[arg-type]
     value, one_rack = _plan_value(lp, row)
+    if line:  # |flow| <= limit, a ranged row: the dual's sign says which side binds
+        limit = (row.hi - row.lo) / 2  # type: ignore[operator]
+        saving = abs(dual)
+    else:
+        limit = float(row.hi if upper else row.lo)  # type: ignore[arg-type]
+        saving = -dual if upper else dual  # MathOpt: d(objective)/d(bound) = dual
     slack = limit - value if upper else value - limit
     if slack > one_rack + 1e-6 * max(1.0, abs(limit)):
         return None, f"{row.name}: dual {dual:,.2f} at the LP's fractional racks, but the plan leaves {slack:,.3f} of room"
-    saving = -dual if upper else dual  # MathOpt: d(objective)/d(bound) = dual
     if row.unit == MW:
         unit, step = "MW", STEP_MW
         words = f"{step:g} more MW" if upper else f"{step:g} MW less"
@@ -197,12 +246,19 @@ def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[
 
 
 def marginal_values(
-    problem: Problem, racks: dict[int, int], *, checks: int = 3, time_limit_s: float = 30.0
+    problem: Problem,
+    racks: dict[int, int],
+    *,
+    redispatch_mw: dict[str, float] | None = None,
+    checks: int = 20,
+    time_limit_s: float = 30.0,
 ) -> MarginalValues:
     """The marginal values of ``racks``'s binding limits, largest saving first, with ``checks`` of them
-    re-solved with the limit moved by a step (:func:`resolve_checks`). O(LP solves)."""
-    lp = fixed_lp(problem, racks, time_limit_s=time_limit_s)
+    re-solved with the limit moved (:func:`resolve_checks`: the first ``checks``, two LPs each). ``redispatch_mw``: the plan's re-dispatch
+    by plant (for its line flows). O(LP solves)."""
+    lp = fixed_lp(problem, racks, redispatch_mw=redispatch_mw, time_limit_s=time_limit_s)
     res = lp.solve()
+    lp.add_line_rows()
     duals = res.dual_values()
     limits: list[MarginalValue] = []
     skipped: list[str] = []
@@ -216,15 +272,23 @@ def marginal_values(
         elif entry.value_per_unit > DUAL_TOL:
             limits.append(entry)
     limits.sort(key=lambda v: (-v.saving_per_step, v.limit))
+    base = float(res.objective_value())
+    found = resolve_checks(lp, base, limits[:checks])
+    for v, c in zip(limits, found):
+        if not c.agrees:  # the dual is one subgradient of a kink: more room saves what the probe measured
+            v.text += (
+                f"; the re-solve with {c.probe_step:g} {v.unit} more saves ${c.probe_lp_saving / c.probe_step:,.0f} "
+                f"per {v.unit[:-1] if v.unit == 'GPUs' else v.unit} (a tied limit holds too)"
+            )
     out = MarginalValues(
         method=METHOD,
         objective_unit="usd_per_year",
-        value_unit="USD per year per MW (per GPU for a latency share)",
-        lp_objective=float(res.objective_value()),
+        value_unit="USD per year per MW (per GPU for a latency share; per MW of rating for a line)",
+        lp_objective=base,
         limits=limits,
+        checks=found,
         skipped=sorted(skipped),
     )
-    out.checks = resolve_checks(lp, float(res.objective_value()), limits[:checks])
     return out
 
 
@@ -237,8 +301,8 @@ def lp_objective_with(lp: FixedLp, limit: str, delta: float) -> float:
     try:
         if row.hi is not None:
             ct.upper_bound = hi + delta
-        else:
-            ct.lower_bound = lo - delta
+        if row.lo is not None and (row.hi is None or row.family in LINE_FAMILIES):
+            ct.lower_bound = lo - delta  # (a line's limit bounds |flow|: both sides move)
         return float(lp.solve().objective_value())
     finally:
         ct.lower_bound, ct.upper_bound = lo, hi
@@ -250,18 +314,25 @@ def agrees(predicted: float, measured: float) -> bool:
 
 
 def resolve_checks(lp: FixedLp, base: float, limits: list[MarginalValue]) -> list[ResolveCheck]:
-    """Each limit's predicted saving against the fixed-binary LP re-solved with the limit moved by its
-    step. O(one LP loop per limit)."""
+    """Each limit's prediction against the fixed-binary LP re-solved with the limit moved by a probe
+    (1 % of its step: checks the dual) and by its whole step (what the step saves, sites fixed).
+    O(two LP loops per limit)."""
     out = []
     for v in limits:
+        probe = PROBE_SHARE * v.step
         saving = base - lp_objective_with(lp, v.limit, v.step)
+        probe_saving = base - lp_objective_with(lp, v.limit, probe)
         out.append(
             ResolveCheck(
                 limit=v.limit,
                 step=v.step,
                 predicted_saving=v.saving_per_step,
                 lp_saving=saving,
-                agrees=agrees(v.saving_per_step, saving),
+                linear_over_step=agrees(v.saving_per_step, saving),
+                probe_step=probe,
+                probe_predicted_saving=v.value_per_unit * probe,
+                probe_lp_saving=probe_saving,
+                agrees=agrees(v.value_per_unit * probe, probe_saving),
             )
         )
     return out
