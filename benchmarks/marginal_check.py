@@ -39,7 +39,11 @@ def moved_scenario(scenario: Scenario, family: str, entities: list[str], step: f
     sc = scenario.model_copy(deep=True)
     nodes = {n.id: n for n in sc.topology.nodes}
     if family in ("site_it_capacity", "liquid_cooling", "air_cooling"):
-        attr = {"site_it_capacity": "it_capacity_mw", "liquid_cooling": "liquid_cooling_mw", "air_cooling": "air_cooling_mw"}
+        attr = {
+            "site_it_capacity": "it_capacity_mw",
+            "liquid_cooling": "liquid_cooling_mw",
+            "air_cooling": "air_cooling_mw",
+        }
         node = nodes[entities[0]]
         setattr(node, attr[family], getattr(node, attr[family]) + step)
     elif family == "feed_capacity":  # every feed of the site + step: its N-1 limit (total - largest) + step or more
@@ -47,7 +51,8 @@ def moved_scenario(scenario: Scenario, family: str, entities: list[str], step: f
             if entities[0] in (e.from_node, e.to_node):
                 e.capacity_mw += step
     elif family == "substation_headroom":
-        nodes[entities[0]].headroom_mw += step
+        sub = next(b for b in sc.topology.substations if b.id == entities[0])
+        sub.headroom_mw += step
     elif family == "power_band_max":
         sc.policy.power_band_mw.max_mw += step
     elif family == "power_band_min":

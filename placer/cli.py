@@ -108,7 +108,9 @@ def solve(
         None, "--from", help="re-plan from this previous plan: moving its racks costs --move-cost each"
     ),
     move_cost: float | None = typer.Option(
-        None, "--move-cost", help="USD per rack moved away from its site, one-off (default 100,000; annualised by the CRF)"
+        None,
+        "--move-cost",
+        help="USD per rack moved away from its site, one-off (default 100,000; annualised by the CRF)",
     ),
     freeze: list[str] = typer.Option([], "--freeze", help="with --from: this site keeps its racks (repeatable)"),
     marginals: bool = typer.Option(

@@ -39,7 +39,9 @@ def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
     mv = plan.marginal_values
     if mv is None or not mv.limits:
         return
-    table = Table(title=f"Marginal values of the binding limits ({mv.value_unit}; local: sites fixed, racks fractional)")
+    table = Table(
+        title=f"Marginal values of the binding limits ({mv.value_unit}; local: sites fixed, racks fractional)"
+    )
     for col in ("limit", "plan / limit", "value", "a step more room saves"):
         table.add_column(col, justify="left" if col == "limit" else "right")
     per_year = "/yr" if mv.objective_unit == "usd_per_year" else ""

@@ -142,10 +142,10 @@ from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
 from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_options import built_options, check_options
-from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
 from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_replan import check_replan, moves_usd_per_year
+from placer.verify_schedule import CODES as SCHEDULE_CODES
+from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
 from placer.verify_worth import CODES as WORTH_CODES
 from placer.verify_worth import check_worth
 

@@ -161,7 +161,9 @@ def check_marginals(
             if v.family in LINE_FAMILIES:
                 break  # (the worst case of the line may be another outage at the same loading: binding is judged)
             if not math.isclose(rep, exp, rel_tol=MW_REL_TOL, abs_tol=MW_ABS_TOL):
-                add("MARGINAL_FIGURES", ent, f"{v.limit}: {what} is {rep:,.6g}, recomputed {exp:,.6g}", rep, exp, v.unit)
+                add(
+                    "MARGINAL_FIGURES", ent, f"{v.limit}: {what} is {rep:,.6g}, recomputed {exp:,.6g}", rep, exp, v.unit
+                )
         if v.value_per_unit < -USD_ABS_TOL:
             add("MARGINAL_FIGURES", ent, f"{v.limit}: more room cannot cost more (value {v.value_per_unit:,.2f})")
         if not math.isclose(v.saving_per_step, v.value_per_unit * v.step, rel_tol=USD_REL_TOL, abs_tol=USD_ABS_TOL):

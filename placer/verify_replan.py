@@ -55,11 +55,22 @@ def check_replan(scenario: Scenario, plan: Plan, previous: Plan | None) -> list[
 
     if r is None:
         if previous is not None:
-            add("REPLAN_MOVES", "replan", "a previous plan was given, but the plan reports no re-plan (no replan section)")
+            add(
+                "REPLAN_MOVES",
+                "replan",
+                "a previous plan was given, but the plan reports no re-plan (no replan section)",
+            )
         return found
     n = sum(m.racks for m in r.moves)
     if n != r.racks_moved:
-        add("REPLAN_MOVES", "replan", f"racks_moved is {r.racks_moved:,}, the moves add up to {n:,}", r.racks_moved, n, "racks")
+        add(
+            "REPLAN_MOVES",
+            "replan",
+            f"racks_moved is {r.racks_moved:,}, the moves add up to {n:,}",
+            r.racks_moved,
+            n,
+            "racks",
+        )
     if not math.isclose(r.move_cost_usd, n * r.move_cost_usd_per_rack, rel_tol=USD_REL_TOL, abs_tol=USD_ABS_TOL):
         add(
             "REPLAN_MOVES",
@@ -114,7 +125,14 @@ def check_replan(scenario: Scenario, plan: Plan, previous: Plan | None) -> list[
             )
     kept = sum(before.values()) - sum(expected.values())
     if kept != r.racks_kept:
-        add("REPLAN_MOVES", "replan", f"racks_kept is {r.racks_kept:,}, recomputed {kept:,}", r.racks_kept, kept, "racks")
+        add(
+            "REPLAN_MOVES",
+            "replan",
+            f"racks_kept is {r.racks_kept:,}, recomputed {kept:,}",
+            r.racks_kept,
+            kept,
+            "racks",
+        )
     frozen = set(r.frozen_sites)
     for (t, k, s), n in sorted(before.items()):
         if s in frozen and now.get((t, k, s), 0) < n:

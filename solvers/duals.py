@@ -213,7 +213,10 @@ def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[
         saving = -dual if upper else dual  # MathOpt: d(objective)/d(bound) = dual
     slack = limit - value if upper else value - limit
     if slack > one_rack + 1e-6 * max(1.0, abs(limit)):
-        return None, f"{row.name}: dual {dual:,.2f} at the LP's fractional racks, but the plan leaves {slack:,.3f} of room"
+        return (
+            None,
+            f"{row.name}: dual {dual:,.2f} at the LP's fractional racks, but the plan leaves {slack:,.3f} of room",
+        )
     if row.unit == MW:
         unit, step = "MW", STEP_MW
         words = f"{step:g} more MW" if upper else f"{step:g} MW less"

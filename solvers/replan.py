@@ -64,13 +64,13 @@ def replan_from(problem: Problem, previous: Plan, move_cost_usd_per_rack: float,
             "re-planning (--from) handles single-period scenarios; this scenario is a rollout", where="--from"
         )
     if not math.isfinite(move_cost_usd_per_rack) or move_cost_usd_per_rack < 0:
-        raise InputError(f"the move cost must be a finite number >= 0, not {move_cost_usd_per_rack}", where="--move-cost")
+        raise InputError(
+            f"the move cost must be a finite number >= 0, not {move_cost_usd_per_rack}", where="--move-cost"
+        )
     site_index = {s.id: j for j, s in enumerate(problem.sites)}
     for sid in freeze:
         if sid not in site_index:
-            raise InputError(
-                f"unknown site '{sid}'; sites are {', '.join(sorted(site_index))}", where="--freeze"
-            )
+            raise InputError(f"unknown site '{sid}'; sites are {', '.join(sorted(site_index))}", where="--freeze")
     by_ids = {
         (problem.tenants[c.t].id, problem.skus[c.k].id, problem.sites[c.s].id): i
         for i, c in enumerate(problem.candidates)
@@ -104,10 +104,10 @@ def check_frozen(problem: Problem, replan: Replan, freeze: list[str]) -> None:
     cooling or feed load above the site's new limit. Raises :class:`InfeasibleError`. O(A + S)."""
     p = problem
     reasons: list[str] = []
-    for (t, k, s), n in sorted(replan.forced.items()):
-        if s in freeze:
+    for (tid, kid, sid), n in sorted(replan.forced.items()):
+        if sid in freeze:
             reasons.append(
-                f"site {s} is frozen with {n:,} racks of tenant {t}'s {k}, but the new scenario gives them no place "
+                f"site {sid} is frozen with {n:,} racks of tenant {tid}'s {kid}, but the new scenario gives them no place "
                 "there (the tenant no longer asks for that SKU, the site's region is not allowed, or a rack no longer fits)"
             )
     per_line: dict[tuple[int, int], int] = {}
@@ -125,17 +125,16 @@ def check_frozen(problem: Problem, replan: Replan, freeze: list[str]) -> None:
             )
     for s, idx in sorted(per_site.items()):
         site = p.sites[s]
-        racks = {i: replan.previous[i] for i in idx}
-        for what, per_rack, cap in (
-            ("IT load", lambda k: p.it_mw(k), p.periods.it_cap[-1][s]),
-            ("liquid heat", lambda k: p.liquid_mw(k), p.periods.liquid_cap[-1][s]),
-            ("air heat", lambda k: p.air_mw(k), p.periods.air_cap[-1][s]),
-            ("facility load on its feeds (N-1)", lambda k: p.facility_mw(k, s), p.feed_limit_mw[s]),
+        ks = [(p.candidates[i].k, replan.previous[i]) for i in idx]
+        for what, load, cap in (
+            ("IT load", sum(n * p.it_mw(k) for k, n in ks), p.periods.it_cap[-1][s]),
+            ("liquid heat", sum(n * p.liquid_mw(k) for k, n in ks), p.periods.liquid_cap[-1][s]),
+            ("air heat", sum(n * p.air_mw(k) for k, n in ks), p.periods.air_cap[-1][s]),
+            ("facility load on its feeds (N-1)", sum(n * p.facility_mw(k, s) for k, n in ks), p.feed_limit_mw[s]),
         ):
-            load = sum(n * per_rack(p.candidates[i].k) for i, n in racks.items())
             if load > cap + 1e-6 * max(1.0, cap):
                 reasons.append(
-                    f"site {site.id} is frozen with {sum(racks.values()):,} racks ({load:.1f} MW of {what}), "
+                    f"site {site.id} is frozen with {sum(n for _, n in ks):,} racks ({load:.1f} MW of {what}), "
                     f"but now holds at most {cap:g} MW"
                 )
     if reasons:

@@ -149,7 +149,11 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
             notes.append("the contingency loop stopped (iteration or time limit) with no-harm violations left")
         before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
         lean = parsimonious_redispatch(
-            loop, site_mw, best.redispatch_mw, lower_mw, time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter()))
+            loop,
+            site_mw,
+            best.redispatch_mw,
+            lower_mw,
+            time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
         )
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if lean_report.n_minus_1 == "secure" or scr.base_violations or scr.post_violations:

@@ -110,7 +110,9 @@ def test_korea_latency_shares_against_the_full_milp():
     for v in plan.marginal_values.limits[:2]:
         c = next(c for c in plan.marginal_values.checks if c.limit == v.limit)
         assert c.agrees and c.linear_over_step
-        milp = solve(moved_scenario(sc, v.family, v.entities, v.step), "milp", time_limit_s=120)
+        moved = moved_scenario(sc, v.family, v.entities, v.step)
+        assert moved is not None
+        milp = solve(moved, "milp", time_limit_s=120)
         assert plan.summary.objective - milp.summary.objective == pytest.approx(v.saving_per_step, rel=0.05)
 
 

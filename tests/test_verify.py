@@ -19,8 +19,8 @@ from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Su
 from placer.scenario import Feed, Fiber, Scenario
 from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
 from placer.verify_marginals import CODES as MARGINAL_CODES
-from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, only

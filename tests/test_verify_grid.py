@@ -41,8 +41,8 @@ from placer.plan import (
 from placer.scenario import GridPolicy, Line, Scenario
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_marginals import CODES as MARGINAL_CODES
-from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, only

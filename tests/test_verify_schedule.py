@@ -26,8 +26,8 @@ from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_marginals import CODES as MARGINAL_CODES
-from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
 from placer.verify_worth import CODES as WORTH_CODES
