@@ -159,9 +159,12 @@ def solve(
         from solvers.duals import marginal_values
 
         red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
-        plan.marginal_values = marginal_values(
-            problem, result.racks, redispatch_mw=red, time_limit_s=scenario.policy.solver.time_limit_s
-        )
+        try:
+            plan.marginal_values = marginal_values(
+                problem, result.racks, redispatch_mw=red, time_limit_s=scenario.policy.solver.time_limit_s
+            )
+        except RuntimeError as exc:  # e.g. an insecure grid-blind plan: its fixed-binary LP has no solution
+            plan.summary.notes.append(f"marginal values not computed: {exc}")
     return plan
 
 

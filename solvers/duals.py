@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,8 +109,14 @@ class FixedLp:
         for _ in range(50):
             params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=self.time_limit_s))
             res = mathopt.solve(self.mm.m, mathopt.SolverType.HIGHS, params=params)
-            if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
-                raise RuntimeError(f"the fixed-binary LP ended {res.termination.reason.name}")
+            reason = res.termination.reason
+            if reason == mathopt.TerminationReason.INFEASIBLE:
+                raise RuntimeError(
+                    "with this plan's sites fixed no placement meets every limit (an insecure plan: no "
+                    "re-dispatch keeps its lines within their limits)"
+                )
+            if reason != mathopt.TerminationReason.OPTIMAL:
+                raise RuntimeError(f"the fixed-binary LP ended {reason.name} within {self.time_limit_s:g} s")
             if self.loop is None:
                 return res
             values = res.variable_values()
@@ -276,7 +283,7 @@ def marginal_values(
             limits.append(entry)
     limits.sort(key=lambda v: (-v.saving_per_step, v.limit))
     base = float(res.objective_value())
-    found = resolve_checks(lp, base, limits[:checks])
+    found = resolve_checks(lp, base, limits[:checks], budget_s=time_limit_s / 2)
     for v, c in zip(limits, found):
         if not c.agrees:  # the dual is one subgradient of a kink: more room saves what the probe measured
             v.text += (
@@ -316,12 +323,17 @@ def agrees(predicted: float, measured: float) -> bool:
     return abs(predicted - measured) <= max(1.0, 0.01 * abs(predicted))
 
 
-def resolve_checks(lp: FixedLp, base: float, limits: list[MarginalValue]) -> list[ResolveCheck]:
+def resolve_checks(
+    lp: FixedLp, base: float, limits: list[MarginalValue], *, budget_s: float = math.inf
+) -> list[ResolveCheck]:
     """Each limit's prediction against the fixed-binary LP re-solved with the limit moved by a probe
-    (1 % of its step: checks the dual) and by its whole step (what the step saves, sites fixed).
-    O(two LP loops per limit)."""
+    (1 % of its step: checks the dual) and by its whole step (what the step saves, sites fixed), in
+    order until ``budget_s`` is spent. O(two LP loops per limit)."""
     out = []
+    until = time.perf_counter() + budget_s
     for v in limits:
+        if time.perf_counter() > until:
+            break
         probe = PROBE_SHARE * v.step
         saving = base - lp_objective_with(lp, v.limit, v.step)
         probe_saving = base - lp_objective_with(lp, v.limit, probe)
