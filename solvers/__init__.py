@@ -147,7 +147,9 @@ def solve(
         hint = previous_hint(problem) or hint  # the previous placement, when it still places the demand
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
     plan = assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
-    if (
+    if problem.replan is not None and plan.investments:
+        plan.summary.notes.append("option worth: not evaluated for a re-plan (its NPV carries the move cost)")
+    elif (
         option_worth
         and plan.investments
         and plan.npv is not None

@@ -194,7 +194,10 @@ def assemble_plan(
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
-        npv = npv_report(priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built)
+        moves_usd = None if problem.replan is None else replan_report(problem, racks).move_cost_usd
+        npv = npv_report(
+            priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built, moves_usd
+        )
         objective = npv.total_usd
     else:
         objective = sum(t.usd_per_year for t in terms)
@@ -222,7 +225,7 @@ def assemble_plan(
         money = problem.redispatch_money_factor  # USD per year -> the objective's unit
         if npv is not None:
             assert schedule is not None, "a rollout's NPV comes with its schedule"
-            npv = npv_report(priced, schedule, cost, built)
+            npv = npv_report(priced, schedule, cost, built, moves_usd)
             objective = npv.total_usd
         else:
             objective += cost

@@ -7,16 +7,19 @@ engines read through the ``moves`` formulation family here:
 * ``moves[t,k,s]`` (structure): ``moved[i] + x[i] >= previous[i]`` for every candidate that held racks
   before, with ``moved[i] >= 0``: the racks below the previous count at that site. The objective adds
   ``move_cost_usd_per_rack * CRF * moved[i]`` (:func:`move_terms`): the one-off cost annualised by the
-  capital recovery factor, so the objective stays USD per year (the plan's ``moves`` cost term; the
-  one-off total is reported apart in ``plan.replan.move_cost_usd``);
+  capital recovery factor, so a single period's objective stays USD per year (the plan's ``moves``
+  cost term; the one-off total is reported apart in ``plan.replan.move_cost_usd``). A rollout's
+  objective is a net present value in USD: there the one-off cost enters as it is, now (the first
+  quarter, undiscounted: the re-plan is made at the start of the rollout), the NPV's ``moves`` term;
+  the moves are those of the final build-out against the previous plan's;
 * ``frozen[t,k,s]`` (a planner's rule, named in infeasibility cores): at a frozen site
   ``x[i] >= previous[i]``; a frozen site's racks never count as moves.
 
 Previous racks with no candidate in the new problem (the tenant no longer asks for that SKU, the
 site's region is no longer allowed, the rack no longer fits) leave their site whatever the engine
 does: they are constant moves (:attr:`Replan.forced`), and at a frozen site they make the problem
-infeasible, said so by :func:`check_frozen`. Single-period scenarios only (a rollout's objective is
-an NPV, whose move term is not written).
+infeasible, said so by :func:`check_frozen`. On a rollout, frozen sites keep their racks in the final
+build-out (when each goes live is re-planned).
 
 Complexity: O(A + C) for A previous assignments and C candidates.
 """
@@ -50,7 +53,7 @@ class Replan:
 
     @property
     def move_usd_per_rack_year(self) -> float:
-        """The one-off move cost annualised (USD per year per rack moved): the objective's coefficient."""
+        """The one-off move cost annualised (USD per year per rack moved): a single period's coefficient."""
         return self.move_cost_usd_per_rack * self.crf
 
 
@@ -59,10 +62,6 @@ def replan_from(problem: Problem, previous: Plan, move_cost_usd_per_rack: float,
     moved), with the sites ``freeze`` keeping their racks. Raises :class:`InputError` (a rollout, an
     unknown frozen site, a negative or non-finite cost) and :class:`InfeasibleError` (frozen racks that
     cannot stay). O(A + C)."""
-    if problem.periods.multi:
-        raise InputError(
-            "re-planning (--from) handles single-period scenarios; this scenario is a rollout", where="--from"
-        )
     if not math.isfinite(move_cost_usd_per_rack) or move_cost_usd_per_rack < 0:
         raise InputError(
             f"the move cost must be a finite number >= 0, not {move_cost_usd_per_rack}", where="--move-cost"
@@ -182,11 +181,13 @@ def move_rows(f: Formulation) -> Iterator[Row]:
 
 
 def move_terms(f: Formulation) -> list[tuple[float, Ref]]:
-    """The objective's move terms: the annualised move cost (USD per year per rack) on each ``moved``."""
+    """The objective's move terms on each ``moved``: the annualised move cost (USD per year per rack) of a
+    single period; the one-off cost (USD now, present value) of a rollout, whose objective is its NPV."""
     r = f.p.replan
-    if r is None or r.move_usd_per_rack_year <= 0:
+    coef = 0.0 if r is None else (r.move_cost_usd_per_rack if f.p.periods.multi else r.move_usd_per_rack_year)
+    if coef <= 0:
         return []
-    return [(r.move_usd_per_rack_year, moved(i)) for i in movable(f)]
+    return [(coef, moved(i)) for i in movable(f)]
 
 
 # ---- the plan's side ------------------------------------------------------------------------------

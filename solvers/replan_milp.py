@@ -147,7 +147,8 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         if scr.base_violations or scr.post_violations:
             status = "FEASIBLE"
             notes.append("the contingency loop stopped (iteration or time limit) with no-harm violations left")
-        before = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
+        money = problem.redispatch_money_factor  # USD per year of re-dispatch -> the objective's unit
+        before = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
         lean = parsimonious_redispatch(
             loop,
             site_mw,
@@ -157,7 +158,7 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         )
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if lean_report.n_minus_1 == "secure" or scr.base_violations or scr.post_violations:
-            after = redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
+            after = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
             best.objective += after - before
             best.redispatch_mw = lean
             grid_report = lean_report
@@ -172,6 +173,8 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
                 "generation cost of the plants re-dispatched to serve the new load",
             )
         ]
+    if problem.periods.multi:
+        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final build-out")
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
     return EngineResult(
@@ -194,5 +197,7 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         notes=notes,
         grid=grid_report,
         extra_terms=extra,
+        schedule=best.schedule,
+        options=best.options,
         interrupted=run.interrupted,
     )

@@ -113,8 +113,49 @@ def test_bad_re_plan_inputs_are_refused(korea_base):
         solve(sc, "greedy", previous=base)
     with pytest.raises(InputError, match="move cost"):
         solve(sc, "cpsat", previous=base, move_cost_usd_per_rack=-1.0)
-    with pytest.raises(InputError, match="rollout"):
-        solve(builtin_scenario("korea-2025-rollout"), "cpsat", previous=base)
+    with pytest.raises(InputError, match="move cost"):
+        solve(sc, "cpsat", previous=base, move_cost_usd_per_rack=float("nan"))
+
+
+# ---- rollouts: the moves of the final build-out, their one-off cost in the NPV ------------------
+@pytest.fixture(scope="module")
+def rollout_case():
+    from placer.io import load_scenario
+
+    sc = load_scenario(DATA / "rollout_multi.yaml")
+    base = solve(sc, "cpsat")
+    changed = sc.model_copy(deep=True)
+    for e in changed.topology.edges_of_kind("feed"):
+        if e.id in ("feed-w1", "feed-w2"):
+            e.capacity_mw = 1.9  # west's N-1 feed limit 2.0 -> 1.9 MW: its 1.99 MW no longer fits
+    return changed, base
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "milp"])
+def test_rollout_re_plan_moves_few_racks_and_charges_them_in_the_npv(rollout_case, engine):
+    sc, base = rollout_case
+    plan = solve(sc, engine, previous=base, move_cost_usd_per_rack=100_000)
+    report = verify(sc, plan, previous=base)
+    assert report.valid, report.violations
+    assert plan.summary.status == "OPTIMAL"
+    r = plan.replan
+    assert [(m.tenant, m.from_site, m.racks) for m in r.moves] == [("b", "west", 2)]
+    moves = next(t for t in plan.npv.terms if t.name == "moves")
+    assert moves.usd == 200_000.0  # one-off, now: the first quarter, undiscounted
+    assert plan.npv.periods[0].terms_usd["moves"] == 200_000.0
+    assert all(p.terms_usd["moves"] == 0 for p in plan.npv.periods[1:])
+    fresh = solve(sc, engine)
+    assert _moved(base, fresh) == 5 > r.racks_moved
+
+
+def test_injected_npv_moves_term_is_caught(rollout_case):
+    sc, base = rollout_case
+    plan = solve(sc, "cpsat", previous=base, move_cost_usd_per_rack=100_000)
+    bad = plan.model_copy(deep=True)
+    for t in bad.npv.terms:
+        if t.name == "moves":
+            t.usd = 0.0  # the one-off move cost left out of the NPV
+    assert "NPV_TERM" in codes(verify(sc, bad, previous=base))
 
 
 # ---- verifier injections: each REPLAN code alone --------------------------------------------------
