@@ -284,6 +284,11 @@ class PeriodReport(_Model):
     gpus_live: Int
     gpus_stranded: Int = Field(description="delivered but not yet live")
     sites: list[SitePeriod]
+    grid: GridReport | None = Field(
+        None,
+        description="this quarter's DC power flow, against its own network (ratings, feeds) and load (racks live, "
+        "less on-site supply): every quarter but the last of a rollout on a grid; the last is the plan's grid",
+    )
 
 
 class Move(_Model):

@@ -130,12 +130,14 @@ from placer.contract import (  # the contract with the solver; re-exported under
     USD_ABS_TOL,
     USD_REL_TOL,
     limit_slack,
+    quarter_discount_factor,
 )
 from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_claims import CLAIM_CODES, check_claims
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
+from placer.verify_grid_periods import check_period_grids
 from placer.verify_marginals import CODES as MARGINAL_CODES
 from placer.verify_marginals import check_marginals
 from placer.verify_npv import CODES as NPV_CODES
@@ -145,7 +147,7 @@ from placer.verify_options import built_options, check_options
 from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_replan import check_replan, moves_usd_per_year
 from placer.verify_schedule import CODES as SCHEDULE_CODES
-from placer.verify_schedule import check_schedule, stranded_gpu_quarters, with_final_capacities
+from placer.verify_schedule import capacities_in_period, check_schedule, stranded_gpu_quarters, with_final_capacities
 from placer.verify_worth import CODES as WORTH_CODES
 from placer.verify_worth import check_worth
 
@@ -374,6 +376,7 @@ class _Checker:
         self.d = _Derived()
         self.known_rows: list[int] = []  # indices of assignments naming known entities
         self.objective_usd = math.nan  # the verifier's own objective of the racks, set by check_reported
+        self.redispatch_by_quarter: list[float | None] | None = None  # a rollout's, USD/yr per quarter (grid checks)
 
     def add(self, code: str, entity: str, message: str, measured=None, limit=None, unit: str = "") -> None:
         self.violations.append(
@@ -811,7 +814,16 @@ class _Checker:
             total, what, unit = math.fsum(expected_terms.values()), "summary.objective (sum of cost terms)", "USD/year"
         else:
             # a rollout's objective is its NPV (USD); cost_breakdown is the final build-out's run rate
-            npv, found = check_npv(self.scenario, plan, expected_terms.get(REDISPATCH_TERM, 0.0))
+            # each quarter's re-dispatch, from its own grid report (the last quarter's is plan.grid)
+            r = self.scenario.rollout
+            assert r is not None, "a rollout has its periods"
+            known: list[float | None] = (
+                self.redispatch_by_quarter
+                if self.redispatch_by_quarter is not None  # (None: no schedule naming the quarters to price)
+                else [None] * len(r.periods)
+            )
+            by_quarter = [v if v is not None else self._reported_redispatch(q) for q, v in enumerate(known)]
+            npv, found = check_npv(self.scenario, plan, by_quarter)
             for f in found:
                 self.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
             assert npv is not None, "a rollout has an NPV"
@@ -820,8 +832,19 @@ class _Checker:
         if not _usd_close(sm.objective, total):
             self._mismatch("summary", what, sm.objective, total, unit)
         if self.scenario.rollout is None:
-            for f in check_npv(self.scenario, plan, 0.0)[1]:
+            for f in check_npv(self.scenario, plan, ())[1]:
                 self.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)
+
+    def _reported_redispatch(self, q: int) -> float:
+        """Quarter q's re-dispatch cost (USD per year) as the plan's NPV states it: used where the
+        quarter's grid report is missing (GRID_MISSING says so), so that one fault is one finding."""
+        npv = self.plan.npv
+        if npv is None or q >= len(npv.periods):
+            return 0.0
+        period = npv.periods[q]
+        years = self.scenario.policy.cost.quarter_length_years
+        d = quarter_discount_factor(q, self.scenario.policy.cost.discount_rate, years)
+        return period.terms_usd.get(REDISPATCH_TERM, 0.0) / (d * years)
 
 
 def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previous: Plan | None = None) -> Report:
@@ -835,7 +858,8 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previou
             where="scenario_digest",
         )
     # A rollout's final build-out is judged against the capacities in service in its last period.
-    c = _Checker(with_final_capacities(scenario, built_options(scenario, plan)), plan)
+    built = built_options(scenario, plan)
+    c = _Checker(with_final_capacities(scenario, built), plan)
     checks: list[str] = []
 
     c.check_unknown_entity()
@@ -861,8 +885,13 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previou
             continue
         fn()
         checks.append(code)
-    grid_codes, grid = check_grid(c.scenario, plan, c.d.facility, c.add)
+    # the grid carries each site's load less the on-site or contracted supply built there
+    onsite = capacities_in_period(scenario, scenario.rollout.periods[-1], built).onsite if scenario.rollout else {}
+    draw = {s: max(0.0, mw - onsite.get(s, 0.0)) for s, mw in c.d.facility.items()}
+    grid_codes, grid = check_grid(c.scenario, plan, draw, c.add)
     checks += grid_codes
+    period_codes, c.redispatch_by_quarter = check_period_grids(scenario, plan, built, c.add)
+    checks += [code for code in period_codes if code not in checks]
     if scenario.rollout is not None:
         for f in check_schedule(scenario, plan):
             c.add(f.code, f.entity, f.message, measured=f.measured, limit=f.limit, unit=f.unit)

@@ -48,7 +48,8 @@ Codes
     ``worst_violation_mw`` are non-negative and finite; ``grid.constraints_added`` (the
     distinct rows the contingency loop added) is at least the sum of the rows added per
     iteration and at most the rows that exist: monitored lines x (1 + non-islanding
-    outages) under ``n-1``, monitored lines under ``n-0``. It may exceed the iterations'
+    outages) under ``n-1``, monitored lines under ``n-0``, times the quarters of a rollout (each
+    quarter's network has its own rows). It may exceed the iterations'
     sum: the MILP's neighbourhood search and its last hinted solve screen their
     incumbents and add violated rows outside a recorded iteration.
 ``TIMING_CLAIM``
@@ -349,6 +350,8 @@ class _Claims:
                 )
         security = self.scenario.policy.grid.security
         possible = monitored * (1 + outages) if security == "n-1" else monitored
+        if self.scenario.rollout is not None:  # a rollout's loop has the rows of every quarter's network
+            possible *= len(self.scenario.rollout.periods)
         n = grid.constraints_added
         if not _finite(n):
             self.add("GRID_LOOP_CLAIM", "grid.constraints_added", f"grid.constraints_added is {n!r}, not a count")

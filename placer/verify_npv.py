@@ -20,7 +20,8 @@ first), L = ``policy.cost.quarter_length_years`` and r = ``policy.cost.discount_
 * ``idle_gpu_capital``: d_q x (GPUs delivered by q - GPUs live in q) x the SKU's capital charge per
   quarter (its price over its life, :func:`placer.contract.capital_charge_usd_per_quarter`; the
   rollout's ``stranding_usd_per_gpu_quarter`` for a SKU without a price);
-* ``redispatch``: the final build-out's re-dispatch (USD per year) x L x d_last;
+* ``redispatch``: d_q x L x quarter q's re-dispatch cost (USD per year, from its grid report:
+  ``schedule[q].grid``, the last quarter's ``plan.grid``; :mod:`placer.verify_grid_periods`);
 * ``option_capex``: d_q x the capex of the options the plan builds in q (``plan.investments``);
 * ``option_fixed``: d_q x L x the fixed USD per year of the options in service in q (built by q and,
   for a bridge, before its ``until``);
@@ -41,6 +42,7 @@ Complexity: O(P · (A + S)) for P periods, A installed-rack entries per period a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from placer.contract import (
     HOURS_PER_YEAR,
@@ -78,7 +80,7 @@ def idle_charge_usd_per_gpu_quarter(scenario: Scenario) -> dict[str, float]:
     }
 
 
-def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float) -> list[dict[str, float]]:
+def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: Sequence[float]) -> list[dict[str, float]]:
     """Per period (in the scenario's order), each term's discounted cash flow, USD, from the plan's
     schedule (entries that name no tenant/SKU/site are skipped: the schedule checks report them).
     A missing period's schedule counts as nothing live."""
@@ -144,7 +146,7 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
             "tenant_spread": w.tenant_site_usd_per_year * len(pairs) * years,
             "region_surcharge": math.fsum(surcharge) * years,
             "idle_gpu_capital": math.fsum(idle[k] * (delivered[k] - live[k]) for k in skus),
-            "redispatch": redispatch_usd_per_year * years if q == len(r.periods) - 1 else 0.0,
+            "redispatch": redispatch_usd_per_year[q] * years if q < len(redispatch_usd_per_year) else 0.0,
             "option_capex": math.fsum(options[o].capex_usd for o, first in built.items() if order[first] == q),
             "option_fixed": math.fsum(options[o].fixed_usd_per_year for o in serving) * years,
             "onsite_energy": math.fsum(premium.get(o, 0.0) for o in serving) * years,
@@ -158,7 +160,9 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float
     return out
 
 
-def check_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: float) -> tuple[float | None, list[Finding]]:
+def check_npv(
+    scenario: Scenario, plan: Plan, redispatch_usd_per_year: Sequence[float]
+) -> tuple[float | None, list[Finding]]:
     """(the recomputed NPV in USD, or None without a rollout; the findings). See the module docstring."""
     r = scenario.rollout
     found: list[Finding] = []

@@ -544,12 +544,20 @@ def stranded_gpu_quarters(scenario: Scenario, plan: Plan) -> int | None:
 def with_final_capacities(scenario: Scenario, built: dict[str, str] | None = None) -> Scenario:
     """A copy of a rollout scenario whose topology holds the last period's capacities: the
     final build-out is judged against what is in service at the end of the rollout, with the
-    power options ``built``. A site's extra N-1 supply (feed options, on-site supply) scales its
+    power options ``built`` (see :func:`with_capacities`)."""
+    if scenario.rollout is None:
+        return scenario
+    return with_capacities(scenario, scenario.rollout.periods[-1], built)
+
+
+def with_capacities(scenario: Scenario, period: str, built: dict[str, str] | None = None) -> Scenario:
+    """A copy of a rollout scenario whose topology holds ``period``'s capacities with the power
+    options ``built`` by then. A site's extra N-1 supply (feed options, on-site supply) scales its
     feeds (the N-1 limit, total less the largest, scales with them; the shares stay); on-site supply
     relieves its substations in those shares (raising their headroom by as much)."""
     if scenario.rollout is None:
         return scenario
-    cap = capacities_in_period(scenario, scenario.rollout.periods[-1], built)
+    cap = capacities_in_period(scenario, period, built)
     feeds = _site_feeds(scenario)
     scale: dict[str, float] = {}
     for s, extra in cap.extra_feed.items():

@@ -177,7 +177,8 @@ def _add_worth(problem, result: EngineResult, plan: Plan) -> None:
 
     assert plan.npv is not None and plan.investments is not None
     built = built_periods(result.options, len(problem.options), problem.periods.count)
-    redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
+    # each quarter's re-dispatch as the plan has it (held fixed in the comparisons: see solvers/worth.py)
+    redispatch = result.redispatch_by_period_usd_per_year or ()
     worth = option_worth(problem, result.racks, built, plan.npv, plan.summary.stranded_gpu_quarters or 0, redispatch)
     by_id = {problem.options[o].id: w for o, w in worth.items()}
     for inv in plan.investments:

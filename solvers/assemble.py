@@ -194,10 +194,10 @@ def assemble_plan(
             raise ValueError("a multi-period problem needs a schedule")
         stranded = stranded_gpu_quarters(problem, schedule)
         periods = schedule_report(problem, schedule)
+        for rep, grid_q in zip(periods, result.period_grids or []):
+            rep.grid = grid_q
         moves_usd = None if problem.replan is None else replan_report(problem, racks).move_cost_usd
-        npv = npv_report(
-            priced, schedule, sum(t.usd_per_year for t in terms if t.name == "redispatch"), built, moves_usd
-        )
+        npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
         objective = npv.total_usd
     else:
         objective = sum(t.usd_per_year for t in terms)
@@ -212,6 +212,8 @@ def assemble_plan(
         None
         if capabilities.grid
         else _redispatch_afterwards(problem, [site_it[s] * site.pue for s, site in enumerate(problem.sites)])
+        if not problem.periods.multi
+        else _redispatch_per_period(problem, result, periods)
     )
     if redispatch is not None:
         grid, cost, floor = redispatch
@@ -225,7 +227,7 @@ def assemble_plan(
         money = problem.redispatch_money_factor  # USD per year -> the objective's unit
         if npv is not None:
             assert schedule is not None, "a rollout's NPV comes with its schedule"
-            npv = npv_report(priced, schedule, cost, built, moves_usd)
+            npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
             objective = npv.total_usd
         else:
             objective += cost
@@ -239,6 +241,18 @@ def assemble_plan(
         placement_status = status
         status = proven_status(status if grid.n_minus_1 == "secure" else "FEASIBLE", gap, opts.relative_gap)
         security = final_scenario(sc).policy.grid.security
+        if problem.periods.multi:
+            assert periods is not None, "a rollout's plan has its schedule"
+            grids = [grid] + [rep.grid for rep in periods if rep.grid is not None]
+            bad = [rep.period for rep in periods if rep.grid is not None and rep.grid.n_minus_1 != "secure"]
+            if grid.n_minus_1 != "secure":
+                bad.append(periods[-1].period)
+            if bad:
+                status = "FEASIBLE"
+            notes.append(
+                f"grid: every quarter's re-dispatch chosen afterwards ({len(grids)} quarters); "
+                + (f"insecure in {', '.join(bad)}" if bad else "every quarter secure")
+            )
         notes.append(
             f"grid: {result.solver} does not model line flows; re-dispatch chosen afterwards by an LP under the "
             f"'{security}' no-harm rule, verdict {grid.n_minus_1}"
@@ -286,6 +300,30 @@ def assemble_plan(
         schedule=periods,
         replan=None if problem.replan is None else replan_report(problem, racks),
     )
+
+
+def _redispatch_per_period(problem: Problem, result: EngineResult, periods) -> tuple[GridReport, float, float] | None:
+    """For a grid-blind engine's rollout: each quarter's least-cost re-dispatch under that quarter's
+    no-harm loop (:class:`solvers.grid_periods.PeriodGrid`); the reports go into ``periods`` (all but
+    the last, which is returned as the plan's grid), the per-quarter costs into ``result``. Returns
+    (last quarter's report, its re-dispatch cost USD/yr, the final build-out's floor USD/yr) or None
+    without a checked grid. One LP per quarter and loop iteration."""
+    from solvers.grid_periods import PeriodGrid
+    from solvers.grid_security import has_grid, redispatch_floor_usd_per_year
+
+    sc = final_scenario(problem.scenario)
+    if not has_grid(sc) or sc.policy.grid.security == "none" or result.schedule is None:
+        return None
+    pg = PeriodGrid.build(problem)
+    draws = pg.draws_mw(result.schedule, result.options)
+    red = pg.record(draws, time_limit_s=sc.policy.solver.time_limit_s)
+    reports, used = pg.reports(draws, red, enforced=False, loop_seconds=0.0, time_limit_s=sc.policy.solver.time_limit_s)
+    for rep, grid_q in zip(periods, reports[:-1]):
+        rep.grid = grid_q
+    result.redispatch_by_period_usd_per_year = [pg.cost_usd_per_year(q, used[q]) for q in range(len(used))]
+    # the floor: every placement's final build-out needs at least this much in the last quarter
+    floor = redispatch_floor_usd_per_year(sc, problem.min_facility_mw())
+    return reports[-1], result.redispatch_by_period_usd_per_year[-1], floor
 
 
 def _redispatch_afterwards(problem: Problem, facility_mw: list[float]) -> tuple[GridReport, float, float] | None:

@@ -213,7 +213,7 @@ def guided_search(problem: Problem, run, racks: dict[int, int], until: float, lp
         violation of a row already there is solver tolerance, as in the loop)."""
         if not run.enforce:
             return 0
-        n_base, n_post, scr = run.screen_and_cut(inc)
+        n_base, n_post, worst_mw = run.screen_and_cut(inc)
         loop.iterations.append(
             LoopIteration(
                 iteration=len(loop.iterations) + 1,
@@ -221,7 +221,7 @@ def guided_search(problem: Problem, run, racks: dict[int, int], until: float, lp
                 objective=inc.objective,
                 base_constraints_added=n_base,
                 contingency_constraints_added=n_post,
-                worst_violation_mw=scr.worst_violation_mw,
+                worst_violation_mw=worst_mw,
             )
         )
         return n_base + n_post

@@ -79,6 +79,10 @@ class EngineResult:
     interrupted: bool = False
     # rollouts with power options: (option, period) -> 1 when built by then (None: no options)
     options: dict[tuple[int, int], int] | None = None
+    # rollouts on a grid: each period's grid report but the last (that one is ``grid``, the final
+    # build-out's), and each period's re-dispatch cost, USD per year (the NPV charges it per quarter)
+    period_grids: list[GridReport] | None = None
+    redispatch_by_period_usd_per_year: list[float] | None = None
 
 
 class Engine(ABC):

@@ -53,12 +53,13 @@ class Sensitivities(Protocol):
     def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]: ...
 
 
-def redispatch(g: int) -> Ref:
-    return Ref("redispatch", (g,))
+def redispatch(g: int, q: int | None = None) -> Ref:
+    """Plant g's re-dispatch (a rollout's in period q)."""
+    return Ref("redispatch", (g,) if q is None else (g, q))
 
 
-def raised(g: int) -> Ref:
-    return Ref("raise", (g,))
+def raised(g: int, q: int | None = None) -> Ref:
+    return Ref("raise", (g,) if q is None else (g, q))
 
 
 def flow(l: int) -> Ref:
@@ -66,30 +67,53 @@ def flow(l: int) -> Ref:
 
 
 class GridRows:
-    """The grid families of one scenario's final build-out, row by row.
+    """The grid families of one period's network, row by row.
 
-    ``last``: the period index of the facility variables (the final build-out: line limits apply
-    to it, see :func:`solvers.problem.final_scenario`)."""
+    ``last``: the period index of the facility variables the rows name. ``period``: None for the
+    single-period model and the re-dispatch LPs (re-dispatch keyed by plant alone); a rollout's
+    period index otherwise (re-dispatch keyed by plant and period). ``supply``: (site, MW, option
+    ref) of the on-site or contracted supply in force in that period: a built one serves that much
+    of the site's load off the grid, so the site draws facility - supply from its substations."""
 
-    def __init__(self, sens: Sensitivities, last: int = 0):
-        self.sens, self.grid, self.last = sens, sens.grid, last
+    def __init__(
+        self,
+        sens: Sensitivities,
+        last: int = 0,
+        *,
+        period: int | None = None,
+        period_id: str = "",
+        supply: tuple[tuple[int, float, Ref], ...] = (),
+    ):
+        self.sens, self.grid, self.last, self.period, self.supply = sens, sens.grid, last, period, supply
+        self.tag: tuple[str, ...] = () if period is None else (period_id or str(period),)
 
     def facility(self, s: int) -> Ref:
         return Ref("facility", (s, self.last))
+
+    def _redispatch(self, g: int) -> Ref:
+        return redispatch(g, self.period)
+
+    def _draw(self, s: int, coef: float) -> list[tuple[float, Ref]]:
+        """``coef`` times site s's grid draw: its facility MW less the supply built there."""
+        return [(coef, self.facility(s))] + [(-coef * mw, ref) for site, mw, ref in self.supply if site == s]
 
     def balance(self) -> Iterator[Row]:
         """Per connected component: re-dispatch serves exactly the new load drawn there."""
         g, share = self.grid, self.sens.share
         labels = g.components
         for c in np.unique(labels):
-            plants = [(1.0, redispatch(i)) for i in range(len(g.plant_ids)) if labels[g.plant_bus[i]] == c]
+            plants = [(1.0, self._redispatch(i)) for i in range(len(g.plant_ids)) if labels[g.plant_bus[i]] == c]
             load = [
-                (-w, self.facility(s)) for s in range(share.shape[0]) if (w := float(share[s, labels == c].sum())) > 0
+                term
+                for s in range(share.shape[0])
+                if (w := float(share[s, labels == c].sum())) > 0
+                for term in self._draw(s, -w)
             ]
+            where = f" in {self.tag[0]}" if self.tag else ""
             yield Row(
                 "grid_balance",
-                (f"component {c}",),
-                f"the plants of grid component {c} re-dispatch exactly the new load drawn there",
+                (f"component {c}", *self.tag),
+                f"the plants of grid component {c} re-dispatch exactly the new load drawn there{where}",
                 tuple(plants + load),
                 0.0,
                 0.0,
@@ -129,27 +153,29 @@ class GridRows:
         for i, b in enumerate(g.plant_bus):
             c = a[b]
             if abs(c) > COEF_EPS:
-                terms.append((float(c), redispatch(i)))
+                terms.append((float(c), self._redispatch(i)))
         site_coef = -(share @ a)
         for s, c in enumerate(site_coef):
             if abs(c) > COEF_EPS:
-                terms.append((float(c), self.facility(s)))
+                terms += self._draw(s, float(c))
         return terms
 
     def _limit_words(self, l: int, j: int, limit: float) -> tuple[str, tuple[str, ...], str]:
         g = self.grid
         line = g.line_ids[l]
         entities: tuple[str, ...]
+        tag = self.tag
         if j < 0:
-            family, entities = "line_limit", (line,)
+            family, entities = "line_limit", (line, *tag)
             sentence = f"line {line} carries at most {limit:,.1f} MW (its rating, or its pre-existing flow if higher)"
+            sentence += f" in {tag[0]}" if tag else ""
         else:
             out = g.line_ids[self.sens.outages[j]]
-            family, entities = "line_limit_n1", (line, out)
+            family, entities = "line_limit_n1", (line, out, *tag)
             sentence = (
                 f"line {line} carries at most {limit:,.1f} MW after losing line {out} "
                 "(its emergency rating, or its pre-existing post-outage flow if higher)"
-            )
+            ) + (f" in {tag[0]}" if tag else "")
         return family, entities, sentence
 
     def raise_definitions(self, usd_per_mw: np.ndarray) -> tuple[list[Row], list[tuple[float, Ref]]]:
@@ -164,13 +190,13 @@ class GridRows:
             rows.append(
                 Row(
                     "raise_def",
-                    (pid,),
+                    (pid, *self.tag),
                     f"plant {pid}'s charged output is at least its re-dispatch",
-                    ((1.0, raised(i)), (-1.0, redispatch(i))),
+                    ((1.0, raised(i, self.period)), (-1.0, self._redispatch(i))),
                     lo=0.0,
                     unit=MW,
                     explain=False,
                 )
             )
-            terms.append((float(usd_per_mw[i]), raised(i)))
+            terms.append((float(usd_per_mw[i]), raised(i, self.period)))
         return rows, terms

@@ -77,6 +77,9 @@ class SecurityLoop:
     pre: PreexistingState
     site_ids: list[str]
     last: int = 0  # period index of the facility variables the rows name (the final build-out)
+    period: int | None = None  # a rollout's period (re-dispatch per period); None: one period
+    period_id: str = ""
+    supply: tuple = ()  # (site, MW, option ref) of on-site supply in force then (see GridRows)
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
     _post_cut: np.ndarray | None = field(default=None, repr=False)
@@ -107,7 +110,9 @@ class SecurityLoop:
         for s, sid in enumerate(self.site_ids):
             for b, sh in g.site_feeds.get(sid, []):
                 self.share[s, b] += sh
-        self.rows = GridRows(self, self.last)
+        self.rows = GridRows(self, self.last, period=self.period, period_id=self.period_id, supply=self.supply)
+        # the re-dispatch LPs fix each site's grid draw (facility less supply): no period, no option terms
+        self.lp_rows = GridRows(self, self.last)
 
     # ------------------------------------------------------------------ maths
     def delta_injections(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> np.ndarray:
@@ -191,9 +196,9 @@ class SecurityLoop:
         return sorted(keep), n_cand
 
     # ------------------------------------------------------------------ model
-    def add_balance(self, target: RowTarget) -> None:
+    def add_balance(self, target: RowTarget, rows: GridRows | None = None) -> None:
         """Per connected component: re-dispatch serves exactly the new load drawn there."""
-        for row in self.rows.balance():
+        for row in (self.rows if rows is None else rows).balance():
             target.add_row(row)
 
     def add_rows(
@@ -201,16 +206,19 @@ class SecurityLoop:
         target: RowTarget,
         screen: Screen,
         added: set[tuple[int, int]] | None = None,
+        rows: GridRows | None = None,
     ) -> tuple[int, int]:
-        """Add the rows ``screen`` found violated and not yet in ``added`` (default: this loop's set)."""
+        """Add the rows ``screen`` found violated and not yet in ``added`` (default: this loop's set),
+        written by ``rows`` (default: the model's, :attr:`rows`; the LPs pass :attr:`lp_rows`)."""
         added = self.added if added is None else added
-        rows = [(l, -1) for l in screen.base_violations] + self._worst_per_line(screen, added)
+        writer = self.rows if rows is None else rows
+        pairs = [(l, -1) for l in screen.base_violations] + self._worst_per_line(screen, added)
         n_base = n_post = 0
-        for l, j in rows:
+        for l, j in pairs:
             if (l, j) in added:
                 continue  # already a row: a violation here is solver tolerance, not a missing cut
             added.add((l, j))
-            target.add_row(self.rows.line_limit(l, j))
+            target.add_row(writer.line_limit(l, j))
             if j < 0:
                 n_base += 1
             else:
@@ -379,9 +387,10 @@ def add_raise_cost(target: RowTarget, rows: GridRows, usd_per_mw: np.ndarray) ->
     grid = rows.grid
     defs, terms = rows.raise_definitions(usd_per_mw)
     for row in defs:
-        g = row.terms[0][1].key[0]
-        target.raised[g] = target.m.add_variable(
-            lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{grid.plant_ids[g]}]"
+        key = row.terms[0][1].key
+        g = key[0]
+        target.raised[key] = target.m.add_variable(
+            lb=0.0, ub=max(0.0, float(grid.spare_mw[g])), name=f"raise[{','.join((grid.plant_ids[g], *rows.tag))}]"
         )
         target.add_row(row)
     return [(c, target.var(ref)) for c, ref in terms]
@@ -392,7 +401,7 @@ class RowTarget(Protocol):
     raise variables, and ``add_row`` (the MILP's :class:`~solvers.milp.MilpModel` is one)."""
 
     m: mathopt.Model
-    raised: dict[int, mathopt.Variable]
+    raised: dict[tuple[int, ...], mathopt.Variable]  # (plant,) or (plant, period)
 
     def var(self, ref: Ref) -> mathopt.Variable: ...
 
@@ -405,7 +414,7 @@ class LpRows:
 
     def __init__(self, model: mathopt.Model, facility: list, redispatch: list):
         self.m, self.facility, self.redispatch = model, facility, redispatch
-        self.raised: dict[int, mathopt.Variable] = {}
+        self.raised: dict[tuple[int, ...], mathopt.Variable] = {}
 
     def var(self, ref: Ref) -> mathopt.Variable:
         kind, key = ref.kind, ref.key
@@ -414,7 +423,7 @@ class LpRows:
         if kind == "redispatch":
             return self.redispatch[key[0]]
         if kind == "raise":
-            return self.raised[key[0]]
+            return self.raised[key]
         raise ValueError(f"a re-dispatch LP holds no variable {kind}{list(key)}")
 
     def add_row(self, row: Row) -> None:
@@ -466,12 +475,12 @@ def least_cost_redispatch(
         for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
     ]
     lp = LpRows(model, sites, red)
-    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, loop.rows, grid.cost_usd_per_mwh)))
-    loop.add_balance(lp)
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, loop.lp_rows, grid.cost_usd_per_mwh)))
+    loop.add_balance(lp, loop.lp_rows)
     added = loop.added if record else set(loop.added)
     if not record:
         for l, j in sorted(added):
-            lp.add_row(loop.rows.line_limit(l, j))
+            lp.add_row(loop.lp_rows.line_limit(l, j))
     deadline = time.perf_counter() + max(0.5, float(time_limit_s))
     for it in range(sc.policy.grid.max_iterations):
         t = time.perf_counter()
@@ -484,7 +493,7 @@ def least_cost_redispatch(
         if sc.policy.grid.security == "none":
             return values
         scr = loop.screen(site_mw, values)
-        n_base, n_post = loop.add_rows(lp, scr, added=added)
+        n_base, n_post = loop.add_rows(lp, scr, added=added, rows=loop.lp_rows)
         if record:
             loop.iterations.append(
                 LoopIteration(
@@ -543,7 +552,7 @@ def parsimonious_redispatch(
         if usd[g] > 0:
             cost_terms.append((float(usd[g]), up))
     lp = LpRows(model, sites, red)
-    loop.add_balance(lp)
+    loop.add_balance(lp, loop.lp_rows)
     if cost_terms:
         ct = model.add_linear_constraint(ub=cap + PARSIMONY_COST_TOL * max(1.0, cap), name="cost_at_most_least")
         for c, v in cost_terms:
@@ -552,7 +561,7 @@ def parsimonious_redispatch(
     added: set[tuple[int, int]] = set()
     for l, j in sorted(loop.added):
         added.add((l, j))
-        lp.add_row(loop.rows.line_limit(l, j))
+        lp.add_row(loop.lp_rows.line_limit(l, j))
     deadline = time.perf_counter() + max(1.0, float(time_limit_s))
     for _ in range(sc.policy.grid.max_iterations):
         res = mathopt.solve(
@@ -568,7 +577,7 @@ def parsimonious_redispatch(
         scr = loop.screen(site_mw, values)
         if scr.worst_violation_mw <= TOL_MW:
             break
-        if sum(loop.add_rows(lp, scr, added=added)) == 0 or time.perf_counter() > deadline:
+        if sum(loop.add_rows(lp, scr, added=added, rows=loop.lp_rows)) == 0 or time.perf_counter() > deadline:
             return start_mw
     else:
         return start_mw

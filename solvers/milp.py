@@ -42,12 +42,13 @@ from ortools.util.python.solve_interrupter import SolveInterrupter
 
 from placer.contract import HOURS_PER_YEAR
 from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
-from placer.plan import LoopIteration, Status
+from placer.plan import GridReport, LoopIteration, Status
 from solvers import decompose
 from solvers.cuts import capacity_cuts
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
 from solvers.formulation import Formulation, Ref, Row
+from solvers.grid_periods import PeriodGrid
 from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
@@ -81,7 +82,8 @@ class MilpModel:
         self.open: dict[int, mathopt.Variable] = {}
         self.facility: list[mathopt.Variable] = []
         self.redispatch: list[mathopt.Variable] = []
-        self.raised: dict[int, mathopt.Variable] = {}  # plant -> raised output (priced plants only)
+        self.redispatch_q: dict[tuple[int, int], mathopt.Variable] = {}  # (plant, period): rollouts' per-period grid
+        self.raised: dict[tuple[int, ...], mathopt.Variable] = {}  # (plant,) or (plant, period) -> raised output
         self.flow: dict[int, mathopt.Variable] = {}  # line -> base-case flow (the up-front yardstick only)
         self.y: dict[tuple[int, int], mathopt.Variable] = {}  # (candidate, period) -> live racks (rollouts)
         self.option: dict[tuple[int, int], mathopt.Variable] = {}  # (power option, period) -> built
@@ -108,9 +110,9 @@ class MilpModel:
         if kind == "option":
             return self.option[(key[0], key[1])]
         if kind == "redispatch":
-            return self.redispatch[key[0]]
+            return self.redispatch[key[0]] if len(key) == 1 else self.redispatch_q[(key[0], key[1])]
         if kind == "raise":
-            return self.raised[key[0]]
+            return self.raised[key]
         if kind == "flow":
             return self.flow[key[0]]
         raise ValueError(f"the MILP holds no variable {kind}{list(key)} (aggregates are expanded first)")
@@ -246,8 +248,17 @@ class _LnsStats(TypedDict):
 class _Run:
     """One engine run on a built model: full solves, the contingency loop, fix-and-reoptimise."""
 
-    def __init__(self, problem: Problem, mm: MilpModel, engine: str, loop: SecurityLoop | None, enforce: bool):
+    def __init__(
+        self,
+        problem: Problem,
+        mm: MilpModel,
+        engine: str,
+        loop: SecurityLoop | None,
+        enforce: bool,
+        periods: PeriodGrid | None = None,
+    ):
         self.p, self.mm, self.engine, self.loop, self.enforce = problem, mm, engine, loop, enforce
+        self.periods = periods  # a rollout's per-period loops (then ``loop`` is None)
         self.opts = problem.scenario.policy.solver
         self.solve_s = 0.0
         self.bound = -math.inf  # the best bound of any full solve: each is a relaxation of the secure problem
@@ -279,10 +290,19 @@ class _Run:
     def incumbent(self, res) -> _Incumbent:
         values = res.variable_values()
         schedule = {key: round(values[y]) for key, y in self.mm.y.items()} if self.p.periods.multi else None
+        if self.periods is not None:  # periods x plants
+            red = np.array(
+                [
+                    [values[self.mm.redispatch_q[(g, q)]] for g in range(len(loop.grid.plant_ids))]
+                    for q, loop in enumerate(self.periods.loops)
+                ]
+            )
+        else:
+            red = np.array([values[v] for v in self.mm.redispatch])
         return _Incumbent(
             float(res.objective_value()),
             {i: round(values[v]) for i, v in self.mm.x.items()},
-            np.array([values[v] for v in self.mm.redispatch]),
+            red,
             schedule,
             {key: round(values[b]) for key, b in self.mm.option.items()} if self.mm.option else None,
         )
@@ -294,12 +314,17 @@ class _Run:
         if math.isfinite(bound):
             self.bound = max(self.bound, float(bound))
 
-    def screen_and_cut(self, inc: _Incumbent):
-        """Screen a placement; add the rows it violates. Returns (base rows, contingency rows, screen)."""
+    def screen_and_cut(self, inc: _Incumbent) -> tuple[int, int, float]:
+        """Screen a placement (a rollout's in every period); add the rows it violates. Returns (base
+        rows, contingency rows, worst violation MW)."""
+        if self.periods is not None:
+            assert inc.schedule is not None, "a rollout's incumbent has its schedule"
+            draws = self.periods.draws_mw(inc.schedule, inc.options)
+            return self.periods.screen_and_cut(self.mm, draws, inc.redispatch_mw)
         assert self.loop is not None, "only a grid-enforcing run screens (enforce implies a loop)"
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
         n_base, n_post = self.loop.add_rows(self.mm, scr)
-        return n_base, n_post, scr
+        return n_base, n_post, scr.worst_violation_mw
 
     def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, _LnsStats]:
         """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
@@ -323,7 +348,7 @@ class _Run:
             inc = self.incumbent(res)
             if inc.objective >= best.objective - 1e-9 * abs(best.objective):
                 continue
-            if self.enforce and sum(self.screen_and_cut(inc)[:2]):
+            if self.enforce and sum(self.screen_and_cut(inc)[:2]) > 0:
                 continue  # its violated rows are in the model now; later neighbourhoods respect them
             best = inc
             stats["improved"] += 1
@@ -356,7 +381,11 @@ def solve_milp(
     t0 = time.perf_counter()
     mm = MilpModel(problem)
     grid = loop = None
-    if has_grid(sc):
+    periods: PeriodGrid | None = None
+    if has_grid(sc) and problem.periods.multi:  # every quarter against its own network
+        periods = PeriodGrid.build(problem)
+        mm.objective_terms += periods.add_to(mm, mm.redispatch_q)
+    elif has_grid(sc):
         final = final_scenario(sc)  # grid limits of the final build-out: ratings after every upgrade
         grid = GridModel.from_scenario(final)
         pre = grid.preexisting_state()
@@ -373,8 +402,9 @@ def solve_milp(
     )
     limit_s = opts.time_limit_s
     deadline = time.perf_counter() + limit_s
-    enforce = loop is not None and sc.policy.grid.security != "none"
-    run = _Run(problem, mm, engine, loop, enforce)
+    enforce = (loop is not None or periods is not None) and sc.policy.grid.security != "none"
+    run = _Run(problem, mm, engine, loop, enforce, periods)
+    iterations = periods.iterations if periods is not None else loop.iterations if loop is not None else []
     use_lns = engine == "highs" and not problem.periods.multi
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
@@ -398,7 +428,9 @@ def solve_milp(
     optimal = False
     first_it = 1
     if enforce and n1_mode == "upfront":
-        assert loop is not None and grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
+        if loop is None:
+            raise ValueError("n1_mode 'upfront' (the benchmarks' yardstick) is for single-period problems")
+        assert grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
         notes_extra.append(_add_upfront_rows(problem, mm, loop, lower_mw, deadline))
     elif enforce and not problem.periods.multi and not decomposed:  # (a decomposed run's loop is done)
         assert loop is not None
@@ -432,7 +464,7 @@ def solve_milp(
             bound_usd=res.termination.objective_bounds.dual_bound,
         )
         if reason in (mathopt.TerminationReason.INFEASIBLE, mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
-            raise InfeasibleError(*_explain(problem, loop, it))
+            raise InfeasibleError(*_explain(problem, loop, it, periods))
         if not res.has_primal_feasible_solution():
             if run.interrupted:
                 raise SolveInterrupted(f"interrupted (Ctrl-C) before {engine} found any plan")
@@ -444,16 +476,15 @@ def solve_milp(
         if not enforce:
             best, optimal = last, reason == mathopt.TerminationReason.OPTIMAL
             break
-        assert loop is not None and grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
-        n_base, n_post, scr = run.screen_and_cut(last)
-        loop.iterations.append(
+        n_base, n_post, worst_mw = run.screen_and_cut(last)
+        iterations.append(
             LoopIteration(
                 iteration=it,
                 seconds=round(dt, 4),
                 objective=last.objective,
                 base_constraints_added=n_base,
                 contingency_constraints_added=n_post,
-                worst_violation_mw=scr.worst_violation_mw,
+                worst_violation_mw=worst_mw,
             )
         )
         log.info(
@@ -461,7 +492,7 @@ def solve_milp(
             iteration=it,
             base_added=n_base,
             contingency_added=n_post,
-            worst_violation_mw=round(scr.worst_violation_mw, 6),
+            worst_violation_mw=round(worst_mw, 6),
         )
         if n_base + n_post == 0:
             within = last.objective - run.bound <= opts.relative_gap * abs(last.objective)
@@ -475,14 +506,8 @@ def solve_milp(
         # and its own lazy loop (cheap next to a MILP re-solve; big grids can need many iterations).
         left = deadline - time.perf_counter()
         if left > 1.0 and not run.interrupted and (repaired is None or last.objective < repaired.objective):
-            fixed = least_cost_redispatch(
-                loop, _site_mw(problem, last.racks), lower_mw, time_limit_s=min(15.0, 0.2 * left)
-            )
+            fixed, objective = _repair(problem, run, last, min(15.0, 0.2 * left))
             if fixed is not None:
-                objective = last.objective + problem.redispatch_money_factor * (
-                    redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, fixed)
-                    - redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, last.redispatch_mw)
-                )
                 if repaired is None or objective < repaired.objective:
                     repaired = _Incumbent(objective, last.racks, fixed, last.schedule, last.options)
         if repaired is not None and repaired.objective - run.bound <= opts.relative_gap * abs(repaired.objective):
@@ -539,7 +564,7 @@ def solve_milp(
         )
         if res.has_primal_feasible_solution() and res.objective_value() < best.objective:
             final_inc = run.incumbent(res)
-            if not enforce or not sum(run.screen_and_cut(final_inc)[:2]):
+            if not enforce or sum(run.screen_and_cut(final_inc)[:2]) == 0:
                 best = final_inc
         notes.append("a last full solve, hinted with the best plan, used the time left (bound and plan)")
     secure = best is not None
@@ -591,8 +616,47 @@ def solve_milp(
                 "generation cost of the plants re-dispatched to serve the new load",
             )
         ]
+    period_grids: list[GridReport] | None = None
+    redispatch_by_period: list[float] | None = None
+    if periods is not None:
+        assert best.schedule is not None, "a rollout's incumbent has its schedule"
+        draws = periods.draws_mw(best.schedule, best.options)
+        n_violations = periods.violations(draws, best.redispatch_mw)
+        if n_violations:
+            status = "FEASIBLE"
+            notes.append(
+                f"the contingency loop stopped (iteration or time limit) with {n_violations} no-harm violations "
+                "left over the rollout's quarters"
+            )
+        before = periods.npv_usd(best.redispatch_mw)
+        reports, used = periods.reports(
+            draws,
+            best.redispatch_mw,
+            enforced=enforce,
+            loop_seconds=time.perf_counter() - loop_t0,
+            time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
+        )
+        best = _Incumbent(
+            best.objective + periods.npv_usd(used) - before, best.racks, used, best.schedule, best.options
+        )
+        grid_report, period_grids = reports[-1], reports[:-1]
+        redispatch_by_period = [periods.cost_usd_per_year(q, used[q]) for q in range(len(used))]
+        extra = [
+            (
+                "redispatch",
+                redispatch_by_period[-1],
+                "generation cost of the plants re-dispatched to serve the final build-out's new load",
+            )
+        ]
     if problem.periods.multi:
-        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final build-out")
+        notes.append(
+            "rollout: placement, schedule and options solved together; "
+            + (
+                "DC flow and the no-harm rule hold in every quarter, against that quarter's network and load"
+                if enforce
+                else "no grid limits (no lines, or security 'none')"
+            )
+        )
     params = {
         "engine": engine,
         "time_limit_s": opts.time_limit_s,
@@ -617,10 +681,35 @@ def solve_milp(
         engine_objective=best.objective,
         notes=notes,
         grid=grid_report,
+        period_grids=period_grids,
+        redispatch_by_period_usd_per_year=redispatch_by_period,
         extra_terms=extra,
         schedule=best.schedule,
         options=best.options,
         interrupted=run.interrupted,
+    )
+
+
+def _repair(problem: Problem, run: _Run, inc: _Incumbent, time_limit_s: float) -> tuple[np.ndarray | None, float]:
+    """The same placement (and schedule) with a least-cost secure re-dispatch an LP finds under the
+    loop's rows and its own lazy screen: (re-dispatch, its engine objective), or (None, inf)."""
+    sc = problem.scenario
+    if run.periods is not None:
+        assert inc.schedule is not None, "a rollout's incumbent has its schedule"
+        fixed = run.periods.repair(run.periods.draws_mw(inc.schedule, inc.options), time_limit_s=time_limit_s)
+        if fixed is None:
+            return None, math.inf
+        return fixed, inc.objective + run.periods.npv_usd(fixed) - run.periods.npv_usd(inc.redispatch_mw)
+    loop = run.loop
+    assert loop is not None, "a repair needs the loop"
+    fixed = least_cost_redispatch(
+        loop, _site_mw(problem, inc.racks), redispatch_lower_mw(loop.scenario, loop.pre), time_limit_s=time_limit_s
+    )
+    if fixed is None:
+        return None, math.inf
+    cost = loop.grid.cost_usd_per_mwh
+    return fixed, inc.objective + problem.redispatch_money_factor * (
+        redispatch_cost_usd_per_year(sc, cost, fixed) - redispatch_cost_usd_per_year(sc, cost, inc.redispatch_mw)
     )
 
 
@@ -741,7 +830,9 @@ def _site_mw(problem: Problem, racks: dict[int, int]) -> np.ndarray:
     return out
 
 
-def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tuple[str, list[str]]:
+def _explain(
+    problem: Problem, loop: SecurityLoop | None, iteration: int, periods: PeriodGrid | None = None
+) -> tuple[str, list[str]]:
     """Infeasibility in the planner's words: the placement rules (via CP-SAT's core) or the grid."""
     from solvers.cpsat import explain_infeasibility
 
@@ -751,6 +842,12 @@ def _explain(problem: Problem, loop: SecurityLoop | None, iteration: int) -> tup
         return "no placement satisfies all the constraints (the MILP proved it)", []
     if reasons:
         return "no placement satisfies all the constraints; these cannot all hold together:", reasons
+    if periods is not None and any(lp.added for lp in periods.loops):
+        return (
+            "the placement rules can be met, but not while the grid carries each quarter's new load within its "
+            f"limits (after {iteration} contingency-loop iterations); binding limits include:",
+            periods.binding_names(),
+        )
     if loop is None or not loop.added:
         return "no placement satisfies all the constraints", []
     names = []

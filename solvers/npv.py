@@ -2,7 +2,7 @@
 
 Input: a multi-period :class:`~solvers.problem.Problem`, the schedule (cumulative live racks
 per (candidate, period)) and the final build-out's re-dispatch cost in USD per year (0 without
-a grid). Output: a :class:`placer.plan.NpvReport` whose total is the plan's objective; the
+a grid) per period. Output: a :class:`placer.plan.NpvReport` whose total is the plan's objective; the
 terms are those :meth:`solvers.formulation.Formulation.npv_objective` states as linear
 coefficients, evaluated here in floating point from the racks (so the reported objective is the
 true one, not an engine's rounded one):
@@ -12,7 +12,7 @@ true one, not an engine's rounded one):
 * ``site_fixed``: a site used by the final build-out, in every quarter its capacity is in service;
 * ``tenant_spread``: each (tenant, site) pair of the final build-out, every quarter;
 * ``idle_gpu_capital``: each delivered GPU not live, at its quarterly capital charge;
-* ``redispatch``: the final build-out's re-dispatch, for the last quarter;
+* ``redispatch``: each quarter's re-dispatch for the load live then, against that quarter's network;
 * ``option_capex``, ``option_fixed``, ``onsite_energy``: the power options built, their capex in
   the quarter built, their fixed cost and on-site energy premium per quarter in service.
 
@@ -20,6 +20,8 @@ Complexity: O(P·C) for P periods and C candidates.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from placer.contract import MOVES_TERM, NPV_TERMS
 from placer.plan import Investment, NpvPeriod, NpvReport, NpvTerm
@@ -32,7 +34,7 @@ DESCRIPTIONS = {
     "tenant_spread": "penalty per (tenant, site) pair used, per quarter",
     "region_surcharge": "penalty per MW of live facility power by region, per quarter",
     "idle_gpu_capital": "capital charge (depreciation and financing) of every delivered GPU not yet live",
-    "redispatch": "re-dispatch of the plants for the final build-out, charged for the last quarter",
+    "redispatch": "re-dispatch of the plants for each quarter's new load, per quarter",
     "option_capex": "capital cost of the power options, in the quarter each is built",
     "option_fixed": "fixed cost of the power options, per quarter in service",
     "onsite_energy": "on-site or contracted energy at its own price in place of grid energy, per quarter",
@@ -58,13 +60,14 @@ def investment_schedule(problem: Problem, built: dict[int, int]) -> list[Investm
 def npv_report(
     problem: Problem,
     schedule: dict[tuple[int, int], int],
-    redispatch_usd_per_year: float = 0.0,
+    redispatch_usd_per_year: Sequence[float] = (),
     built: dict[int, int] | None = None,
     moves_usd: float | None = None,
 ) -> NpvReport:
     """The NPV of ``schedule`` with the power options ``built`` (option -> the period it is built;
-    see the module docstring); ``moves_usd``: a re-plan's one-off move cost, a ``moves`` term in the
-    first quarter (None: not a re-plan, no such term). O(P·(C + O))."""
+    see the module docstring) and each period's re-dispatch cost (USD per year, one per period; none
+    without a grid); ``moves_usd``: a re-plan's one-off move cost, a ``moves`` term in the first
+    quarter (None: not a re-plan, no such term). O(P·(C + O))."""
     names = list(NPV_TERMS) + ([MOVES_TERM] if moves_usd is not None else [])
     built = built or {}
     p, per = problem, problem.periods
@@ -97,8 +100,8 @@ def npv_report(
             w.site_fixed_weight * p.sites[s].fixed_usd_per_year * years for s in used_sites if per.it_cap[q][s] > 0
         )
         flows["tenant_spread"] = w.tenant_site_usd_per_year * len(pairs) * years
-        if q == n - 1:
-            flows["redispatch"] = redispatch_usd_per_year * years
+        if redispatch_usd_per_year:
+            flows["redispatch"] = redispatch_usd_per_year[q] * years
         for o, first in built.items():
             opt = problem.options[o]
             if q == first:

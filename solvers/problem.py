@@ -274,7 +274,15 @@ def final_scenario(scenario: Scenario) -> Scenario:
     """The scenario with the capacities in force in its last period (itself without a rollout)."""
     if scenario.rollout is None:
         return scenario
-    eff = effective_values(scenario, len(scenario.rollout.periods) - 1)
+    return period_scenario(scenario, len(scenario.rollout.periods) - 1)
+
+
+def period_scenario(scenario: Scenario, period_index: int) -> Scenario:
+    """The scenario with the capacities its fixed stages and upgrades give in period ``period_index``
+    (itself without a rollout); the power options, being decisions, are not applied. O(nodes + edges)."""
+    if scenario.rollout is None:
+        return scenario
+    eff = effective_values(scenario, period_index)
     out = scenario.model_copy(deep=True)
     for node in out.topology.nodes:
         if node.kind == "site":

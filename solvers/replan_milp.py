@@ -29,6 +29,7 @@ from placer.errors import InfeasibleError, NoSolutionError, SolveInterrupted
 from placer.plan import LoopIteration, Status
 from solvers.dcpf import GridModel
 from solvers.engine import EngineResult
+from solvers.grid_periods import PeriodGrid
 from solvers.grid_security import (
     SecurityLoop,
     has_grid,
@@ -67,15 +68,20 @@ def add_moves(mm: MilpModel) -> dict[int, mathopt.Variable]:
 
 def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None) -> EngineResult:
     """Solve the re-plan: the placement MILP with the ``moves`` family, under the lazy contingency loop
-    when the scenario has lines. Raises InfeasibleError (the reasons from CP-SAT's core, which names
-    the ``frozen`` rows), NoSolutionError, SolveInterrupted, as :func:`solvers.milp.solve_milp`."""
+    when the scenario has lines (a rollout's in every quarter, :class:`solvers.grid_periods.PeriodGrid`).
+    Raises InfeasibleError (the reasons from CP-SAT's core, which names the ``frozen`` rows),
+    NoSolutionError, SolveInterrupted, as :func:`solvers.milp.solve_milp`."""
     sc = problem.scenario
     opts = sc.policy.solver
     t0 = time.perf_counter()
     mm = MilpModel(problem)
     add_moves(mm)
     grid = loop = lower_mw = None
-    if has_grid(sc):
+    periods: PeriodGrid | None = None
+    if has_grid(sc) and problem.periods.multi:  # every quarter against its own network
+        periods = PeriodGrid.build(problem)
+        mm.objective_terms += periods.add_to(mm, mm.redispatch_q)
+    elif has_grid(sc):
         final = final_scenario(sc)
         grid = GridModel.from_scenario(final)
         pre = grid.preexisting_state()
@@ -84,19 +90,20 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         mm.add_grid(grid, lower_mw, loop)
     mm.set_objective()
     build_s = time.perf_counter() - t0
-    enforce = loop is not None and sc.policy.grid.security != "none"
-    run = _Run(problem, mm, engine, loop, enforce)
+    enforce = (loop is not None or periods is not None) and sc.policy.grid.security != "none"
+    run = _Run(problem, mm, engine, loop, enforce, periods)
+    iterations = periods.iterations if periods is not None else loop.iterations if loop is not None else []
     deadline = time.perf_counter() + opts.time_limit_s
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
-    best = None
+    best = last = None
     optimal = False
     for it in range(1, max_iter + 1):
         res, dt = run.solve(deadline - time.perf_counter(), hint)
         reason = res.termination.reason
         log.info("replan.solve", iteration=it, termination=reason.name, seconds=round(dt, 3))
         if reason in (mathopt.TerminationReason.INFEASIBLE, mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
-            raise InfeasibleError(*_explain(problem, loop, it))
+            raise InfeasibleError(*_explain(problem, loop, it, periods))
         if not res.has_primal_feasible_solution():
             if run.interrupted:
                 raise SolveInterrupted(f"interrupted (Ctrl-C) before {engine} found any plan")
@@ -109,16 +116,15 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         if not enforce:
             best, optimal = last, solved
             break
-        assert loop is not None
-        n_base, n_post, scr = run.screen_and_cut(last)
-        loop.iterations.append(
+        n_base, n_post, worst_mw = run.screen_and_cut(last)
+        iterations.append(
             LoopIteration(
                 iteration=it,
                 seconds=round(dt, 4),
                 objective=last.objective,
                 base_constraints_added=n_base,
                 contingency_constraints_added=n_post,
-                worst_violation_mw=scr.worst_violation_mw,
+                worst_violation_mw=worst_mw,
             )
         )
         if n_base + n_post == 0:
@@ -129,6 +135,7 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         hint = last.racks
     secure = best is not None
     best = best or last
+    assert best is not None, "the loop runs at least once, and each iteration sets last or raises"
     status: Status = (
         "OPTIMAL"
         if secure and (optimal or best.objective - run.bound <= opts.relative_gap * abs(best.objective))
@@ -136,10 +143,12 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
     )
     notes = [
         f"re-plan MILP through MathOpt/{engine}: the placement rows plus the moves family "
-        "(racks below the previous plan's count at each site, priced at the annualised move cost)"
+        "(racks below the previous plan's count at each site, priced at the move cost)"
         + ("; grid limits by the lazy contingency loop" if enforce else "")
     ]
     grid_report, extra = None, []
+    period_grids, redispatch_by_period = None, None
+    left_s = min(10.0, max(1.0, deadline - time.perf_counter()))
     if loop is not None:
         assert grid is not None and lower_mw is not None
         site_mw = _site_mw(problem, best.racks)
@@ -149,13 +158,7 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
             notes.append("the contingency loop stopped (iteration or time limit) with no-harm violations left")
         money = problem.redispatch_money_factor  # USD per year of re-dispatch -> the objective's unit
         before = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, best.redispatch_mw)
-        lean = parsimonious_redispatch(
-            loop,
-            site_mw,
-            best.redispatch_mw,
-            lower_mw,
-            time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
-        )
+        lean = parsimonious_redispatch(loop, site_mw, best.redispatch_mw, lower_mw, time_limit_s=left_s)
         lean_report = loop.report(site_mw, lean, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0)
         if lean_report.n_minus_1 == "secure" or scr.base_violations or scr.post_violations:
             after = money * redispatch_cost_usd_per_year(sc, grid.cost_usd_per_mwh, lean)
@@ -173,8 +176,29 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
                 "generation cost of the plants re-dispatched to serve the new load",
             )
         ]
+    if periods is not None:
+        assert best.schedule is not None, "a rollout's incumbent has its schedule"
+        draws = periods.draws_mw(best.schedule, best.options)
+        if periods.violations(draws, best.redispatch_mw):
+            status = "FEASIBLE"
+            notes.append("the contingency loop stopped with no-harm violations left over the rollout's quarters")
+        before = periods.npv_usd(best.redispatch_mw)
+        reports, used = periods.reports(
+            draws, best.redispatch_mw, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0, time_limit_s=left_s
+        )
+        best.objective += periods.npv_usd(used) - before
+        best.redispatch_mw = used
+        grid_report, period_grids = reports[-1], reports[:-1]
+        redispatch_by_period = [periods.cost_usd_per_year(q, used[q]) for q in range(len(used))]
+        extra = [
+            (
+                "redispatch",
+                redispatch_by_period[-1],
+                "generation cost of the plants re-dispatched to serve the final build-out's new load",
+            )
+        ]
     if problem.periods.multi:
-        notes.append("rollout: placement and schedule solved together; grid line limits apply to the final build-out")
+        notes.append("rollout: placement, schedule and options solved together")
     if run.interrupted:
         notes.append("interrupted (Ctrl-C): the plan is the best found by then; no further solves")
     return EngineResult(
@@ -196,6 +220,8 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
         engine_objective=best.objective,
         notes=notes,
         grid=grid_report,
+        period_grids=period_grids,
+        redispatch_by_period_usd_per_year=redispatch_by_period,
         extra_terms=extra,
         schedule=best.schedule,
         options=best.options,

@@ -14,14 +14,18 @@ INFEASIBLE means this placement cannot be scheduled without it at all (its final
 go-live deadline, needs it): the option is needed, and ranked first.
 
 Input: the problem, the engine's final racks and schedule, the options built (option -> first
-period), the plan's NPV report and the final build-out's re-dispatch (USD per year, the same
-without the option: the final placement and so its grid load are unchanged). Output: one
+period), the plan's NPV report and each quarter's re-dispatch (USD per year), held at the plan's
+in the comparisons: the final placement and so the final quarter's grid load are unchanged, and an
+earlier quarter's re-schedule without the option moves racks the grid already carried in the plan
+(a re-dispatch LP per quarter and option would price the difference; not done). Output: one
 :class:`placer.plan.OptionWorth` per built option and the ranked :class:`placer.plan.BuildFirst` list.
 
 Complexity: one CP-SAT solve of the schedule per built option and one for the baseline, each capped at ``time_limit_s``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from placer.plan import BuildFirst, Investment, NpvReport, OptionWorth
 from solvers.problem import Problem
@@ -85,7 +89,7 @@ def option_worth(
     built: dict[int, int],
     npv: NpvReport,
     stranded: int,
-    redispatch_usd_per_year: float,
+    redispatch_usd_per_year: Sequence[float],
 ) -> dict[int, OptionWorth]:
     """Option index -> its worth, for every built option that is not forced (see the module docstring)."""
     from solvers.npv import npv_report

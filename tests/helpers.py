@@ -76,7 +76,11 @@ def renpv(scenario, plan):
             i = index.get(tuple(key.split("/")))
             if i is not None:
                 schedule[(i, q)] = n
-    redispatch = sum(t.usd_per_year for t in plan.cost_breakdown if t.name == "redispatch")
+    # each quarter pays its own re-dispatch; the last quarter's grid is the plan's
+    redispatch: list[float] = []
+    if plan.grid is not None:
+        grids = [rep.grid for rep in (plan.schedule or [])[:-1]] + [plan.grid]
+        redispatch = [_redispatch_usd_per_year(scenario, g) for g in grids]
     option_of = {opt.id: o for o, opt in enumerate(problem.options)}
     period_of = {p: q for q, p in enumerate(problem.periods.ids)}
     built: dict[int, int] = {}
@@ -86,6 +90,17 @@ def renpv(scenario, plan):
     npv = npv_report(problem, schedule, redispatch, built)
     summary = plan.summary.model_copy(update={"objective": npv.total_usd})
     return plan.model_copy(update={"npv": npv, "summary": summary})
+
+
+def _redispatch_usd_per_year(scenario, grid) -> float:
+    """A grid report's re-dispatch cost by the solver's rule (only raised output charged); 0 without one."""
+    from solvers.grid_security import redispatch_cost_usd_per_year
+
+    if grid is None:
+        return 0.0
+    return redispatch_cost_usd_per_year(
+        scenario, [r.cost_usd_per_mwh for r in grid.redispatch], [r.mw for r in grid.redispatch]
+    )
 
 
 def npv_term(plan, name: str) -> float:
