@@ -241,3 +241,25 @@ def test_cli_re_plan_on_tiny(tmp_path):
     assert bad.returncode == 2 and "--from" in bad.stderr
     missing = run_cli("solve", tiny, "--from", str(tmp_path / "none.json"))
     assert missing.returncode == 2 and "none.json" in missing.stderr
+
+
+def test_cli_re_plan_of_a_rollout(tmp_path):
+    from placer.io import dump_model, load_scenario
+
+    sc = load_scenario(DATA / "rollout_multi.yaml")
+    for e in sc.topology.edges_of_kind("feed"):
+        if e.id in ("feed-w1", "feed-w2"):
+            e.capacity_mw = 1.9
+    changed, base, again = tmp_path / "changed.yaml", tmp_path / "base.json", tmp_path / "again.json"
+    dump_model(sc, changed)
+    assert run_cli("solve", str(DATA / "rollout_multi.yaml"), "-o", str(base)).returncode == 0
+    done = run_cli("solve", str(changed), "--from", str(base), "-o", str(again))
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(again.read_text())
+    assert plan["replan"]["racks_moved"] == 2
+    assert any(t["name"] == "moves" and t["usd"] == 200_000.0 for t in plan["npv"]["terms"])
+    assert "2 racks moved" in done.stdout
+    assert run_cli("verify", str(changed), str(again), "--from", str(base)).returncode == 0
+    # the wrong previous plan: its digest is not the one the re-plan names
+    other = run_cli("verify", str(changed), str(again), "--from", str(again))
+    assert other.returncode == 1 and "REPLAN_PREVIOUS" in other.stdout
