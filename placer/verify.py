@@ -71,6 +71,15 @@ Field audit (where each plan figure is checked):
   ``gpus_delivered``, ``gpus_live``, ``gpus_stranded`` and every ``sites`` row
   (REPORTED_MISMATCH).
 
+* ``replan`` (:mod:`placer.verify_replan`): ``moves``, ``racks_moved``, ``racks_kept``,
+  ``move_cost_usd``, ``capital_recovery_factor``, ``frozen_sites`` (REPLAN_MOVES, REPLAN_FROZEN;
+  against the previous plan when given, and its digests by REPLAN_PREVIOUS); the ``moves`` cost
+  term (REPORTED_MISMATCH) and NPV term (NPV_TERM, NPV_PERIOD).
+* ``marginal_values`` (:mod:`placer.verify_marginals`): every limit's name, sense, limit and plan
+  values, binding, sign and step arithmetic, the checks' flags (MARGINAL_*); the duals themselves
+  and ``lp_objective`` come from an LP the verifier does not solve (the re-solve checks are the
+  evidence), and ``method``, ``value_unit``, ``text`` and ``skipped`` are words.
+
 Every plan field is recomputed or held to a rule, except provenance, which is taken as
 stated: ``summary.solver``, ``engine_choice``, ``solver_version``, ``seed``, ``workers``,
 ``parameters``, ``notes``, ``interrupted``, the wall-clock seconds themselves (only their
