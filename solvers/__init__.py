@@ -147,6 +147,10 @@ def solve(
         hint = previous_hint(problem) or hint  # the previous placement, when it still places the demand
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
     plan = assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
+    if previous is not None and previous.scenario != scenario.name:
+        plan.summary.notes.append(
+            f"re-plan: the previous plan was solved for scenario '{previous.scenario}', this one is '{scenario.name}'"
+        )
     if problem.replan is not None and plan.investments:
         plan.summary.notes.append("option worth: not evaluated for a re-plan (its NPV carries the move cost)")
     elif (
