@@ -17,11 +17,17 @@ def print_replan(console: Console, plan: Plan, *, rows: int = 15) -> None:
         return
     annual = next((t.usd_per_year for t in plan.cost_breakdown if t.name == "moves"), 0.0)
     frozen = f"; frozen: {', '.join(r.frozen_sites)}" if r.frozen_sites else ""
+    # a single period's objective is USD per year (the cost annualised); a rollout's is its NPV (as it is)
+    where = (
+        "in the NPV, now (the first quarter)"
+        if plan.npv is not None
+        else f"${annual / 1e6:,.2f}M/yr annualised in the objective"
+    )
     console.print(
         Text(
             f"Re-plan from {r.previous_plan_digest[:19]}…: {r.racks_moved:,} racks moved, {r.racks_kept:,} kept; "
             f"move cost ${r.move_cost_usd / 1e6:,.2f}M one-off ({r.move_cost_usd_per_rack:,.0f} USD per rack), "
-            f"${annual / 1e6:,.2f}M/yr annualised in the objective{frozen}"
+            f"{where}{frozen}"
         )
     )
     if not r.moves:
