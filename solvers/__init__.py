@@ -161,7 +161,9 @@ def solve(
         and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
     ):
         _add_worth(problem, result, plan)
-    if marginals and not problem.periods.multi and not result.interrupted:
+    if marginals and problem.periods.multi:
+        plan.summary.notes.append("marginal values: written for single-period plans only (not for a rollout yet)")
+    elif marginals and not result.interrupted:
         from solvers.duals import marginal_values
 
         red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
