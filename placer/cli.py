@@ -409,3 +409,7 @@ def _run(argv: list[str] | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# The output commands (diff, export, map, report) register themselves on `app`.
+import placer.cli_outputs  # noqa: E402, F401

@@ -292,10 +292,16 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename.
+    """Write ``text`` to ``path`` (UTF-8) via a temporary file and an atomic rename.
 
     The file gets mode 0666 minus the umask, as any tool creating a file would (mkstemp
     alone would leave it 0600)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename (see
+    :func:`atomic_write_text`). Raises :class:`InputError` naming the file when it cannot."""
     target = check_output_path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -304,8 +310,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise InputError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -378,6 +378,88 @@ class MarginalValues(_Model):
     skipped: list[Text] = Field(default_factory=list, description="rows with a dual not binding in the plan, why")
 
 
+LimitKind = Literal[
+    "it_capacity",
+    "liquid_cooling",
+    "air_cooling",
+    "feed_n1",
+    "substation_headroom",
+    "build_rate",
+    "go_live",
+    "deliveries",
+    "none",
+]
+
+
+class Binding(_Model):
+    """One limit that held a site back in a quarter: it left no room for one more rack of any GPUs
+    waiting for the site (``placer.critical_path``), and what lifts it."""
+
+    limit: LimitKind = Field(
+        description="it_capacity, liquid_cooling, air_cooling (the site's stage or options), feed_n1 (its "
+        "feeds after losing one, with feed options and on-site supply), substation_headroom, build_rate, "
+        "go_live (the tenant's earliest quarter), deliveries (nothing it takes is delivered and idle), "
+        "none (no site limit binds: the schedule waits)"
+    )
+    element: Identifier = Field(description="the site, substation (headroom) or tenant (go_live)")
+    used: Real | None = Field(None, description="what is used in the quarter: MW, or racks gone live (build rate)")
+    available: Real | None = Field(None, description="the limit in force in the quarter, in the same unit")
+    unit: Literal["MW", "racks", ""] = ""
+    lifted_in: PeriodId | None = Field(
+        None,
+        description="the first later quarter the limit rises (capacities), the tenant's earliest (go_live), "
+        "the next delivery of GPUs the site takes (deliveries); none when nothing lifts it",
+    )
+    lifted_to: Real | None = Field(None, description="the capacity from lifted_in on, MW")
+    lifted_by: list[Text] = Field(
+        default_factory=list,
+        description="what takes effect in lifted_in: rollout.site_stages[i], rollout.upgrades[i], option ID "
+        "(earliest Q), rollout.go_live[i], rollout.deliveries[i]",
+    )
+
+
+class HeldBack(_Model):
+    """A quarter in which a site is not yet at its final rack count, and why."""
+
+    period: PeriodId
+    racks_live: Int
+    racks_to_come: Int = Field(description="final racks minus racks live")
+    gpus_waiting: Int = Field(
+        description="GPUs delivered, not live, that the site still takes (per tenant and SKU, at most its racks to come)"
+    )
+    binding: list[Binding] = Field(
+        description="every limit that binds; the first is the critical one: the one lifted latest"
+    )
+
+
+class PathStep(_Model):
+    """Consecutive quarters held back by the same critical limit (and lift)."""
+
+    limit: LimitKind
+    element: Identifier
+    first_period: PeriodId
+    last_period: PeriodId
+    available: Real | None = Field(None, description="the limit in force in first_period")
+    unit: Literal["MW", "racks", ""] = ""
+    lifted_in: PeriodId | None = None
+    lifted_to: Real | None = None
+    lifted_by: list[Text] = Field(default_factory=list)
+    text: Text
+
+
+class SiteCriticalPath(_Model):
+    """Per site, the critical path to energisation: when its first and last racks go live and, for
+    every quarter in between (from its first GPUs' delivery), what held it back."""
+
+    site: Identifier
+    final_racks: Int
+    first_live: PeriodId = Field(description="the first quarter racks are live at the site")
+    full: PeriodId = Field(description="the first quarter the site is at its final rack count")
+    held_back: list[HeldBack]
+    path: list[PathStep] = Field(description="the held-back quarters chained by their critical limit")
+    text: Text = Field(description="the path in the planner's words")
+
+
 class Plan(_Model):
     schema_version: Literal[1] = PLAN_SCHEMA_VERSION
     scenario: Identifier
@@ -402,6 +484,9 @@ class Plan(_Model):
     grid: GridReport | None = Field(None, description="DC power flow of the plan; present when the topology has lines")
     schedule: list[PeriodReport] | None = Field(
         None, description="the rollout, period by period (multi-period scenarios)"
+    )
+    critical_path: list[SiteCriticalPath] | None = Field(
+        None, description="per site used, the critical path to energisation (rollouts), in scenario site order"
     )
     replan: ReplanReport | None = Field(
         None, description="a re-plan from a previous plan (solve --from): the moves and what they cost"

@@ -91,6 +91,8 @@ def print_plan(console: Console, scenario: Scenario, plan: Plan) -> None:
         print_grid(console, plan)
     if plan.schedule:
         print_timeline(console, plan)
+    if plan.critical_path:
+        print_critical_path(console, plan)
     costs = ", ".join(f"{c.name} {_usd(c.usd_per_year)}" for c in plan.cost_breakdown if c.usd_per_year)
     if plan.investments:
         print_investments(console, plan)
@@ -152,6 +154,50 @@ def print_timeline(console: Console, plan: Plan) -> None:
             escape(", ".join(full)),
         )
     console.print(table)
+
+
+def print_critical_path(console: Console, plan: Plan) -> None:
+    """Per site, its first and last racks' quarters and what held it back, latest-full sites first."""
+    table = Table(title="Critical path to energisation (per site, what held it back)")
+    for col in ("site", "racks", "first live", "full", "critical path"):
+        table.add_column(col, justify="right" if col == "racks" else "left")
+    rank = {rep.period: q for q, rep in enumerate(plan.schedule or [])}
+    for cp in sorted(plan.critical_path or [], key=lambda c: -rank.get(c.full, 0)):
+        path = " -> ".join(_short_step(step) for step in cp.path) or "never held back"
+        table.add_row(escape(cp.site), f"{cp.final_racks:,}", cp.first_live, cp.full, escape(path))
+    console.print(table)
+    console.print(
+        "Each step: the limit that held the site back, the quarter it was lifted and (in brackets) the "
+        "power options that lifted it; the plan's critical_path names every stage, upgrade and option."
+    )
+
+
+def _short_step(step) -> str:
+    """A path step in a few words for the table (the plan's ``text`` has the full sentence)."""
+
+    def mw(x):
+        return "?" if x is None else f"{x:,.4g}"
+
+    label = {
+        "it_capacity": "IT",
+        "liquid_cooling": "liquid",
+        "air_cooling": "air",
+        "feed_n1": "feeds",
+        "substation_headroom": f"{step.element} headroom",
+    }
+    if step.limit in label:
+        if not step.lifted_in:
+            return f"{label[step.limit]} {mw(step.available)} MW"
+        options = [ref.split()[1] for ref in step.lifted_by if ref.startswith("option ")]
+        by = f" ({', '.join(options)})" if options else ""
+        return f"{label[step.limit]} {mw(step.available)}->{mw(step.lifted_to)} MW {step.lifted_in}{by}"
+    if step.limit == "build_rate":
+        return f"build {mw(step.available)}/q"
+    if step.limit == "go_live":
+        return f"{step.element} go-live {step.lifted_in}"
+    if step.limit == "deliveries":
+        return f"deliveries {step.lifted_in}" if step.lifted_in else "deliveries"
+    return "waits"
 
 
 def print_npv(console: Console, plan: Plan) -> None:

@@ -599,8 +599,8 @@ class PowerOption(_Model):
       and dedicated connection to ``plant`` for ``generation_mw`` at ``energy_usd_per_mwh``, with the
       same effect as on-site generation (not capped by the distributed-generation limit);
     * ``line`` (element: a line): a reinforcement with ``rating_mw`` (and ``reactance_pu``): in the
-      schema, but refused for now -- its effect on flows needs per-quarter grid limits (issue 11 §3);
-      a fixed rating change is a ``rollout.upgrades`` entry.
+      schema, but refused for now -- each quarter's grid limits are modelled, a line's rating or
+      reactance as a decision is not; a fixed rating change is a ``rollout.upgrades`` entry.
 
     ``capex_usd`` falls in the quarter it is built, ``fixed_usd_per_year`` in every quarter it is in
     service (the NPV). ``requires``: options built by the same quarter or earlier (a second transformer
@@ -652,8 +652,8 @@ class PowerOption(_Model):
             raise ValueError(f"a {self.kind} option does not take {', '.join(sorted(extra))}")
         if self.kind == "line":
             raise ValueError(
-                "a line option is not modelled yet: its effect on flows needs per-quarter grid limits "
-                "(issue 11 §3); give a fixed rating change as a rollout.upgrades entry"
+                "a line option is not modelled yet (every quarter's grid limits are, but a line's rating "
+                "or reactance as a decision is not); give a fixed rating change as a rollout.upgrades entry"
             )
         return self
 

@@ -45,7 +45,8 @@ pre-existing dispatch, every overload found, the worst post-outage loadings);
 ``report.grid`` then summarises the verifier's own power flow (verdict, pre-existing
 overloads, the ten most loaded monitored lines).
 Rollouts (:mod:`placer.verify_schedule`): ``SCHEDULE_*``, ``PERIOD_*``, ``BUILD_RATE``,
-``GO_LIVE_WINDOW``.
+``GO_LIVE_WINDOW``; the per-site critical path to energisation (:mod:`placer.verify_critical_path`):
+``CRITICAL_PATH_MISMATCH``.
 Claims (:mod:`placer.verify_claims`; every plan): ``STATUS_CLAIM``, ``BOUND_CLAIM``,
 ``GAP_CLAIM``, ``STRANDING_CLAIM``, ``GRID_LOOP_CLAIM`` (plans with a checked grid),
 ``TIMING_CLAIM``: status, bound and gap agree with each other and with the verifier's own
@@ -70,6 +71,8 @@ Field audit (where each plan figure is checked):
   ``installed_racks`` (SCHEDULE_* / PERIOD_* / BUILD_RATE / GO_LIVE_WINDOW), ``going_live``,
   ``gpus_delivered``, ``gpus_live``, ``gpus_stranded`` and every ``sites`` row
   (REPORTED_MISMATCH).
+* ``critical_path`` (:mod:`placer.verify_critical_path`): every field, recomputed or (its
+  ``path`` and ``text``) re-rendered from its held-back quarters (CRITICAL_PATH_MISMATCH).
 
 * ``replan`` (:mod:`placer.verify_replan`): ``moves``, ``racks_moved``, ``racks_kept``,
   ``move_cost_usd``, ``capital_recovery_factor``, ``frozen_sites`` (REPLAN_MOVES, REPLAN_FROZEN;
@@ -145,6 +148,8 @@ from placer.errors import InputError
 from placer.plan import Plan
 from placer.scenario import Scenario
 from placer.verify_claims import CLAIM_CODES, check_claims
+from placer.verify_critical_path import CODES as CRITICAL_PATH_CODES
+from placer.verify_critical_path import check_critical_path
 from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_grid, redispatch_cost_usd_per_year
 from placer.verify_grid_periods import check_period_grids
 from placer.verify_marginals import CODES as MARGINAL_CODES
@@ -189,6 +194,7 @@ ALL_CODES = (
     *WORTH_CODES,
     *REPLAN_CODES,
     *MARGINAL_CODES,
+    *CRITICAL_PATH_CODES,
     "REPORTED_MISMATCH",
     *CLAIM_CODES,
 )
@@ -928,6 +934,9 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previou
         for m in check_replan(scenario, plan, previous):
             c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)
         checks += REPLAN_CODES if previous is not None else ["REPLAN_MOVES", "REPLAN_FROZEN"]
+    for f in check_critical_path(scenario, plan):  # a single-period plan must not claim one either
+        c.add(f.code, f.entity, f.message)
+    checks += CRITICAL_PATH_CODES
     c.check_reported()
     checks += NPV_CODES if scenario.rollout is not None else ["OBJECTIVE_UNIT", "NPV_MISSING"]
     checks.append("REPORTED_MISMATCH")

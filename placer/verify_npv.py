@@ -1,7 +1,7 @@
 """Verifier: a rollout's net present value, recomputed term by term and period by period.
 
-Input: a scenario with a ``rollout``, a plan, and the verifier's own annual re-dispatch cost of
-the final build-out (USD per year; 0 without a grid term). Output: the recomputed NPV (USD) and
+Input: a scenario with a ``rollout``, a plan, and the verifier's own re-dispatch cost of each
+quarter (USD per year, from that quarter's grid report; none without a grid). Output: the recomputed NPV (USD) and
 :class:`Finding` tuples. Never imports ``solvers/``: the discount factor and the capital charge
 are the contract's definitions (:mod:`placer.contract`); the arithmetic is this module's own
 (``math.fsum`` over the schedule's installed racks, the scenario's deliveries and the capacities

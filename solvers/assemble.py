@@ -22,11 +22,13 @@ from placer.plan import (
     GridReport,
     NpvReport,
     Plan,
+    SiteCriticalPath,
     SiteLoad,
     Status,
     SubstationLoad,
     Summary,
 )
+from solvers.critical_path import critical_paths
 from solvers.engine import Capabilities, EngineResult
 from solvers.npv import investment_schedule, npv_report
 from solvers.options import built_periods, with_options
@@ -187,6 +189,7 @@ def assemble_plan(
         )
     stranded = 0
     periods = None
+    paths: list[SiteCriticalPath] | None = None
     npv: NpvReport | None = None
     if problem.periods.multi:
         # A rollout's objective is its NPV (USD); cost_breakdown stays annual: the final build-out's run rate.
@@ -196,6 +199,7 @@ def assemble_plan(
         periods = schedule_report(problem, schedule)
         for rep, grid_q in zip(periods, result.period_grids or []):
             rep.grid = grid_q
+        paths = critical_paths(priced, schedule, built)
         moves_usd = None if problem.replan is None else replan_report(problem, racks).move_cost_usd
         npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
         objective = npv.total_usd
@@ -299,6 +303,7 @@ def assemble_plan(
         grid=grid,
         schedule=periods,
         replan=None if problem.replan is None else replan_report(problem, racks),
+        critical_path=paths,
     )
 
 

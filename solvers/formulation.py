@@ -522,8 +522,8 @@ class Formulation:
         * a power option's capex in the quarter it is built, its fixed cost and on-site energy premium
           per quarter in service, on ``option[o, q]`` as for the racks.
 
-        The final build-out's re-dispatch (the MILP's grid rows) is weighted by
-        :attr:`~solvers.problem.Problem.redispatch_money_factor`. O(P·C)."""
+        Each quarter's re-dispatch (the MILP's per-quarter grid rows, :mod:`solvers.grid_periods`) is
+        charged for that quarter, discounted. O(P·C)."""
         p, per = self.p, self.p.periods
         w = p.scenario.policy.objective
         d, years, n = per.discount, per.quarter_years, per.count

@@ -17,6 +17,7 @@ ratings and feeds share them), one screen per period and loop iteration: O(P (L 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +117,9 @@ class PeriodGrid:
         return terms
 
     # ------------------------------------------------------------------ incumbents
-    def draws_mw(self, schedule: dict[tuple[int, int], int], options: dict[tuple[int, int], int] | None) -> np.ndarray:
+    def draws_mw(
+        self, schedule: Mapping[tuple[int, int], float], options: Mapping[tuple[int, int], int] | None
+    ) -> np.ndarray:
         """Each period's grid draw per site (periods x sites): the live racks' facility MW less the
         on-site supply built and in force. O(P (C + O))."""
         p = self.problem

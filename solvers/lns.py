@@ -65,13 +65,19 @@ class Neighbourhoods:
 
 
 def fix_outside(
-    variables: dict[int, mathopt.Variable], problem: Problem, free_sites: list[int], racks: dict[int, int]
+    variables: dict,
+    problem: Problem,
+    free_sites: list[int],
+    racks: dict,
+    site_of=None,
 ) -> list[tuple[mathopt.Variable, float, float]]:
-    """Pin every candidate's rack variable outside ``free_sites`` to ``racks``; return the old bounds."""
+    """Pin every variable outside ``free_sites`` to its value in ``racks`` (0 when absent); return the
+    old bounds. Keys are candidate indices (the racks), or any key ``site_of`` maps to its site (a
+    rollout's live racks per (candidate, period))."""
     free = set(free_sites)
     undo = []
     for i, var in variables.items():
-        if problem.candidates[i].s in free:
+        if (problem.candidates[i].s if site_of is None else site_of(i)) in free:
             continue
         undo.append((var, var.lower_bound, var.upper_bound))
         value = float(racks.get(i, 0))

@@ -264,12 +264,18 @@ class _Run:
         self.bound = -math.inf  # the best bound of any full solve: each is a relaxation of the secure problem
         self.interrupted = False  # Ctrl-C: no further solves; the best plan so far is returned, marked
 
-    def solve(self, budget_s: float, hint: dict[int, int] | None, gap: float | None = None):
+    def solve(
+        self, budget_s: float, hint: dict[int, int] | None, gap: float | None = None, start: _Incumbent | None = None
+    ):
+        """One full solve within ``budget_s``, hinted with the racks ``hint`` (and, a rollout's ``start``,
+        with its whole schedule and options too: the incumbent itself)."""
         model_hint = None
         if hint and self.engine == "highs":  # measured: SCIP found no plan from a greedy hint in 12 s either
-            model_hint = mathopt.ModelSolveParameters(
-                solution_hints=[mathopt.SolutionHint(variable_values={self.mm.x[i]: float(v) for i, v in hint.items()})]
-            )
+            values = {self.mm.x[i]: float(v) for i, v in hint.items()}
+            if start is not None and start.schedule is not None:
+                values.update({y: float(start.schedule.get(key, 0)) for key, y in self.mm.y.items()})
+                values.update({b: float((start.options or {}).get(key, 0)) for key, b in self.mm.option.items()})
+            model_hint = mathopt.ModelSolveParameters(solution_hints=[mathopt.SolutionHint(variable_values=values)])
         t = time.perf_counter()
         params = _params(self.opts, self.engine, budget_s, gap)
         stopper = SolveInterrupter()  # SCIP honours it; HiGHS under MathOpt (ortools 9.15) finishes its solve first
@@ -329,14 +335,24 @@ class _Run:
     def reoptimise(self, best: _Incumbent, until: float) -> tuple[_Incumbent, _LnsStats]:
         """Fix-and-reoptimise neighbourhoods (solvers/lns.py) until ``until``; only screened-secure
         placements are accepted."""
-        hood = Neighbourhoods(self.p, self.opts.seed, size=min(20, len(self.p.sites)))
+        # a rollout's neighbourhoods are a third of its sites (korea-2025-rollout has 14: 20 would free all)
+        size = max(2, len(self.p.sites) // 3) if self.p.periods.multi else min(20, len(self.p.sites))
+        hood = Neighbourhoods(self.p, self.opts.seed, size=size)
         stats: _LnsStats = {"neighbourhoods": 0, "improved": 0, "start_usd": best.objective, "sizes": []}
         while until - time.perf_counter() > 1.0 and not self.interrupted:
             free = hood.next(best.racks)
             budget = min(5.0, until - time.perf_counter())
             undo = fix_outside(self.mm.x, self.p, free, best.racks)
+            if best.schedule is not None:  # a rollout: the schedule outside the neighbourhood is pinned too
+                undo += fix_outside(
+                    {key: y for key, y in self.mm.y.items() if key[1] != self.mm.f.last},
+                    self.p,
+                    free,
+                    best.schedule,
+                    site_of=lambda key: self.p.candidates[key[0]].s,
+                )
             try:
-                res, dt = self.solve(budget, best.racks)
+                res, dt = self.solve(budget, best.racks, start=best)
             finally:
                 restore(undo)
             solved = res.termination.reason == mathopt.TerminationReason.OPTIMAL
@@ -405,7 +421,7 @@ def solve_milp(
     enforce = (loop is not None or periods is not None) and sc.policy.grid.security != "none"
     run = _Run(problem, mm, engine, loop, enforce, periods)
     iterations = periods.iterations if periods is not None else loop.iterations if loop is not None else []
-    use_lns = engine == "highs" and not problem.periods.multi
+    use_lns = engine == "highs"
     max_iter = sc.policy.grid.max_iterations if enforce else 1
     loop_t0 = time.perf_counter()
     best = last = repaired = None
@@ -432,11 +448,12 @@ def solve_milp(
             raise ValueError("n1_mode 'upfront' (the benchmarks' yardstick) is for single-period problems")
         assert grid is not None and lower_mw is not None, "enforce implies a grid and its loop"
         notes_extra.append(_add_upfront_rows(problem, mm, loop, lower_mw, deadline))
-    elif enforce and not problem.periods.multi and not decomposed:  # (a decomposed run's loop is done)
-        assert loop is not None
-        first_it = _relaxation_rounds(run, loop, deadline, 0.25 * limit_s)
+    elif enforce and not decomposed:  # (a decomposed run's loop is done)
+        rounds = periods if periods is not None else loop
+        assert rounds is not None, "enforce implies a loop"
+        first_it = _relaxation_rounds(run, rounds, deadline, 0.25 * limit_s)
         if first_it > 1:
-            added = sum(i.base_constraints_added + i.contingency_constraints_added for i in loop.iterations)
+            added = sum(i.base_constraints_added + i.contingency_constraints_added for i in iterations)
             notes_extra.append(
                 f"loop iterations 1-{first_it - 1} were LP-relaxation rounds ({added:,} rows collected before "
                 "the first MILP solve)"
@@ -445,11 +462,22 @@ def solve_milp(
     # each is a relaxation of the secure problem); the solve that ends the loop runs at the real gap.
     clean_loose: _Incumbent | None = None
     loose_gap = max(LOOP_GAP, opts.relative_gap) if enforce and n1_mode == "lazy" and LOOP_GAP else None
+    # A rollout whose relaxation rounds ended clean spends its time in one solve at the real gap: each
+    # MILP re-solve restarts HiGHS's search from the root, and a rollout's root alone took 55 s of a
+    # 90 s budget on korea-2025-rollout (three solves of 55 + 24 + 17 s, each from scratch).
+    one_solve = (
+        periods is not None
+        and bool(iterations)
+        and iterations[-1].base_constraints_added + iterations[-1].contingency_constraints_added == 0
+    )
+    if one_solve:
+        loose_gap = None
     for it in range(first_it, max_iter + 1):
         # Leave time for the loop (a placement that breaks line limits must still be repaired before
         # the deadline) and, with neighbourhood search, for improving the plan and the bound after it.
         left = deadline - time.perf_counter()
-        share = (0.3 * limit_s / left if it == first_it else 0.3) if use_lns else 0.6
+        first = 0.4 if problem.periods.multi else 0.3  # of the time limit: a rollout's root alone is slow
+        share = (first * limit_s / left if it == first_it else 0.3) if use_lns else 0.9 if one_solve else 0.6
         budget = left if it == max_iter else max(min(left, 10.0), share * left)
         res, dt = run.solve(budget, hint, loose_gap)
         reason = res.termination.reason
@@ -548,9 +576,9 @@ def solve_milp(
                 f"fix-and-reoptimise: {stats['neighbourhoods']} neighbourhoods"
                 + (f" of {min(sizes)}-{max(sizes)} sites" if sizes else "")
                 + f", {stats['improved']} improvements (engine objective {stats['start_usd']:,.0f} -> "
-                f"{best.objective:,.0f} USD/yr)"
+                f"{best.objective:,.0f} {'USD' if problem.periods.multi else 'USD/yr'})"
             )
-        res, dt = run.solve(deadline - time.perf_counter(), best.racks)
+        res, dt = run.solve(deadline - time.perf_counter(), best.racks, start=best)
         run.full_bound(res)
         log.info(
             "milp.solve",
@@ -766,12 +794,15 @@ def _add_upfront_rows(
     )
 
 
-def _relaxation_rounds(run: _Run, loop: SecurityLoop, deadline: float, budget_s: float, max_rounds: int = 30) -> int:
+def _relaxation_rounds(
+    run: _Run, loop: SecurityLoop | PeriodGrid, deadline: float, budget_s: float, max_rounds: int = 30
+) -> int:
     """Collect no-harm rows before any MILP solve: solve the LP relaxation, screen its (fractional)
     facility and re-dispatch, add the rows it breaks; repeat until its screen is clean, a round adds
     nothing, or ``budget_s`` is spent. Every row is a valid row of the secure problem, so the MILP
     solves after it are relaxations still (their bounds stay valid). Each round is recorded as a
-    loop iteration. Returns the next iteration number. O(one LP per round)."""
+    loop iteration. A rollout's rounds screen every quarter (``loop`` is its :class:`PeriodGrid`).
+    Returns the next iteration number. O(one LP per round)."""
     mm = run.mm
     ints = [v for v in mm.m.variables() if v.integer]
     for v in ints:
@@ -786,10 +817,22 @@ def _relaxation_rounds(run: _Run, loop: SecurityLoop, deadline: float, budget_s:
             if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
                 break
             values = res.variable_values()
-            site_mw = np.array([values[v] for v in mm.facility])
-            red_mw = np.array([values[v] for v in mm.redispatch])
-            scr = loop.screen(site_mw, red_mw)
-            n_base, n_post = loop.add_rows(mm, scr)
+            if isinstance(loop, PeriodGrid):  # the (fractional) schedule's draw, quarter by quarter
+                live = {key: float(values[y]) for key, y in mm.y.items()}
+                built = {key: int(values[b] > 0.5) for key, b in mm.option.items()}
+                red_q = np.array(
+                    [
+                        [values[mm.redispatch_q[(g, q)]] for g in range(len(lp.grid.plant_ids))]
+                        for q, lp in enumerate(loop.loops)
+                    ]
+                )
+                n_base, n_post, worst_mw = loop.screen_and_cut(mm, loop.draws_mw(live, built), red_q)
+            else:
+                site_mw = np.array([values[v] for v in mm.facility])
+                red_mw = np.array([values[v] for v in mm.redispatch])
+                scr = loop.screen(site_mw, red_mw)
+                n_base, n_post = loop.add_rows(mm, scr)
+                worst_mw = scr.worst_violation_mw
             dt = time.perf_counter() - t
             run.solve_s += dt
             loop.iterations.append(
@@ -799,7 +842,7 @@ def _relaxation_rounds(run: _Run, loop: SecurityLoop, deadline: float, budget_s:
                     objective=float(res.objective_value()),
                     base_constraints_added=n_base,
                     contingency_constraints_added=n_post,
-                    worst_violation_mw=scr.worst_violation_mw,
+                    worst_violation_mw=worst_mw,
                 )
             )
             log.info("milp.relaxation", round=it, base_added=n_base, contingency_added=n_post, seconds=round(dt, 3))

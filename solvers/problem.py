@@ -158,8 +158,8 @@ class Problem:
     @property
     def redispatch_money_factor(self) -> float:
         """What one USD per year of the final build-out's re-dispatch weighs in the objective: 1 in the
-        annualised single period; a rollout charges it for its last quarter (the one quarter whose load
-        the re-dispatch serves: the grid is judged for the final build-out), discounted."""
+        annualised single period; a rollout's last quarter, discounted (each quarter's re-dispatch is
+        charged for its own quarter: :meth:`solvers.grid_periods.PeriodGrid.money`)."""
         per = self.periods
         return 1.0 if not per.multi else per.quarter_years * per.discount[-1]
 

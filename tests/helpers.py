@@ -24,6 +24,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+def cli_in_process(*args: str) -> int:
+    """Run the `placer` command line in this process (as the console script does, without the
+    interpreter start-up and imports a subprocess pays); returns its exit code."""
+    import structlog
+
+    from placer.cli import main
+
+    saved = structlog.get_config()  # the CLI binds its logs to this sys.stderr (a test's capture, soon closed)
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        structlog.configure(**saved)
+    return 0
+
+
 def pypower_dcpf(path: Path | str):
     """PYPOWER's DC power flow of a MATPOWER case's own dispatch (the ppc built from matpowercaseframes
     arrays): the independent reference the grid tests compare placer's DC model with."""
@@ -59,9 +76,10 @@ def only(report, code: str) -> list:
 
 
 def renpv(scenario, plan):
-    """``plan`` with its rollout NPV (``npv`` and ``summary.objective``) re-derived from its schedule
+    """``plan`` with its rollout NPV (``npv`` and ``summary.objective``) and critical path re-derived from its schedule
     as a solver would (:func:`solvers.npv.npv_report`, never the verifier's recomputation). Schedule
     keys the solver's problem has no candidate for count as nothing live."""
+    from solvers.critical_path import critical_paths
     from solvers.npv import npv_report
     from solvers.problem import build_problem
 
@@ -89,7 +107,9 @@ def renpv(scenario, plan):
             built.setdefault(option_of[inv.option], period_of[inv.period])
     npv = npv_report(problem, schedule, redispatch, built)
     summary = plan.summary.model_copy(update={"objective": npv.total_usd})
-    return plan.model_copy(update={"npv": npv, "summary": summary})
+    # the critical path follows the schedule too (solvers.critical_path, as a solver derives it)
+    paths = critical_paths(problem, schedule, built) if plan.critical_path is not None else None
+    return plan.model_copy(update={"npv": npv, "summary": summary, "critical_path": paths})
 
 
 def _redispatch_usd_per_year(scenario, grid) -> float:

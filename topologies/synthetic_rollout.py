@@ -2,25 +2,41 @@
 energized quarter by quarter, with power options to choose (issue 11's benchmark target: 100
 sites, 12 quarters, 50 options).
 
+The rollout is power-short on purpose: GPUs arrive faster than sites energize, as in Korea's
+(deliveries run ahead of energization), so stranding is real money and the options -- each aimed
+at a limit that binds early -- are worth building where they are cheap enough and early enough.
+
 Rules (all draws from one generator seeded by ``seed``; the same arguments give the same
 scenario byte for byte):
 
-* **Periods**: ``quarters`` consecutive quarters from 2026Q1.
-* **Deliveries**: every tenant line's racks are spread over the first ``ceil(0.75 · quarters)``
-  quarters (a multinomial draw, whole racks), so the fleet has arrived a quarter of the horizon
-  before its end.
-* **Site stages**: about 60 % of the sites (at least one) are energized late: nothing before a first
-  stage in quarter 1 .. quarters/2 at half their IT, the full topology IT from a second stage no
-  later than the second-to-last quarter. The final capacities are the topology's, so the final
-  build-out has exactly the single-period scenario's room (which the generator makes feasible).
-* **Options** (``options`` of them, kinds drawn in turn): ``site_stage`` bridges at staged sites
-  (half the site's IT from quarter 0 or 1 until its first stage: a modular hall), ``feed``
-  uprates (+20 % of the site's feeds), ``substation_expansion`` pairs (+20 % headroom; the second
-  requires the first), and ``onsite_generation`` (at most 40 MW and a fifth of the site's IT, at
-  1.3x the site's grid energy price). Every option only adds capacity, so the scenario without
-  any option built is feasible. Capex: 1.5 M USD per MW for a bridge hall, 0.25 M USD per MW for a
-  feed or transformer, 1.2 M USD per MW for generation (all est., order of magnitude); earliest
-  quarters are drawn in the first half of the horizon.
+* **Periods**: ``quarters`` consecutive quarters from 2026Q1; R = ``ceil(0.6 · quarters)``.
+* **Deliveries**: every tenant line's racks are spread over the first ``ceil(quarters / 2)``
+  quarters (a multinomial draw, whole racks).
+* **Site stages**: about 90 % of the sites are energized late; the others (at least one when there
+  are two sites or more), drawn from the cheapest 40 % by a cost proxy (capex per MW plus ~5 years
+  of energy), have their IT from the start, as existing halls would. A late site has nothing before
+  a first stage in quarter 2 .. R at half its IT and the full topology IT from a second stage after
+  it (a first stage in the last quarter brings the full IT at once). The final capacities are the
+  topology's, so the final build-out has exactly the single-period scenario's room (which the
+  generator makes feasible).
+* **Weak feeds**: the sites energized from the start (upgrade in quarter 2 .. R) and about a third of
+  the staged ones whose first stage leaves a later quarter (upgrade after the first stage, by R where
+  it can) draw on feeds at half their capacity until a fixed feed upgrade (``rollout.upgrades``)
+  restores them, so their IT waits on their feeds for a while.
+* **Tight substations**: the substations of the sites energized from the start have, until a fixed
+  upgrade in quarter 2 .. R restores their headroom, only 60 % of what those sites' final facility
+  power draws through them (their headroom if that is less).
+* **Options** (``options`` of them, fewer when no target is left): kinds in turn, each aimed at a
+  limit that binds early (a kind with no target left gives way to the next), each target drawn from
+  the cheaper half, by the cost proxy, of those left. ``site_stage``: a bridge at a staged site, a
+  modular hall of half its IT from quarter 0 or 1 until its first stage; ``feed``: an uprate at a
+  weak-feed site, the missing half of its N-1 limit, from 1 .. 2 quarters before the fixed upgrade;
+  ``substation_expansion``: a pair of transformers at a tight substation, each half the missing
+  headroom, the second requiring the first; ``onsite_generation`` at a weak-feed site, at most 40 MW
+  and a fifth of its IT, at 1.3x its grid energy price, from before the feed upgrade. Every option
+  only adds capacity, so the scenario without any option built is feasible. Costs, all est. (order
+  of magnitude): a bridge hall 1.0 M USD per MW plus 5 % a year, a feed uprate 0.15 M USD per MW, a
+  transformer 0.1 M USD per MW, generation 1.0 M USD per MW.
 * **Stranding**: SKUs of the synthetic pool have no price, so ``stranding_usd_per_gpu_quarter`` is
   2,500 USD (est.; the catalog's GB200 quarterly capital charge is USD 2,554).
 
@@ -40,6 +56,9 @@ from topologies.synthetic import generate
 STREAM_ROLLOUT = 7  # a stream of its own: the single-period scenario's draws stay as they are
 STRANDING_USD_PER_GPU_QUARTER = 2_500.0
 KINDS = ("site_stage", "feed", "substation_expansion", "onsite_generation")
+# est. capital costs, USD per MW (order of magnitude; see the module docstring)
+HALL_USD_PER_MW, FEED_USD_PER_MW, TX_USD_PER_MW, GEN_USD_PER_MW = 1.0e6, 1.5e5, 1.0e5, 1.0e6
+ENERGY_HOURS = 40_000.0  # ~5 years at 90 % utilization: the energy side of a site's cost proxy
 
 
 def _quarters(n: int, first_year: int = 2026) -> list[str]:
@@ -64,8 +83,14 @@ def generate_rollout(
     data = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     rng = np.random.default_rng([seed, STREAM_ROLLOUT])
     periods = _quarters(quarters)
-    arrive = max(1, math.ceil(0.75 * quarters))
+    arrive = max(1, math.ceil(quarters / 2))
+    ramp = max(2, math.ceil(0.6 * quarters))  # first stages and fixed upgrades land in quarters 2 .. ramp
     per_rack = {s["id"]: s["gpus_per_rack"] for s in data["catalog"]}
+
+    def late(lo: int = 2) -> int:
+        """A quarter in lo .. ramp (within the horizon)."""
+        lo = min(lo, quarters - 1)
+        return int(rng.integers(lo, max(lo, min(ramp, quarters - 1)) + 1))
 
     deliveries = []
     for t in data["demand"]["tenants"]:
@@ -77,120 +102,173 @@ def generate_rollout(
                     g = int(n) * per_rack[line["sku"]]
                     deliveries.append({"tenant": t["id"], "sku": line["sku"], "period": periods[q], "gpus": g})
 
-    site_nodes = [n for n in data["topology"]["nodes"] if n["kind"] == "site"]
-    substations = [n for n in data["topology"]["nodes"] if n["kind"] == "substation"]
-    feeds_of: dict[str, float] = {}
-    for e in data["topology"]["edges"]:
-        if e["kind"] == "feed":
-            feeds_of[e["from"]] = feeds_of.get(e["from"], 0.0) + e["capacity_mw"]
-    n_staged = max(1, round(0.6 * len(site_nodes)))
-    staged_idx = sorted(rng.choice(len(site_nodes), size=n_staged, replace=False).tolist())
+    nodes = data["topology"]["nodes"]
+    site_nodes = [n for n in nodes if n["kind"] == "site"]
+    sub_by_id = {n["id"]: n for n in nodes if n["kind"] == "substation"}
+    feeds = [e for e in data["topology"]["edges"] if e["kind"] == "feed"]
+    feeds_of: dict[str, list[dict]] = {}
+    for e in feeds:
+        site_end = e["from"] if e["from"] in {s["id"] for s in site_nodes} else e["to"]
+        feeds_of.setdefault(site_end, []).append(e)
+
+    # a site's rough cost per MW over a few years (capex + ~5 years of energy): the cheaper sites are
+    # the ones a least-cost plan uses, so that is where existing capacity and the options are put
+    proxy = {
+        s["id"]: s["capex_usd_per_mw"] + ENERGY_HOURS * s["pue"] * s["energy_price_usd_per_mwh"] for s in site_nodes
+    }
+    cheap = sorted(range(len(site_nodes)), key=lambda i: (proxy[site_nodes[i]["id"]], i))
+    n_early = max(1, round(0.1 * len(site_nodes))) if len(site_nodes) > 1 else 0
+    pool = cheap[: max(n_early, math.ceil(0.4 * len(site_nodes)))]
+    early_idx = set(rng.choice(pool, size=n_early, replace=False).tolist()) if n_early else set()
     stages, first_stage = [], {}
-    half = max(1, quarters // 2)
-    for i in staged_idx:
-        s = site_nodes[i]
-        q1 = int(rng.integers(1, half + 1))
-        q2 = int(rng.integers(q1 + 1, quarters)) if q1 + 1 < quarters else q1
+    for i, s in enumerate(site_nodes):
+        if i in early_idx:
+            continue
+        q1 = late()
         first_stage[s["id"]] = q1
-        if q2 > q1:
+        if q1 + 1 < quarters:
+            q2 = int(rng.integers(q1 + 1, quarters))
             stages.append({"site": s["id"], "period": periods[q1], "it_capacity_mw": round(s["it_capacity_mw"] / 2, 3)})
-        stages.append({"site": s["id"], "period": periods[q2], "it_capacity_mw": s["it_capacity_mw"]})
+            stages.append({"site": s["id"], "period": periods[q2], "it_capacity_mw": s["it_capacity_mw"]})
+        else:
+            stages.append({"site": s["id"], "period": periods[q1], "it_capacity_mw": s["it_capacity_mw"]})
+
+    # weak feeds: half capacity until a fixed upgrade restores them
+    upgrades: list[dict] = []
+    weak: dict[str, tuple[int, float]] = {}  # site -> (upgrade quarter, N-1 MW missing before it)
+    for i, s in enumerate(site_nodes):
+        sid = s["id"]
+        drawn = rng.random()
+        if i not in early_idx and (drawn >= 1 / 3 or first_stage[sid] + 1 >= quarters):
+            continue
+        # after the first stage: a window in which the site has IT but its feeds hold it back
+        qf = late(2) if i in early_idx else late(first_stage[sid] + 1)
+        caps = [e["capacity_mw"] for e in feeds_of[sid]]
+        n1 = caps[0] if len(caps) == 1 else sum(caps) - max(caps)
+        for e in feeds_of[sid]:
+            upgrades.append({"element": e["id"], "period": periods[qf], "capacity_mw": e["capacity_mw"]})
+            e["capacity_mw"] = round(e["capacity_mw"] / 2, 3)
+        weak[sid] = (qf, round(n1 / 2, 3))
+    # tight substations: 60 % of what the early sites draw through them until a fixed upgrade
+    draw: dict[str, float] = {}
+    for i in sorted(early_idx):
+        s = site_nodes[i]
+        caps = {e["id"]: upgrade_cap for e in feeds_of[s["id"]] for upgrade_cap in [2 * e["capacity_mw"]]}
+        total = sum(caps.values())
+        for e in feeds_of[s["id"]]:
+            sub = e["to"] if e["to"] in sub_by_id else e["from"]
+            draw[sub] = draw.get(sub, 0.0) + s["it_capacity_mw"] * s["pue"] * caps[e["id"]] / total
+    tight: dict[str, tuple[int, float]] = {}  # substation -> (upgrade quarter, headroom missing before it)
+    for sub in sorted(draw):
+        node = sub_by_id[sub]
+        low = round(min(node["headroom_mw"], 0.6 * draw[sub]), 1)
+        if low >= node["headroom_mw"]:
+            continue
+        qh = late()
+        upgrades.append({"element": sub, "period": periods[qh], "headroom_mw": node["headroom_mw"]})
+        tight[sub] = (qh, round(node["headroom_mw"] - low, 1))
+        node["headroom_mw"] = low
 
     out: list[dict] = []
-    bridged: set[str] = set()
+    used: dict[str, set[str]] = {k: set() for k in KINDS}
     for j in range(options):
-        kind = KINDS[j % len(KINDS)]
-        early = int(rng.integers(0, half))
         oid = f"o{j:03d}"
-        if kind == "site_stage":
-            free = [sid for sid in first_stage if sid not in bridged and first_stage[sid] >= 1]
+        for step in range(len(KINDS)):
+            kind = KINDS[(j + step) % len(KINDS)]
+            if kind == "site_stage":
+                free = [sid for sid in first_stage if sid not in used[kind] and first_stage[sid] >= 1]
+            elif kind == "feed":
+                free = [sid for sid in weak if sid not in used[kind] and weak[sid][0] >= 2]
+            elif kind == "substation_expansion":
+                free = [b for b in tight if b not in used[kind]]
+            else:
+                free = [sid for sid in weak if sid not in used[kind]]
             if free:
-                sid = free[int(rng.integers(0, len(free)))]
-                bridged.add(sid)
-                site = next(s for s in site_nodes if s["id"] == sid)
-                it = round(site["it_capacity_mw"] / 2, 3)
-                start = min(int(rng.integers(0, 2)), first_stage[sid] - 1)
-                out.append(
-                    {
-                        "id": f"{oid}-{sid}-hall",
-                        "kind": "site_stage",
-                        "element": sid,
-                        "earliest": periods[start],
-                        "until": periods[first_stage[sid]],
-                        "it_capacity_mw": it,
-                        "capex_usd": round(1.5e6 * it),
-                        "source": "synthetic, est.",
-                    }
-                )
-                continue
-            kind = "feed"  # no staged site left to bridge
-        if kind == "feed":
-            site = site_nodes[int(rng.integers(0, len(site_nodes)))]
-            mw = round(0.2 * feeds_of[site["id"]], 3)
+                break
+        else:
+            break  # no target left for any kind
+        # a random target among the cheaper half of those left
+        free.sort(key=lambda x: (proxy.get(x, 0.0), x))
+        target = free[int(rng.integers(0, max(1, math.ceil(len(free) / 2))))]
+        used[kind].add(target)
+        if kind == "site_stage":
+            site = next(s for s in site_nodes if s["id"] == target)
+            it = round(site["it_capacity_mw"] / 2, 3)
+            start = min(int(rng.integers(0, 2)), first_stage[target] - 1)
+            capex = round(HALL_USD_PER_MW * it)
             out.append(
                 {
-                    "id": f"{oid}-{site['id']}-feed",
+                    "id": f"{oid}-{target}-hall",
+                    "kind": "site_stage",
+                    "element": target,
+                    "earliest": periods[start],
+                    "until": periods[first_stage[target]],
+                    "it_capacity_mw": it,
+                    "capex_usd": capex,
+                    "fixed_usd_per_year": round(0.05 * capex),
+                    "source": "synthetic, est.",
+                }
+            )
+        elif kind == "feed":
+            qf, mw = weak[target]
+            out.append(
+                {
+                    "id": f"{oid}-{target}-feed",
                     "kind": "feed",
-                    "element": site["id"],
-                    "earliest": periods[early],
+                    "element": target,
+                    "earliest": periods[max(1, qf - int(rng.integers(1, 3)))],
                     "feed_mw": mw,
-                    "capex_usd": round(2.5e5 * mw),
+                    "capex_usd": round(FEED_USD_PER_MW * mw),
                     "source": "synthetic, est.",
                 }
             )
         elif kind == "substation_expansion":
-            sub = substations[int(rng.integers(0, len(substations)))]
-            mw = round(max(1.0, 0.2 * sub["headroom_mw"]), 3)
-            first = {
-                "id": f"{oid}-{sub['id']}-tx",
+            qh, missing = tight[target]
+            mw = round(max(1.0, missing / 2), 1)
+            earliest = max(1, qh - int(rng.integers(1, 3)))
+            tx1 = {
+                "id": f"{oid}-{target}-tx1",
                 "kind": "substation_expansion",
-                "element": sub["id"],
-                "earliest": periods[early],
+                "element": target,
+                "earliest": periods[earliest],
                 "headroom_mw": mw,
-                "capex_usd": round(2.5e5 * mw),
+                "capex_usd": round(TX_USD_PER_MW * mw),
                 "source": "synthetic, est.",
             }
-            # every second expansion is a second transformer that needs an earlier one at the same substation
-            prior = [o for o in out if o["kind"] == "substation_expansion" and "requires" not in o]
-            if prior and j % 8 == 2:
-                p = prior[-1]
-                first.update(element=p["element"], requires=[p["id"]], id=f"{oid}-{p['element']}-tx2")
-            out.append(first)
+            out.append(tx1)
+            if len(out) < options:  # the second transformer needs the first
+                out.append({**tx1, "id": f"{oid}-{target}-tx2", "requires": [tx1["id"]]})
         else:
-            site = site_nodes[int(rng.integers(0, len(site_nodes)))]
+            site = next(s for s in site_nodes if s["id"] == target)
             mw = round(min(40.0, 0.2 * site["it_capacity_mw"]), 3)
             out.append(
                 {
-                    "id": f"{oid}-{site['id']}-gen",
+                    "id": f"{oid}-{target}-gen",
                     "kind": "onsite_generation",
-                    "element": site["id"],
-                    "earliest": periods[early],
+                    "element": target,
+                    "earliest": periods[int(rng.integers(0, max(1, weak[target][0])))],
                     "generation_mw": mw,
                     "energy_usd_per_mwh": round(1.3 * site["energy_price_usd_per_mwh"], 2),
-                    "capex_usd": round(1.2e6 * mw),
+                    "capex_usd": round(GEN_USD_PER_MW * mw),
                     "source": "synthetic, est.",
                 }
             )
-    # on-site generation: at most 40 MW per site, all options together (Korea's Distributed Energy Act)
-    by_site: dict[str, float] = {}
-    kept = []
-    for o in out:
-        if o["kind"] == "onsite_generation":
-            if by_site.get(o["element"], 0.0) + o["generation_mw"] > 40.0:
-                continue
-            by_site[o["element"]] = by_site.get(o["element"], 0.0) + o["generation_mw"]
-        kept.append(o)
+        if len(out) >= options:
+            break
+    out = out[:options]
 
     data["name"] = name or f"syn-rollout-s{sites}-q{quarters}-o{options}"
     data["description"] = (
-        f"synthetic rollout (seed {seed}): {sites} sites, {quarters} quarters, {len(kept)} power options; "
-        f"{n_staged} sites energized late; topologies/synthetic_rollout.py"
+        f"synthetic rollout (seed {seed}): {sites} sites, {quarters} quarters, {len(out)} power options; "
+        f"{len(first_stage)} sites energized late, {len(weak)} on weak feeds, {len(tight)} tight substations; "
+        "topologies/synthetic_rollout.py"
     )
     data["rollout"] = {
         "periods": periods,
         "deliveries": deliveries,
         "site_stages": stages,
-        "options": kept,
+        "upgrades": upgrades,
+        "options": out,
         "stranding_usd_per_gpu_quarter": STRANDING_USD_PER_GPU_QUARTER,
     }
     return Scenario.model_validate(data)

@@ -1,0 +1,186 @@
+"""Per site, the critical path to energisation (``plan.critical_path``): what held each site back in
+every quarter and what lifted it, computed by the solvers (``solvers/critical_path.py``) and
+recomputed by the verifier (``placer/verify_critical_path.py``, code CRITICAL_PATH_MISMATCH).
+
+Scenarios: ``rollout_multi.yaml`` (east staged 1.2 MW from 2026Q4 and 3 MW from 2027Q2, a feed and
+a substation upgrade in 2027Q2, a build rate; tenant b goes live from 2026Q4) and variants of it and
+of ``rollout_toy.yaml`` in which the feed, the substation or a power option is what binds.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from placer.io import load_scenario
+from placer.plan import Plan
+from placer.report import print_plan
+from placer.scenario import Scenario
+from placer.verify import verify
+from tests.helpers import DATA, only
+
+CODE = "CRITICAL_PATH_MISMATCH"
+
+
+def variant(sc: Scenario, edit) -> Scenario:
+    data = sc.model_dump(by_alias=True)
+    edit(data)
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def multi() -> Scenario:
+    return load_scenario(DATA / "rollout_multi.yaml")
+
+
+@pytest.fixture(scope="module")
+def plan(multi) -> Plan:
+    from solvers import solve
+
+    return solve(multi, "cpsat")
+
+
+def path_of(plan: Plan, site: str):
+    return next(cp for cp in plan.critical_path or [] if cp.site == site)
+
+
+def test_each_site_says_what_held_it_back_and_what_lifted_it(multi, plan):
+    report = verify(multi, plan)
+    assert report.valid, report.violations
+    assert CODE in report.checks
+    assert [cp.site for cp in plan.critical_path] == ["east", "west"]  # the scenario's site order
+    east = path_of(plan, "east")
+    assert (east.first_live, east.full, east.final_racks) == ("2026Q4", "2027Q2", 18)
+    # 2026Q3: nothing energized at east (its first stage comes in 2026Q4); b may not go live before 2026Q4
+    q3 = east.held_back[0]
+    assert q3.period == "2026Q3" and q3.racks_live == 0 and q3.racks_to_come == 18
+    first = q3.binding[0]
+    assert (first.limit, first.available, first.lifted_in, first.lifted_to) == ("it_capacity", 0.0, "2026Q4", 1.2)
+    assert first.lifted_by == ["rollout.site_stages[0]"]
+    assert {b.limit for b in q3.binding} == {"it_capacity", "liquid_cooling", "air_cooling", "go_live"}
+    # 2027Q1: the 1.2 MW stage is full until the 3 MW stage of 2027Q2
+    q1 = next(h for h in east.held_back if h.period == "2027Q1")
+    assert q1.binding[0].limit == "it_capacity" and q1.binding[0].lifted_by == ["rollout.site_stages[1]"]
+    assert [s.limit for s in east.path] == ["it_capacity", "deliveries", "it_capacity"]
+    assert east.text.startswith("east: IT capacity 0 MW (2026Q3), lifted to 1.2 MW in 2026Q4 by rollout.site_stages[0]")
+    assert east.text.endswith("-> full 2027Q2")
+    west = path_of(plan, "west")
+    assert [(s.limit, s.element, s.lifted_in) for s in west.path] == [("go_live", "b", "2026Q4")]
+    assert west.path[0].lifted_by == ["rollout.go_live[0]"]
+
+
+@pytest.mark.parametrize(
+    ("element", "field", "limit", "lifted_by", "lifted_to"),
+    [
+        ("ss-e", "headroom_mw", "substation_headroom", "rollout.upgrades[1]", 5.0),
+        ("feed-e", "capacity_mw", "feed_n1", "rollout.upgrades[0]", 5.0),
+    ],
+)
+def test_the_grid_binds_until_its_upgrade(multi, element, field, limit, lifted_by, lifted_to):
+    """At 1 MW of headroom (or feed) east cannot fill its 1.2 MW stage until the 2027Q2 upgrade."""
+    from solvers import solve
+
+    def tighten(d):
+        for item in d["topology"]["nodes"] + d["topology"]["edges"]:
+            if item.get("id") == element:
+                item[field] = 1.0
+
+    sc = variant(multi, tighten)
+    p = solve(sc, "cpsat", option_worth=False)
+    assert verify(sc, p).valid
+    q1 = next(h for h in path_of(p, "east").held_back if h.period == "2027Q1")
+    b = q1.binding[0]
+    assert (b.limit, b.available, b.lifted_in, b.lifted_to, b.lifted_by) == (
+        limit,
+        1.0,
+        "2027Q2",
+        lifted_to,
+        [lifted_by],
+    )
+    assert 1.0 - 0.12 * 1.25 < b.used <= 1.0  # no room for one more 120 kW rack at PUE 1.25
+
+
+def test_an_option_that_lifts_a_limit_is_named_with_its_lead_time():
+    from solvers import solve
+
+    toy = load_scenario(DATA / "rollout_toy.yaml")
+    hall = {
+        "id": "hall-early",
+        "kind": "site_stage",
+        "element": "hall",
+        "earliest": "2026Q4",
+        "until": "2027Q1",
+        "it_capacity_mw": 0.6,
+        "capex_usd": 100_000.0,
+    }
+    sc = variant(toy, lambda d: d["rollout"].update(options=[hall]))
+    p = solve(sc, "cpsat", option_worth=False)
+    assert [(i.option, i.period) for i in p.investments] == [("hall-early", "2026Q4")]
+    assert verify(sc, p).valid
+    first = path_of(p, "hall").path[0]
+    assert (first.limit, first.lifted_in, first.lifted_by) == (
+        "it_capacity",
+        "2026Q4",
+        ["option hall-early (earliest 2026Q4)"],
+    )
+
+
+def test_the_cli_summary_prints_the_table(multi, plan):
+    console = Console(record=True, width=140, emoji=False)
+    print_plan(console, multi, plan)
+    out = console.export_text()
+    assert "Critical path to energisation" in out
+    assert "IT 0->1.2 MW 2026Q4" in out and "b go-live 2026Q4" in out
+
+
+def test_a_single_period_plan_has_none(tiny):
+    from solvers import solve
+
+    assert solve(tiny, "greedy").critical_path is None
+
+
+# --------------------------------------------------------------------------- injections
+
+
+def test_injected_lift_is_caught(multi, plan):
+    east = path_of(plan, "east")
+    b = east.held_back[0].binding[0].model_copy(update={"lifted_in": "2027Q1"})
+    held = [east.held_back[0].model_copy(update={"binding": [b, *east.held_back[0].binding[1:]]}), *east.held_back[1:]]
+    bad_east = east.model_copy(update={"held_back": held})
+    bad = plan.model_copy(update={"critical_path": [bad_east, *plan.critical_path[1:]]})
+    (v,) = only(verify(multi, bad), CODE)
+    assert v.entity == "site:east" and "lifted_in" in v.message
+
+
+def test_injected_binding_limit_is_caught(multi, plan):
+    """A quarter that claims the build rate held east back when the stage did."""
+    east = path_of(plan, "east")
+    q = next(j for j, h in enumerate(east.held_back) if h.period == "2027Q1")
+    b = east.held_back[q].binding[0].model_copy(update={"limit": "build_rate"})
+    held = list(east.held_back)
+    held[q] = held[q].model_copy(update={"binding": [b]})
+    bad = plan.model_copy(
+        update={"critical_path": [east.model_copy(update={"held_back": held}), plan.critical_path[1]]}
+    )
+    (v,) = only(verify(multi, bad), CODE)
+    assert v.entity == "site:east"
+
+
+def test_injected_full_quarter_and_text_are_caught(multi, plan):
+    west = path_of(plan, "west")
+    for edit in ({"full": "2027Q1"}, {"text": west.text.replace("2026Q4", "2027Q3")}):
+        bad = plan.model_copy(update={"critical_path": [plan.critical_path[0], west.model_copy(update=edit)]})
+        (v,) = only(verify(multi, bad), CODE)
+        assert v.entity == "site:west"
+
+
+def test_a_missing_or_extra_site_is_caught(multi, plan, tiny):
+    from solvers import solve
+
+    (v,) = only(verify(multi, plan.model_copy(update={"critical_path": plan.critical_path[:1]})), CODE)
+    assert v.entity == "site:west"
+    (v,) = only(verify(multi, plan.model_copy(update={"critical_path": None})), CODE)
+    assert v.entity == "plan"
+    single = solve(tiny, "greedy")
+    (v,) = only(verify(tiny, single.model_copy(update={"critical_path": plan.critical_path})), CODE)
+    assert v.entity == "plan"
