@@ -16,6 +16,10 @@ from the scenario and the plan's racks alone:
   (the probe step) and ``linear_over_step`` (the whole step) exactly when the LP's saving is within
   1 % (or 1 USD) of the prediction.
 
+A rollout's site limits are per quarter (``site_it_capacity[site,quarter]``): the plan's live racks in
+that quarter (its schedule) against the capacities in force then, with the plan's power options, as
+the schedule checks count them (:func:`placer.verify_schedule.capacities_in_period`).
+
 Never imports ``solvers``. Complexity: O(L + A) for L reported limits (the fiber paths come from
 :mod:`placer.verify`'s own Dijkstra, passed in).
 """
@@ -29,6 +33,8 @@ from placer.contract import MW_ABS_TOL, MW_REL_TOL, USD_ABS_TOL, USD_REL_TOL, li
 from placer.plan import MarginalValue, Plan
 from placer.scenario import Scenario
 from placer.verify_finding import Finding
+from placer.verify_options import built_options
+from placer.verify_schedule import capacities_in_period
 
 CODES = ["MARGINAL_UNKNOWN_LIMIT", "MARGINAL_NOT_BINDING", "MARGINAL_FIGURES"]
 SITE_FAMILIES = ("site_it_capacity", "liquid_cooling", "air_cooling", "feed_capacity")
@@ -71,12 +77,48 @@ def check_marginals(
     band = scenario.policy.power_band_mw
     d = derived
 
+    periods = list(scenario.rollout.periods) if scenario.rollout is not None else []
+    built = built_options(scenario, plan) if periods else {}
+
+    def in_period(fam: str, s: str, period: str) -> tuple[float, float, float] | str:
+        """A rollout's site limit in one quarter: the plan's live racks then against the capacities in
+        force then (stages, upgrades, the plan's power options), as the schedule checks count them."""
+        rep = next((r for r in plan.schedule or [] if r.period == period), None)
+        if rep is None:
+            return f"the plan's schedule has no period '{period}'"
+        skus_by = {k.id: k for k in skus}
+        load = 0.0
+        for key, n in rep.installed_racks.items():
+            t, k, site_id = key.split("/")
+            if site_id != s or k not in skus_by:
+                continue
+            it_mw = n * skus_by[k].it_kw_per_rack / 1000.0
+            load += {
+                "site_it_capacity": it_mw,
+                "liquid_cooling": it_mw * skus_by[k].liquid_share,
+                "air_cooling": it_mw * (1.0 - skus_by[k].liquid_share),
+                "feed_capacity": it_mw * sites[s].pue,
+            }[fam]
+        cap = capacities_in_period(scenario, period, built)
+        if fam == "feed_capacity":
+            caps = [
+                cap.feed[str(e.id)] for e in scenario.topology.edges_of_kind("feed") if s in (e.from_node, e.to_node)
+            ]
+            n1 = (caps[0] if len(caps) == 1 else math.fsum(caps) - max(caps)) if caps else 0.0
+            return n1 + cap.extra_feed.get(s, 0.0), load, it_rack * sites[s].pue
+        limit = {"site_it_capacity": cap.it, "liquid_cooling": cap.liquid, "air_cooling": cap.air}[fam][s]
+        return float(limit), load, it_rack
+
     def recompute(v: MarginalValue) -> tuple[float, float, float] | str:
         """(limit, plan value, one rack) of a reported limit, or why it names no limit."""
         fam, ent = v.family, v.entities
         expected = f"{fam}[{','.join(ent)}]" if ent else fam
         if v.limit != expected:
             return f"its name '{v.limit}' is not {expected}"
+        if fam in SITE_FAMILIES and periods:
+            if len(ent) != 2 or ent[0] not in sites or ent[1] not in periods:
+                return f"no site and quarter '{','.join(ent)}'"
+            return in_period(fam, ent[0], ent[1])
         if fam in SITE_FAMILIES:
             if len(ent) != 1 or ent[0] not in sites:
                 return f"no site '{','.join(ent)}'"
@@ -91,6 +133,8 @@ def check_marginals(
                 return float(site.air_cooling_mw), d.air[s], air
             return feed_n1_mw(s), d.facility[s], it_rack * site.pue
         if fam == "substation_headroom":
+            if periods:
+                return "a rollout's substation headroom is not reported per quarter"
             if len(ent) != 1 or ent[0] not in subs:
                 return f"no substation '{','.join(ent)}'"
             return float(subs[ent[0]].headroom_mw), d.substation_load[ent[0]], it_rack * max_pue

@@ -161,15 +161,18 @@ def solve(
         and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
     ):
         _add_worth(problem, result, plan)
-    if marginals and problem.periods.multi:
-        plan.summary.notes.append("marginal values: written for single-period plans only (not for a rollout yet)")
-    elif marginals and not result.interrupted:
+    if marginals and not result.interrupted:
         from solvers.duals import marginal_values
 
         red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
         try:
             plan.marginal_values = marginal_values(
-                problem, result.racks, redispatch_mw=red, time_limit_s=scenario.policy.solver.time_limit_s
+                problem,
+                result.racks,
+                redispatch_mw=red,
+                schedule=result.schedule,
+                options=result.options,
+                time_limit_s=scenario.policy.solver.time_limit_s,
             )
         except RuntimeError as exc:  # e.g. an insecure grid-blind plan: its fixed-binary LP has no solution
             plan.summary.notes.append(f"marginal values not computed: {exc}")

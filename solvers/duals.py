@@ -24,7 +24,12 @@ Only limits binding in the plan itself are reported: the plan's slack (its integ
 rack of the row's largest per-rack coefficient (the LP's fractional racks may fill a limit the whole
 racks leave a fraction of a rack short of); other rows with a dual are listed in ``skipped``.
 
-Single period only (a rollout's limits are per quarter; its duals are not written yet).
+A rollout: the same LP over its whole schedule, the options built fixed too, each quarter's grid
+under its own loop (:class:`solvers.grid_periods.PeriodGrid`); its limits are per quarter (site IT,
+cooling, feed in that quarter, with the options in force; the band and latency shares of the final
+build-out) and their values are USD of NPV per MW of that quarter's limit. A quarter a site is not
+yet in service (all its limits 0, tied) is skipped, and so are a rollout's substation headroom rows
+(their on-site credits are not recomputed per quarter yet) and its line limits.
 
 Complexity: one LP per contingency-loop round (O(C + T·S) columns, O(C + S + B + rows added) rows), plus
 one LP re-solve per checked limit.
@@ -42,6 +47,7 @@ from ortools.math_opt.python import mathopt
 
 from placer.plan import MarginalValue, MarginalValues, Plan, ResolveCheck
 from solvers.formulation import MW, Row
+from solvers.grid_periods import PeriodGrid
 from solvers.grid_security import SecurityLoop, has_grid, redispatch_lower_mw
 from solvers.milp import MilpModel
 from solvers.problem import Problem, final_scenario
@@ -96,6 +102,9 @@ class FixedLp:
     racks: dict[int, int]  # the plan's placement
     time_limit_s: float
     redispatch_mw: np.ndarray | None = None  # the plan's re-dispatch, GridModel.plant_ids order (line rows)
+    periods: PeriodGrid | None = None  # a rollout's per-quarter loops (then ``loop`` is None)
+    schedule: dict[tuple[int, int], int] | None = None  # a rollout's plan: live racks per (candidate, quarter)
+    options: dict[tuple[int, int], int] | None = None  # and its options built per (option, quarter)
 
     def add_line_rows(self) -> None:
         """The line-limit rows the LP's loop added (base case and N-1), by name, for their duals."""
@@ -117,9 +126,23 @@ class FixedLp:
                 )
             if reason != mathopt.TerminationReason.OPTIMAL:
                 raise RuntimeError(f"the fixed-binary LP ended {reason.name} within {self.time_limit_s:g} s")
+            values = res.variable_values()
+            if self.periods is not None:  # every quarter against its own network, at the LP's racks
+                mm = self.mm
+                live = {key: values[v] for key, v in mm.y.items()}
+                draws = self.periods.draws_mw(live, self.options)
+                red_q = np.array(
+                    [
+                        [values[mm.redispatch_q[(g, q)]] for g in range(len(lq.grid.plant_ids))]
+                        for q, lq in enumerate(self.periods.loops)
+                    ]
+                )
+                n_base, n_post, _ = self.periods.screen_and_cut(mm, draws, red_q)
+                if n_base + n_post == 0:
+                    return res
+                continue
             if self.loop is None:
                 return res
-            values = res.variable_values()
             site_mw = np.array([values[v] for v in self.mm.facility])
             red_mw = np.array([values[v] for v in self.mm.redispatch])
             n_base, n_post = self.loop.add_rows(self.mm, self.loop.screen(site_mw, red_mw))
@@ -133,20 +156,30 @@ def fixed_lp(
     racks: dict[int, int],
     *,
     redispatch_mw: dict[str, float] | None = None,
+    schedule: dict[tuple[int, int], int] | None = None,
+    options: dict[tuple[int, int], int] | None = None,
     time_limit_s: float = 30.0,
 ) -> FixedLp:
     """Build the fixed-binary LP of ``racks`` (see the module docstring); ``redispatch_mw``: the plan's
-    re-dispatch by plant id (its line flows decide which line limits bind in the plan). O(model size)."""
-    if problem.periods.multi:
-        raise ValueError("marginal values are written for single-period plans")
+    re-dispatch by plant id (its line flows decide which line limits bind in the plan); a rollout's
+    ``schedule`` and ``options`` (built per quarter, fixed too). O(model size)."""
+    multi = problem.periods.multi
+    if multi and schedule is None:
+        raise ValueError("a rollout's marginal values need its schedule")
     mm = MilpModel(problem)
     if problem.replan is not None:
         from solvers.replan_milp import add_moves
 
         add_moves(mm)
     loop = None
+    periods = None
     sc = problem.scenario
-    if has_grid(sc):
+    if has_grid(sc) and multi:
+        periods = PeriodGrid.build(problem)
+        mm.objective_terms += periods.add_to(mm, mm.redispatch_q)
+        if sc.policy.grid.security == "none":
+            periods = None
+    elif has_grid(sc):
         from solvers.dcpf import GridModel
 
         final = final_scenario(sc)
@@ -169,23 +202,33 @@ def fixed_lp(
     # them). With the binaries fixed, the rows alone hold the capacities: a candidate may take up to its
     # demand line at a used pair, none elsewhere; the use links and the capacity-link cuts (copies of
     # the limits once the binaries are fixed) go.
+    for key, var in mm.option.items():  # a rollout's power options: as built
+        var.lower_bound = var.upper_bound = float((options or {}).get(key, 0))
     for i, c in enumerate(problem.candidates):
         mm.x[i].upper_bound = float(problem.demand_racks[(c.t, c.k)] if (c.t, c.s) in used else 0)
+    for (i, _q), var in mm.y.items():
+        c = problem.candidates[i]
+        if var.upper_bound > 0:  # (0: pinned, e.g. before the tenant's go-live)
+            var.upper_bound = float(problem.demand_racks[(c.t, c.k)] if (c.t, c.s) in used else 0)
     for ct in list(mm.m.linear_constraints()):
         if ct.name.split("[", 1)[0] in ("use_link", "open_capacity", "use_capacity"):
             mm.m.delete_linear_constraint(ct)
-    f, last = mm.f, mm.f.last
+    f = mm.f
     rows: dict[str, Row] = {}
-    for s in range(len(problem.sites)):
-        for row in f.site_limits(s, last):
-            rows[row.name] = row
-    for row in (*f.substation_limits(last), *f.power(), *f.tenant_rules()):
+    for q in range(problem.periods.count):  # a rollout's limits quarter by quarter
+        for s in range(len(problem.sites)):
+            for row in f.site_limits(s, q):
+                rows[row.name] = row
+        if not multi:  # (a rollout's substation rows carry on-site credits: not reported per quarter yet)
+            for row in f.substation_limits(q):
+                rows[row.name] = row
+    for row in (*f.power(), *f.tenant_rules()):
         if row.family in REPORTED_FAMILIES:
             rows[row.name] = row
     red = None
     if loop is not None:
         red = np.array([(redispatch_mw or {}).get(pid, 0.0) for pid in loop.grid.plant_ids])
-    return FixedLp(mm, loop, rows, racks, time_limit_s, red)
+    return FixedLp(mm, loop, rows, racks, time_limit_s, red, periods, schedule, options)
 
 
 def _plan_value(lp: FixedLp, row: Row) -> tuple[float, float]:
@@ -203,9 +246,19 @@ def _plan_value(lp: FixedLp, row: Row) -> tuple[float, float]:
         coef = max((abs(c) for c, ref in row.terms if ref.kind == "facility"), default=0.0)
         return abs(expr + const), coef * rack
     terms = lp.mm.f.expand(row.terms)
-    value = sum(c * lp.racks.get(ref.key[0], 0) for c, ref in terms if ref.kind == "y")
+    live = lp.schedule
+    if live is not None:  # a rollout: the plan's live racks in the row's quarter
+        value = math.fsum(c * live.get((ref.key[0], ref.key[1]), 0) for c, ref in terms if ref.kind == "y")
+    else:
+        value = math.fsum(c * lp.racks.get(ref.key[0], 0) for c, ref in terms if ref.kind == "y")
     one_rack = max((abs(c) for c, ref in terms if ref.kind == "y"), default=0.0)
     return value, one_rack
+
+
+def _option_mw(lp: FixedLp, row: Row) -> float:
+    """The MW the plan's power options add to a row's limit in its quarter (its ``-mw * option`` terms)."""
+    built = lp.options or {}
+    return math.fsum(-c * built.get((ref.key[0], ref.key[1]), 0) for c, ref in row.terms if ref.kind == "option")
 
 
 def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[MarginalValue | None, str]:
@@ -216,9 +269,11 @@ def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[
         limit = (row.hi - row.lo) / 2  # type: ignore[operator]
         saving = abs(dual)
     else:
-        limit = float(row.hi if upper else row.lo)  # type: ignore[arg-type]
+        limit = float(row.hi if upper else row.lo) + _option_mw(lp, row)  # type: ignore[arg-type]
         saving = -dual if upper else dual  # MathOpt: d(objective)/d(bound) = dual
     slack = limit - value if upper else value - limit
+    if row.unit == MW and limit == 0.0 and lp.schedule is not None:
+        return None, f"{row.name}: not in service in that quarter (its limits are all 0 there: tied)"
     if slack > one_rack + 1e-6 * max(1.0, abs(limit)):
         return (
             None,
@@ -231,10 +286,10 @@ def _limit_entry(problem: Problem, lp: FixedLp, row: Row, dual: float) -> tuple[
         tenant = next(t for t in problem.tenants if t.id == row.entities[0])
         unit, step = "GPUs", float(math.ceil(SHARE_STEP * tenant.total_gpus))
         words = f"a {SHARE_STEP:.0%} lower share ({step:,.0f} GPUs)"
-    per = "/yr"
+    npv = lp.schedule is not None  # a rollout's objective: its NPV, USD
     text = (
-        f"{row.sentence}: {words} here would save ${saving * step / 1e6:,.2f}M{per} "
-        f"(${saving:,.0f} per {unit[:-1] if unit == 'GPUs' else unit} per year; local, sites fixed)"
+        f"{row.sentence}: {words} here would save ${saving * step / 1e6:,.2f}M{' of NPV' if npv else '/yr'} "
+        f"(${saving:,.0f} per {unit[:-1] if unit == 'GPUs' else unit}{'' if npv else ' per year'}; local, sites fixed)"
     )
     return (
         MarginalValue(
@@ -260,15 +315,20 @@ def marginal_values(
     racks: dict[int, int],
     *,
     redispatch_mw: dict[str, float] | None = None,
+    schedule: dict[tuple[int, int], int] | None = None,
+    options: dict[tuple[int, int], int] | None = None,
     checks: int = 20,
     time_limit_s: float = 30.0,
 ) -> MarginalValues:
     """The marginal values of ``racks``'s binding limits, largest saving first, with ``checks`` of them
     re-solved with the limit moved (:func:`resolve_checks`: the first ``checks``, two LPs each). ``redispatch_mw``: the plan's re-dispatch
     by plant (for its line flows). O(LP solves)."""
-    lp = fixed_lp(problem, racks, redispatch_mw=redispatch_mw, time_limit_s=time_limit_s)
+    lp = fixed_lp(
+        problem, racks, redispatch_mw=redispatch_mw, schedule=schedule, options=options, time_limit_s=time_limit_s
+    )
     res = lp.solve()
     lp.add_line_rows()
+    _, constants = lp.mm.f.objective()  # (a rollout's NPV has constants: the idle charge of every GPU delivered)
     duals = res.dual_values()
     limits: list[MarginalValue] = []
     skipped: list[str] = []
@@ -283,6 +343,7 @@ def marginal_values(
             limits.append(entry)
     limits.sort(key=lambda v: (-v.saving_per_step, v.limit))
     base = float(res.objective_value())
+    offset = sum(constants)
     found = resolve_checks(lp, base, limits[:checks], budget_s=time_limit_s / 2)
     for v, c in zip(limits, found):
         if not c.agrees:  # the dual is one subgradient of a kink: more room saves what the probe measured
@@ -292,9 +353,11 @@ def marginal_values(
             )
     out = MarginalValues(
         method=METHOD,
-        objective_unit="usd_per_year",
-        value_unit="USD per year per MW (per GPU for a latency share; per MW of rating for a line)",
-        lp_objective=base,
+        objective_unit="usd" if lp.schedule is not None else "usd_per_year",
+        value_unit="USD (NPV) per MW of the limit in its quarter (per GPU for a latency share)"
+        if lp.schedule is not None
+        else "USD per year per MW (per GPU for a latency share; per MW of rating for a line)",
+        lp_objective=base + offset,
         limits=limits,
         checks=found,
         skipped=sorted(skipped),

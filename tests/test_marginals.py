@@ -169,3 +169,54 @@ def test_injected_negative_value_is_caught(tiny_case):
     bad.marginal_values.checks = []
     found = only(verify(sc, bad), "MARGINAL_FIGURES")
     assert "cannot cost more" in found[0].message
+
+
+# ---- rollouts: limits per quarter, values in USD of NPV -------------------------------------------
+@pytest.fixture(scope="module")
+def rollout_case():
+    sc = _scenario("rollout_multi.yaml")
+    return sc, solve(sc, "milp", marginals=True, time_limit_s=20)
+
+
+def test_rollout_limits_per_quarter_in_npv_units(rollout_case):
+    sc, plan = rollout_case
+    mv = plan.marginal_values
+    assert verify(sc, plan).valid
+    assert mv.objective_unit == "usd" and "NPV" in mv.value_unit
+    assert mv.lp_objective <= plan.summary.objective  # (the NPV's constants included)
+    v = next(v for v in mv.limits if v.limit == "site_it_capacity[east,2027Q1]")
+    assert v.limit_value == pytest.approx(1.2) and "of NPV" in v.text and "per year" not in v.text
+    c = next(c for c in mv.checks if c.limit == v.limit)
+    assert c.agrees and c.probe_lp_saving == pytest.approx(c.probe_predicted_saving, rel=1e-6)
+    # quarters a site is not yet in service (every limit 0 there, tied) are not reported
+    assert any("not in service" in why for why in mv.skipped)
+
+
+def test_rollout_limit_with_an_option_counts_the_option(tmp_path):
+    sc = _scenario("rollout_options.yaml")
+    plan = solve(sc, "milp", marginals=True, time_limit_s=20)
+    assert verify(sc, plan).valid  # limit_value includes the built option's MW, as the verifier's capacities do
+    assert plan.marginal_values.limits
+
+
+def test_injected_unknown_quarter_is_caught(rollout_case):
+    sc, plan = rollout_case
+    bad = plan.model_copy(deep=True)
+    v = next(v for v in bad.marginal_values.limits if v.limit == "site_it_capacity[east,2027Q1]")
+    v.entities, v.limit = ["east", "2031Q1"], "site_it_capacity[east,2031Q1]"
+    bad.marginal_values.checks = [c for c in bad.marginal_values.checks if c.limit != "site_it_capacity[east,2027Q1]"]
+    only(verify(sc, bad), "MARGINAL_UNKNOWN_LIMIT")
+
+
+def test_injected_quarter_that_is_not_binding_is_caught(rollout_case):
+    sc, plan = rollout_case
+    bad = plan.model_copy(deep=True)
+    v = next(v for v in bad.marginal_values.limits if v.limit == "site_it_capacity[east,2027Q1]")
+    final = plan.schedule[-1]  # east has 3 MW by 2027Q4 and room left
+    period = final.period
+    site = next(s for s in final.sites if s.site == "east")
+    assert site.it_available_mw - site.it_power_mw > 0.2
+    v.entities, v.limit = ["east", period], f"site_it_capacity[east,{period}]"
+    v.limit_value, v.plan_value = site.it_available_mw, site.it_power_mw
+    bad.marginal_values.checks = [c for c in bad.marginal_values.checks if c.limit != "site_it_capacity[east,2027Q1]"]
+    only(verify(sc, bad), "MARGINAL_NOT_BINDING")
