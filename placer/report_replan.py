@@ -40,7 +40,7 @@ def print_replan(console: Console, plan: Plan, *, rows: int = 15) -> None:
     console.print(table)
 
 
-def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
+def print_marginals(console: Console, plan: Plan, *, rows: int = 12, rows_checked: int = 3) -> None:
     """The binding limits' marginal values, largest saving first, and the re-solve checks."""
     mv = plan.marginal_values
     if mv is None or not mv.limits:
@@ -60,7 +60,15 @@ def print_marginals(console: Console, plan: Plan, *, rows: int = 12) -> None:
             f"${v.saving_per_step / 1e6:,.2f}M{per_year} per {v.step:,.0f} {v.unit}",
         )
     console.print(table)
-    for c in mv.checks:
+    if mv.checks:
+        agree = sum(c.agrees for c in mv.checks)
+        console.print(
+            Text(
+                f"re-solve checks: {agree} of {len(mv.checks)} probes agree with the dual; the others have a tied "
+                "limit (another row binds with it: more room here alone saves what the probe says)"
+            )
+        )
+    for c in mv.checks[:rows_checked]:
         milp = "" if c.milp_saving is None else f"; full MILP re-solve ${c.milp_saving / 1e6:,.3f}M"
         console.print(
             Text(
