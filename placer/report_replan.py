@@ -64,8 +64,13 @@ def print_marginals(console: Console, plan: Plan, *, rows: int = 12, rows_checke
         agree = sum(c.agrees for c in mv.checks)
         console.print(
             Text(
-                f"re-solve checks: {agree} of {len(mv.checks)} probes agree with the dual; the others have a tied "
-                "limit (another row binds with it: more room here alone saves what the probe says)"
+                f"re-solve checks: {agree} of {len(mv.checks)} probes agree with the dual"
+                + (
+                    ""
+                    if agree == len(mv.checks)
+                    else "; the others have a tied limit (another row binds with it: more room here alone "
+                    "saves what the probe says)"
+                )
             )
         )
     for c in mv.checks[:rows_checked]:
