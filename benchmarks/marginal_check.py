@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     scenario.policy.solver.relative_gap = args.gap
     plan = load_plan(args.plan)
     problem = build_problem(scenario)
+    if problem.periods.multi:
+        ap.error("the re-solve check moves a scenario's limit: written for single-period scenarios")
     racks = racks_of_plan(problem, plan)
     red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
     lp = fixed_lp(problem, racks, redispatch_mw=red)
