@@ -576,7 +576,7 @@ OPTION_EFFECTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "site_stage": (frozenset({"it_capacity_mw"}), frozenset({"liquid_cooling_mw", "air_cooling_mw"})),
     "onsite_generation": (frozenset({"generation_mw", "energy_usd_per_mwh"}), frozenset()),
     "direct_supply": (frozenset({"generation_mw", "energy_usd_per_mwh", "plant"}), frozenset()),
-    "line": (frozenset({"rating_mw"}), frozenset({"reactance_pu"})),
+    "line": (frozenset({"rating_mw"}), frozenset({"emergency_rating_mw", "reactance_pu"})),
 }
 
 
@@ -598,9 +598,12 @@ class PowerOption(_Model):
     * ``direct_supply`` (element: a site in a region of ``policy.direct_supply_regions``): a contract
       and dedicated connection to ``plant`` for ``generation_mw`` at ``energy_usd_per_mwh``, with the
       same effect as on-site generation (not capped by the distributed-generation limit);
-    * ``line`` (element: a line): a reinforcement with ``rating_mw`` (and ``reactance_pu``): in the
-      schema, but refused for now -- each quarter's grid limits are modelled, a line's rating or
-      reactance as a decision is not; a fixed rating change is a ``rollout.upgrades`` entry.
+    * ``line`` (element: a line): a reinforcement (reconductoring, a rebuilt circuit) to ``rating_mw``
+      (and ``emergency_rating_mw``; by default the larger of its emergency rating and ``rating_mw``),
+      at the line's own reactance: the no-harm limits of every quarter it is in service use the new
+      ratings, while the pre-existing dispatch stays that of the network as it is (the reinforcement
+      is for the new load). A change of reactance (``reactance_pu``, which would move every flow) is
+      refused: not modelled; a fixed rating change is a ``rollout.upgrades`` entry.
 
     ``capex_usd`` falls in the quarter it is built, ``fixed_usd_per_year`` in every quarter it is in
     service (the NPV). ``requires``: options built by the same quarter or earlier (a second transformer
@@ -631,6 +634,9 @@ class PowerOption(_Model):
     energy_usd_per_mwh: CostUsdPerMwh | None = Field(None, description="its energy price, USD/MWh (0-10,000)")
     plant: Identifier | None = Field(None, description="the plant a direct supply contract is with")
     rating_mw: GridMwPositive | None = Field(None, description="line rating after reinforcement, MW")
+    emergency_rating_mw: GridMwPositive | None = Field(
+        None, description="line emergency rating after reinforcement, MW (default: max(its emergency, rating_mw))"
+    )
     reactance_pu: Annotated[float, Strict(), Field(ge=REACTANCE_MIN_PU, le=REACTANCE_MAX_PU)] | None = None
     source: Text = ""
 
@@ -642,6 +648,7 @@ class PowerOption(_Model):
             "energy_usd_per_mwh",
             "plant",
             "rating_mw",
+            "emergency_rating_mw",
             "reactance_pu",
         )
         given = {f for f in fields if getattr(self, f) is not None}
@@ -650,10 +657,10 @@ class PowerOption(_Model):
         extra = given - need - may
         if extra:
             raise ValueError(f"a {self.kind} option does not take {', '.join(sorted(extra))}")
-        if self.kind == "line":
+        if self.kind == "line" and self.reactance_pu is not None:
             raise ValueError(
-                "a line option is not modelled yet (every quarter's grid limits are, but a line's rating "
-                "or reactance as a decision is not); give a fixed rating change as a rollout.upgrades entry"
+                "a line option's reactance_pu is not modelled (a new reactance moves every flow): give the "
+                "reinforcement's rating_mw (and emergency_rating_mw) at the line's own reactance"
             )
         return self
 
@@ -819,9 +826,11 @@ class Scenario(_Model):
         r = self.rollout
         assert r is not None  # called only for a scenario with a rollout
         periods = set(r.periods)
+        lines = {e.id: e for e in self.topology.edges_of_kind("line")}
         elements = {
             "substation": {b.id for b in self.topology.substations},
             "site": {s.id for s in self.topology.sites},
+            "line": set(lines),
         }
         regions = {s.id: s.region for s in self.topology.sites}
         plants = {p.id for p in self.topology.plants}
@@ -835,6 +844,20 @@ class Scenario(_Model):
                 raise ValueError(f"{where}.element: '{o.element}' is not a {kind} (a {o.kind} option acts on one)")
             if o.earliest not in periods:
                 raise ValueError(f"{where}.earliest: {o.earliest} is not one of rollout.periods")
+            if o.kind == "line":
+                line = lines[o.element]
+                if o.rating_mw is not None and o.rating_mw < line.rating_mw:
+                    raise ValueError(
+                        f"{where}.rating_mw: {o.rating_mw:g} MW is below line '{o.element}''s rating "
+                        f"{line.rating_mw:g} MW (a reinforcement raises it)"
+                    )
+                if o.emergency_rating_mw is not None and o.emergency_rating_mw < (
+                    line.emergency_rating_mw or line.rating_mw
+                ):
+                    raise ValueError(
+                        f"{where}.emergency_rating_mw: {o.emergency_rating_mw:g} MW is below line "
+                        f"'{o.element}''s emergency rating (a reinforcement raises it)"
+                    )
             if o.until is not None and (
                 o.until not in periods or r.periods.index(o.until) <= r.periods.index(o.earliest)
             ):
@@ -853,6 +876,13 @@ class Scenario(_Model):
                     )
         by_id = {o.id: o for o in r.options}
         for i, o in enumerate(r.options):
+            for other in r.options[:i]:  # their limits add up as terms: at most one per line may be built
+                if o.kind == other.kind == "line" and o.element == other.element:
+                    if other.id not in o.excludes and o.id not in other.excludes:
+                        raise ValueError(
+                            f"rollout.options[{i}].excludes: line options '{other.id}' and '{o.id}' both reinforce "
+                            f"line '{o.element}' and must exclude each other"
+                        )
             if o.forced:
                 for x in o.excludes:
                     if by_id[x].forced:

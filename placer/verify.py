@@ -901,9 +901,10 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previou
         fn()
         checks.append(code)
     # the grid carries each site's load less the on-site or contracted supply built there
-    onsite = capacities_in_period(scenario, scenario.rollout.periods[-1], built).onsite if scenario.rollout else {}
+    final = capacities_in_period(scenario, scenario.rollout.periods[-1], built) if scenario.rollout else None
+    onsite = final.onsite if final is not None else {}
     draw = {s: max(0.0, mw - onsite.get(s, 0.0)) for s, mw in c.d.facility.items()}
-    grid_codes, grid = check_grid(c.scenario, plan, draw, c.add)
+    grid_codes, grid = check_grid(c.scenario, plan, draw, c.add, final.line_limits if final is not None else None)
     checks += grid_codes
     period_codes, c.redispatch_by_quarter = check_period_grids(scenario, plan, built, c.add)
     checks += [code for code in period_codes if code not in checks]

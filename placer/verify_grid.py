@@ -207,11 +207,18 @@ def new_load_by_bus(scenario: Scenario, facility_mw: dict[str, float]) -> dict[s
 
 
 def check_grid(
-    scenario: Scenario, plan: Plan, facility_mw: dict[str, float], add: AddFn
+    scenario: Scenario,
+    plan: Plan,
+    facility_mw: dict[str, float],
+    add: AddFn,
+    line_limits: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[list[str], GridCheck | None]:
     """Run the grid checks, reporting violations through ``add``.
 
     ``facility_mw`` is the verifier's own facility MW per site (from the rack counts).
+    ``line_limits``: line id -> (rating, emergency rating) MW of the lines a rollout's reinforcement
+    options raise: the no-harm limits (and the ratings the plan reports) use them, while the
+    pre-existing dispatch and its overloads stay those of the network as it is.
     Returns the codes checked and a :class:`GridCheck` summary (None when no grid was
     checked).
     """
@@ -227,11 +234,18 @@ def check_grid(
             "but the plan has no grid report (plan.grid)",
         )
         return ["GRID_MISSING"], None
-    return _GridChecker(scenario, plan, facility_mw, add).run()
+    return _GridChecker(scenario, plan, facility_mw, add, line_limits or {}).run()
 
 
 class _GridChecker:
-    def __init__(self, scenario: Scenario, plan: Plan, facility_mw: dict[str, float], add: AddFn):
+    def __init__(
+        self,
+        scenario: Scenario,
+        plan: Plan,
+        facility_mw: dict[str, float],
+        add: AddFn,
+        line_limits: dict[str, tuple[float, float]],
+    ):
         assert plan.grid is not None  # check_grid returns early for a plan without a grid report
         self.scenario, self.plan, self.grid, self.add = scenario, plan, plan.grid, add
         self.policy = scenario.policy.grid
@@ -241,6 +255,11 @@ class _GridChecker:
         self.cost = {p.id: gc.plant_cost_usd_per_mwh(p) for p in scenario.topology.plants}
         self.rating = np.array([float(e.rating_mw) for e in self.lines])
         self.emergency = np.array([gc.emergency_rating_mw(e) for e in self.lines])
+        # the no-harm limits' ratings: raised where a reinforcement is in service (the facts above stay)
+        self.limit_rating = np.array([line_limits.get(str(e.id), (r, 0.0))[0] for e, r in zip(self.lines, self.rating)])
+        self.limit_emergency = np.array(
+            [line_limits.get(str(e.id), (0.0, em))[1] for e, em in zip(self.lines, self.emergency)]
+        )
         self.overloads = 0
         # (line, outage) -> the verifier's (flow, limit) for every pair the plan names
         self.recomputed: dict[tuple[str, str], tuple[float, float]] = {}
@@ -516,7 +535,7 @@ class _GridChecker:
                 pre_sure.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(pre_over)))
                 near = np.abs(post_pre) >= (self.emergency - self._tol(self.emergency))[:, None]
                 pre_maybe.update((int(l), int(ks[jj])) for l, jj in zip(*np.nonzero(near)))
-                limit = np.maximum(self.emergency[:, None], np.abs(post_pre))
+                limit = np.maximum(self.limit_emergency[:, None], np.abs(post_pre))
                 loading = np.abs(post_plan) / limit
                 j = loading.argmax(axis=1)
                 rows = np.arange(ne)
@@ -537,7 +556,7 @@ class _GridChecker:
             mask &= pre_worst >= pol.monitor_min_loading
 
         # base case
-        base_limit = np.maximum(self.rating, np.abs(f0))
+        base_limit = np.maximum(self.limit_rating, np.abs(f0))
         found: set[tuple[str, str]] = set()  # (line, outage or '-') of every overload found
         for l in np.flatnonzero(mask):
             if _exceeds(abs(f[l]), base_limit[l]):
@@ -549,7 +568,7 @@ class _GridChecker:
                     f"line:{line.id}",
                     f"line '{line.id}' ({line.from_node} -> {line.to_node}) carries {f[l]:.6g} MW in the base case, "
                     f"{_pct(f[l], base_limit[l]):.2f} % of its limit {base_limit[l]:.6g} MW "
-                    f"(rating {self.rating[l]:.6g} MW, pre-existing flow {f0[l]:.6g} MW)",
+                    f"(rating {self.limit_rating[l]:.6g} MW, pre-existing flow {f0[l]:.6g} MW)",
                     measured=abs(f[l]),
                     limit=base_limit[l],
                     unit="MW",
@@ -567,7 +586,7 @@ class _GridChecker:
                     f"line:{line.id}/outage:{lost.id}",
                     f"after losing line '{lost.id}', line '{line.id}' carries {flow:.6g} MW, "
                     f"{_pct(flow, limit):.2f} % of its limit {limit:.6g} MW (emergency rating "
-                    f"{self.emergency[l]:.6g} MW, pre-existing post-outage flow {pre_flow:.6g} MW)",
+                    f"{self.limit_emergency[l]:.6g} MW, pre-existing post-outage flow {pre_flow:.6g} MW)",
                     measured=abs(flow),
                     limit=limit,
                     unit="MW",
@@ -656,7 +675,7 @@ class _GridChecker:
             ent = f"line:{row.line}"
             self._cmp(ent, f"grid.lines[{row.line}].flow_mw", row.flow_mw, f[l])
             self._cmp(ent, f"grid.lines[{row.line}].limit_mw", row.limit_mw, base_limit[l])
-            self._cmp(ent, f"grid.lines[{row.line}].rating_mw", row.rating_mw, self.rating[l])
+            self._cmp(ent, f"grid.lines[{row.line}].rating_mw", row.rating_mw, self.limit_rating[l])
             self._cmp(ent, f"grid.lines[{row.line}].loading_pct", row.loading_pct, _pct(f[l], base_limit[l]), "%")
 
         # named (line, outage) pairs: worst contingencies and reported violations
@@ -695,7 +714,7 @@ class _GridChecker:
                 for jj, k in enumerate(ks.tolist()):
                     for field, j, cont, l in wanted[k]:
                         flow = float(post[l, jj, 0])
-                        limit = max(self.emergency[l], abs(float(post[l, jj, 1])))
+                        limit = max(self.limit_emergency[l], abs(float(post[l, jj, 1])))
                         self._cmp_pair(
                             f"line:{cont.line}/outage:{cont.outage}", f"grid.{field}[{j}]", cont, flow, limit
                         )

@@ -6,7 +6,8 @@ build-out's). Each is checked by :func:`placer.verify_grid.check_grid`, the sing
 (pre-existing dispatch, re-dispatch limits, balance, line limits, N-1, every reported figure), with:
 
 * that quarter's network: the line ratings and feed capacities its fixed upgrades give then
-  (:func:`placer.verify_schedule.with_capacities`, with the options built by then);
+  (:func:`placer.verify_schedule.with_capacities`, with the options built by then), the no-harm
+  limits of a reinforced line (a ``line`` option in service) at its reinforced ratings;
 * that quarter's load: each site's facility MW from the racks live then (its ``installed_racks``,
   IT x PUE in the verifier's own arithmetic), less the on-site or contracted supply built and in
   service at the site then (which serves that much of its load off the grid).
@@ -79,8 +80,9 @@ def check_period_grids(
             continue
         quarter = plan.model_copy(update={"grid": rep.grid})
         if checked:
-            onsite = capacities_in_period(scenario, period, built).onsite
-            found, _ = check_grid(network, quarter, grid_draw_mw(scenario, rep.installed_racks, onsite), add_q)
+            cap = capacities_in_period(scenario, period, built)
+            draw = grid_draw_mw(scenario, rep.installed_racks, cap.onsite)
+            found, _ = check_grid(network, quarter, draw, add_q, cap.line_limits)
             codes += found
         costs.append(redispatch_cost_usd_per_year(network, quarter) or 0.0)
     costs.append(redispatch_cost_usd_per_year(with_capacities(scenario, r.periods[-1], built), plan) or 0.0)

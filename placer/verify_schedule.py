@@ -63,6 +63,9 @@ class Capacities:
     # contracted supply), and the on-site / contracted MW that relieve its substations
     extra_feed: dict[str, float] = field(default_factory=dict)
     onsite: dict[str, float] = field(default_factory=dict)
+    # line reinforcements in service: line id -> (rating, emergency rating) MW for the no-harm limits
+    # (the pre-existing dispatch keeps ``rating`` / ``emergency``: the network as it is)
+    line_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str, str] | None = None) -> Capacities:
@@ -137,6 +140,14 @@ def capacities_in_period(scenario: Scenario, period: str | None, built: dict[str
         elif o.kind in ("onsite_generation", "direct_supply"):
             cap.extra_feed[o.element] = cap.extra_feed.get(o.element, 0.0) + (o.generation_mw or 0.0)
             cap.onsite[o.element] = cap.onsite.get(o.element, 0.0) + (o.generation_mw or 0.0)
+        elif o.kind == "line":
+            rating = max(cap.rating[o.element], o.rating_mw or 0.0)
+            emergency = max(
+                cap.emergency[o.element],
+                o.emergency_rating_mw if o.emergency_rating_mw is not None else (o.rating_mw or 0.0),
+            )
+            was = cap.line_limits.get(o.element, (0.0, 0.0))
+            cap.line_limits[o.element] = (max(was[0], rating), max(was[1], emergency))
     return cap
 
 

@@ -321,8 +321,10 @@ def _redispatch_per_period(problem: Problem, result: EngineResult, periods) -> t
         return None
     pg = PeriodGrid.build(problem)
     draws = pg.draws_mw(result.schedule, result.options)
-    red = pg.record(draws, time_limit_s=sc.policy.solver.time_limit_s)
-    reports, used = pg.reports(draws, red, enforced=False, loop_seconds=0.0, time_limit_s=sc.policy.solver.time_limit_s)
+    red = pg.record(draws, result.options, time_limit_s=sc.policy.solver.time_limit_s)
+    reports, used = pg.reports(
+        draws, red, result.options, enforced=False, loop_seconds=0.0, time_limit_s=sc.policy.solver.time_limit_s
+    )
     for rep, grid_q in zip(periods, reports[:-1]):
         rep.grid = grid_q
     result.redispatch_by_period_usd_per_year = [pg.cost_usd_per_year(q, used[q]) for q in range(len(used))]

@@ -52,6 +52,8 @@ class Sensitivities(Protocol):
 
     def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]: ...
 
+    def lifts(self, l: int, j: int) -> list[tuple[int, float, Ref]]: ...
+
 
 def redispatch(g: int, q: int | None = None) -> Ref:
     """Plant g's re-dispatch (a rollout's in period q)."""
@@ -83,8 +85,12 @@ class GridRows:
         period: int | None = None,
         period_id: str = "",
         supply: tuple[tuple[int, float, Ref], ...] = (),
+        lifted: frozenset[int] | None = None,
     ):
         self.sens, self.grid, self.last, self.period, self.supply = sens, sens.grid, last, period, supply
+        # line reinforcements (the loop's ``uprates``): None writes each as its option's term (the
+        # MILP); a set fixes those uprates built and the others not (a re-dispatch LP's constants)
+        self.lifted = lifted
         self.tag: tuple[str, ...] = () if period is None else (period_id or str(period),)
 
     def facility(self, s: int) -> Ref:
@@ -122,10 +128,33 @@ class GridRows:
             )
 
     def line_limit(self, l: int, j: int) -> Row:
-        """Line l's no-harm limit in the base case (j = -1) or after outage column j."""
+        """Line l's no-harm limit in the base case (j = -1) or after outage column j (no reinforcement
+        of l modelled as a decision: see :meth:`line_limits`)."""
+        rows = self.line_limits(l, j)
+        assert len(rows) == 1, "a reinforced line's limit is two rows: use line_limits"
+        return rows[0]
+
+    def line_limits(self, l: int, j: int) -> list[Row]:
+        """Line l's no-harm limit in the base case (j = -1) or after outage column j. With a
+        reinforcement u of l in the period's options (``lift_u`` MW more limit once built, the loop's
+        :meth:`lift`), the limit is limit + sum_u lift_u option_u: two rows, |flow| on each side, each
+        with the option terms (exact for binaries; options on one line exclude each other)."""
         a, const, limit = self.sens.row(l, j)
+        lifts = self.sens.lifts(l, j)
+        if self.lifted is not None:  # fixed: built uprates raise the constant limit
+            limit += sum(d for u, d, _ in lifts if u in self.lifted)
+            lifts = []
         family, entities, sentence = self._limit_words(l, j, limit)
-        return Row(family, entities, sentence, tuple(self._injection_terms(a)), -limit - const, limit - const, unit=MW)
+        terms = tuple(self._injection_terms(a))
+        if not lifts:
+            return [Row(family, entities, sentence, terms, -limit - const, limit - const, unit=MW)]
+        up = tuple((-d, ref) for _, d, ref in lifts)
+        down = tuple((d, ref) for _, d, ref in lifts)
+        reinforced = sentence + " (more once the line is reinforced)"
+        return [
+            Row(family, (*entities, "upper"), reinforced, terms + up, hi=limit - const, unit=MW),
+            Row(family, (*entities, "lower"), reinforced, terms + down, lo=-limit - const, unit=MW),
+        ]
 
     def flow_definition(self, l: int) -> Row:
         """``flow[l]`` = line l's base-case flow: f0_l + PTDF_l . dP (the compact form's definition)."""

@@ -81,7 +81,16 @@ class PeriodGrid:
                 for j, o in enumerate(problem.options)
                 if o.onsite and o.site is not None and o.generation_mw > 0 and o.serves(q)
             )
-            loops.append(SecurityLoop(scq, grid, pre, site_ids, last=q, period=q, period_id=per.ids[q], supply=supply))
+            uprates = tuple(
+                (grid.line_index[o.line], o.rating_mw, o.emergency_mw, Ref("option", (j, q)))
+                for j, o in enumerate(problem.options)
+                if o.line is not None and o.serves(q)
+            )
+            loops.append(
+                SecurityLoop(
+                    scq, grid, pre, site_ids, last=q, period=q, period_id=per.ids[q], supply=supply, uprates=uprates
+                )
+            )
             lowers.append(redispatch_lower_mw(scq, pre))
         return cls(problem, loops, lowers)
 
@@ -133,77 +142,109 @@ class PeriodGrid:
                     out[q, s] -= mw
         return np.maximum(out, 0.0)  # (option_absorbed: the load absorbs the supply; clip rounding)
 
+    def lifted(self, q: int, options: Mapping[tuple[int, int], int] | None) -> frozenset[int]:
+        """The line reinforcements (period q's loop's uprate indices) built and in service in q."""
+        loop = self.loops[q]
+        return frozenset(u for u, (*_, ref) in enumerate(loop.uprates) if options and options.get(ref.key, 0))
+
     def screen_and_cut(
-        self, target: RowTarget, draws_mw: np.ndarray, redispatch_mw: np.ndarray
+        self,
+        target: RowTarget,
+        draws_mw: np.ndarray,
+        redispatch_mw: np.ndarray,
+        options: Mapping[tuple[int, int], int] | None,
     ) -> tuple[int, int, float]:
-        """Screen every period; add each period's violated rows to ``target``. Returns (base rows,
-        contingency rows, worst violation MW) over all periods."""
+        """Screen every period (with the reinforcements ``options`` build); add each period's violated
+        rows to ``target``. Returns (base rows, contingency rows, worst violation MW) over all periods."""
         n_base = n_post = 0
         worst = 0.0
         for q, loop in enumerate(self.loops):
-            scr = loop.screen(draws_mw[q], redispatch_mw[q])
+            scr = loop.screen(draws_mw[q], redispatch_mw[q], self.lifted(q, options))
             b, c = loop.add_rows(target, scr)
             n_base, n_post, worst = n_base + b, n_post + c, max(worst, scr.worst_violation_mw)
         return n_base, n_post, worst
 
-    def violations(self, draws_mw: np.ndarray, redispatch_mw: np.ndarray) -> int:
+    def violations(
+        self, draws_mw: np.ndarray, redispatch_mw: np.ndarray, options: Mapping[tuple[int, int], int] | None
+    ) -> int:
         total = 0
         for q, loop in enumerate(self.loops):
-            scr = loop.screen(draws_mw[q], redispatch_mw[q])
+            scr = loop.screen(draws_mw[q], redispatch_mw[q], self.lifted(q, options))
             total += len(scr.base_violations) + len(scr.post_violations)
         return total
 
-    def repair(self, draws_mw: np.ndarray, *, time_limit_s: float) -> np.ndarray | None:
+    def repair(
+        self, draws_mw: np.ndarray, options: Mapping[tuple[int, int], int] | None, *, time_limit_s: float
+    ) -> np.ndarray | None:
         """A least-cost secure re-dispatch for every period (an LP each, under its loop's rows and its
         own lazy screen), or None when some period has none in time."""
         out = []
         for q, loop in enumerate(self.loops):
             red = least_cost_redispatch(
-                loop, draws_mw[q], self.lower_mw[q], time_limit_s=time_limit_s / len(self.loops)
+                loop,
+                draws_mw[q],
+                self.lower_mw[q],
+                time_limit_s=time_limit_s / len(self.loops),
+                lifted=self.lifted(q, options),
             )
             if red is None:
                 return None
             out.append(red)
         return np.array(out)
 
-    def record(self, draws_mw: np.ndarray, *, time_limit_s: float) -> np.ndarray:
+    def record(
+        self, draws_mw: np.ndarray, options: Mapping[tuple[int, int], int] | None, *, time_limit_s: float
+    ) -> np.ndarray:
         """For a placement chosen without line limits (CP-SAT, greedy): each period's least-cost
         re-dispatch under its own lazy loop (rows and iterations recorded), else the merit order."""
-        from solvers.grid_security import _merit_order
+        from solvers.grid_security import merit_order
 
         out = []
         for q, loop in enumerate(self.loops):
             red = least_cost_redispatch(
-                loop, draws_mw[q], self.lower_mw[q], time_limit_s=time_limit_s / len(self.loops), record=True
+                loop,
+                draws_mw[q],
+                self.lower_mw[q],
+                time_limit_s=time_limit_s / len(self.loops),
+                record=True,
+                lifted=self.lifted(q, options),
             )
-            out.append(_merit_order(loop.grid, loop, draws_mw[q]) if red is None else red)
+            out.append(merit_order(loop.grid, loop, draws_mw[q]) if red is None else red)
         return np.array(out)
 
     def reports(
         self,
         draws_mw: np.ndarray,
         redispatch_mw: np.ndarray,
+        options: Mapping[tuple[int, int], int] | None,
         *,
         enforced: bool,
         loop_seconds: float,
         time_limit_s: float,
     ) -> tuple[list[GridReport], np.ndarray]:
         """Per period the parsimonious re-dispatch (no dearer, fewest MW moved; kept only when it is
-        secure or the period was not) and its report. The whole loop's iterations go with the last
-        period's report (the final build-out's, ``plan.grid``). Returns (reports, re-dispatch used)."""
+        secure or the period was not) and its report, with the reinforcements ``options`` build. The
+        whole loop's iterations go with the last period's report (the final build-out's,
+        ``plan.grid``). Returns (reports, re-dispatch used)."""
         reports, used = [], []
         for q, loop in enumerate(self.loops):
+            lifted = self.lifted(q, options)
             red = np.asarray(redispatch_mw[q], float)
-            scr = loop.screen(draws_mw[q], red)
+            scr = loop.screen(draws_mw[q], red, lifted)
             insecure = bool(scr.base_violations or scr.post_violations)
             lean = parsimonious_redispatch(
-                loop, draws_mw[q], red, self.lower_mw[q], time_limit_s=max(1.0, time_limit_s / len(self.loops))
+                loop,
+                draws_mw[q],
+                red,
+                self.lower_mw[q],
+                time_limit_s=max(1.0, time_limit_s / len(self.loops)),
+                lifted=lifted,
             )
-            rep = loop.report(draws_mw[q], lean, enforced=enforced, loop_seconds=0.0)
+            rep = loop.report(draws_mw[q], lean, enforced=enforced, loop_seconds=0.0, lifted=lifted)
             if rep.n_minus_1 == "secure" or insecure:
                 red = lean
             else:
-                rep = loop.report(draws_mw[q], red, enforced=enforced, loop_seconds=0.0)
+                rep = loop.report(draws_mw[q], red, enforced=enforced, loop_seconds=0.0, lifted=lifted)
             reports.append(rep)
             used.append(red)
         last = reports[-1]

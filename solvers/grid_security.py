@@ -68,6 +68,7 @@ class Screen:
     base_violations: list[int]  # line indices
     post_violations: list[tuple[int, int]]  # (line, outage column)
     worst_violation_mw: float
+    lifted: frozenset[int] = frozenset()  # the reinforcements built when it was screened
 
 
 @dataclass
@@ -80,6 +81,7 @@ class SecurityLoop:
     period: int | None = None  # a rollout's period (re-dispatch per period); None: one period
     period_id: str = ""
     supply: tuple = ()  # (site, MW, option ref) of on-site supply in force then (see GridRows)
+    uprates: tuple = ()  # (line index, rating MW, emergency MW, option ref) of line reinforcements in force then
     iterations: list[LoopIteration] = field(default_factory=list)
     added: set[tuple[int, int]] = field(default_factory=set)  # (line, outage column or -1)
     _post_cut: np.ndarray | None = field(default=None, repr=False)
@@ -110,9 +112,19 @@ class SecurityLoop:
         for s, sid in enumerate(self.site_ids):
             for b, sh in g.site_feeds.get(sid, []):
                 self.share[s, b] += sh
+        # each reinforcement u: how much it raises line l's base limit and each post-outage limit once built
+        self.lift_base: list[float] = []
+        self.lift_post: list[np.ndarray] = []
+        for l, rating, emergency, _ref in self.uprates:
+            self.lift_base.append(max(0.0, max(float(g.rating_mw[l]), rating, abs(f0[l])) - self.base_limit[l]))
+            finite = np.isfinite(self.post_limit[l])
+            post = np.maximum(max(float(g.emergency_mw[l]), emergency), np.abs(self.pre_post[l]))
+            self.lift_post.append(
+                np.where(finite, np.maximum(0.0, post - np.where(finite, self.post_limit[l], 0.0)), 0.0)
+            )
         self.rows = GridRows(self, self.last, period=self.period, period_id=self.period_id, supply=self.supply)
         # the re-dispatch LPs fix each site's grid draw (facility less supply): no period, no option terms
-        self.lp_rows = GridRows(self, self.last)
+        self.lp_rows = GridRows(self, self.last, lifted=frozenset())
 
     # ------------------------------------------------------------------ maths
     def delta_injections(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> np.ndarray:
@@ -120,21 +132,49 @@ class SecurityLoop:
         np.add.at(p, self.grid.plant_bus, redispatch_mw)
         return p
 
-    def screen(self, site_mw: np.ndarray, redispatch_mw: np.ndarray) -> Screen:
+    def screen(self, site_mw: np.ndarray, redispatch_mw: np.ndarray, lifted: frozenset[int] = frozenset()) -> Screen:
+        """Flows and the no-harm rows they break, with the reinforcements ``lifted`` built."""
+        base_limit, post_limit = self.limits(lifted)
         f = self.pre.flows_mw + self.ptdf @ self.delta_injections(site_mw, redispatch_mw)
         post = f[:, None] + self.lodf_cols * f[self.outages][None, :]
         # unmonitored lines (and a line against its own outage, limit inf) never count
         # Same rule as the verifier: over the limit by more than TOL x max(1, limit).
-        over_base = np.where(self.monitored, np.abs(f) - self.base_limit, -np.inf)
-        base = [int(l) for l in np.flatnonzero(over_base > TOL_MW * np.maximum(1.0, self.base_limit))]
-        if self._post_cut is None:  # limit + tolerance, inf where unmonitored: one compare per entry
-            tol_post = TOL_MW * np.maximum(1.0, np.where(np.isfinite(self.post_limit), self.post_limit, 1.0))
-            self._post_cut = np.where(self.monitored[:, None], self.post_limit + tol_post, np.inf)
-        ls, js = np.nonzero(np.abs(post) > self._post_cut)
+        over_base = np.where(self.monitored, np.abs(f) - base_limit, -np.inf)
+        base = [int(l) for l in np.flatnonzero(over_base > TOL_MW * np.maximum(1.0, base_limit))]
+        cut = self._post_cut if not lifted else None
+        if cut is None:  # limit + tolerance, inf where unmonitored: one compare per entry
+            tol_post = TOL_MW * np.maximum(1.0, np.where(np.isfinite(post_limit), post_limit, 1.0))
+            cut = np.where(self.monitored[:, None], post_limit + tol_post, np.inf)
+            if not lifted:
+                self._post_cut = cut
+        ls, js = np.nonzero(np.abs(post) > cut)
         post_v = list(zip(ls.tolist(), js.tolist()))
-        excess = np.abs(post[ls, js]) - self.post_limit[ls, js]
+        excess = np.abs(post[ls, js]) - post_limit[ls, js]
         worst = max(0.0, float(over_base[base].max()) if base else 0.0, float(excess.max()) if excess.size else 0.0)
-        return Screen(f, post, base, post_v, float(worst))
+        return Screen(f, post, base, post_v, float(worst), lifted)
+
+    def lifts(self, l: int, j: int) -> list[tuple[int, float, Ref]]:
+        """The reinforcements of line l: (uprate index, MW its limit rises once built, option ref)."""
+        return [
+            (u, float(self.lift_base[u] if j < 0 else self.lift_post[u][j]), ref)
+            for u, (lu, _r, _e, ref) in enumerate(self.uprates)
+            if lu == l and (self.lift_base[u] if j < 0 else self.lift_post[u][j]) > 0
+        ]
+
+    def lp_rows_for(self, lifted: frozenset[int]) -> GridRows:
+        """A re-dispatch LP's row writer with the reinforcements ``lifted`` built (the others not)."""
+        return self.lp_rows if not lifted else GridRows(self, self.last, lifted=lifted)
+
+    def limits(self, lifted: frozenset[int] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(base limit per line, post-outage limit per line and outage column) with ``lifted`` built."""
+        if not lifted:
+            return self.base_limit, self.post_limit
+        base, post = self.base_limit.copy(), self.post_limit.copy()
+        for u in lifted:
+            l = self.uprates[u][0]
+            base[l] += self.lift_base[u]
+            post[l] = post[l] + self.lift_post[u]
+        return base, post
 
     def row(self, l: int, j: int) -> tuple[np.ndarray, float, float]:
         """Sensitivity of the monitored flow to bus injections, its pre-existing value and its limit."""
@@ -218,7 +258,8 @@ class SecurityLoop:
             if (l, j) in added:
                 continue  # already a row: a violation here is solver tolerance, not a missing cut
             added.add((l, j))
-            target.add_row(writer.line_limit(l, j))
+            for row in writer.line_limits(l, j):
+                target.add_row(row)
             if j < 0:
                 n_base += 1
             else:
@@ -233,9 +274,10 @@ class SecurityLoop:
         those rows differ only by LODF[l,k] PTDF[k], so a few per line per iteration cut off
         the rest (measured on case3012wp_k: 14,609 rows in the first iteration otherwise)."""
         by_line: dict[int, list[tuple[float, int]]] = {}
+        post_limit = self.limits(screen.lifted)[1]
         for l, j in screen.post_violations:
             if (l, j) not in added:
-                excess = abs(screen.post_mw[l, j]) - self.post_limit[l, j]
+                excess = abs(screen.post_mw[l, j]) - post_limit[l, j]
                 by_line.setdefault(l, []).append((-excess, j))
         out = []
         for l in sorted(by_line):
@@ -244,10 +286,23 @@ class SecurityLoop:
 
     # ------------------------------------------------------------------ report
     def report(
-        self, site_mw: np.ndarray, redispatch_mw: np.ndarray, *, enforced: bool, loop_seconds: float
+        self,
+        site_mw: np.ndarray,
+        redispatch_mw: np.ndarray,
+        *,
+        enforced: bool,
+        loop_seconds: float,
+        lifted: frozenset[int] = frozenset(),
     ) -> GridReport:
+        """The plan's grid section for this placement and re-dispatch, with the reinforcements
+        ``lifted`` built (their lines reported at the reinforced ratings and limits)."""
         g, sc = self.grid, self.scenario
-        scr = self.screen(site_mw, redispatch_mw)
+        scr = self.screen(site_mw, redispatch_mw, lifted)
+        base_limit, post_limit = self.limits(lifted)
+        rating = g.rating_mw.copy()
+        for u in lifted:
+            l, r, _e, _ref = self.uprates[u]
+            rating[l] = max(rating[l], r)
         f, post = scr.flows_mw, scr.post_mw
         new_load = self.share.T @ site_mw
         inj = self.pre.injections_mw + self.delta_injections(site_mw, redispatch_mw)
@@ -255,9 +310,9 @@ class SecurityLoop:
             LineFlow(
                 line=g.line_ids[l],
                 flow_mw=float(f[l]),
-                limit_mw=float(self.base_limit[l]),
-                rating_mw=float(g.rating_mw[l]),
-                loading_pct=float(100 * abs(f[l]) / self.base_limit[l]),
+                limit_mw=float(base_limit[l]),
+                rating_mw=float(rating[l]),
+                loading_pct=float(100 * abs(f[l]) / base_limit[l]),
             )
             for l in range(g.n_line)
         ]
@@ -267,13 +322,13 @@ class SecurityLoop:
                 outage=g.line_ids[self.outages[j]],
                 line=g.line_ids[l],
                 flow_mw=float(post[l, j]),
-                limit_mw=float(self.post_limit[l, j]),
-                loading_pct=float(100 * abs(post[l, j]) / self.post_limit[l, j]),
+                limit_mw=float(post_limit[l, j]),
+                loading_pct=float(100 * abs(post[l, j]) / post_limit[l, j]),
             )
 
         worst: list[ContingencyLoading] = []
         if self.outages.size:
-            ratio = np.where(self.monitored[:, None], np.abs(post) / self.post_limit, -1.0)
+            ratio = np.where(self.monitored[:, None], np.abs(post) / post_limit, -1.0)
             flat = ratio.ravel()
             n = min(WORST_REPORTED, flat.size)
             # = np.argsort(-ratio, axis=None, kind="stable")[:n] without sorting all L x K entries
@@ -286,8 +341,8 @@ class SecurityLoop:
                 outage="-",
                 line=g.line_ids[l],
                 flow_mw=float(f[l]),
-                limit_mw=float(self.base_limit[l]),
-                loading_pct=float(100 * abs(f[l]) / self.base_limit[l]),
+                limit_mw=float(base_limit[l]),
+                loading_pct=float(100 * abs(f[l]) / base_limit[l]),
             )
             for l in scr.base_violations
         ] + [loading(l, j) for l, j in scr.post_violations]
@@ -449,21 +504,28 @@ def dispatch_for_placement(
     lower = redispatch_lower_mw(scenario, pre)
     best = least_cost_redispatch(loop, site_mw, lower, time_limit_s=time_limit_s, record=True)
     if best is None:
-        best = _merit_order(grid, loop, site_mw)
+        best = merit_order(grid, loop, site_mw)
     else:
         best = parsimonious_redispatch(loop, site_mw, best, lower, time_limit_s=time_limit_s)
     return loop.report(site_mw, best, enforced=False, loop_seconds=time.perf_counter() - t0)
 
 
 def least_cost_redispatch(
-    loop: SecurityLoop, site_mw: np.ndarray, lower_mw: np.ndarray, *, time_limit_s: float, record: bool = False
+    loop: SecurityLoop,
+    site_mw: np.ndarray,
+    lower_mw: np.ndarray,
+    *,
+    time_limit_s: float,
+    record: bool = False,
+    lifted: frozenset[int] = frozenset(),
 ) -> np.ndarray | None:
     """The least-cost secure re-dispatch for a fixed placement (an LP under the lazy no-harm loop),
     or None when there is none (or the time or iteration limit stops the loop first).
 
     ``record``: rows go into ``loop.added`` and each iteration into ``loop.iterations`` (the
     re-dispatch of a grid-blind engine's plan). Otherwise (the MILP's repair of a placement) the
-    LP starts with every row the loop holds and keeps its own rows to itself.
+    LP starts with every row the loop holds and keeps its own rows to itself. ``lifted``: the line
+    reinforcements built (their limits raised).
     Complexity: one LP per loop iteration, G + S variables."""
     grid, sc = loop.grid, loop.scenario
     model = mathopt.Model(name="redispatch")
@@ -475,12 +537,13 @@ def least_cost_redispatch(
         for p, lo, s in zip(grid.plant_ids, lower_mw, grid.spare_mw)
     ]
     lp = LpRows(model, sites, red)
-    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, loop.lp_rows, grid.cost_usd_per_mwh)))
-    loop.add_balance(lp, loop.lp_rows)
+    rows = loop.lp_rows_for(lifted)
+    model.minimize(mathopt.fast_sum(c * v for c, v in add_raise_cost(lp, rows, grid.cost_usd_per_mwh)))
+    loop.add_balance(lp, rows)
     added = loop.added if record else set(loop.added)
     if not record:
         for l, j in sorted(added):
-            lp.add_row(loop.lp_rows.line_limit(l, j))
+            lp.add_row(rows.line_limit(l, j))
     deadline = time.perf_counter() + max(0.5, float(time_limit_s))
     for it in range(sc.policy.grid.max_iterations):
         t = time.perf_counter()
@@ -492,8 +555,8 @@ def least_cost_redispatch(
         values = np.array([res.variable_values()[v] for v in red])
         if sc.policy.grid.security == "none":
             return values
-        scr = loop.screen(site_mw, values)
-        n_base, n_post = loop.add_rows(lp, scr, added=added, rows=loop.lp_rows)
+        scr = loop.screen(site_mw, values, lifted)
+        n_base, n_post = loop.add_rows(lp, scr, added=added, rows=rows)
         if record:
             loop.iterations.append(
                 LoopIteration(
@@ -513,7 +576,13 @@ def least_cost_redispatch(
 
 
 def parsimonious_redispatch(
-    loop: SecurityLoop, site_mw: np.ndarray, start_mw: np.ndarray, lower_mw: np.ndarray, *, time_limit_s: float = 30.0
+    loop: SecurityLoop,
+    site_mw: np.ndarray,
+    start_mw: np.ndarray,
+    lower_mw: np.ndarray,
+    *,
+    time_limit_s: float = 30.0,
+    lifted: frozenset[int] = frozenset(),
 ) -> np.ndarray:
     """Among the re-dispatches that cost no more than ``start_mw`` (a secure one), one that moves the
     fewest MW: the lexicographic second stage of the re-dispatch choice.
@@ -552,7 +621,8 @@ def parsimonious_redispatch(
         if usd[g] > 0:
             cost_terms.append((float(usd[g]), up))
     lp = LpRows(model, sites, red)
-    loop.add_balance(lp, loop.lp_rows)
+    rows = loop.lp_rows_for(lifted)
+    loop.add_balance(lp, rows)
     if cost_terms:
         ct = model.add_linear_constraint(ub=cap + PARSIMONY_COST_TOL * max(1.0, cap), name="cost_at_most_least")
         for c, v in cost_terms:
@@ -561,7 +631,7 @@ def parsimonious_redispatch(
     added: set[tuple[int, int]] = set()
     for l, j in sorted(loop.added):
         added.add((l, j))
-        lp.add_row(loop.lp_rows.line_limit(l, j))
+        lp.add_row(rows.line_limit(l, j))
     deadline = time.perf_counter() + max(1.0, float(time_limit_s))
     for _ in range(sc.policy.grid.max_iterations):
         res = mathopt.solve(
@@ -574,10 +644,10 @@ def parsimonious_redispatch(
         values = np.array([res.variable_values()[v] for v in red])
         if sc.policy.grid.security == "none":
             break
-        scr = loop.screen(site_mw, values)
+        scr = loop.screen(site_mw, values, lifted)
         if scr.worst_violation_mw <= TOL_MW:
             break
-        if sum(loop.add_rows(lp, scr, added=added, rows=loop.lp_rows)) == 0 or time.perf_counter() > deadline:
+        if sum(loop.add_rows(lp, scr, added=added, rows=rows)) == 0 or time.perf_counter() > deadline:
             return start_mw
     else:
         return start_mw
@@ -588,7 +658,7 @@ def parsimonious_redispatch(
     return values
 
 
-def _merit_order(grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray) -> np.ndarray:
+def merit_order(grid: GridModel, loop: SecurityLoop, site_mw: np.ndarray) -> np.ndarray:
     """Cheapest plants first, per component, ignoring line limits."""
     out = np.zeros(len(grid.plant_ids))
     labels = grid.components

@@ -326,7 +326,7 @@ class _Run:
         if self.periods is not None:
             assert inc.schedule is not None, "a rollout's incumbent has its schedule"
             draws = self.periods.draws_mw(inc.schedule, inc.options)
-            return self.periods.screen_and_cut(self.mm, draws, inc.redispatch_mw)
+            return self.periods.screen_and_cut(self.mm, draws, inc.redispatch_mw, inc.options)
         assert self.loop is not None, "only a grid-enforcing run screens (enforce implies a loop)"
         scr = self.loop.screen(_site_mw(self.p, inc.racks), inc.redispatch_mw)
         n_base, n_post = self.loop.add_rows(self.mm, scr)
@@ -649,7 +649,7 @@ def solve_milp(
     if periods is not None:
         assert best.schedule is not None, "a rollout's incumbent has its schedule"
         draws = periods.draws_mw(best.schedule, best.options)
-        n_violations = periods.violations(draws, best.redispatch_mw)
+        n_violations = periods.violations(draws, best.redispatch_mw, best.options)
         if n_violations:
             status = "FEASIBLE"
             notes.append(
@@ -660,6 +660,7 @@ def solve_milp(
         reports, used = periods.reports(
             draws,
             best.redispatch_mw,
+            best.options,
             enforced=enforce,
             loop_seconds=time.perf_counter() - loop_t0,
             time_limit_s=min(10.0, max(1.0, deadline - time.perf_counter())),
@@ -724,7 +725,9 @@ def _repair(problem: Problem, run: _Run, inc: _Incumbent, time_limit_s: float) -
     sc = problem.scenario
     if run.periods is not None:
         assert inc.schedule is not None, "a rollout's incumbent has its schedule"
-        fixed = run.periods.repair(run.periods.draws_mw(inc.schedule, inc.options), time_limit_s=time_limit_s)
+        fixed = run.periods.repair(
+            run.periods.draws_mw(inc.schedule, inc.options), inc.options, time_limit_s=time_limit_s
+        )
         if fixed is None:
             return None, math.inf
         return fixed, inc.objective + run.periods.npv_usd(fixed) - run.periods.npv_usd(inc.redispatch_mw)
@@ -826,7 +829,7 @@ def _relaxation_rounds(
                         for q, lp in enumerate(loop.loops)
                     ]
                 )
-                n_base, n_post, worst_mw = loop.screen_and_cut(mm, loop.draws_mw(live, built), red_q)
+                n_base, n_post, worst_mw = loop.screen_and_cut(mm, loop.draws_mw(live, built), red_q, built)
             else:
                 site_mw = np.array([values[v] for v in mm.facility])
                 red_mw = np.array([values[v] for v in mm.redispatch])

@@ -52,6 +52,10 @@ class Option:
     # on-site energy in place of grid energy at the site: generation x utilization x 8760 h x
     # (its price - the site's grid price), weighted like energy; USD per year (negative when cheaper)
     energy_premium_usd_per_year: float = 0.0
+    # a line reinforcement: the line id and its ratings once in service (MW)
+    line: str | None = None
+    rating_mw: float = 0.0
+    emergency_mw: float = 0.0
 
     @property
     def onsite(self) -> bool:
@@ -83,6 +87,14 @@ def build_options(scenario: Scenario, site_ids: list[str], substation_ids: list[
             share = it / site.it_capacity_mw
             liquid = o.liquid_cooling_mw if o.liquid_cooling_mw is not None else site.liquid_cooling_mw * share
             air = o.air_cooling_mw if o.air_cooling_mw is not None else site.air_cooling_mw * share
+        line = rating = emergency = None
+        if o.kind == "line":
+            edge = next(e for e in scenario.topology.edges_of_kind("line") if e.id == o.element)
+            line, rating = o.element, float(o.rating_mw or edge.rating_mw)
+            base_emergency = float(edge.emergency_rating_mw or edge.rating_mw)
+            emergency = (
+                float(o.emergency_rating_mw) if o.emergency_rating_mw is not None else max(base_emergency, rating)
+            )
         premium = 0.0
         if o.kind in ONSITE:
             site = sites[o.element]
@@ -113,6 +125,9 @@ def build_options(scenario: Scenario, site_ids: list[str], substation_ids: list[
                 headroom_mw=o.headroom_mw or 0.0,
                 generation_mw=o.generation_mw or 0.0,
                 energy_premium_usd_per_year=premium,
+                line=line,
+                rating_mw=rating or 0.0,
+                emergency_mw=emergency or 0.0,
             )
         )
     return out

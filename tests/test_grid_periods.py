@@ -75,3 +75,64 @@ def test_each_quarter_pays_its_own_redispatch(scenario, milp_plan):
     assert all(v > 0 for v in per_quarter)  # every quarter with new load re-dispatches the plant
     again = renpv(scenario, plan)  # the solver's NPV rule from the plan's own per-quarter grid reports
     assert again.npv.total_usd == pytest.approx(plan.npv.total_usd, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def with_rebuild(scenario):
+    """rollout-grid with the option to rebuild its two weak lines from 2026Q4 (USD 5 M each)."""
+    from placer.scenario import Scenario
+
+    data = scenario.model_dump(mode="json")
+    data["rollout"]["options"] = [
+        {
+            "id": f"rebuild-{line.lower()}",
+            "kind": "line",
+            "element": line,
+            "earliest": "2026Q4",
+            "capex_usd": 5e6,
+            "rating_mw": 200.0,
+            "emergency_rating_mw": 200.0,
+            "source": "test",
+        }
+        for line in ("P-B", "B-C")
+    ]
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def rebuild_plan(with_rebuild):
+    return solve(with_rebuild, "milp", option_worth=False)
+
+
+def test_a_line_reinforcement_is_chosen_and_lifts_that_quarters_limits(with_rebuild, rebuild_plan):
+    plan = rebuild_plan
+    assert verify(with_rebuild, plan).valid
+    built = {inv.option: inv.period for inv in plan.investments or []}
+    assert built == {"rebuild-p-b": "2026Q4", "rebuild-b-c": "2026Q4"}  # cheaper than the dear site
+    assert _cheap_mw(plan.schedule[1]) > 35.0 + 1e-6  # the rebuilt lines carry the cheap site from 2026Q4
+    assert _cheap_mw(plan.schedule[0]) <= 35.0 + 1e-6  # not before: the option's lead time
+    lines = {row.line: row for row in plan.schedule[1].grid.lines}
+    assert lines["B-C"].rating_mw == 200.0 and plan.schedule[0].grid.lines[-1].rating_mw == 50.0
+    assert all(rep.grid.n_minus_1 == "secure" for rep in plan.schedule[:-1])
+
+
+def test_a_plan_that_relies_on_a_reinforcement_it_does_not_build_is_caught(with_rebuild, rebuild_plan):
+    bad = rebuild_plan.model_copy(deep=True)
+    bad.investments = []  # the same schedule and flows, without the rebuilt lines
+    report = verify(with_rebuild, renpv(with_rebuild, bad))
+    assert {"LINE_OVERLOAD_N1"} <= codes(report)
+    assert any(v.entity.startswith("2026Q4:line:") for v in report.violations if v.code == "LINE_OVERLOAD_N1")
+
+
+def test_two_reinforcements_of_one_line_must_exclude_each_other(with_rebuild):
+    from pydantic import ValidationError
+
+    from placer.scenario import Scenario
+
+    data = with_rebuild.model_dump(mode="json")
+    data["rollout"]["options"][1]["element"] = "P-B"
+    with pytest.raises(ValidationError, match="must exclude each other"):
+        Scenario.model_validate(data)
+    data["rollout"]["options"][0]["reactance_pu"] = 0.05
+    with pytest.raises(ValidationError, match="reactance_pu is not modelled"):
+        Scenario.model_validate(data)

@@ -153,11 +153,11 @@ def generate_rollout(
     draw: dict[str, float] = {}
     for i in sorted(early_idx):
         s = site_nodes[i]
-        caps = {e["id"]: upgrade_cap for e in feeds_of[s["id"]] for upgrade_cap in [2 * e["capacity_mw"]]}
-        total = sum(caps.values())
+        feed_caps = {e["id"]: upgrade_cap for e in feeds_of[s["id"]] for upgrade_cap in [2 * e["capacity_mw"]]}
+        total = sum(feed_caps.values())
         for e in feeds_of[s["id"]]:
             sub = e["to"] if e["to"] in sub_by_id else e["from"]
-            draw[sub] = draw.get(sub, 0.0) + s["it_capacity_mw"] * s["pue"] * caps[e["id"]] / total
+            draw[sub] = draw.get(sub, 0.0) + s["it_capacity_mw"] * s["pue"] * feed_caps[e["id"]] / total
     tight: dict[str, tuple[int, float]] = {}  # substation -> (upgrade quarter, headroom missing before it)
     for sub in sorted(draw):
         node = sub_by_id[sub]
