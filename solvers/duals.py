@@ -137,7 +137,7 @@ class FixedLp:
                         for q, lq in enumerate(self.periods.loops)
                     ]
                 )
-                n_base, n_post, _ = self.periods.screen_and_cut(mm, draws, red_q)
+                n_base, n_post, _ = self.periods.screen_and_cut(mm, draws, red_q, self.options)
                 if n_base + n_post == 0:
                     return res
                 continue

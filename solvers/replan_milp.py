@@ -179,12 +179,17 @@ def solve_replan_milp(problem: Problem, engine: str = "highs", *, hint: dict[int
     if periods is not None:
         assert best.schedule is not None, "a rollout's incumbent has its schedule"
         draws = periods.draws_mw(best.schedule, best.options)
-        if periods.violations(draws, best.redispatch_mw):
+        if periods.violations(draws, best.redispatch_mw, best.options):
             status = "FEASIBLE"
             notes.append("the contingency loop stopped with no-harm violations left over the rollout's quarters")
         before = periods.npv_usd(best.redispatch_mw)
         reports, used = periods.reports(
-            draws, best.redispatch_mw, enforced=enforce, loop_seconds=time.perf_counter() - loop_t0, time_limit_s=left_s
+            draws,
+            best.redispatch_mw,
+            best.options,
+            enforced=enforce,
+            loop_seconds=time.perf_counter() - loop_t0,
+            time_limit_s=left_s,
         )
         best.objective += periods.npv_usd(used) - before
         best.redispatch_mw = used
