@@ -107,9 +107,24 @@ def solve(
     layout: bool = typer.Option(
         False, "--layout", help="also lay out every rack inside its site (as `placer layout`), verified, in the plan"
     ),
+    previous_path: Path | None = typer.Option(
+        None, "--from", help="re-plan from this previous plan: moving its racks costs --move-cost each"
+    ),
+    move_cost: float | None = typer.Option(
+        None,
+        "--move-cost",
+        help="USD per rack moved away from its site, one-off (default 100,000; annualised by the CRF)",
+    ),
+    freeze: list[str] = typer.Option([], "--freeze", help="with --from: this site keeps its racks (repeatable)"),
+    marginals: bool = typer.Option(
+        True,
+        "--marginals/--no-marginals",
+        help="single period: what 10 more MW at each binding limit would save (LP duals, the plan's sites fixed)",
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
+    from placer.report_replan import print_marginals, print_replan
     from placer.verify import verify
     from solvers import solve as run_solver
 
@@ -127,10 +142,14 @@ def solve(
         if v is not None
     }
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
+    previous = load_plan(previous_path) if previous_path is not None else None
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
-    plan = run_solver(sc, solver, option_worth=worth, **overrides)
-    report = verify(sc, plan)
+    replan: dict[str, Any] = {"previous": previous, "move_cost_usd_per_rack": move_cost, "freeze": freeze}
+    plan = run_solver(sc, solver, option_worth=worth, marginals=marginals, **overrides, **replan)
+    report = verify(sc, plan, previous=previous)
     print_plan(out, sc, plan)
+    print_replan(out, plan)
+    print_marginals(out, plan)
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
@@ -182,14 +201,18 @@ def verify(
     scenario: str = typer.Argument(..., help="built-in scenario name or scenario file"),
     plan: Path = typer.Argument(..., help="plan file (JSON)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    previous_path: Path | None = typer.Option(
+        None, "--from", help="the previous plan of a re-plan: its moves and frozen sites are recomputed against it"
+    ),
 ) -> None:
     """Recompute every constraint from the scenario and the plan. Exit 0 valid, 1 violations, 2 bad input."""
     from placer.verify import verify as run_verify
 
     sc = resolve_scenario(scenario)
     pl = load_plan(plan)
+    previous = load_plan(previous_path) if previous_path is not None else None
     try:
-        report = run_verify(sc, pl)
+        report = run_verify(sc, pl, previous=previous)
     except InputError as exc:
         raise InputError(exc.message, file=str(plan), where=exc.where) from None
     if as_json:

@@ -66,6 +66,12 @@ NPV_TERMS = (
 )
 
 
+# A re-plan's one-off cost of moving racks (``solve --from``): a cost term (annualised by the CRF) of a
+# single period, an NPV term (undiscounted: the re-plan is made now, at the start of the first quarter)
+# of a rollout. Present only in re-plans.
+MOVES_TERM = "moves"
+
+
 # ---- tolerances -----------------------------------------------------------------
 # A plan is within an upper limit when measured <= limit + LIMIT_REL_TOL x max(1, |limit|)
 # (a lower limit likewise). The solver may use this slack (the infeasibility pre-check
@@ -144,6 +150,7 @@ def emergency_rating_mw(line: Line) -> float:
 
 
 __all__ = [
+    "MOVES_TERM",
     "NPV_TERMS",
     "QUARTER_LENGTH_YEARS",
     "capital_charge_usd_per_quarter",

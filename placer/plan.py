@@ -11,6 +11,8 @@ Money is USD per year in ``cost_breakdown`` and USD (present value) in ``npv``; 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -290,6 +292,93 @@ class PeriodReport(_Model):
     )
 
 
+class Move(_Model):
+    """Racks that left a site in a re-plan: the previous plan's count there minus this plan's, when positive."""
+
+    tenant: Identifier
+    sku: Identifier
+    from_site: Identifier
+    racks: Int = Field(ge=1, description="racks below the previous plan's count at this site (moved or removed)")
+
+
+class ReplanReport(_Model):
+    """A re-plan from a previous plan (``placer solve --from``): what it started from, what moved, at what cost.
+
+    Moving a rack away from its current site is a one-off cost. A single-period objective is USD per
+    year, so the plan's ``moves`` cost term annualises it with the capital recovery factor of
+    ``policy.cost`` (the same as capex): ``racks_moved * move_cost_usd_per_rack * CRF``; the one-off
+    total is ``move_cost_usd``, never added to the per-year terms."""
+
+    previous_plan_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
+        description="plan_digest() of the previous plan: SHA-256 of its canonical JSON"
+    )
+    previous_scenario_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    move_cost_usd_per_rack: Real = Field(ge=0, description="one-off cost of moving one rack away from its site, USD")
+    capital_recovery_factor: Real = Field(description="per year; annualises the one-off move cost in the objective")
+    frozen_sites: list[Identifier] = Field(
+        default_factory=list, description="sites that keep at least the previous plan's racks of every tenant and SKU"
+    )
+    moves: list[Move] = Field(description="per tenant, SKU and site: racks below the previous plan's count there")
+    racks_moved: Int = Field(ge=0, description="sum of moves[*].racks")
+    racks_kept: Int = Field(ge=0, description="previous racks still at their site")
+    move_cost_usd: Real = Field(description="racks_moved * move_cost_usd_per_rack: one-off USD (not per year)")
+
+
+class MarginalValue(_Model):
+    """One binding limit's marginal value: the LP dual of its row with the plan's binaries fixed."""
+
+    limit: Text = Field(description="the formulation's row name, e.g. site_it_capacity[sejong]")
+    family: Identifier
+    entities: list[Text]
+    sentence: Text = Field(description="the limit in the planner's words")
+    sense: Literal["upper", "lower"] = Field(description="upper: at most the limit; lower: at least the limit")
+    unit: Literal["MW", "GPUs"] = Field(description="unit of the limit (and of the step)")
+    limit_value: Real = Field(description="the limit's value in the model, in unit")
+    plan_value: Real = Field(description="the plan's own value of the limited quantity, in unit")
+    value_per_unit: Real = Field(
+        description="what one more unit of room (an upper limit raised, a lower limit lowered) saves, in "
+        "objective_unit per unit: USD per year per MW (single period). Local: the placement's sites and "
+        "tenant-site pairs fixed, racks fractional"
+    )
+    step: Real = Field(description="the step of saving_per_step, in unit (10 MW; 1 % of the GPUs for a share)")
+    saving_per_step: Real = Field(description="value_per_unit * step: what a step more room here would save")
+    text: Text = Field(description="the line in the planner's words")
+
+
+class ResolveCheck(_Model):
+    """A marginal value against re-solves with the limit moved. The fixed-binary LP re-solved with a small
+    probe step (``probe_step``, 1 % of ``step``) checks the dual itself: it agrees within tolerance while
+    the LP's basis holds. Re-solved with the whole ``step``, it says what the step really saves with the
+    sites fixed (at most the linear prediction: the LP's cost is convex in the limit). The full MILP
+    re-solve (when run) may differ either way: it can re-open sites and re-round racks."""
+
+    limit: Text
+    step: Real
+    predicted_saving: Real = Field(description="saving_per_step: value_per_unit * step, objective_unit")
+    lp_saving: Real = Field(description="fixed-binary LP objective before minus after moving the limit by step")
+    linear_over_step: Flag = Field(description="lp_saving within 1 % (or 1 USD) of predicted_saving")
+    probe_step: Real
+    probe_predicted_saving: Real = Field(description="value_per_unit * probe_step")
+    probe_lp_saving: Real = Field(description="the LP's saving with the limit moved by probe_step")
+    agrees: Flag = Field(description="probe_lp_saving within 1 % (or 1 USD) of probe_predicted_saving: the dual holds")
+    milp_saving: Real | None = Field(None, description="full MILP re-solve with the limit moved by step, when run")
+
+
+class MarginalValues(_Model):
+    """Marginal values of the plan's binding limits (the LP duals with the integer decisions fixed)."""
+
+    method: Text = Field(
+        description="how they were computed: the plan's use/open binaries (and options) fixed, racks "
+        "relaxed to fractional, the LP solved under the same grid rows, duals read per row"
+    )
+    objective_unit: Literal["usd_per_year", "usd"]
+    value_unit: Text = Field(description="unit of value_per_unit, e.g. USD per year per MW")
+    lp_objective: Real = Field(description="the fixed-binary LP's optimum, objective_unit (at most the plan's)")
+    limits: list[MarginalValue] = Field(description="binding limits, largest saving first")
+    checks: list[ResolveCheck] = Field(default_factory=list)
+    skipped: list[Text] = Field(default_factory=list, description="rows with a dual not binding in the plan, why")
+
+
 LimitKind = Literal[
     "it_capacity",
     "liquid_cooling",
@@ -403,6 +492,19 @@ class Plan(_Model):
     layout: LayoutReport | None = Field(
         None, description="the rack-level layout inside each site (placer layout / solve --layout)"
     )
+    replan: ReplanReport | None = Field(
+        None, description="a re-plan from a previous plan (solve --from): the moves and what they cost"
+    )
+    marginal_values: MarginalValues | None = Field(
+        None, description="what more room at each binding limit is worth (LP duals with the binaries fixed)"
+    )
+
+
+def plan_digest(plan: Plan) -> str:
+    """SHA-256 of the plan's canonical JSON (sorted keys, no spaces): names a previous plan in a re-plan.
+    O(size of the plan)."""
+    payload = json.dumps(plan.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
 def plan_json_schema() -> dict:

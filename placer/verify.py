@@ -75,6 +75,15 @@ Field audit (where each plan figure is checked):
 * ``critical_path`` (:mod:`placer.verify_critical_path`): every field, recomputed or (its
   ``path`` and ``text``) re-rendered from its held-back quarters (CRITICAL_PATH_MISMATCH).
 
+* ``replan`` (:mod:`placer.verify_replan`): ``moves``, ``racks_moved``, ``racks_kept``,
+  ``move_cost_usd``, ``capital_recovery_factor``, ``frozen_sites`` (REPLAN_MOVES, REPLAN_FROZEN;
+  against the previous plan when given, and its digests by REPLAN_PREVIOUS); the ``moves`` cost
+  term (REPORTED_MISMATCH) and NPV term (NPV_TERM, NPV_PERIOD).
+* ``marginal_values`` (:mod:`placer.verify_marginals`): every limit's name, sense, limit and plan
+  values, binding, sign and step arithmetic, the checks' flags (MARGINAL_*); the duals themselves
+  and ``lp_objective`` come from an LP the verifier does not solve (the re-solve checks are the
+  evidence), and ``method``, ``value_unit``, ``text`` and ``skipped`` are words.
+
 Every plan field is recomputed or held to a rule, except provenance, which is taken as
 stated: ``summary.solver``, ``engine_choice``, ``solver_version``, ``seed``, ``workers``,
 ``parameters``, ``notes``, ``interrupted``, the wall-clock seconds themselves (only their
@@ -84,8 +93,13 @@ placement-only optimality of ``summary.placement_status`` on a plan with a grid 
 not checkable either (the plan carries no bound of the placement alone).
 
 Cost terms: ``capex``, ``energy``, ``site_fixed``, ``tenant_spread``,
-``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report;
-``summary.objective`` is their sum.
+``region_surcharge``, plus ``redispatch`` exactly when the plan has a grid report and ``moves``
+exactly when it is a re-plan (``plan.replan``; the one-off move cost annualised by the capital
+recovery factor); ``summary.objective`` is their sum.
+Marginal values (:mod:`placer.verify_marginals`; plans with ``marginal_values``):
+``MARGINAL_UNKNOWN_LIMIT``, ``MARGINAL_NOT_BINDING``, ``MARGINAL_FIGURES``.
+Re-plans (:mod:`placer.verify_replan`): ``REPLAN_PREVIOUS``, ``REPLAN_MOVES``, ``REPLAN_FROZEN``,
+recomputed against the previous plan when it is given (``previous=``, ``placer verify --from``).
 
 Tolerances
 ----------
@@ -141,16 +155,21 @@ from placer.verify_grid import GRID_CODES, REDISPATCH_TERM, GridCheck, check_gri
 from placer.verify_grid_periods import check_period_grids
 from placer.verify_layout import CODES as LAYOUT_CODES
 from placer.verify_layout import check_layout
+from placer.verify_marginals import CODES as MARGINAL_CODES
+from placer.verify_marginals import check_marginals
 from placer.verify_npv import CODES as NPV_CODES
 from placer.verify_npv import check_npv
 from placer.verify_options import CODES as OPTION_CODES
 from placer.verify_options import built_options, check_options
+from placer.verify_replan import CODES as REPLAN_CODES
+from placer.verify_replan import check_replan, moves_usd_per_year
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, check_schedule, stranded_gpu_quarters, with_final_capacities
 from placer.verify_worth import CODES as WORTH_CODES
 from placer.verify_worth import check_worth
 
 COST_TERMS = ("capex", "energy", "site_fixed", "tenant_spread", "region_surcharge")
+MOVES_TERM = "moves"  # a re-plan's only: racks moved x one-off cost x CRF, USD per year
 
 # Codes in the order the checks run.
 STRUCTURAL_CODES = ("UNKNOWN_ENTITY", "GPU_COUNT", "DUPLICATE_ASSIGNMENT")
@@ -176,6 +195,8 @@ ALL_CODES = (
     *NPV_CODES,
     *OPTION_CODES,
     *WORTH_CODES,
+    *REPLAN_CODES,
+    *MARGINAL_CODES,
     *CRITICAL_PATH_CODES,
     *LAYOUT_CODES,
     "REPORTED_MISMATCH",
@@ -347,6 +368,8 @@ def _cost_terms(scenario: Scenario, d: _Derived, plan: Plan | None = None) -> di
     redispatch = None if plan is None else redispatch_cost_usd_per_year(scenario, plan)
     if redispatch is not None:
         terms[REDISPATCH_TERM] = redispatch
+    if plan is not None and plan.replan is not None:  # a re-plan's annualised move cost (REPLAN_MOVES checks the moves)
+        terms[MOVES_TERM] = moves_usd_per_year(scenario, plan)
     return terms
 
 
@@ -784,7 +807,7 @@ class _Checker:
                 else:
                     message = (
                         f"cost_breakdown[{j}] is an unknown term '{term.name}' "
-                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM))})"
+                        f"(known: {', '.join((*COST_TERMS, REDISPATCH_TERM, MOVES_TERM))})"
                     )
                 self.add("REPORTED_MISMATCH", ent, message, measured=term.usd_per_year, unit="USD/year")
                 continue
@@ -843,8 +866,9 @@ class _Checker:
         return period.terms_usd.get(REDISPATCH_TERM, 0.0) / (d * years)
 
 
-def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Report:
-    """Check ``plan`` against ``scenario``; see the module docstring."""
+def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True, previous: Plan | None = None) -> Report:
+    """Check ``plan`` against ``scenario``; see the module docstring. ``previous``: the plan a re-plan
+    started from (``solve --from``), against which its moves and frozen sites are recomputed."""
     start = time.perf_counter()
     digest = scenario.digest()
     if check_digest and plan.scenario_digest != digest:
@@ -900,6 +924,21 @@ def verify(scenario: Scenario, plan: Plan, *, check_digest: bool = True) -> Repo
             for h in check_worth(scenario, plan):
                 c.add(h.code, h.entity, h.message)
             checks += WORTH_CODES
+    if plan.marginal_values is not None:
+        for m in check_marginals(
+            c.scenario,
+            plan,
+            c.d,
+            lambda s: feed_n1_capacity_mw(c.d.feeds[s]),
+            lambda metros: fiber_rtt_ms(c.scenario, metros),
+            None if grid is None else grid.most_loaded,
+        ):
+            c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)
+        checks += MARGINAL_CODES
+    if plan.replan is not None or previous is not None:
+        for m in check_replan(scenario, plan, previous):
+            c.add(m.code, m.entity, m.message, measured=m.measured, limit=m.limit, unit=m.unit)
+        checks += REPLAN_CODES if previous is not None else ["REPLAN_MOVES", "REPLAN_FROZEN"]
     for f in check_critical_path(scenario, plan):  # a single-period plan must not claim one either
         c.add(f.code, f.entity, f.message)
     checks += CRITICAL_PATH_CODES

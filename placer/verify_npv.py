@@ -46,6 +46,7 @@ from collections.abc import Sequence
 
 from placer.contract import (
     HOURS_PER_YEAR,
+    MOVES_TERM,
     NPV_TERMS,
     USD_ABS_TOL,
     USD_REL_TOL,
@@ -150,6 +151,10 @@ def recompute_npv(scenario: Scenario, plan: Plan, redispatch_usd_per_year: Seque
             "option_fixed": math.fsum(options[o].fixed_usd_per_year for o in serving) * years,
             "onsite_energy": math.fsum(premium.get(o, 0.0) for o in serving) * years,
         }
+        if plan.replan is not None:  # the re-plan's one-off move cost, now: the first quarter, undiscounted
+            flows[MOVES_TERM] = (
+                sum(m.racks for m in plan.replan.moves) * plan.replan.move_cost_usd_per_rack if q == 0 else 0.0
+            )
         out.append({name: d * v for name, v in flows.items()})
         before = now
     return out
@@ -199,6 +204,7 @@ def check_npv(
         )
         return total, found
     cost = scenario.policy.cost
+    names = list(NPV_TERMS) + ([MOVES_TERM] if plan.replan is not None else [])  # (a re-plan's move cost)
 
     def add(code: str, entity: str, message: str, measured=None, limit=None) -> None:
         found.append(Finding(code, entity, measured, limit, "USD", message))
@@ -229,8 +235,8 @@ def check_npv(
                     rep.discount_factor,
                     d,
                 )
-            if set(rep.terms_usd) != set(NPV_TERMS):
-                add("NPV_PERIOD", ent, f"npv.periods[{q}] names terms {sorted(rep.terms_usd)}, not {list(NPV_TERMS)}")
+            if set(rep.terms_usd) != set(names):
+                add("NPV_PERIOD", ent, f"npv.periods[{q}] names terms {sorted(rep.terms_usd)}, not {names}")
             for name, value in rep.terms_usd.items():
                 if name in exp and not _close(value, exp[name]):
                     add(
@@ -252,8 +258,8 @@ def check_npv(
     seen: set[str] = set()
     for j, term in enumerate(npv.terms):
         ent = f"npv:{term.name}"
-        if term.name not in NPV_TERMS or term.name in seen:
-            why = "is reported twice" if term.name in seen else f"is unknown (known: {', '.join(NPV_TERMS)})"
+        if term.name not in names or term.name in seen:
+            why = "is reported twice" if term.name in seen else f"is unknown (known: {', '.join(names)})"
             add("NPV_TERM", ent, f"npv.terms[{j}] '{term.name}' {why}", term.usd)
             continue
         seen.add(term.name)
@@ -266,7 +272,7 @@ def check_npv(
                 term.usd,
                 expected,
             )
-    for name in NPV_TERMS:
+    for name in names:
         if name not in seen:
             add("NPV_TERM", f"npv:{name}", f"npv term '{name}' is missing", None, math.fsum(per[name] for per in flows))
     if not _close(npv.total_usd, total):

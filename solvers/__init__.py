@@ -71,6 +71,10 @@ def solve(
     deterministic: bool | None = None,
     on_progress: Callable[[dict], None] | None = None,
     option_worth: bool = True,
+    previous: Plan | None = None,
+    move_cost_usd_per_rack: float | None = None,
+    freeze: list[str] | tuple[str, ...] = (),
+    marginals: bool = False,
 ) -> Plan:
     """Place the scenario's demand with the named engine and return the plan.
 
@@ -80,6 +84,13 @@ def solve(
     ``option_worth``: for a rollout with power options, also evaluate what each built option is worth
     against the same placement without it (:mod:`solvers.worth`; one short CP-SAT re-schedule per
     option) and rank them in ``plan.build_first``.
+
+    ``previous``: re-plan from that plan (:mod:`solvers.replan`): racks below its count at a site cost
+    ``move_cost_usd_per_rack`` each (one-off USD, annualised in the objective; default
+    :data:`solvers.replan.DEFAULT_MOVE_COST_USD_PER_RACK`), and the ``freeze`` sites keep their racks.
+
+    ``marginals``: for a single-period plan, also the marginal values of its binding limits
+    (:mod:`solvers.duals`: LP duals with the plan's binaries fixed) in ``plan.marginal_values``.
 
     Raises :class:`placer.errors.InfeasibleError` (with reasons) when no placement exists
     and :class:`placer.errors.NoSolutionError` when none was found in the time limit.
@@ -108,18 +119,41 @@ def solve(
     else:
         choice = f"requested: --solver {name}"
     problem = build_problem(scenario)
+    if previous is None and (freeze or move_cost_usd_per_rack is not None):
+        raise InputError("--freeze and --move-cost re-plan from a previous plan: give it with --from", where="--from")
+    if previous is not None:
+        from solvers.replan import DEFAULT_MOVE_COST_USD_PER_RACK, replan_from
+
+        if name == "greedy":
+            raise InputError("re-planning (--from) needs an exact engine (cpsat, milp, scip); greedy ignores moves")
+        cost = DEFAULT_MOVE_COST_USD_PER_RACK if move_cost_usd_per_rack is None else move_cost_usd_per_rack
+        problem.replan = replan_from(problem, previous, cost, list(freeze))
     # Aggregate pre-check (solvers/precheck.py): the common causes of infeasibility, proven by
     # arithmetic in milliseconds and explained with numbers, before any engine runs.
     raise_if_infeasible(problem)
     engine = given or REGISTRY[name]
+    if problem.replan is not None and given is None and name in ("milp", "scip"):
+        from solvers.replan_engine import ReplanMilpEngine
+
+        engine = ReplanMilpEngine(REGISTRY[name])
     # The greedy placement starts the engines that take hints (CP-SAT uses even a partial one).
     # (with the greedy baseline's power options built: solvers.options.greedy_options)
     hint = (
         greedy_racks(with_options(problem, greedy_options(problem.options)))[0] if engine.capabilities.hints else None
     )
+    if problem.replan is not None and engine.capabilities.hints:
+        from solvers.replan import previous_hint
+
+        hint = previous_hint(problem) or hint  # the previous placement, when it still places the demand
     result = engine.solve(problem, hint=hint, on_progress=on_progress)
     plan = assemble_plan(problem, result, engine.capabilities, engine_choice=choice)
-    if (
+    if previous is not None and previous.scenario != scenario.name:
+        plan.summary.notes.append(
+            f"re-plan: the previous plan was solved for scenario '{previous.scenario}', this one is '{scenario.name}'"
+        )
+    if problem.replan is not None and plan.investments:
+        plan.summary.notes.append("option worth: not evaluated for a re-plan (its NPV carries the move cost)")
+    elif (
         option_worth
         and plan.investments
         and plan.npv is not None
@@ -127,6 +161,21 @@ def solve(
         and not result.interrupted  # Ctrl-C: the user wants the plan now, not more solves
     ):
         _add_worth(problem, result, plan)
+    if marginals and not result.interrupted:
+        from solvers.duals import marginal_values
+
+        red = {r.plant: r.mw for r in plan.grid.redispatch} if plan.grid is not None else None
+        try:
+            plan.marginal_values = marginal_values(
+                problem,
+                result.racks,
+                redispatch_mw=red,
+                schedule=result.schedule,
+                options=result.options,
+                time_limit_s=scenario.policy.solver.time_limit_s,
+            )
+        except RuntimeError as exc:  # e.g. an insecure grid-blind plan: its fixed-binary LP has no solution
+            plan.summary.notes.append(f"marginal values not computed: {exc}")
     return plan
 
 

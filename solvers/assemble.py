@@ -33,6 +33,7 @@ from solvers.engine import Capabilities, EngineResult
 from solvers.npv import investment_schedule, npv_report
 from solvers.options import built_periods, with_options
 from solvers.problem import HOURS_PER_YEAR, Problem, final_scenario
+from solvers.replan import move_cost_usd_per_year, replan_report
 from solvers.schedule import schedule_report, stranded_gpu_quarters
 
 
@@ -177,6 +178,15 @@ def assemble_plan(
     ]
     terms = cost_terms(problem, racks)
     terms += [CostTerm(name=n, usd_per_year=v, description=d) for n, v, d in result.extra_terms]
+    if problem.replan is not None:  # re-plans: the one-off move cost, annualised (solvers/replan.py)
+        terms.append(
+            CostTerm(
+                name="moves",
+                usd_per_year=move_cost_usd_per_year(problem, racks),
+                description=f"racks moved away from their previous site at {problem.replan.move_cost_usd_per_rack:,.0f} "
+                f"USD each (one-off), annualised by the capital recovery factor {problem.replan.crf:.6f}",
+            )
+        )
     stranded = 0
     periods = None
     paths: list[SiteCriticalPath] | None = None
@@ -190,7 +200,8 @@ def assemble_plan(
         for rep, grid_q in zip(periods, result.period_grids or []):
             rep.grid = grid_q
         paths = critical_paths(priced, schedule, built)
-        npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built)
+        moves_usd = None if problem.replan is None else replan_report(problem, racks).move_cost_usd
+        npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
         objective = npv.total_usd
     else:
         objective = sum(t.usd_per_year for t in terms)
@@ -220,7 +231,7 @@ def assemble_plan(
         money = problem.redispatch_money_factor  # USD per year -> the objective's unit
         if npv is not None:
             assert schedule is not None, "a rollout's NPV comes with its schedule"
-            npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built)
+            npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
             objective = npv.total_usd
         else:
             objective += cost
@@ -291,6 +302,7 @@ def assemble_plan(
         investments=investment_schedule(problem, built) if problem.options else None,
         grid=grid,
         schedule=periods,
+        replan=None if problem.replan is None else replan_report(problem, racks),
         critical_path=paths,
     )
 

@@ -41,6 +41,7 @@ from solvers.formulation import MW, Formulation, Ref, Row
 from solvers.interrupt import run_interruptibly
 from solvers.options import greedy_options, with_options
 from solvers.problem import Problem
+from solvers.replan import movable, move_rows, move_terms
 from solvers.scaling import W_PER_MW, check_linear, down_w, up_w
 from solvers.schedule import forward_schedule
 
@@ -73,6 +74,7 @@ class Variables:
     open: dict[int, cp_model.IntVar] = field(default_factory=dict)
     y: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (candidate, period) -> live racks
     option: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (option, period) -> built
+    moved: dict[int, cp_model.IntVar] = field(default_factory=dict)  # re-plans: racks below the previous count
     upper: dict[int, int] = field(default_factory=dict)  # variable index -> upper bound
 
     def ub(self, var: cp_model.IntVar) -> int:
@@ -142,6 +144,8 @@ class PlacementModel:
             return self.v.open[key[0]]
         if kind == "option":
             return self.v.option[(key[0], key[1])]
+        if kind == "moved":
+            return self.v.moved[key[0]]
         raise ValueError(f"CP-SAT holds no variable '{kind}' (aggregates are expanded first)")
 
     def add_row(self, row: Row) -> None:
@@ -204,6 +208,13 @@ class PlacementModel:
 
         for row in f.demand():
             self.add_row(row)
+        if p.replan is not None:  # re-plans (solvers/replan.py): racks moved and frozen sites
+            for i in movable(f):
+                var = m.new_int_var(0, p.replan.previous[i], f"moved[{i}]")
+                v.moved[i] = var
+                v.upper[var.index] = p.replan.previous[i]
+            for row in move_rows(f):
+                self.add_row(row)
         for q in range(P):
             for row in f.period_limits(q):
                 self.add_row(row)
@@ -243,6 +254,7 @@ class PlacementModel:
         """The formulation's objective in whole dollars (each coefficient rounded), overflow-checked."""
         v = self.v
         terms, constants = self.f.objective()
+        terms = terms + move_terms(self.f)  # re-plans: the annualised move cost (none otherwise)
         scaled = [(round(c), self.var(ref)) for c, ref in terms]
         offset = sum(round(c) for c in constants)
         check_linear("objective", [c for c, _ in scaled], [v.ub(var) for _, var in scaled], offset)

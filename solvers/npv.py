@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from placer.contract import NPV_TERMS
+from placer.contract import MOVES_TERM, NPV_TERMS
 from placer.plan import Investment, NpvPeriod, NpvReport, NpvTerm
 from solvers.problem import Problem
 
@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "option_capex": "capital cost of the power options, in the quarter each is built",
     "option_fixed": "fixed cost of the power options, per quarter in service",
     "onsite_energy": "on-site or contracted energy at its own price in place of grid energy, per quarter",
+    MOVES_TERM: "a re-plan's racks moved away from their previous site, one-off, now (the first quarter)",
 }
 
 
@@ -61,10 +62,13 @@ def npv_report(
     schedule: dict[tuple[int, int], int],
     redispatch_usd_per_year: Sequence[float] = (),
     built: dict[int, int] | None = None,
+    moves_usd: float | None = None,
 ) -> NpvReport:
     """The NPV of ``schedule`` with the power options ``built`` (option -> the period it is built;
     see the module docstring) and each period's re-dispatch cost (USD per year, one per period; none
-    without a grid). O(P·(C + O))."""
+    without a grid); ``moves_usd``: a re-plan's one-off move cost, a ``moves`` term in the first
+    quarter (None: not a re-plan, no such term). O(P·(C + O))."""
+    names = list(NPV_TERMS) + ([MOVES_TERM] if moves_usd is not None else [])
     built = built or {}
     p, per = problem, problem.periods
     pol = p.scenario.policy
@@ -75,7 +79,9 @@ def npv_report(
     used_sites = sorted({s for _, s in pairs})
     periods: list[NpvPeriod] = []
     for q in range(n):
-        flows = dict.fromkeys(NPV_TERMS, 0.0)
+        flows = dict.fromkeys(names, 0.0)
+        if moves_usd is not None and q == 0:
+            flows[MOVES_TERM] = moves_usd
         live_gpus: dict[int, int] = {}
         for i, c in enumerate(p.candidates):
             now = schedule.get((i, q), 0)
@@ -114,7 +120,7 @@ def npv_report(
         )
     terms = [
         NpvTerm(name=name, usd=sum(rep.terms_usd[name] for rep in periods), description=DESCRIPTIONS[name])
-        for name in NPV_TERMS
+        for name in names
     ]
     return NpvReport(
         discount_rate_per_year=pol.cost.discount_rate,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -29,6 +30,9 @@ from placer.contract import (
 )
 from placer.scenario import Scenario, Site, Sku, Tenant
 from solvers.options import Option, build_options, relaxed_periods
+
+if TYPE_CHECKING:
+    from solvers.replan import Replan
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class Problem:
     # the capacities with every option built at its earliest quarter (``periods`` itself without options)
     options: list[Option] = field(default_factory=list)
     relaxed: Periods = None  # type: ignore[assignment]  # set by build_problem
+    # a re-plan from a previous plan (solvers.replan): the engines add its ``moves`` family
+    replan: Replan | None = None
 
     def __post_init__(self) -> None:
         if self.relaxed is None:

@@ -19,7 +19,9 @@ from placer.plan import Assignment, CostTerm, Plan, SiteLoad, SubstationLoad, Su
 from placer.scenario import Feed, Fiber, Scenario
 from placer.verify import ALL_CODES, COST_TERMS, GRID_CODES, Report, fiber_rtt_ms, verify
 from placer.verify_layout import CODES as LAYOUT_CODES
+from placer.verify_marginals import CODES as MARGINAL_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, only
@@ -266,6 +268,7 @@ def test_solver_plan_is_valid(scenario, plan):
     # security 'none': no grid checks (nor the grid's loop claims); single period: no schedule checks, and of
     # the NPV checks only that it has none and an annual objective; no layout: no layout checks
     npv_only = {"NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL", *OPTION_CODES, *WORTH_CODES, *LAYOUT_CODES}
+    npv_only |= {*REPLAN_CODES, *MARGINAL_CODES}  # (a re-plan and marginal values only)
     assert set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - set(SCHEDULE_CODES) - {"GRID_LOOP_CLAIM"} - npv_only
     assert report.grid is None
     assert report.seconds >= 0

@@ -41,7 +41,9 @@ from placer.plan import (
 from placer.scenario import GridPolicy, Line, Scenario
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_layout import CODES as LAYOUT_CODES
+from placer.verify_marginals import CODES as MARGINAL_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_worth import CODES as WORTH_CODES
 from tests.helpers import codes, only
@@ -379,6 +381,7 @@ def test_helper_plan_is_valid(scenario, plan):
     assert report.valid, report.violations
     # single period: no schedule checks, and of the NPV checks only that it has none and an annual objective
     rollout_only = {"NPV_PARAMETERS", "NPV_PERIOD", "NPV_TERM", "NPV_TOTAL", *OPTION_CODES, *WORTH_CODES}
+    rollout_only |= {*REPLAN_CODES, *MARGINAL_CODES}  # (a re-plan and marginal values only)
     assert set(report.checks) == set(ALL_CODES) - set(SCHEDULE_CODES) - rollout_only - set(LAYOUT_CODES)
     g = report.grid
     assert g.security == "n-1" and g.n_minus_1 == "secure" and g.overloads == 0

@@ -26,7 +26,9 @@ from placer.plan import GoingLive, PeriodReport, Plan, SitePeriod
 from placer.scenario import Delivery, GoLiveWindow, GridUpgrade, Rollout, Scenario, SiteStage
 from placer.verify import ALL_CODES, GRID_CODES, Report, verify
 from placer.verify_layout import CODES as LAYOUT_CODES
+from placer.verify_marginals import CODES as MARGINAL_CODES
 from placer.verify_options import CODES as OPTION_CODES
+from placer.verify_replan import CODES as REPLAN_CODES
 from placer.verify_schedule import CODES as SCHEDULE_CODES
 from placer.verify_schedule import capacities_in_period, with_final_capacities
 from placer.verify_worth import CODES as WORTH_CODES
@@ -258,8 +260,8 @@ def test_toy_strands_exactly_1440_gpu_quarters(toy, toy_plan):
     assert all(not g for p, g in going.items() if p != "2027Q1")
     report = verify(toy, toy_plan)
     assert report.valid, report.violations
-    # no power options in the toy: none of their checks run; no layout: none of its
-    no_options = set(OPTION_CODES) | set(WORTH_CODES) | set(LAYOUT_CODES)
+    # no power options in the toy: none of their checks run; no layout, no re-plan: none of theirs
+    no_options = set(OPTION_CODES) | set(WORTH_CODES) | set(LAYOUT_CODES) | set(REPLAN_CODES) | set(MARGINAL_CODES)
     assert (
         set(report.checks) == set(ALL_CODES) - set(GRID_CODES) - {"GENERATION_ADEQUACY", "GRID_LOOP_CLAIM"} - no_options
     )
