@@ -19,6 +19,16 @@ from the scenario and the plan); what they must agree on is defined here, once:
   limits in q are the union over its waiting pairs when every one of them is blocked by some limit,
   ``none`` when one of them is blocked by nothing (the schedule waits by choice), and
   ``deliveries`` when nothing waits;
+* **the grid** (:func:`grid_at_limit`): where one waiting pair is blocked by no site limit, the
+  quarter's grid report (``schedule[q].grid``; the last quarter's is ``plan.grid``) is read: when its
+  most loaded monitored line (base case against its limit, or after an outage against its no-harm
+  limit) is loaded to :data:`GRID_AT_LIMIT_PCT` or more, the site's binding is ``grid_line`` (that
+  line, that outage) instead of ``none``. It states a fact of the quarter -- the grid has a line at
+  its limit -- not that the site's next rack would load that line (no sensitivity is tested: that
+  would need the re-dispatch the next rack draws on, which the plan does not fix). Both sides read the
+  same report (whose every figure the verifier recomputes with its own DC flow, GRID_* codes); the
+  lift is each side's own: the first later quarter the line's rating in force (the emergency rating
+  after an outage) exceeds the limit of q, with the ``rollout.upgrades`` entries on that line then;
 * **lifted** (:func:`rises`): a capacity is lifted in the first later quarter it exceeds its value
   in q beyond the slack; the references to what takes effect then are the strings of the ``*_ref``
   functions;
@@ -26,7 +36,7 @@ from the scenario and the plan); what they must agree on is defined here, once:
   lifted latest (lifting any other alone would not have let a rack in), ties in
   :data:`LIMIT_ORDER`;
 * **the path** (:func:`path_steps`, :func:`path_text`): consecutive quarters with the same critical
-  limit, element and lift form one step (quarters awaiting deliveries: one step whatever the lift,
+  limit, element (and outage) and lift form one step (quarters awaiting deliveries: one step whatever the lift,
   ended by the last one's); the words are :func:`step_text`'s.
 
 Complexity: every function is O(size of its arguments).
@@ -37,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from placer.contract import limit_slack
-from placer.plan import Binding, HeldBack, PathStep
+from placer.plan import Binding, GridReport, HeldBack, PathStep
 
 # The order binding limits are listed in (after the critical one), and ties are broken in.
 LIMIT_ORDER = (
@@ -46,13 +56,40 @@ LIMIT_ORDER = (
     "air_cooling",
     "feed_n1",
     "substation_headroom",
+    "grid_line",
     "build_rate",
     "go_live",
     "deliveries",
     "none",
 )
 # Limits that are capacities in MW, lifted when they rise.
-CAPACITY_LIMITS = frozenset({"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom"})
+CAPACITY_LIMITS = frozenset(
+    {"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom", "grid_line"}
+)
+# A monitored line loaded to this share of its (no-harm) limit, in percent, is at its limit. The
+# solver's rows hold flows to the limit within HiGHS's feasibility tolerance and the plan's rounding
+# of the re-dispatch, so a binding line reads 99.98-100 %; 99.9 % is a tenth of a percent under that,
+# well above lines that merely carry a lot (the next rack of 100-150 kW on a 50 MW line is 0.2-0.3 %).
+GRID_AT_LIMIT_PCT = 99.9
+
+
+def grid_at_limit(report: GridReport | None) -> tuple[str, str | None, float, float] | None:
+    """The quarter's most loaded monitored line if it is at its limit: (line, outage or None for the
+    base case, |flow| MW, limit MW), else None (no report, or no line at :data:`GRID_AT_LIMIT_PCT`).
+    Base-case lines are read from ``report.lines``, post-outage ones from ``worst_contingencies``
+    (the highest, worst first); of equal loadings the first listed, base case first. O(L + K)."""
+    if report is None:
+        return None
+    best: tuple[float, str, str | None, float, float] | None = None
+    for lf in report.lines:
+        if best is None or lf.loading_pct > best[0]:
+            best = (lf.loading_pct, lf.line, None, abs(lf.flow_mw), lf.limit_mw)
+    for c in report.worst_contingencies:
+        if best is None or c.loading_pct > best[0]:
+            best = (c.loading_pct, c.line, c.outage, abs(c.flow_mw), c.limit_mw)
+    if best is None or best[0] < GRID_AT_LIMIT_PCT:
+        return None
+    return best[1], best[2], best[3], best[4]
 
 
 def blocks(used: float, need: float, limit: float) -> bool:
@@ -67,6 +104,23 @@ def rises(before: float, after: float) -> bool:
 
 def stage_ref(index: int) -> str:
     return f"rollout.site_stages[{index}]"
+
+
+def grid_binding(at_limit: tuple[str, str | None, float, float], lift: tuple[str, float, list[str]] | None) -> Binding:
+    """The ``grid_line`` binding of :func:`grid_at_limit`'s line and its lift (quarter, rating MW,
+    references), if any. O(1)."""
+    line, outage, flow, limit = at_limit
+    return Binding(
+        limit="grid_line",
+        element=line,
+        outage=outage,
+        used=flow,
+        available=limit,
+        unit="MW",
+        lifted_in=None if lift is None else lift[0],
+        lifted_to=None if lift is None else lift[1],
+        lifted_by=[] if lift is None else lift[2],
+    )
 
 
 def upgrade_ref(index: int) -> str:
@@ -120,6 +174,8 @@ def step_text(step: PathStep) -> str:
         "air_cooling": f"air cooling {_num(step.available)} MW",
         "feed_n1": f"feed limit {_num(step.available)} MW (N-1)",
         "substation_headroom": f"substation {step.element} headroom {_num(step.available)} MW",
+        "grid_line": f"no site limit binds; grid line {step.element} at its limit {_num(step.available)} MW "
+        + (f"after losing {step.outage}" if step.outage else "in the base case"),
         "build_rate": f"build rate {_num(step.available)} racks/quarter",
         "go_live": f"{step.element}'s go-live window",
         "deliveries": "awaiting deliveries",
@@ -148,7 +204,7 @@ def path_steps(held_back: Sequence[HeldBack]) -> list[PathStep]:
         last = steps[-1] if steps else None
         if (
             last is not None
-            and (last.limit, last.element) == (b.limit, b.element)
+            and (last.limit, last.element, last.outage) == (b.limit, b.element, b.outage)
             and (last.lifted_in == b.lifted_in or b.limit == "deliveries")
         ):
             # a run of quarters awaiting deliveries is one step, until the delivery that ends it
@@ -159,6 +215,7 @@ def path_steps(held_back: Sequence[HeldBack]) -> list[PathStep]:
         step = PathStep(
             limit=b.limit,
             element=b.element,
+            outage=b.outage,
             first_period=h.period,
             last_period=h.period,
             available=b.available,
@@ -182,11 +239,14 @@ def path_text(site: str, steps: Sequence[PathStep], first_live: str, full: str) 
 
 __all__ = [
     "CAPACITY_LIMITS",
+    "GRID_AT_LIMIT_PCT",
     "LIMIT_ORDER",
     "blocks",
     "critical_first",
     "delivery_ref",
     "go_live_ref",
+    "grid_at_limit",
+    "grid_binding",
     "option_ref",
     "path_steps",
     "path_text",

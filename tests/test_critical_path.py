@@ -184,3 +184,94 @@ def test_a_missing_or_extra_site_is_caught(multi, plan, tiny):
     single = solve(tiny, "greedy")
     (v,) = only(verify(tiny, single.model_copy(update={"critical_path": plan.critical_path})), CODE)
     assert v.entity == "plan"
+
+
+# --------------------------------------------------------------------------- the grid as a limit
+
+
+@pytest.fixture(scope="module")
+def grid_rollout() -> Scenario:
+    return load_scenario(DATA / "rollout_grid.yaml")
+
+
+@pytest.fixture(scope="module")
+def grid_plan(grid_rollout) -> Plan:
+    from solvers import solve
+
+    return solve(grid_rollout, "milp", option_worth=False)
+
+
+def test_the_grid_is_named_when_no_site_limit_binds(grid_rollout, grid_plan):
+    """rollout_grid: the cheap site has room for all its racks, but B hangs on two 55 MW (emergency)
+    lines until 2027Q3; the MILP holds it at 35 MW, so a line is at its no-harm limit each quarter."""
+    assert verify(grid_rollout, grid_plan).valid
+    cheap = path_of(grid_plan, "cheap")
+    assert (cheap.first_live, cheap.full) == ("2026Q3", "2027Q3")
+    assert [h.period for h in cheap.held_back] == ["2026Q3", "2026Q4", "2027Q1", "2027Q2"]
+    for h in cheap.held_back:
+        (b,) = h.binding
+        assert b.limit == "grid_line" and b.element in ("P-B", "B-C") and b.outage is not None
+        assert (b.available, b.lifted_in, b.lifted_to) == (55.0, "2027Q3", 200.0)
+        assert b.lifted_by == ["rollout.upgrades[0]" if b.element == "P-B" else "rollout.upgrades[1]"]
+        assert 0.999 * 55.0 <= b.used <= 55.0 + 1e-6
+        # the quarter's own report says so: the same line after the same outage at >= 99.9 %
+        grid = next(r.grid for r in grid_plan.schedule if r.period == h.period)
+        assert any(
+            (c.line, c.outage) == (b.element, b.outage) and c.loading_pct >= 99.9 for c in grid.worst_contingencies
+        )
+    (step,) = cheap.path
+    assert (step.first_period, step.last_period) == ("2026Q3", "2027Q2")
+    assert "no site limit binds; grid line" in cheap.text and "(the schedule waits)" not in cheap.text
+    assert "lifted to 200 MW in 2027Q3 by rollout.upgrades[" in cheap.text
+
+
+def test_grid_at_limit_reads_the_threshold(grid_plan):
+    from placer.critical_path import GRID_AT_LIMIT_PCT, grid_at_limit
+
+    report = grid_plan.schedule[0].grid
+    line, outage, flow, limit = grid_at_limit(report)
+    assert limit == 55.0 and outage is not None and flow >= GRID_AT_LIMIT_PCT / 100 * limit
+    # the same quarter with its contingencies eased below the threshold: the base case's worst line
+    # (P-B at 88 %) is not at its limit either, so nothing is named
+    eased = report.model_copy(
+        update={"worst_contingencies": [c.model_copy(update={"loading_pct": 99.8}) for c in report.worst_contingencies]}
+    )
+    assert grid_at_limit(eased) is None
+    assert grid_at_limit(grid_plan.schedule[-1].grid) is None  # the last quarter's report is plan.grid
+    assert grid_at_limit(grid_plan.grid) is None  # rebuilt lines: 28.5 % at worst
+
+
+def _edit_first_binding(plan: Plan, site: str, update: dict) -> Plan:
+    cp = path_of(plan, site)
+    h = cp.held_back[0]
+    held = [
+        h.model_copy(update={"binding": [h.binding[0].model_copy(update=update), *h.binding[1:]]}),
+        *cp.held_back[1:],
+    ]
+    paths = [c if c.site != site else cp.model_copy(update={"held_back": held}) for c in plan.critical_path]
+    return plan.model_copy(update={"critical_path": paths})
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {
+            "limit": "none",
+            "element": "cheap",
+            "outage": None,
+            "used": None,
+            "available": None,
+            "unit": "",
+            "lifted_in": None,
+            "lifted_to": None,
+            "lifted_by": [],
+        },  # the false label this replaced
+        {"outage": "P-C2"},
+        {"lifted_by": []},
+    ],
+    ids=["says-the-schedule-waits", "another-outage", "no-upgrade-named"],
+)
+def test_injected_grid_binding_is_caught(grid_rollout, grid_plan, update):
+    bad = _edit_first_binding(grid_plan, "cheap", update)
+    (v,) = only(verify(grid_rollout, bad), CODE)
+    assert v.entity == "site:cheap"
