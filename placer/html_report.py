@@ -7,7 +7,8 @@ is HTML-escaped.
 
 Sections: the summary (status, the independent verifier's verdict and any violations, objective in
 its unit, bound, gap, power against the band, GPUs, stranding), the map (:mod:`placer.map`), for a rollout the timeline chart (GPUs live and stranded
-and racks live per quarter) and the schedule table, the cost breakdown (annual USD/yr; a rollout's
+and racks live per quarter) and the schedule table (on a grid, with each quarter's N-1 verdict and
+most loaded line after an outage), the cost breakdown (annual USD/yr; a rollout's
 NPV by term in USD in a table of its own), the investments and what to build first, then tables per
 tenant, site, substation and the most loaded lines, and the solver's notes.
 
@@ -24,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from placer.export import tenant_gpus_by_site
+from placer.export import QuarterGrid, quarter_grids, tenant_gpus_by_site
 from placer.io import atomic_write_text
 from placer.line_loading import line_loadings
 from placer.map import render_map, tenant_colours
@@ -214,9 +215,28 @@ def _costs(plan: Plan) -> str:
     return "".join(out)
 
 
+def _grid_cell(g: QuarterGrid | None) -> str:
+    """A quarter's N-1 verdict and its most loaded line after an outage (else in the base case), e.g.
+    'secure · P-B 100.0% after losing B-C (a line at its limit)'."""
+    if g is None:
+        return "–"
+    css = "ok" if g.n_minus_1 == "secure" else "bad" if g.n_minus_1 == "insecure" else ""
+    verdict = f'<span class="{css}">{_e(g.n_minus_1)}</span>'
+    if g.violations:
+        verdict += f' <span class="bad">({g.violations} violation{"s" if g.violations > 1 else ""})</span>'
+    if g.n1_line is not None and g.n1_loading_pct is not None:
+        verdict += f" · {_e(g.n1_line)} {g.n1_loading_pct:.1f}% after losing {_e(g.n1_outage)}"
+    elif g.base_line is not None and g.base_loading_pct is not None:
+        verdict += f" · {_e(g.base_line)} {g.base_loading_pct:.1f}% (base)"
+    if g.at_limit:
+        verdict += " <b>(a line at its limit)</b>"
+    return verdict
+
+
 def _schedule(plan: Plan) -> str:
     if not plan.schedule:
         return ""
+    grids = {g.period: g for g in quarter_grids(plan)}
     rows = []
     for p in plan.schedule:
         full = [
@@ -235,8 +255,15 @@ def _schedule(plan: Plan) -> str:
                 f"{sum(g.gpus for g in p.going_live):,}",
                 _e(", ".join(full)),
             )
+            + ((_grid_cell(grids.get(p.period)),) if grids else ())
         )
-    return _table(
+    note = (
+        "<p class='note'>Grid: each quarter's DC power flow against its own network and load, its N-1 "
+        "verdict and its most loaded line after an outage (against the no-harm limit).</p>"
+        if grids
+        else ""
+    )
+    return note + _table(
         [
             "quarter",
             "GPUs delivered",
@@ -245,7 +272,8 @@ def _schedule(plan: Plan) -> str:
             "racks live",
             "GPUs going live",
             "sites at capacity",
-        ],
+        ]
+        + (["grid N-1 · worst line"] if grids else []),
         rows,
         {1, 2, 3, 4, 5},
     )

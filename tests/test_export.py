@@ -48,6 +48,44 @@ def test_csv_zip_holds_the_plans_figures(output_plans, tmp_path):
     assert again.read_bytes() == target.read_bytes()
 
 
+@pytest.mark.parametrize("case", ["rollout", "korea-rollout"])
+def test_grid_periods_table_is_each_quarters_report(output_plans, tmp_path, case):
+    """One row per quarter, read from that quarter's own grid report (the last quarter's: plan.grid)."""
+    _, _, scenario, plan = output_plans[case]
+    target = tmp_path / "t.zip"
+    write_csv(plan_tables(scenario, plan), target)
+    with zipfile.ZipFile(target) as zf:
+        rows = _csv_rows(zf.read("grid_periods.csv").decode())
+    assert [r["period"] for r in rows] == [p.period for p in plan.schedule]
+    reports = [p.grid for p in plan.schedule[:-1]] + [plan.grid]
+    assert all(g is not None for g in reports)
+    for row, g in zip(rows, reports):
+        assert row["n_minus_1"] == g.n_minus_1 and int(row["violations"]) == len(g.violations)
+        assert float(row["worst_base_loading_pct"]) == max(lf.loading_pct for lf in g.lines)
+        if g.worst_contingencies:
+            worst = max(g.worst_contingencies, key=lambda c: c.loading_pct)
+            assert (row["worst_n1_line"], row["worst_n1_outage"]) == (worst.line, worst.outage)
+            assert float(row["worst_n1_loading_pct"]) == worst.loading_pct
+        assert math.isclose(float(row["redispatch_mw"]), math.fsum(r.mw for r in g.redispatch), abs_tol=1e-9)
+    # quarters differ: the table is not the final build-out's copied down
+    if case == "korea-rollout":
+        assert len({r["worst_base_loading_pct"] for r in rows}) > 1
+
+
+def test_grid_periods_table_marks_the_quarters_at_the_limit(tmp_path):
+    """rollout_grid (MILP): lines at their no-harm limit until the 2027Q3 rebuild, not after."""
+    from placer.io import load_scenario
+    from solvers import solve
+    from tests.helpers import DATA
+
+    scenario = load_scenario(DATA / "rollout_grid.yaml")
+    plan = solve(scenario, "milp", option_worth=False)
+    columns, rows = plan_tables(scenario, plan)["grid_periods"]
+    at = {r[0]: r[columns.index("line_at_limit")] for r in rows}
+    assert at == {"2026Q3": True, "2026Q4": True, "2027Q1": True, "2027Q2": True, "2027Q3": False, "2027Q4": False}
+    assert all(r[columns.index("n_minus_1")] == "secure" for r in rows)
+
+
 def test_csv_directory_is_replaced_whole_but_never_over_other_files(output_plans, tmp_path, capsys):
     source, path, _, plan = output_plans["tiny"]
     target = tmp_path / "tables"

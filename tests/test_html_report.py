@@ -67,6 +67,11 @@ def test_page_is_self_contained_and_complete(output_plans, case):
         assert "Net present value by term" in page
         for p in plan.schedule:
             assert f"<td>{p.period}</td>" in page
+    if plan.schedule and plan.grid is not None:  # each quarter's N-1 verdict in the schedule
+        assert "grid N-1 · worst line" in page
+        table = page.split("grid N-1 · worst line", 1)[1].split("</table>", 1)[0]
+        verdicts = [p.grid.n_minus_1 for p in plan.schedule[:-1]] + [plan.grid.n_minus_1]
+        assert re.findall(r'<span class="(?:ok|bad|)">(secure|insecure|not_checked)</span>', table) == verdicts
     if plan.investments:
         assert all(inv.option in page for inv in plan.investments)
 
