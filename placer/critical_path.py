@@ -19,13 +19,14 @@ from the scenario and the plan); what they must agree on is defined here, once:
   limits in q are the union over its waiting pairs when every one of them is blocked by some limit,
   ``none`` when one of them is blocked by nothing (the schedule waits by choice), and
   ``deliveries`` when nothing waits;
-* **the grid** (:func:`grid_at_limit`): where one waiting pair is blocked by no site limit, the
-  quarter's grid report (``schedule[q].grid``; the last quarter's is ``plan.grid``) is read: when its
-  most loaded monitored line (base case against its limit, or after an outage against its no-harm
-  limit) is loaded to :data:`GRID_AT_LIMIT_PCT` or more, the site's binding is ``grid_line`` (that
-  line, that outage) instead of ``none``. It states a fact of the quarter -- the grid has a line at
-  its limit -- not that the site's next rack would load that line (no sensitivity is tested: that
-  would need the re-dispatch the next rack draws on, which the plan does not fix). Both sides read the
+* **the grid** (:func:`grid_at_limit`): where the waiting pairs blocked by no site limit have racks
+  of at least ``f`` facility MW (the least of them), the quarter's grid report (``schedule[q].grid``;
+  the last quarter's is ``plan.grid``) is read: when a monitored line (base case against its limit,
+  or after an outage against its no-harm limit) has less than ``f`` MW left, the site's binding is
+  ``grid_line`` (the most loaded such line, and its outage) instead of ``none``. A DC transfer of
+  ``f`` MW moves at most ``f`` on any line, so the rule names a line that could keep the next rack
+  out, and never says ``none`` while one could; it does not test that this line does (that depends on
+  where the rack's power would come from, which the plan does not fix: no PTDF). Both sides read the
   same report (whose every figure the verifier recomputes with its own DC flow, GRID_* codes); the
   lift is each side's own: the first later quarter the line's rating in force (the emergency rating
   after an outage) exceeds the limit of q, with the ``rollout.upgrades`` entries on that line then;
@@ -66,30 +67,28 @@ LIMIT_ORDER = (
 CAPACITY_LIMITS = frozenset(
     {"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom", "grid_line"}
 )
-# A monitored line loaded to this share of its (no-harm) limit, in percent, is at its limit. The
-# solver's rows hold flows to the limit within HiGHS's feasibility tolerance and the plan's rounding
-# of the re-dispatch, so a binding line reads 99.98-100 %; 99.9 % is a tenth of a percent under that,
-# well above lines that merely carry a lot (the next rack of 100-150 kW on a 50 MW line is 0.2-0.3 %).
-GRID_AT_LIMIT_PCT = 99.9
 
 
-def grid_at_limit(report: GridReport | None) -> tuple[str, str | None, float, float] | None:
-    """The quarter's most loaded monitored line if it is at its limit: (line, outage or None for the
-    base case, |flow| MW, limit MW), else None (no report, or no line at :data:`GRID_AT_LIMIT_PCT`).
-    Base-case lines are read from ``report.lines``, post-outage ones from ``worst_contingencies``
-    (the highest, worst first); of equal loadings the first listed, base case first. O(L + K)."""
+def grid_at_limit(report: GridReport | None, need_mw: float) -> tuple[str, str | None, float, float] | None:
+    """The quarter's line that one more rack of ``need_mw`` facility MW could push over its limit:
+    of the monitored lines in the base case (``report.lines``, against their limit) and after an
+    outage (``report.worst_contingencies``, the highest listed, against the no-harm limit), those
+    with :func:`blocks` ``(|flow|, need_mw, limit)``, the most loaded (of equal loadings the first
+    listed, base case first). Returns (line, outage or None for the base case, |flow| MW, limit MW),
+    or None (no report, or every line has room for the rack). A DC transfer of ``need_mw`` moves at
+    most that much on any line, before or after an outage, so a line not returned cannot keep the
+    rack out; one returned may (whether it does depends on where the rack's power comes from). O(L + K)."""
     if report is None:
         return None
     best: tuple[float, str, str | None, float, float] | None = None
-    for lf in report.lines:
-        if best is None or lf.loading_pct > best[0]:
-            best = (lf.loading_pct, lf.line, None, abs(lf.flow_mw), lf.limit_mw)
-    for c in report.worst_contingencies:
-        if best is None or c.loading_pct > best[0]:
-            best = (c.loading_pct, c.line, c.outage, abs(c.flow_mw), c.limit_mw)
-    if best is None or best[0] < GRID_AT_LIMIT_PCT:
-        return None
-    return best[1], best[2], best[3], best[4]
+    entries: list[tuple[float, str, str | None, float, float]] = [
+        (lf.loading_pct, lf.line, None, abs(lf.flow_mw), lf.limit_mw) for lf in report.lines
+    ]
+    entries += [(c.loading_pct, c.line, c.outage, abs(c.flow_mw), c.limit_mw) for c in report.worst_contingencies]
+    for e in entries:
+        if blocks(e[3], need_mw, e[4]) and (best is None or e[0] > best[0]):
+            best = e
+    return None if best is None else (best[1], best[2], best[3], best[4])
 
 
 def blocks(used: float, need: float, limit: float) -> bool:
@@ -174,8 +173,8 @@ def step_text(step: PathStep) -> str:
         "air_cooling": f"air cooling {_num(step.available)} MW",
         "feed_n1": f"feed limit {_num(step.available)} MW (N-1)",
         "substation_headroom": f"substation {step.element} headroom {_num(step.available)} MW",
-        "grid_line": f"no site limit binds; grid line {step.element} at its limit {_num(step.available)} MW "
-        + (f"after losing {step.outage}" if step.outage else "in the base case"),
+        "grid_line": f"no site limit binds; grid line {step.element} within a rack of its {_num(step.available)} MW "
+        "limit " + (f"after losing {step.outage}" if step.outage else "in the base case"),
         "build_rate": f"build rate {_num(step.available)} racks/quarter",
         "go_live": f"{step.element}'s go-live window",
         "deliveries": "awaiting deliveries",
@@ -239,7 +238,6 @@ def path_text(site: str, steps: Sequence[PathStep], first_live: str, full: str) 
 
 __all__ = [
     "CAPACITY_LIMITS",
-    "GRID_AT_LIMIT_PCT",
     "LIMIT_ORDER",
     "blocks",
     "critical_first",

@@ -11,7 +11,8 @@ Tables: ``summary`` (one row per figure), ``assignments``, ``sites``, ``substati
 ``npv_terms``, ``schedule`` (per quarter: delivered, live, stranded), ``schedule_racks`` (per
 quarter and tenant/SKU/site: racks live and going live), ``site_periods`` (per quarter and site:
 power used and available), ``grid_periods`` (per quarter of a rollout on a grid: its N-1 verdict,
-most loaded line in the base case and after an outage, re-dispatch; :func:`quarter_grids`),
+most loaded line in the base case and after an outage, the line with the least MW left,
+re-dispatch; :func:`quarter_grids`),
 ``investments`` (power options built, with their worth) and ``lines`` (base and worst N-1 loading
 of the final build-out, :mod:`placer.line_loading`).
 
@@ -41,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from placer.critical_path import grid_at_limit
 from placer.errors import InputError
 from placer.io import _umask, atomic_write_bytes, atomic_write_text, check_output_path
 from placer.line_loading import line_loadings
@@ -79,7 +79,9 @@ class QuarterGrid:
     n1_outage: str | None
     n1_loading_pct: float | None
     redispatch_mw: float  # net change of plant output for the new load (its cost: the NPV's redispatch term)
-    at_limit: bool  # a monitored line at its limit (placer.critical_path.grid_at_limit)
+    least_margin_mw: float | None  # the least MW any listed line has left (base or post-outage limit)
+    least_margin_line: str | None
+    least_margin_outage: str | None
 
 
 GRID_PERIOD_COLUMNS = [
@@ -93,13 +95,19 @@ GRID_PERIOD_COLUMNS = [
     "worst_n1_outage",
     "worst_n1_loading_pct",
     "redispatch_mw",
-    "line_at_limit",
+    "least_margin_mw",
+    "least_margin_line",
+    "least_margin_outage",
 ]
 
 
 def _quarter(period: str, g: GridReport) -> QuarterGrid:
     base = max(g.lines, key=lambda lf: lf.loading_pct, default=None)
     post = g.worst_contingencies[0] if g.worst_contingencies else None  # listed worst first
+    # the line with the least MW left: a next rack of more facility MW than that could break it
+    margins: list[tuple[float, str, str | None]] = [(lf.limit_mw - abs(lf.flow_mw), lf.line, None) for lf in g.lines]
+    margins += [(c.limit_mw - abs(c.flow_mw), c.line, c.outage) for c in g.worst_contingencies]
+    tight = min(margins, key=lambda m: m[0], default=None)
     return QuarterGrid(
         period=period,
         security=g.security,
@@ -111,7 +119,9 @@ def _quarter(period: str, g: GridReport) -> QuarterGrid:
         n1_outage=post.outage if post else None,
         n1_loading_pct=post.loading_pct if post else None,
         redispatch_mw=math.fsum(r.mw for r in g.redispatch),
-        at_limit=grid_at_limit(g) is not None,
+        least_margin_mw=tight[0] if tight else None,
+        least_margin_line=tight[1] if tight else None,
+        least_margin_outage=tight[2] if tight else None,
     )
 
 
@@ -254,7 +264,9 @@ def plan_tables(scenario: Scenario, plan: Plan) -> dict[str, Table]:
                     g.n1_outage,
                     g.n1_loading_pct,
                     g.redispatch_mw,
-                    g.at_limit,
+                    g.least_margin_mw,
+                    g.least_margin_line,
+                    g.least_margin_outage,
                 ]
                 for g in grids
             ],

@@ -217,7 +217,7 @@ def _costs(plan: Plan) -> str:
 
 def _grid_cell(g: QuarterGrid | None) -> str:
     """A quarter's N-1 verdict and its most loaded line after an outage (else in the base case), e.g.
-    'secure · P-B 100.0% after losing B-C (a line at its limit)'."""
+    'secure · P-B 100.0% after losing B-C (P-B after losing B-C: 0.01 MW left)', the margin shown under 1 MW."""
     if g is None:
         return "–"
     css = "ok" if g.n_minus_1 == "secure" else "bad" if g.n_minus_1 == "insecure" else ""
@@ -228,8 +228,11 @@ def _grid_cell(g: QuarterGrid | None) -> str:
         verdict += f" · {_e(g.n1_line)} {g.n1_loading_pct:.1f}% after losing {_e(g.n1_outage)}"
     elif g.base_line is not None and g.base_loading_pct is not None:
         verdict += f" · {_e(g.base_line)} {g.base_loading_pct:.1f}% (base)"
-    if g.at_limit:
-        verdict += " <b>(a line at its limit)</b>"
+    if g.least_margin_mw is not None and g.least_margin_mw < 1.0:
+        where = _e(g.least_margin_line) + (
+            f" after losing {_e(g.least_margin_outage)}" if g.least_margin_outage else ""
+        )
+        verdict += f" <b>({where}: {max(0.0, g.least_margin_mw):.2f} MW left)</b>"
     return verdict
 
 

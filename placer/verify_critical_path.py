@@ -218,12 +218,9 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
         return out
 
     reports = [rep.grid for rep in plan.schedule[:-1]] + [plan.grid]
-    at_limit = [grid_at_limit(g) for g in reports]
 
-    def grid_lift(q: int) -> tuple[str, float, list[str]] | None:
-        found = at_limit[q]
-        assert found is not None
-        line, outage, _flow, limit = found
+    def grid_lift(q: int, at: tuple[str, str | None, float, float]) -> tuple[str, float, list[str]] | None:
+        line, outage, _flow, limit = at
         table = rating if outage is None else emergency
         for x in range(q + 1, n_p):
             if line in table[x] and rises(limit, table[x][line]):
@@ -277,7 +274,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                 )
             else:
                 found: list[tuple[str, str]] = []
-                free = False
+                free_mw: float | None = None  # the least facility MW of a rack no site limit blocks
                 for (t, k, _), _gpus in waiting:
                     sku = skus[k]
                     it_mw = sku.it_kw_per_rack / 1000.0
@@ -304,12 +301,13 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                     if go_from.get(t, 0) > q:
                         hits.append(("go_live", t))
                     if not hits:
-                        free = True
-                        break
+                        free_mw = fac_mw if free_mw is None else min(free_mw, fac_mw)
+                        continue
                     found += [h for h in hits if h not in found]
-                grid_q = at_limit[q] if free else None
-                if grid_q is not None:
-                    bindings.append(grid_binding(grid_q, grid_lift(q)))
+                free = free_mw is not None
+                line_q = None if free_mw is None else grid_at_limit(reports[q], free_mw)
+                if line_q is not None:
+                    bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
                 elif free:
                     bindings.append(Binding(limit="none", element=s))
                 for limit, element in [] if free else found:

@@ -152,8 +152,7 @@ def critical_paths(
                 return ids[q2], later, sources(limit, element, q2)
         return None, None, []
 
-    # the grid: per period the line at its limit (if any) and, lazily, the line ratings in force
-    at_limit = [grid_at_limit(grids[q]) if q < len(grids) else None for q in range(n_p)]
+    # the grid: lazily, the line ratings in force per period
     ratings: dict[int, dict[str, dict[str, float]]] = {}
 
     def rating(line: str, post: bool, q: int) -> float:
@@ -161,8 +160,8 @@ def critical_paths(
             ratings[q] = effective_values(sc, q)
         return ratings[q]["emergency" if post else "rating"][line]
 
-    def grid_lift(q: int) -> tuple[str, float, list[str]] | None:
-        line, outage, _flow, limit = at_limit[q]  # type: ignore[misc]
+    def grid_lift(q: int, at: tuple[str, str | None, float, float]) -> tuple[str, float, list[str]] | None:
+        line, outage, _flow, limit = at
         for q2 in range(q + 1, n_p):
             later = rating(line, outage is not None, q2)
             if rises(limit, later):
@@ -238,7 +237,7 @@ def critical_paths(
                 )
             else:
                 found: dict[tuple[str, int | str], None] = {}
-                free = False
+                free_mw: float | None = None  # the least facility MW of a rack no site limit blocks
                 for i, _n in waiting:
                     c = cands[i]
                     f = problem.facility_mw(c.k, s)
@@ -262,12 +261,14 @@ def critical_paths(
                     if earliest.get(c.t, 0) > q:
                         hits.append(("go_live", problem.tenants[c.t].id))
                     if not hits:
-                        free = True
-                        break
+                        free_mw = f if free_mw is None else min(free_mw, f)
+                        continue
                     for h in hits:
                         found[h] = None
-                if free and at_limit[q] is not None:
-                    bindings.append(grid_binding(at_limit[q], grid_lift(q)))  # type: ignore[arg-type]
+                free = free_mw is not None
+                line_q = None if free_mw is None else grid_at_limit(grids[q] if q < len(grids) else None, free_mw)
+                if line_q is not None:
+                    bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
                 elif free:
                     bindings.append(Binding(limit="none", element=site.id))
                 else:

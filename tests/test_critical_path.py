@@ -213,11 +213,11 @@ def test_the_grid_is_named_when_no_site_limit_binds(grid_rollout, grid_plan):
         assert b.limit == "grid_line" and b.element in ("P-B", "B-C") and b.outage is not None
         assert (b.available, b.lifted_in, b.lifted_to) == (55.0, "2027Q3", 200.0)
         assert b.lifted_by == ["rollout.upgrades[0]" if b.element == "P-B" else "rollout.upgrades[1]"]
-        assert 0.999 * 55.0 <= b.used <= 55.0 + 1e-6
-        # the quarter's own report says so: the same line after the same outage at >= 99.9 %
+        assert 55.0 - 0.144 < b.used <= 55.0 + 1e-6  # less than one 0.144 MW rack left
+        # the quarter's own report says so: the same line after the same outage
         grid = next(r.grid for r in grid_plan.schedule if r.period == h.period)
         assert any(
-            (c.line, c.outage) == (b.element, b.outage) and c.loading_pct >= 99.9 for c in grid.worst_contingencies
+            (c.line, c.outage, abs(c.flow_mw)) == (b.element, b.outage, b.used) for c in grid.worst_contingencies
         )
     (step,) = cheap.path
     assert (step.first_period, step.last_period) == ("2026Q3", "2027Q2")
@@ -225,20 +225,24 @@ def test_the_grid_is_named_when_no_site_limit_binds(grid_rollout, grid_plan):
     assert "lifted to 200 MW in 2027Q3 by rollout.upgrades[" in cheap.text
 
 
-def test_grid_at_limit_reads_the_threshold(grid_plan):
-    from placer.critical_path import GRID_AT_LIMIT_PCT, grid_at_limit
+def test_grid_at_limit_is_within_one_rack(grid_plan):
+    """A line binds for a rack of f facility MW when it has less than f MW left (a DC transfer of f
+    moves at most f on any line); the rack here is 120 kW x PUE 1.2 = 0.144 MW."""
+    from placer.critical_path import grid_at_limit
 
     report = grid_plan.schedule[0].grid
-    line, outage, flow, limit = grid_at_limit(report)
-    assert limit == 55.0 and outage is not None and flow >= GRID_AT_LIMIT_PCT / 100 * limit
-    # the same quarter with its contingencies eased below the threshold: the base case's worst line
-    # (P-B at 88 %) is not at its limit either, so nothing is named
-    eased = report.model_copy(
-        update={"worst_contingencies": [c.model_copy(update={"loading_pct": 99.8}) for c in report.worst_contingencies]}
+    line, outage, flow, limit = grid_at_limit(report, 0.144)
+    assert limit == 55.0 and outage is not None and limit - 0.144 < flow <= limit + 1e-6
+    # a rack smaller than every line's margin finds room: nothing is named
+    least = min(
+        [lf.limit_mw - abs(lf.flow_mw) for lf in report.lines]
+        + [c.limit_mw - abs(c.flow_mw) for c in report.worst_contingencies]
     )
-    assert grid_at_limit(eased) is None
-    assert grid_at_limit(grid_plan.schedule[-1].grid) is None  # the last quarter's report is plan.grid
-    assert grid_at_limit(grid_plan.grid) is None  # rebuilt lines: 28.5 % at worst
+    assert least > 1e-4 and grid_at_limit(report, 0.5 * least) is None
+    # a 100 MW rack could break every line: the most loaded is named (first listed of equal loadings)
+    assert grid_at_limit(report, 100.0)[:2] == (line, outage)
+    assert grid_at_limit(grid_plan.grid, 0.144) is None  # rebuilt lines: 28.5 % at worst
+    assert grid_at_limit(None, 0.144) is None
 
 
 def _edit_first_binding(plan: Plan, site: str, update: dict) -> Plan:
