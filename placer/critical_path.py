@@ -23,7 +23,8 @@ from the scenario and the plan); what they must agree on is defined here, once:
   of at least ``f`` facility MW (the least of them), the quarter's grid report (``schedule[q].grid``;
   the last quarter's is ``plan.grid``) is read: when a monitored line (base case against its limit,
   or after an outage against its no-harm limit) has less than ``f`` MW left, the site's binding is
-  ``grid_line`` (the most loaded such line, and its outage) instead of ``none``. A DC transfer of
+  ``grid_line`` (the most loaded such line, and its outage) instead of ``none``, listed with the
+  site limits that block the other waiting pairs (every waiting rack is then blocked by something). A DC transfer of
   ``f`` MW moves at most ``f`` on any line, so the rule names a line that could keep the next rack
   out, and never says ``none`` while one could; it does not test that this line does (that depends on
   where the rack's power would come from, which the plan does not fix: no PTDF). Both sides read the

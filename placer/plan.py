@@ -311,9 +311,10 @@ class Binding(_Model):
         description="it_capacity, liquid_cooling, air_cooling (the site's stage or options), feed_n1 (its "
         "feeds after losing one, with feed options and on-site supply), substation_headroom, build_rate, "
         "go_live (the tenant's earliest quarter), deliveries (nothing it takes is delivered and idle), "
-        "grid_line (no site limit binds, and the quarter's grid report has a monitored line at its no-harm "
-        "limit: the grid is at its limit that quarter; whether the site's next rack would load that line is "
-        "not tested), none (no site limit binds and no line is at its limit: the schedule waits)"
+        "grid_line (a waiting rack no site limit blocks, and the quarter's grid report has a monitored line "
+        "with less than that rack's facility MW left of its limit, base case or no-harm after an outage: the "
+        "line could keep the rack out; whether it does is not tested), none (a waiting rack that nothing "
+        "blocks, no line within a rack of its limit: the schedule waits)"
     )
     element: Identifier = Field(description="the site, substation (headroom), line (grid_line) or tenant (go_live)")
     outage: Identifier | None = Field(

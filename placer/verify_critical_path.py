@@ -310,7 +310,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                     bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
                 elif free:
                     bindings.append(Binding(limit="none", element=s))
-                for limit, element in [] if free else found:
+                for limit, element in found if line_q is not None or not free else []:
                     if limit in CAPACITY_LIMITS:
                         now = capacity(limit, element, q)
                         lift = next((x for x in range(q + 1, n_p) if rises(now, capacity(limit, element, x))), None)

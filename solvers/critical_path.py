@@ -271,7 +271,7 @@ def critical_paths(
                     bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
                 elif free:
                     bindings.append(Binding(limit="none", element=site.id))
-                else:
+                if line_q is not None or not free:  # every waiting rack blocked: the union of the limits
                     for limit, element in found:
                         if limit in CAPACITY_LIMITS:
                             assert isinstance(element, int)

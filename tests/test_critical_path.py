@@ -4,7 +4,8 @@ recomputed by the verifier (``placer/verify_critical_path.py``, code CRITICAL_PA
 
 Scenarios: ``rollout_multi.yaml`` (east staged 1.2 MW from 2026Q4 and 3 MW from 2027Q2, a feed and
 a substation upgrade in 2027Q2, a build rate; tenant b goes live from 2026Q4) and variants of it and
-of ``rollout_toy.yaml`` in which the feed, the substation or a power option is what binds.
+of ``rollout_toy.yaml`` in which the feed, the substation or a power option is what binds; and
+``rollout_grid.yaml``, where the grid does (a line within a rack of its no-harm limit until 2027Q3).
 """
 
 from __future__ import annotations
@@ -278,4 +279,30 @@ def _edit_first_binding(plan: Plan, site: str, update: dict) -> Plan:
 def test_injected_grid_binding_is_caught(grid_rollout, grid_plan, update):
     bad = _edit_first_binding(grid_plan, "cheap", update)
     (v,) = only(verify(grid_rollout, bad), CODE)
+    assert v.entity == "site:cheap"
+
+
+def test_the_grid_is_listed_with_the_site_limits_of_other_waiting_racks(grid_rollout):
+    """A second tenant at the cheap site may not go live before 2027Q1: until then its racks wait on
+    their go-live window and t's on the grid; the union is listed, the grid (lifted latest) first."""
+    from solvers import solve
+
+    def add_tenant(d):
+        d["demand"]["tenants"].append({"id": "u", "lines": [{"sku": "rack", "gpus": 3600}]})
+        d["rollout"]["deliveries"].append({"tenant": "u", "sku": "rack", "period": "2026Q3", "gpus": 3600})
+        d["rollout"]["go_live"] = [{"tenant": "u", "earliest": "2027Q1"}]
+        d["policy"]["power_band_mw"]["max_mw"] = 90
+
+    sc = variant(grid_rollout, add_tenant)
+    p = solve(sc, "milp", option_worth=False)
+    assert verify(sc, p).valid
+    cheap = path_of(p, "cheap")
+    limits = {h.period: [b.limit for b in h.binding] for h in cheap.held_back}
+    assert limits["2026Q3"] == limits["2026Q4"] == ["grid_line", "go_live"]
+    assert limits["2027Q1"] == limits["2027Q2"] == ["grid_line"]
+    # dropping the go-live window from a quarter's list is caught
+    q = cheap.held_back[0]
+    held = [q.model_copy(update={"binding": q.binding[:1]}), *cheap.held_back[1:]]
+    paths = [c if c.site != "cheap" else cheap.model_copy(update={"held_back": held}) for c in p.critical_path]
+    (v,) = only(verify(sc, p.model_copy(update={"critical_path": paths})), CODE)
     assert v.entity == "site:cheap"
