@@ -7,8 +7,8 @@ is HTML-escaped.
 
 Sections: the summary (status, the independent verifier's verdict and any violations, objective in
 its unit, bound, gap, power against the band, GPUs, stranding), the map (:mod:`placer.map`), for a rollout the timeline chart (GPUs live and stranded
-and racks live per quarter) and the schedule table (on a grid, with each quarter's N-1 verdict and
-most loaded line after an outage), the cost breakdown (annual USD/yr; a rollout's
+and racks live per quarter), the schedule table (on a grid, with each quarter's N-1 verdict and
+most loaded line after an outage) and each site's critical path, the cost breakdown (annual USD/yr; a rollout's
 NPV by term in USD in a table of its own), the investments and what to build first, then tables per
 tenant, site, substation and the most loaded lines, and the solver's notes.
 
@@ -217,7 +217,7 @@ def _costs(plan: Plan) -> str:
 
 def _grid_cell(g: QuarterGrid | None) -> str:
     """A quarter's N-1 verdict and its most loaded line after an outage (else in the base case), e.g.
-    'secure · P-B 100.0% after losing B-C (P-B after losing B-C: 0.01 MW left)', the margin shown under 1 MW."""
+    'secure · P-B 100.0% after losing B-C (0.01 MW left)'; the least margin of any line is shown under 1 MW."""
     if g is None:
         return "–"
     css = "ok" if g.n_minus_1 == "secure" else "bad" if g.n_minus_1 == "insecure" else ""
@@ -229,10 +229,11 @@ def _grid_cell(g: QuarterGrid | None) -> str:
     elif g.base_line is not None and g.base_loading_pct is not None:
         verdict += f" · {_e(g.base_line)} {g.base_loading_pct:.1f}% (base)"
     if g.least_margin_mw is not None and g.least_margin_mw < 1.0:
-        where = _e(g.least_margin_line) + (
-            f" after losing {_e(g.least_margin_outage)}" if g.least_margin_outage else ""
-        )
-        verdict += f" <b>({where}: {max(0.0, g.least_margin_mw):.2f} MW left)</b>"
+        left = f"{max(0.0, g.least_margin_mw):.2f} MW left"
+        if (g.least_margin_line, g.least_margin_outage) != (g.n1_line, g.n1_outage):
+            after = f" after losing {_e(g.least_margin_outage)}" if g.least_margin_outage else " (base)"
+            left = f"{_e(g.least_margin_line)}{after}: {left}"
+        verdict += f" <b>({left})</b>"
     return verdict
 
 
@@ -279,6 +280,19 @@ def _schedule(plan: Plan) -> str:
         + (["grid N-1 · worst line"] if grids else []),
         rows,
         {1, 2, 3, 4, 5},
+    )
+
+
+def _critical_path(plan: Plan) -> str:
+    """Per site, when its first and last racks went live and what held it back (the plan's words)."""
+    if not plan.critical_path:
+        return ""
+    rows = [
+        (_e(cp.site), f"{cp.final_racks:,}", _e(cp.first_live), _e(cp.full), _e(cp.text.split(": ", 1)[-1]))
+        for cp in sorted(plan.critical_path, key=lambda cp: (cp.full, cp.site), reverse=True)
+    ]
+    return "<h3>Critical path to energisation</h3>" + _table(
+        ["site", "racks", "first live", "full", "what held it back, and what lifted it"], rows, {1}
     )
 
 
@@ -457,6 +471,7 @@ def render_report(scenario: Scenario, plan: Plan, *, coastline: bool = True) -> 
             "<h2>Rollout timeline</h2>",
             f"<figure>{_img(timeline, 'rollout timeline: GPUs live and stranded per quarter')}</figure>",
             _schedule(plan),
+            _critical_path(plan),
         ]
     parts += ["<h2>Cost breakdown</h2>", _costs(plan), _investments(plan)]
     parts += ["<h2>Tenants</h2>", _tenants(scenario, plan, colours), "<h2>Sites in use</h2>", _sites(scenario, plan)]
