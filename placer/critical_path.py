@@ -19,6 +19,18 @@ from the scenario and the plan); what they must agree on is defined here, once:
   limits in q are the union over its waiting pairs when every one of them is blocked by some limit,
   ``none`` when one of them is blocked by nothing (the schedule waits by choice), and
   ``deliveries`` when nothing waits;
+* **the grid** (:func:`grid_at_limit`): where the waiting pairs blocked by no site limit have racks
+  of at least ``f`` facility MW (the least of them), the quarter's grid report (``schedule[q].grid``;
+  the last quarter's is ``plan.grid``) is read: when a monitored line (base case against its limit,
+  or after an outage against its no-harm limit) has less than ``f`` MW left, the site's binding is
+  ``grid_line`` (the most loaded such line, and its outage) instead of ``none``, listed with the
+  site limits that block the other waiting pairs (every waiting rack is then blocked by something). A DC transfer of
+  ``f`` MW moves at most ``f`` on any line, so the rule names a line that could keep the next rack
+  out, and never says ``none`` while one could; it does not test that this line does (that depends on
+  where the rack's power would come from, which the plan does not fix: no PTDF). Both sides read the
+  same report (whose every figure the verifier recomputes with its own DC flow, GRID_* codes); the
+  lift is each side's own: the first later quarter the line's rating in force (the emergency rating
+  after an outage) exceeds the limit of q, with the ``rollout.upgrades`` entries on that line then;
 * **lifted** (:func:`rises`): a capacity is lifted in the first later quarter it exceeds its value
   in q beyond the slack; the references to what takes effect then are the strings of the ``*_ref``
   functions;
@@ -26,7 +38,7 @@ from the scenario and the plan); what they must agree on is defined here, once:
   lifted latest (lifting any other alone would not have let a rack in), ties in
   :data:`LIMIT_ORDER`;
 * **the path** (:func:`path_steps`, :func:`path_text`): consecutive quarters with the same critical
-  limit, element and lift form one step (quarters awaiting deliveries: one step whatever the lift,
+  limit, element (and outage) and lift form one step (quarters awaiting deliveries: one step whatever the lift,
   ended by the last one's); the words are :func:`step_text`'s.
 
 Complexity: every function is O(size of its arguments).
@@ -37,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from placer.contract import limit_slack
-from placer.plan import Binding, HeldBack, PathStep
+from placer.plan import Binding, GridReport, HeldBack, PathStep
 
 # The order binding limits are listed in (after the critical one), and ties are broken in.
 LIMIT_ORDER = (
@@ -46,13 +58,38 @@ LIMIT_ORDER = (
     "air_cooling",
     "feed_n1",
     "substation_headroom",
+    "grid_line",
     "build_rate",
     "go_live",
     "deliveries",
     "none",
 )
 # Limits that are capacities in MW, lifted when they rise.
-CAPACITY_LIMITS = frozenset({"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom"})
+CAPACITY_LIMITS = frozenset(
+    {"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom", "grid_line"}
+)
+
+
+def grid_at_limit(report: GridReport | None, need_mw: float) -> tuple[str, str | None, float, float] | None:
+    """The quarter's line that one more rack of ``need_mw`` facility MW could push over its limit:
+    of the monitored lines in the base case (``report.lines``, against their limit) and after an
+    outage (``report.worst_contingencies``, the highest listed, against the no-harm limit), those
+    with :func:`blocks` ``(|flow|, need_mw, limit)``, the most loaded (of equal loadings the first
+    listed, base case first). Returns (line, outage or None for the base case, |flow| MW, limit MW),
+    or None (no report, or every line has room for the rack). A DC transfer of ``need_mw`` moves at
+    most that much on any line, before or after an outage, so a line not returned cannot keep the
+    rack out; one returned may (whether it does depends on where the rack's power comes from). O(L + K)."""
+    if report is None:
+        return None
+    best: tuple[float, str, str | None, float, float] | None = None
+    entries: list[tuple[float, str, str | None, float, float]] = [
+        (lf.loading_pct, lf.line, None, abs(lf.flow_mw), lf.limit_mw) for lf in report.lines
+    ]
+    entries += [(c.loading_pct, c.line, c.outage, abs(c.flow_mw), c.limit_mw) for c in report.worst_contingencies]
+    for e in entries:
+        if blocks(e[3], need_mw, e[4]) and (best is None or e[0] > best[0]):
+            best = e
+    return None if best is None else (best[1], best[2], best[3], best[4])
 
 
 def blocks(used: float, need: float, limit: float) -> bool:
@@ -67,6 +104,23 @@ def rises(before: float, after: float) -> bool:
 
 def stage_ref(index: int) -> str:
     return f"rollout.site_stages[{index}]"
+
+
+def grid_binding(at_limit: tuple[str, str | None, float, float], lift: tuple[str, float, list[str]] | None) -> Binding:
+    """The ``grid_line`` binding of :func:`grid_at_limit`'s line and its lift (quarter, rating MW,
+    references), if any. O(1)."""
+    line, outage, flow, limit = at_limit
+    return Binding(
+        limit="grid_line",
+        element=line,
+        outage=outage,
+        used=flow,
+        available=limit,
+        unit="MW",
+        lifted_in=None if lift is None else lift[0],
+        lifted_to=None if lift is None else lift[1],
+        lifted_by=[] if lift is None else lift[2],
+    )
 
 
 def upgrade_ref(index: int) -> str:
@@ -120,6 +174,8 @@ def step_text(step: PathStep) -> str:
         "air_cooling": f"air cooling {_num(step.available)} MW",
         "feed_n1": f"feed limit {_num(step.available)} MW (N-1)",
         "substation_headroom": f"substation {step.element} headroom {_num(step.available)} MW",
+        "grid_line": f"no site limit binds; grid line {step.element} within a rack of its {_num(step.available)} MW "
+        "limit " + (f"after losing {step.outage}" if step.outage else "in the base case"),
         "build_rate": f"build rate {_num(step.available)} racks/quarter",
         "go_live": f"{step.element}'s go-live window",
         "deliveries": "awaiting deliveries",
@@ -148,7 +204,7 @@ def path_steps(held_back: Sequence[HeldBack]) -> list[PathStep]:
         last = steps[-1] if steps else None
         if (
             last is not None
-            and (last.limit, last.element) == (b.limit, b.element)
+            and (last.limit, last.element, last.outage) == (b.limit, b.element, b.outage)
             and (last.lifted_in == b.lifted_in or b.limit == "deliveries")
         ):
             # a run of quarters awaiting deliveries is one step, until the delivery that ends it
@@ -159,6 +215,7 @@ def path_steps(held_back: Sequence[HeldBack]) -> list[PathStep]:
         step = PathStep(
             limit=b.limit,
             element=b.element,
+            outage=b.outage,
             first_period=h.period,
             last_period=h.period,
             available=b.available,
@@ -187,6 +244,8 @@ __all__ = [
     "critical_first",
     "delivery_ref",
     "go_live_ref",
+    "grid_at_limit",
+    "grid_binding",
     "option_ref",
     "path_steps",
     "path_text",

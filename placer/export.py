@@ -10,8 +10,11 @@ Tables: ``summary`` (one row per figure), ``assignments``, ``sites``, ``substati
 ``cost_terms`` (annual; a rollout's final build-out run rate), and where the plan has them
 ``npv_terms``, ``schedule`` (per quarter: delivered, live, stranded), ``schedule_racks`` (per
 quarter and tenant/SKU/site: racks live and going live), ``site_periods`` (per quarter and site:
-power used and available), ``investments`` (power options built, with their worth) and ``lines``
-(base and worst N-1 loading, :mod:`placer.line_loading`).
+power used and available), ``grid_periods`` (per quarter of a rollout on a grid: its N-1 verdict,
+most loaded line in the base case and after an outage, the line with the least MW left,
+re-dispatch; :func:`quarter_grids`),
+``investments`` (power options built, with their worth) and ``lines`` (base and worst N-1 loading
+of the final build-out, :mod:`placer.line_loading`).
 
 :func:`geojson` is a FeatureCollection (RFC 7946, lon/lat) of sites (GPUs, racks, MW, utilisation,
 GPUs per tenant), substations (new load, headroom), plants (re-dispatch), metros, lines (base and
@@ -35,13 +38,14 @@ import shutil
 import tempfile
 import zipfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from placer.errors import InputError
 from placer.io import _umask, atomic_write_bytes, atomic_write_text, check_output_path
 from placer.line_loading import line_loadings
-from placer.plan import Plan
+from placer.plan import GridReport, Plan
 from placer.scenario import Scenario
 
 Table = tuple[list[str], list[list[Any]]]
@@ -59,6 +63,75 @@ def tenant_gpus_by_site(plan: Plan) -> dict[str, dict[str, int]]:
         if a.gpus:
             out[a.site][a.tenant] += a.gpus
     return {s: dict(t) for s, t in out.items()}
+
+
+@dataclass(frozen=True)
+class QuarterGrid:
+    """One quarter's grid, read from its report (``schedule[q].grid``; the last quarter's is ``plan.grid``)."""
+
+    period: str
+    security: str
+    n_minus_1: str  # secure, insecure, not_checked
+    violations: int  # no-harm violations left in the quarter
+    base_line: str | None  # the most loaded line in the base case
+    base_loading_pct: float | None
+    n1_line: str | None  # the most loaded line after an outage
+    n1_outage: str | None
+    n1_loading_pct: float | None
+    redispatch_mw: float  # net change of plant output for the new load (its cost: the NPV's redispatch term)
+    least_margin_mw: float | None  # the least MW any listed line has left (base or post-outage limit)
+    least_margin_line: str | None
+    least_margin_outage: str | None
+
+
+GRID_PERIOD_COLUMNS = [
+    "period",
+    "security",
+    "n_minus_1",
+    "violations",
+    "worst_base_line",
+    "worst_base_loading_pct",
+    "worst_n1_line",
+    "worst_n1_outage",
+    "worst_n1_loading_pct",
+    "redispatch_mw",
+    "least_margin_mw",
+    "least_margin_line",
+    "least_margin_outage",
+]
+
+
+def _quarter(period: str, g: GridReport) -> QuarterGrid:
+    base = max(g.lines, key=lambda lf: lf.loading_pct, default=None)
+    post = g.worst_contingencies[0] if g.worst_contingencies else None  # listed worst first
+    # the line with the least MW left: a next rack of more facility MW than that could break it
+    margins: list[tuple[float, str, str | None]] = [(lf.limit_mw - abs(lf.flow_mw), lf.line, None) for lf in g.lines]
+    margins += [(c.limit_mw - abs(c.flow_mw), c.line, c.outage) for c in g.worst_contingencies]
+    tight = min(margins, key=lambda m: m[0], default=None)
+    return QuarterGrid(
+        period=period,
+        security=g.security,
+        n_minus_1=g.n_minus_1,
+        violations=len(g.violations),
+        base_line=base.line if base else None,
+        base_loading_pct=base.loading_pct if base else None,
+        n1_line=post.line if post else None,
+        n1_outage=post.outage if post else None,
+        n1_loading_pct=post.loading_pct if post else None,
+        redispatch_mw=math.fsum(r.mw for r in g.redispatch),
+        least_margin_mw=tight[0] if tight else None,
+        least_margin_line=tight[1] if tight else None,
+        least_margin_outage=tight[2] if tight else None,
+    )
+
+
+def quarter_grids(plan: Plan) -> list[QuarterGrid]:
+    """Per quarter of a rollout, its grid as its report states it, in schedule order; quarters
+    without a report are left out ([] for a single period or a rollout without a grid). O(P·L)."""
+    if not plan.schedule:
+        return []
+    reports = [rep.grid for rep in plan.schedule[:-1]] + [plan.grid]
+    return [_quarter(rep.period, g) for rep, g in zip(plan.schedule, reports) if g is not None]
 
 
 def plan_tables(scenario: Scenario, plan: Plan) -> dict[str, Table]:
@@ -173,6 +246,29 @@ def plan_tables(scenario: Scenario, plan: Plan) -> dict[str, Table]:
                 [p.period, sp.site, sp.it_power_mw, sp.it_available_mw, sp.facility_power_mw, sp.facility_available_mw]
                 for p in plan.schedule
                 for sp in p.sites
+            ],
+        )
+    grids = quarter_grids(plan)
+    if grids:
+        tables["grid_periods"] = (
+            GRID_PERIOD_COLUMNS,
+            [
+                [
+                    g.period,
+                    g.security,
+                    g.n_minus_1,
+                    g.violations,
+                    g.base_line,
+                    g.base_loading_pct,
+                    g.n1_line,
+                    g.n1_outage,
+                    g.n1_loading_pct,
+                    g.redispatch_mw,
+                    g.least_margin_mw,
+                    g.least_margin_line,
+                    g.least_margin_outage,
+                ]
+                for g in grids
             ],
         )
     if plan.investments:

@@ -7,7 +7,8 @@ is HTML-escaped.
 
 Sections: the summary (status, the independent verifier's verdict and any violations, objective in
 its unit, bound, gap, power against the band, GPUs, stranding), the map (:mod:`placer.map`), for a rollout the timeline chart (GPUs live and stranded
-and racks live per quarter) and the schedule table, the cost breakdown (annual USD/yr; a rollout's
+and racks live per quarter), the schedule table (on a grid, with each quarter's N-1 verdict and
+most loaded line after an outage) and each site's critical path, the cost breakdown (annual USD/yr; a rollout's
 NPV by term in USD in a table of its own), the investments and what to build first, then tables per
 tenant, site, substation and the most loaded lines, and the solver's notes.
 
@@ -24,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from placer.export import tenant_gpus_by_site
+from placer.export import QuarterGrid, quarter_grids, tenant_gpus_by_site
 from placer.io import atomic_write_text
 from placer.line_loading import line_loadings
 from placer.map import render_map, tenant_colours
@@ -214,9 +215,32 @@ def _costs(plan: Plan) -> str:
     return "".join(out)
 
 
+def _grid_cell(g: QuarterGrid | None) -> str:
+    """A quarter's N-1 verdict and its most loaded line after an outage (else in the base case), e.g.
+    'secure · P-B 100.0% after losing B-C (0.01 MW left)'; the least margin of any line is shown under 1 MW."""
+    if g is None:
+        return "–"
+    css = "ok" if g.n_minus_1 == "secure" else "bad" if g.n_minus_1 == "insecure" else ""
+    verdict = f'<span class="{css}">{_e(g.n_minus_1)}</span>'
+    if g.violations:
+        verdict += f' <span class="bad">({g.violations} violation{"s" if g.violations > 1 else ""})</span>'
+    if g.n1_line is not None and g.n1_loading_pct is not None:
+        verdict += f" · {_e(g.n1_line)} {g.n1_loading_pct:.1f}% after losing {_e(g.n1_outage)}"
+    elif g.base_line is not None and g.base_loading_pct is not None:
+        verdict += f" · {_e(g.base_line)} {g.base_loading_pct:.1f}% (base)"
+    if g.least_margin_mw is not None and g.least_margin_mw < 1.0:
+        left = f"{max(0.0, g.least_margin_mw):.2f} MW left"
+        if (g.least_margin_line, g.least_margin_outage) != (g.n1_line, g.n1_outage):
+            after = f" after losing {_e(g.least_margin_outage)}" if g.least_margin_outage else " (base)"
+            left = f"{_e(g.least_margin_line)}{after}: {left}"
+        verdict += f" <b>({left})</b>"
+    return verdict
+
+
 def _schedule(plan: Plan) -> str:
     if not plan.schedule:
         return ""
+    grids = {g.period: g for g in quarter_grids(plan)}
     rows = []
     for p in plan.schedule:
         full = [
@@ -235,8 +259,15 @@ def _schedule(plan: Plan) -> str:
                 f"{sum(g.gpus for g in p.going_live):,}",
                 _e(", ".join(full)),
             )
+            + ((_grid_cell(grids.get(p.period)),) if grids else ())
         )
-    return _table(
+    note = (
+        "<p class='note'>Grid: each quarter's DC power flow against its own network and load, its N-1 "
+        "verdict and its most loaded line after an outage (against the no-harm limit).</p>"
+        if grids
+        else ""
+    )
+    return note + _table(
         [
             "quarter",
             "GPUs delivered",
@@ -245,9 +276,23 @@ def _schedule(plan: Plan) -> str:
             "racks live",
             "GPUs going live",
             "sites at capacity",
-        ],
+        ]
+        + (["grid N-1 · worst line"] if grids else []),
         rows,
         {1, 2, 3, 4, 5},
+    )
+
+
+def _critical_path(plan: Plan) -> str:
+    """Per site, when its first and last racks went live and what held it back (the plan's words)."""
+    if not plan.critical_path:
+        return ""
+    rows = [
+        (_e(cp.site), f"{cp.final_racks:,}", _e(cp.first_live), _e(cp.full), _e(cp.text.split(": ", 1)[-1]))
+        for cp in sorted(plan.critical_path, key=lambda cp: (cp.full, cp.site), reverse=True)
+    ]
+    return "<h3>Critical path to energisation</h3>" + _table(
+        ["site", "racks", "first live", "full", "what held it back, and what lifted it"], rows, {1}
     )
 
 
@@ -426,6 +471,7 @@ def render_report(scenario: Scenario, plan: Plan, *, coastline: bool = True) -> 
             "<h2>Rollout timeline</h2>",
             f"<figure>{_img(timeline, 'rollout timeline: GPUs live and stranded per quarter')}</figure>",
             _schedule(plan),
+            _critical_path(plan),
         ]
     parts += ["<h2>Cost breakdown</h2>", _costs(plan), _investments(plan)]
     parts += ["<h2>Tenants</h2>", _tenants(scenario, plan, colours), "<h2>Sites in use</h2>", _sites(scenario, plan)]

@@ -385,6 +385,7 @@ LimitKind = Literal[
     "air_cooling",
     "feed_n1",
     "substation_headroom",
+    "grid_line",
     "build_rate",
     "go_live",
     "deliveries",
@@ -400,9 +401,15 @@ class Binding(_Model):
         description="it_capacity, liquid_cooling, air_cooling (the site's stage or options), feed_n1 (its "
         "feeds after losing one, with feed options and on-site supply), substation_headroom, build_rate, "
         "go_live (the tenant's earliest quarter), deliveries (nothing it takes is delivered and idle), "
-        "none (no site limit binds: the schedule waits)"
+        "grid_line (a waiting rack no site limit blocks, and the quarter's grid report has a monitored line "
+        "with less than that rack's facility MW left of its limit, base case or no-harm after an outage: the "
+        "line could keep the rack out; whether it does is not tested), none (a waiting rack that nothing "
+        "blocks, no line within a rack of its limit: the schedule waits)"
     )
-    element: Identifier = Field(description="the site, substation (headroom) or tenant (go_live)")
+    element: Identifier = Field(description="the site, substation (headroom), line (grid_line) or tenant (go_live)")
+    outage: Identifier | None = Field(
+        None, description="grid_line: the line whose loss loads it to its limit; none in the base case"
+    )
     used: Real | None = Field(None, description="what is used in the quarter: MW, or racks gone live (build rate)")
     available: Real | None = Field(None, description="the limit in force in the quarter, in the same unit")
     unit: Literal["MW", "racks", ""] = ""
@@ -438,6 +445,7 @@ class PathStep(_Model):
 
     limit: LimitKind
     element: Identifier
+    outage: Identifier | None = Field(None, description="grid_line: the line lost (none: the base case)")
     first_period: PeriodId
     last_period: PeriodId
     available: Real | None = Field(None, description="the limit in force in first_period")

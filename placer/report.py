@@ -184,6 +184,7 @@ def _short_step(step) -> str:
         "air_cooling": "air",
         "feed_n1": "feeds",
         "substation_headroom": f"{step.element} headroom",
+        "grid_line": f"line {step.element}" + (f" after {step.outage} out" if step.outage else ""),
     }
     if step.limit in label:
         if not step.lifted_in:

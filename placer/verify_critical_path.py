@@ -10,9 +10,12 @@ differs from the recomputation; the ``path`` steps and ``text`` must be
 :func:`placer.critical_path.path_steps` and :func:`~placer.critical_path.path_text` of the plan's own
 held-back quarters (one rendering, defined once in the schema layer). The capacities in force are
 :func:`placer.verify_schedule.capacities_in_period`'s, the arithmetic this module's own; the rules
-(waiting, binding, lifted, critical) are :mod:`placer.critical_path`'s. Never imports ``solvers/``.
+(waiting, binding, lifted, critical, the grid at its limit) are :mod:`placer.critical_path`'s. A
+quarter's grid report is ``schedule[q].grid`` (the last quarter's ``plan.grid``), the line ratings in
+force the verifier's own (:func:`placer.verify_schedule.capacities_in_period`). Never imports ``solvers/``.
 
-Only the first difference per site is reported. Complexity: O(P·(A + S·F + B) + H·W·F) for P periods,
+A rollout whose grid is checked but lacks a quarter's grid report is not recomputed (GRID_MISSING says
+why). Only the first difference per site is reported. Complexity: O(P·(A + S·F + B) + H·W·F) for P periods,
 A schedule entries, S sites, F feeds per site, B substations, H held-back site-quarters and W waiting
 (tenant, SKU) pairs per site.
 """
@@ -29,6 +32,8 @@ from placer.critical_path import (
     critical_first,
     delivery_ref,
     go_live_ref,
+    grid_at_limit,
+    grid_binding,
     option_ref,
     path_steps,
     path_text,
@@ -39,6 +44,7 @@ from placer.critical_path import (
 from placer.plan import Binding, HeldBack, Plan, SiteCriticalPath
 from placer.scenario import Scenario
 from placer.verify_finding import Finding
+from placer.verify_grid import grid_checked
 from placer.verify_options import built_options
 from placer.verify_schedule import capacities_in_period
 
@@ -118,6 +124,8 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
 
     # quarter by quarter: capacities in force, MW used per site, racks gone live, substation loads
     it_cap, liq_cap, air_cap, n1, head = [], [], [], [], []
+    rating: list[dict[str, float]] = []
+    emergency: list[dict[str, float]] = []
     share_of: list[dict[str, dict[str, float]]] = []
     used_it, used_liq, used_air, used_fac, gone, live_tk = [], [], [], [], [], []
     sub_load, sub_cap = [], []
@@ -127,6 +135,8 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
         liq_cap.append(cap.liquid)
         air_cap.append(cap.air)
         head.append(cap.headroom)
+        rating.append(cap.rating)
+        emergency.append(cap.emergency)
         limits: dict[str, float] = {}
         shares: dict[str, dict[str, float]] = {}
         for s, fs in feeds.items():
@@ -207,6 +217,23 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                 out.append(option_ref(o.id, o.earliest))
         return out
 
+    reports = [rep.grid for rep in plan.schedule[:-1]] + [plan.grid]
+
+    def grid_lift(q: int, at: tuple[str, str | None, float, float]) -> tuple[str, float, list[str]] | None:
+        line, outage, _flow, limit = at
+        table = rating if outage is None else emergency
+        for x in range(q + 1, n_p):
+            if line in table[x] and rises(limit, table[x][line]):
+                refs = [
+                    upgrade_ref(j)
+                    for j, up in enumerate(r.upgrades)
+                    if up.element == line
+                    and up.period == periods[x]
+                    and (up.rating_mw is not None or up.emergency_rating_mw is not None)
+                ]
+                return periods[x], table[x][line], refs
+        return None
+
     result: dict[str, tuple[int, str, str, list[HeldBack]]] = {}
     for s in sites:  # scenario order
         mine = sorted(key for key in final if key[2] == s)
@@ -247,7 +274,7 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                 )
             else:
                 found: list[tuple[str, str]] = []
-                free = False
+                free_mw: float | None = None  # the least facility MW of a rack no site limit blocks
                 for (t, k, _), _gpus in waiting:
                     sku = skus[k]
                     it_mw = sku.it_kw_per_rack / 1000.0
@@ -274,12 +301,16 @@ def expected_held_back(scenario: Scenario, plan: Plan) -> dict[str, tuple[int, s
                     if go_from.get(t, 0) > q:
                         hits.append(("go_live", t))
                     if not hits:
-                        free = True
-                        break
+                        free_mw = fac_mw if free_mw is None else min(free_mw, fac_mw)
+                        continue
                     found += [h for h in hits if h not in found]
-                if free:
+                free = free_mw is not None
+                line_q = None if free_mw is None else grid_at_limit(reports[q], free_mw)
+                if line_q is not None:
+                    bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
+                elif free:
                     bindings.append(Binding(limit="none", element=s))
-                for limit, element in [] if free else found:
+                for limit, element in found if line_q is not None or not free else []:
                     if limit in CAPACITY_LIMITS:
                         now = capacity(limit, element, q)
                         lift = next((x for x in range(q + 1, n_p) if rises(now, capacity(limit, element, x))), None)
@@ -345,6 +376,8 @@ def check_critical_path(scenario: Scenario, plan: Plan) -> list[Finding]:
         return [Finding(CODE, "plan", None, None, "", "the rollout plan reports no critical path")]
     if plan.schedule is None or [p.period for p in plan.schedule] != list(r.periods):
         return []  # SCHEDULE_MISSING / SCHEDULE_PERIODS say why nothing can be recomputed
+    if grid_checked(scenario) and (plan.grid is None or any(p.grid is None for p in plan.schedule[:-1])):
+        return []  # GRID_MISSING: without a quarter's grid report, whether its grid binds is unknown
     expected = expected_held_back(scenario, plan)
     found: list[Finding] = []
     reported: dict[str, SiteCriticalPath] = {}

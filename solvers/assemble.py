@@ -199,7 +199,6 @@ def assemble_plan(
         periods = schedule_report(problem, schedule)
         for rep, grid_q in zip(periods, result.period_grids or []):
             rep.grid = grid_q
-        paths = critical_paths(priced, schedule, built)
         moves_usd = None if problem.replan is None else replan_report(problem, racks).move_cost_usd
         npv = npv_report(priced, schedule, result.redispatch_by_period_usd_per_year or (), built, moves_usd)
         objective = npv.total_usd
@@ -264,6 +263,11 @@ def assemble_plan(
             + f"; the placement alone is {placement_status}, the whole plan {status} "
             "(its bound adds the least re-dispatch any placement needs)"
         )
+    if periods is not None:
+        # the critical path reads each quarter's grid report: schedule[q].grid, the last quarter's the
+        # plan's grid (a grid-blind engine's come from the re-dispatch above)
+        assert schedule is not None
+        paths = critical_paths(priced, schedule, built, [rep.grid for rep in periods[:-1]] + [grid])
     it_total = sum(site_it)
     summary = Summary(
         status=status,

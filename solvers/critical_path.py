@@ -1,11 +1,13 @@
 """Per site, the critical path to energisation of a rollout schedule (the plan's ``critical_path``).
 
 Input: a multi-period :class:`~solvers.problem.Problem` (without options applied), the schedule
-(cumulative live racks per (candidate, period)) and the options built (option -> first period).
+(cumulative live racks per (candidate, period)), the options built (option -> first period) and each
+period's grid report (the engine's, as the plan reports them; empty without a grid).
 Output: one :class:`placer.plan.SiteCriticalPath` per site of the final build-out, in the problem's
 site order. The capacities in force per quarter are the problem's period tables with the options
 applied (:func:`solvers.options.apply_options`, without on-site credit on the substations: on-site
-supply is taken off the site's draw instead, as the verifier does). What "waits", "binds", "lifted"
+supply is taken off the site's draw instead, as the verifier does); a line's ratings per period are
+:func:`solvers.problem.effective_values`' (line options are refused by the schema). What "waits", "binds", "lifted"
 and "critical" mean, and the words, are :mod:`placer.critical_path`'s.
 
 Complexity: O(P·(C + S·F + B) + H·W·F) for P periods, C candidates, S sites, F feeds per site,
@@ -14,12 +16,16 @@ B substations, H held-back site-quarters and W waiting (tenant, SKU) pairs per s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from placer.critical_path import (
     CAPACITY_LIMITS,
     blocks,
     critical_first,
     delivery_ref,
     go_live_ref,
+    grid_at_limit,
+    grid_binding,
     option_ref,
     path_steps,
     path_text,
@@ -27,13 +33,16 @@ from placer.critical_path import (
     stage_ref,
     upgrade_ref,
 )
-from placer.plan import Binding, HeldBack, SiteCriticalPath
+from placer.plan import Binding, GridReport, HeldBack, SiteCriticalPath
 from solvers.options import apply_options
-from solvers.problem import Problem
+from solvers.problem import Problem, effective_values
 
 
 def critical_paths(
-    problem: Problem, schedule: dict[tuple[int, int], int], built: dict[int, int]
+    problem: Problem,
+    schedule: dict[tuple[int, int], int],
+    built: dict[int, int],
+    grids: Sequence[GridReport | None] = (),
 ) -> list[SiteCriticalPath]:
     """See the module docstring."""
     sc, per0 = problem.scenario, problem.periods
@@ -143,6 +152,29 @@ def critical_paths(
                 return ids[q2], later, sources(limit, element, q2)
         return None, None, []
 
+    # the grid: lazily, the line ratings in force per period
+    ratings: dict[int, dict[str, dict[str, float]]] = {}
+
+    def rating(line: str, post: bool, q: int) -> float:
+        if q not in ratings:
+            ratings[q] = effective_values(sc, q)
+        return ratings[q]["emergency" if post else "rating"][line]
+
+    def grid_lift(q: int, at: tuple[str, str | None, float, float]) -> tuple[str, float, list[str]] | None:
+        line, outage, _flow, limit = at
+        for q2 in range(q + 1, n_p):
+            later = rating(line, outage is not None, q2)
+            if rises(limit, later):
+                refs = [
+                    upgrade_ref(j)
+                    for j, up in enumerate(r.upgrades)
+                    if up.element == line
+                    and up.period == ids[q2]
+                    and (up.rating_mw is not None or up.emergency_rating_mw is not None)
+                ]
+                return ids[q2], later, refs
+        return None
+
     # a tenant goes live from the latest 'earliest' of its windows
     go_live_refs: dict[tuple[str, str], list[str]] = {}
     earliest: dict[int, int] = {}
@@ -205,7 +237,7 @@ def critical_paths(
                 )
             else:
                 found: dict[tuple[str, int | str], None] = {}
-                free = False
+                free_mw: float | None = None  # the least facility MW of a rack no site limit blocks
                 for i, _n in waiting:
                     c = cands[i]
                     f = problem.facility_mw(c.k, s)
@@ -229,13 +261,17 @@ def critical_paths(
                     if earliest.get(c.t, 0) > q:
                         hits.append(("go_live", problem.tenants[c.t].id))
                     if not hits:
-                        free = True
-                        break
+                        free_mw = f if free_mw is None else min(free_mw, f)
+                        continue
                     for h in hits:
                         found[h] = None
-                if free:
+                free = free_mw is not None
+                line_q = None if free_mw is None else grid_at_limit(grids[q] if q < len(grids) else None, free_mw)
+                if line_q is not None:
+                    bindings.append(grid_binding(line_q, grid_lift(q, line_q)))
+                elif free:
                     bindings.append(Binding(limit="none", element=site.id))
-                else:
+                if line_q is not None or not free:  # every waiting rack blocked: the union of the limits
                     for limit, element in found:
                         if limit in CAPACITY_LIMITS:
                             assert isinstance(element, int)

@@ -108,7 +108,8 @@ def renpv(scenario, plan):
     npv = npv_report(problem, schedule, redispatch, built)
     summary = plan.summary.model_copy(update={"objective": npv.total_usd})
     # the critical path follows the schedule too (solvers.critical_path, as a solver derives it)
-    paths = critical_paths(problem, schedule, built) if plan.critical_path is not None else None
+    reports = [rep.grid for rep in (plan.schedule or [])[:-1]] + [plan.grid]
+    paths = critical_paths(problem, schedule, built, reports) if plan.critical_path is not None else None
     return plan.model_copy(update={"npv": npv, "summary": summary, "critical_path": paths})
 
 

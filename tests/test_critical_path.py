@@ -4,7 +4,8 @@ recomputed by the verifier (``placer/verify_critical_path.py``, code CRITICAL_PA
 
 Scenarios: ``rollout_multi.yaml`` (east staged 1.2 MW from 2026Q4 and 3 MW from 2027Q2, a feed and
 a substation upgrade in 2027Q2, a build rate; tenant b goes live from 2026Q4) and variants of it and
-of ``rollout_toy.yaml`` in which the feed, the substation or a power option is what binds.
+of ``rollout_toy.yaml`` in which the feed, the substation or a power option is what binds; and
+``rollout_grid.yaml``, where the grid does (a line within a rack of its no-harm limit until 2027Q3).
 """
 
 from __future__ import annotations
@@ -184,3 +185,127 @@ def test_a_missing_or_extra_site_is_caught(multi, plan, tiny):
     single = solve(tiny, "greedy")
     (v,) = only(verify(tiny, single.model_copy(update={"critical_path": plan.critical_path})), CODE)
     assert v.entity == "plan"
+
+
+# --------------------------------------------------------------------------- the grid as a limit
+
+
+@pytest.fixture(scope="module")
+def grid_rollout() -> Scenario:
+    return load_scenario(DATA / "rollout_grid.yaml")
+
+
+@pytest.fixture(scope="module")
+def grid_plan(grid_rollout) -> Plan:
+    from solvers import solve
+
+    return solve(grid_rollout, "milp", option_worth=False)
+
+
+def test_the_grid_is_named_when_no_site_limit_binds(grid_rollout, grid_plan):
+    """rollout_grid: the cheap site has room for all its racks, but B hangs on two 55 MW (emergency)
+    lines until 2027Q3; the MILP holds it at 35 MW, so a line is at its no-harm limit each quarter."""
+    assert verify(grid_rollout, grid_plan).valid
+    cheap = path_of(grid_plan, "cheap")
+    assert (cheap.first_live, cheap.full) == ("2026Q3", "2027Q3")
+    assert [h.period for h in cheap.held_back] == ["2026Q3", "2026Q4", "2027Q1", "2027Q2"]
+    for h in cheap.held_back:
+        (b,) = h.binding
+        assert b.limit == "grid_line" and b.element in ("P-B", "B-C") and b.outage is not None
+        assert (b.available, b.lifted_in, b.lifted_to) == (55.0, "2027Q3", 200.0)
+        assert b.lifted_by == ["rollout.upgrades[0]" if b.element == "P-B" else "rollout.upgrades[1]"]
+        assert 55.0 - 0.144 < b.used <= 55.0 + 1e-6  # less than one 0.144 MW rack left
+        # the quarter's own report says so: the same line after the same outage
+        grid = next(r.grid for r in grid_plan.schedule if r.period == h.period)
+        assert any(
+            (c.line, c.outage, abs(c.flow_mw)) == (b.element, b.outage, b.used) for c in grid.worst_contingencies
+        )
+    (step,) = cheap.path
+    assert (step.first_period, step.last_period) == ("2026Q3", "2027Q2")
+    assert "no site limit binds; grid line" in cheap.text and "(the schedule waits)" not in cheap.text
+    assert "lifted to 200 MW in 2027Q3 by rollout.upgrades[" in cheap.text
+
+
+def test_grid_at_limit_is_within_one_rack(grid_plan):
+    """A line binds for a rack of f facility MW when it has less than f MW left (a DC transfer of f
+    moves at most f on any line); the rack here is 120 kW x PUE 1.2 = 0.144 MW."""
+    from placer.critical_path import grid_at_limit
+
+    report = grid_plan.schedule[0].grid
+    found = grid_at_limit(report, 0.144)
+    assert found is not None
+    line, outage, flow, limit = found
+    assert limit == 55.0 and outage is not None and limit - 0.144 < flow <= limit + 1e-6
+    # a rack smaller than every line's margin finds room: nothing is named
+    least = min(
+        [lf.limit_mw - abs(lf.flow_mw) for lf in report.lines]
+        + [c.limit_mw - abs(c.flow_mw) for c in report.worst_contingencies]
+    )
+    assert least > 1e-4 and grid_at_limit(report, 0.5 * least) is None
+    # a 100 MW rack could break every line: the most loaded is named (first listed of equal loadings)
+    named = grid_at_limit(report, 100.0)
+    assert named is not None and named[:2] == (line, outage)
+    assert grid_at_limit(grid_plan.grid, 0.144) is None  # rebuilt lines: 28.5 % at worst
+    assert grid_at_limit(None, 0.144) is None
+
+
+def _edit_first_binding(plan: Plan, site: str, update: dict) -> Plan:
+    cp = path_of(plan, site)
+    h = cp.held_back[0]
+    held = [
+        h.model_copy(update={"binding": [h.binding[0].model_copy(update=update), *h.binding[1:]]}),
+        *cp.held_back[1:],
+    ]
+    paths = [c if c.site != site else cp.model_copy(update={"held_back": held}) for c in plan.critical_path]
+    return plan.model_copy(update={"critical_path": paths})
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {
+            "limit": "none",
+            "element": "cheap",
+            "outage": None,
+            "used": None,
+            "available": None,
+            "unit": "",
+            "lifted_in": None,
+            "lifted_to": None,
+            "lifted_by": [],
+        },  # the false label this replaced
+        {"outage": "P-C2"},
+        {"lifted_by": []},
+    ],
+    ids=["says-the-schedule-waits", "another-outage", "no-upgrade-named"],
+)
+def test_injected_grid_binding_is_caught(grid_rollout, grid_plan, update):
+    bad = _edit_first_binding(grid_plan, "cheap", update)
+    (v,) = only(verify(grid_rollout, bad), CODE)
+    assert v.entity == "site:cheap"
+
+
+def test_the_grid_is_listed_with_the_site_limits_of_other_waiting_racks(grid_rollout):
+    """A second tenant at the cheap site may not go live before 2027Q1: until then its racks wait on
+    their go-live window and t's on the grid; the union is listed, the grid (lifted latest) first."""
+    from solvers import solve
+
+    def add_tenant(d):
+        d["demand"]["tenants"].append({"id": "u", "lines": [{"sku": "rack", "gpus": 3600}]})
+        d["rollout"]["deliveries"].append({"tenant": "u", "sku": "rack", "period": "2026Q3", "gpus": 3600})
+        d["rollout"]["go_live"] = [{"tenant": "u", "earliest": "2027Q1"}]
+        d["policy"]["power_band_mw"]["max_mw"] = 90
+
+    sc = variant(grid_rollout, add_tenant)
+    p = solve(sc, "milp", option_worth=False)
+    assert verify(sc, p).valid
+    cheap = path_of(p, "cheap")
+    limits = {h.period: [b.limit for b in h.binding] for h in cheap.held_back}
+    assert limits["2026Q3"] == limits["2026Q4"] == ["grid_line", "go_live"]
+    assert limits["2027Q1"] == limits["2027Q2"] == ["grid_line"]
+    # dropping the go-live window from a quarter's list is caught
+    q = cheap.held_back[0]
+    held = [q.model_copy(update={"binding": q.binding[:1]}), *cheap.held_back[1:]]
+    paths = [c if c.site != "cheap" else cheap.model_copy(update={"held_back": held}) for c in p.critical_path]
+    (v,) = only(verify(sc, p.model_copy(update={"critical_path": paths})), CODE)
+    assert v.entity == "site:cheap"

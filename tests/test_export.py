@@ -48,6 +48,46 @@ def test_csv_zip_holds_the_plans_figures(output_plans, tmp_path):
     assert again.read_bytes() == target.read_bytes()
 
 
+@pytest.mark.parametrize("case", ["rollout", "korea-rollout"])
+def test_grid_periods_table_is_each_quarters_report(output_plans, tmp_path, case):
+    """One row per quarter, read from that quarter's own grid report (the last quarter's: plan.grid)."""
+    _, _, scenario, plan = output_plans[case]
+    target = tmp_path / "t.zip"
+    write_csv(plan_tables(scenario, plan), target)
+    with zipfile.ZipFile(target) as zf:
+        rows = _csv_rows(zf.read("grid_periods.csv").decode())
+    assert [r["period"] for r in rows] == [p.period for p in plan.schedule]
+    reports = [p.grid for p in plan.schedule[:-1]] + [plan.grid]
+    assert all(g is not None for g in reports)
+    for row, g in zip(rows, reports):
+        assert row["n_minus_1"] == g.n_minus_1 and int(row["violations"]) == len(g.violations)
+        assert float(row["worst_base_loading_pct"]) == max(lf.loading_pct for lf in g.lines)
+        if g.worst_contingencies:
+            worst = max(g.worst_contingencies, key=lambda c: c.loading_pct)
+            assert (row["worst_n1_line"], row["worst_n1_outage"]) == (worst.line, worst.outage)
+            assert float(row["worst_n1_loading_pct"]) == worst.loading_pct
+        assert math.isclose(float(row["redispatch_mw"]), math.fsum(r.mw for r in g.redispatch), abs_tol=1e-9)
+    # quarters differ: the table is not the final build-out's copied down
+    if case == "korea-rollout":
+        assert len({r["worst_base_loading_pct"] for r in rows}) > 1
+
+
+def test_grid_periods_table_shows_the_quarters_without_room(tmp_path):
+    """rollout_grid (MILP): less than a rack (0.144 MW) left on a line until the 2027Q3 rebuild, lots after."""
+    from placer.io import load_scenario
+    from solvers import solve
+    from tests.helpers import DATA
+
+    scenario = load_scenario(DATA / "rollout_grid.yaml")
+    plan = solve(scenario, "milp", option_worth=False)
+    columns, rows = plan_tables(scenario, plan)["grid_periods"]
+    margin = {r[0]: r[columns.index("least_margin_mw")] for r in rows}
+    assert all(margin[q] < 0.144 for q in ("2026Q3", "2026Q4", "2027Q1", "2027Q2"))
+    assert all(margin[q] > 100 for q in ("2027Q3", "2027Q4"))
+    assert {r[columns.index("least_margin_line")] for r in rows[:4]} <= {"P-B", "B-C"}
+    assert all(r[columns.index("n_minus_1")] == "secure" for r in rows)
+
+
 def test_csv_directory_is_replaced_whole_but_never_over_other_files(output_plans, tmp_path, capsys):
     source, path, _, plan = output_plans["tiny"]
     target = tmp_path / "tables"

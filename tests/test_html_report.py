@@ -5,6 +5,7 @@ console shows no error or warning, with every host name unresolvable so a networ
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from html.parser import HTMLParser
@@ -67,8 +68,15 @@ def test_page_is_self_contained_and_complete(output_plans, case):
         assert "Net present value by term" in page
         for p in plan.schedule:
             assert f"<td>{p.period}</td>" in page
+    if plan.schedule and plan.grid is not None:  # each quarter's N-1 verdict in the schedule
+        assert "grid N-1 · worst line" in page
+        table = page.split("grid N-1 · worst line", 1)[1].split("</table>", 1)[0]
+        verdicts = [p.grid.n_minus_1 for p in plan.schedule[:-1]] + [plan.grid.n_minus_1]
+        assert re.findall(r'<span class="(?:ok|bad|)">(secure|insecure|not_checked)</span>', table) == verdicts
     if plan.investments:
         assert all(inv.option in page for inv in plan.investments)
+    for cp in plan.critical_path or []:  # each site's path, in the plan's words
+        assert html.escape(cp.text.split(": ", 1)[1]) in page
 
 
 def test_scenario_text_is_escaped(output_plans):
@@ -128,3 +136,22 @@ def test_the_verifiers_verdict_is_on_the_page(output_plans):
     page = render_report(scenario, lie)
     assert "Verification: violations" in page and "<td>REPORTED_MISMATCH</td>" in page
     assert '<span class="ok">valid</span>' not in page
+
+
+def test_a_rollout_held_back_by_the_grid_says_so_per_quarter():
+    """rollout_grid (MILP): each quarter before the 2027Q3 rebuild shows a line with under a rack
+    (0.144 MW) left, and the cheap site's critical path names that line."""
+    from placer.io import load_scenario
+    from solvers import solve
+    from tests.helpers import DATA
+
+    scenario = load_scenario(DATA / "rollout_grid.yaml")
+    plan = solve(scenario, "milp", option_worth=False)
+    page = render_report(scenario, plan, coastline=False)
+    table = page.split("grid N-1 · worst line", 1)[1].split("</table>", 1)[0]
+    rows = table.split("<tr>")[1:]
+    assert [r.split("</td>")[0] for r in rows] == [f"<td>{p.period}" for p in plan.schedule]
+    left = [re.search(r"\((?:[^()]*: )?([0-9.]+) MW left\)", r) for r in rows]
+    assert all(m is not None and float(m.group(1)) < 0.144 for m in left[:4])
+    assert left[4:] == [None, None]  # rebuilt: lots of room
+    assert "grid line P-B within a rack of its 55 MW limit" in page or "grid line B-C within a rack" in page
