@@ -34,6 +34,7 @@ from placer.io import (
     load_plan,
     load_scenario,
 )
+from placer.overrides import replay, with_overrides
 from placer.plan import plan_json_schema
 from placer.scenario import Scenario, json_schema
 
@@ -104,6 +105,13 @@ def solve(
         help="rollouts with options: what each built option is worth against the same placement without it "
         "(one short CP-SAT re-schedule per option) and the 'what to build first' list",
     ),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        metavar="PATH=VALUE",
+        help="what-if override of any scenario field, repeatable: policy.power_band_mw.max_mw=620, "
+        "topology.nodes[id=sejong].it_capacity_mw=150, demand.tenants[id=naver].latency[0].min_share=0.5",
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
@@ -112,7 +120,7 @@ def solve(
 
     if output is not None:
         check_output_path(output)
-    sc = resolve_scenario(scenario)
+    sc, what_if = with_overrides(resolve_scenario(scenario), set_, file=scenario)
     overrides: dict[str, Any] = {
         k: v
         for k, v in (
@@ -126,8 +134,12 @@ def solve(
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
     plan = run_solver(sc, solver, option_worth=worth, **overrides)
+    if what_if is not None:
+        plan = plan.model_copy(update={"what_if": what_if})
     report = verify(sc, plan)
     print_plan(out, sc, plan)
+    if what_if is not None:
+        out.print(Text(f"what-if: {len(what_if.overrides)} override(s): " + "; ".join(what_if.overrides)))
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
@@ -179,8 +191,8 @@ def verify(
     """Recompute every constraint from the scenario and the plan. Exit 0 valid, 1 violations, 2 bad input."""
     from placer.verify import verify as run_verify
 
-    sc = resolve_scenario(scenario)
     pl = load_plan(plan)
+    sc = replay(resolve_scenario(scenario), pl, file=scenario)  # a plan of a what-if: its overrides again
     try:
         report = run_verify(sc, pl)
     except InputError as exc:
