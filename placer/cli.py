@@ -396,5 +396,7 @@ def _run(argv: list[str] | None) -> None:
         raise
 
 
+from placer import cli_sweep  # noqa: E402,F401  (registers `placer sweep` on app)
+
 if __name__ == "__main__":
     main()

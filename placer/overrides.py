@@ -335,7 +335,9 @@ def apply(base: Scenario | dict, overrides: list[Override], *, file: str | None 
     except ValidationError as exc:
         first = validation_error_to_input_error(exc, changed, file or "")
         loc = format_location(tuple(exc.errors(include_url=False)[0].get("loc", ())), changed)
-        culprit = next((ov for ov, c in zip(overrides, concrete) if loc.startswith(c) or c.startswith(loc)), None)
+        culprit = next(
+            (ov for ov, c in zip(overrides, concrete) if loc and (loc.startswith(c) or c.startswith(loc))), None
+        )
         if culprit is None and len(overrides) == 1:
             culprit = overrides[0]
         where = culprit.where if culprit else f"--set ({len(overrides)} overrides)"
