@@ -417,11 +417,13 @@ def _rows(store: Store, cases: list[Case], digests: list[str], invalid: dict[int
     statuses: dict[str, int] = {}
     for case, digest in zip(cases, digests):
         got = store.load(digest) if digest else None
+        metrics: dict[str, Any]
         if case.index in invalid:
             metrics = {"status": "INVALID", "verified": False, "reason": invalid[case.index]}
         else:
             metrics = got["row"] if got else {"status": "NOT_RUN"}
-        statuses[metrics.get("status", "?")] = statuses.get(metrics.get("status", "?"), 0) + 1
+        status = str(metrics.get("status", "?"))
+        statuses[status] = statuses.get(status, 0) + 1
         rows.append(
             {
                 "case": case.index,
