@@ -133,7 +133,10 @@ def solve(
     }
     sc.policy.solver.with_overrides(**overrides)  # refused here, before any work, naming the option
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
-    plan = run_solver(sc, solver, option_worth=worth, **overrides)
+    try:
+        plan = run_solver(sc, solver, option_worth=worth, **overrides)
+    finally:
+        logs.stop_live()  # the report goes to the same terminal
     if what_if is not None:
         plan = plan.model_copy(update={"what_if": what_if})
     report = verify(sc, plan)

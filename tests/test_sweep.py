@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -61,7 +62,7 @@ def test_grid_is_the_cartesian_product_in_row_major_order():
 
 def test_sample_is_seeded_and_within_its_range():
     base = load_scenario(TINY)
-    doc = {
+    doc: dict[str, Any] = {
         "base": str(TINY),
         "sample": {
             "n": 25,
@@ -261,4 +262,4 @@ def test_load_sweep_reads_the_readme_example(tmp_path):
         "base: korea-2025\nsolver: {time_limit_s: 20}\ngrid:\n  - {kind: pue, values: [1.1, 1.2]}\n",
     )
     sweep = load_sweep(path)
-    assert sweep.solver.time_limit_s == 20 and sweep.grid[0].values == [1.1, 1.2]
+    assert sweep.solver.time_limit_s == 20 and sweep.grid is not None and sweep.grid[0].values == [1.1, 1.2]
