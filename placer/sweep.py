@@ -463,8 +463,9 @@ def _file_name(column: str) -> str:
 
 def write_plots(store: Store, sweep: SweepFile, table: Path) -> list[Path]:
     """One PNG per swept parameter: each metric (objective, facility MW, stranded GPU-quarters, sites
-    used, gap, solve seconds) against it, every case a point and the mean per value a line; cases
-    without a plan are counted in the title. O(cases)."""
+    used, gap, solve seconds) against it: in a two-parameter grid one line per value of the other
+    parameter, otherwise every case a point and the mean per value a line (a bar per value for a
+    non-numeric parameter); cases without a plan are counted in the title. O(cases)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -491,7 +492,15 @@ def write_plots(store: Store, sweep: SweepFile, table: Path) -> list[Path]:
             unit = (
                 frame["objective_unit"].dropna().iloc[0] if metric == "objective" and "objective_unit" in frame else ""
             )
-            if numeric:
+            # A two-parameter grid: one line per value of the other parameter (when it has few values).
+            others = [q.column for q in params if q.column != col and q.column in frame]
+            group = others[0] if len(others) == 1 and frame[others[0]].nunique() <= 8 else None
+            if numeric and group is not None:
+                for value, part in sub.groupby(group, sort=True):
+                    part = part.sort_values(col)
+                    ax.plot(part[col], part[metric], marker="o", ms=3, lw=1.0, label=f"{group}={value}")
+                ax.legend(fontsize=6)
+            elif numeric:
                 ax.scatter(sub[col], sub[metric], s=14, alpha=0.6)
                 mean = sub.groupby(col)[metric].mean().sort_index()
                 ax.plot(mean.index, mean.values, lw=1.2)
