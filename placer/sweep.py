@@ -254,8 +254,14 @@ def _start_ray(address: str | None):
                 **common,
             )
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE") != "token":
+                hint = (
+                    " (a cluster started by `ray start` checks a token: set RAY_AUTH_MODE=token, with the "
+                    "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                )
             raise InputError(
-                f"cannot connect to the Ray cluster: {str(exc).splitlines()[0]}", where="--address"
+                f"cannot connect to the Ray cluster: {str(exc).splitlines()[0]}{hint}", where="--address"
             ) from None
     return True
 

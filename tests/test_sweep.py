@@ -7,17 +7,22 @@ the module pays Ray's start-up once."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from placer import overrides as ov
 from placer.errors import InputError
 from placer.io import load_plan, load_scenario
 from placer.sweep_file import SweepFile, expand, load_sweep
-from tests.helpers import DATA, run_cli
+from tests.helpers import DATA, REPO, run_cli
 
 TINY = DATA / "tiny.yaml"
 ROLLOUT = DATA / "rollout_toy.yaml"
@@ -263,3 +268,102 @@ def test_load_sweep_reads_the_readme_example(tmp_path):
     )
     sweep = load_sweep(path)
     assert sweep.solver.time_limit_s == 20 and sweep.grid is not None and sweep.grid[0].values == [1.1, 1.2]
+
+
+@pytest.mark.slow  # starts a Ray cluster of its own (`ray start --head`), 30-60 s on 2 busy cores
+def test_sweep_on_an_existing_cluster_with_address(tmp_path):
+    """`--address`: the sweep runs on a cluster started apart from it (its own session and temp dir,
+    ended by its process group), from another directory, so the workers get placer by py_modules."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import time
+
+    ray_cli = shutil.which("ray")
+    if ray_cli is None:
+        pytest.skip("the ray command is not on PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # A short directory: Ray's Unix sockets live under it, and a socket path has at most 107 characters.
+    ray_tmp = tempfile.mkdtemp(prefix="placer-ray-", dir="/tmp")
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--disable-usage-stats", f"--temp-dir={ray_tmp}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        sweep = write(
+            tmp_path,
+            {
+                "base": str(TINY),
+                "solver": {"engine": "cpsat", "time_limit_s": 5},
+                "grid": [{"kind": "pue", "values": [1.2, 1.3]}],
+            },
+        )
+        env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(REPO)}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the head's GCS takes a while to listen
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(1)
+        time.sleep(3)  # and its raylet a little longer
+        r = subprocess.run(
+            [sys.executable, "-m", "placer", "sweep", str(sweep), "-o", str(tmp_path / "out"),
+             "--address", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=400,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "2 cases (2 run, 0 already done)" in r.stdout
+        import pandas as pd
+
+        table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+        assert table["verified"].all() and len(table) == 2
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=True), st.text(max_size=8),
+    st.lists(st.one_of(st.integers(-2, 700), st.floats(0, 4), st.text(max_size=4)), max_size=3),
+)  # fmt: skip
+_PARAM = st.dictionaries(
+    st.sampled_from(
+        ["kind", "path", "values", "sites", "distribution", "low", "high", "mean", "sd", "name", "quarters", "min_mw", "x"]
+    ),
+    st.one_of(_VALUES, st.sampled_from(["pue", "band", "path", "sites_removed", "rollout_delay", "uniform", "choice",
+                                        "policy.power_band_mw.max_mw", "topology.nodes[id=north].pue", "a[", "north"])),
+    max_size=6,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    grid=st.one_of(st.none(), st.lists(_PARAM, max_size=3)),
+    sample=st.one_of(st.none(), st.fixed_dictionaries({"n": st.integers(-1, 5), "parameters": st.lists(_PARAM, max_size=2)})),
+)  # fmt: skip
+def test_any_sweep_file_expands_or_is_one_input_error(tmp_path_factory, grid, sample):
+    """Whatever the file holds, preparing its cases (no solve) gives cases or one InputError line."""
+    from placer.sweep import _validate_cases, resolve_base
+
+    doc: dict[str, Any] = {"base": str(TINY)}
+    if grid is not None:
+        doc["grid"] = grid
+    if sample is not None:
+        doc["sample"] = sample
+    path = write(tmp_path_factory.mktemp("fuzz"), json.dumps(doc), "sweep.json")
+    try:
+        sweep = load_sweep(path)
+        base, _ = resolve_base(sweep, path)
+        cases = expand(sweep, base)
+        _validate_cases(cases, ov.scenario_data(base), str(path))
+    except InputError as exc:
+        assert "\n" not in exc.one_line()
