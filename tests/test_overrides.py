@@ -83,6 +83,7 @@ def test_digest_covers_overrides_and_base_digest_is_recorded(tiny):
         ("policy.x[=1", "is not PATH=VALUE"),
         ("topology.nodes[id=]=1", "neither an index"),
         ("policy.a=[1, 2", "cannot read the value"),
+        ("topology[\n0].x=1", "--set topology[\\n0].x: the path has a control character at character 10"),
     ],
 )
 def test_bad_overrides_are_one_line_naming_the_set(tiny, text, expected):
