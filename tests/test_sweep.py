@@ -367,3 +367,16 @@ def test_any_sweep_file_expands_or_is_one_input_error(tmp_path_factory, grid, sa
         _validate_cases(cases, ov.scenario_data(base), str(path))
     except InputError as exc:
         assert "\n" not in exc.one_line()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_sweep_files_prepare_their_cases(path):
+    """Each example sweep file expands into valid cases (no solve): a new user's first command works."""
+    from placer.sweep import _validate_cases, resolve_base
+
+    sweep = load_sweep(path)
+    base, _ = resolve_base(sweep, path)
+    cases = expand(sweep, base)
+    digests, invalid = _validate_cases(cases, ov.scenario_data(base), str(path))
+    assert cases and not invalid and all(digests)
+    assert len(set(digests)) == len(digests)  # distinct scenarios: no case is solved twice
