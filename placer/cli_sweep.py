@@ -39,6 +39,9 @@ def sweep(
     workers_per_case: int | None = typer.Option(
         None, "--workers-per-case", min=1, max=256, help="solver threads per case = CPUs each task reserves"
     ),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", min=0.01, max=1e6, help="seconds per case (instead of the file's solver.time_limit_s)"
+    ),
     schema: bool = typer.Option(False, "--schema", help="print the sweep file's JSON Schema and exit"),
 ) -> None:
     """Run every case of a sweep on Ray, verify each plan, write a table (Parquet, CSV) and plots."""
@@ -112,7 +115,14 @@ def sweep(
             progress.stop()
 
     try:
-        outcome = run_sweep(sweep_file, output, address=address, workers_per_case=workers_per_case, on_event=on_event)
+        outcome = run_sweep(
+            sweep_file,
+            output,
+            address=address,
+            workers_per_case=workers_per_case,
+            time_limit_s=time_limit,
+            on_event=on_event,
+        )
     finally:
         progress.stop()
     rate = outcome.ran / (outcome.seconds / 60) if outcome.seconds > 0 and outcome.ran else 0.0

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from placer import overrides as ov
 from placer.errors import InputError, SolveInterrupted
 from placer.io import atomic_write_text
@@ -302,19 +304,24 @@ def run_sweep(
     *,
     address: str | None = None,
     workers_per_case: int | None = None,
+    time_limit_s: float | None = None,
     on_event: Callable[[str, dict], None] | None = None,
 ) -> Outcome:
-    """Run (or resume) a sweep; returns what it did. ``on_event(kind, info)`` is told ``start``
+    """Run (or resume) a sweep; returns what it did. ``workers_per_case`` and ``time_limit_s`` override
+    the file's solver settings (and so the resume key). ``on_event(kind, info)`` is told ``start``
     (cases, to_run), ``case`` (one finished: its row) and ``done``. Raises :class:`InputError` for
     a bad sweep file, case or directory (nothing solved), :class:`SolveInterrupted` on Ctrl-C (the
     finished cases are kept and tabulated; a re-run resumes)."""
     started = time.perf_counter()
     sweep_path = Path(sweep_path)
     sweep = load_sweep(sweep_path)
-    spec_model = sweep.solver
-    if workers_per_case is not None:
-        spec_model = spec_model.model_copy(update={"workers": workers_per_case})
-    spec = spec_model.model_dump()
+    given = {k: v for k, v in (("workers", workers_per_case), ("time_limit_s", time_limit_s)) if v is not None}
+    try:
+        spec = SolverSpec.model_validate({**sweep.solver.model_dump(), **given}).model_dump()
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        option = {"workers": "--workers-per-case", "time_limit_s": "--time-limit"}.get(str(err["loc"][0]), "")
+        raise InputError(f"{err['msg']} (got {err.get('input')!r})", where=option) from None
     base, base_label = resolve_base(sweep, sweep_path)
     try:
         cases = expand(sweep, base)
