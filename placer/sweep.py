@@ -13,7 +13,8 @@ the cluster at ``address`` (``--address`` / ``RAY_ADDRESS``), to which this chec
 * Resumable: a finished case is written under ``DIR`` keyed by its scenario digest
   (``results/<hex>.json`` and ``plans/<hex>.json``); a re-run skips a case whose digest already has a
   final result (a verified plan, or a proof of infeasibility) solved with the same solver settings.
-* Results: ``DIR/results.parquet`` and ``DIR/results.csv`` (one row per case: its parameters and
+* Results: ``DIR/sweep.json`` (the sweep as read, its base digest and solver settings),
+  ``DIR/results.parquet`` and ``DIR/results.csv`` (one row per case: its parameters and
   overrides, status, objective and its terms, gap, stranded GPU-quarters, sites used, power, solve
   seconds, verified) and ``DIR/plots/<parameter>.png`` (each metric against each swept parameter).
 
@@ -330,6 +331,22 @@ def run_sweep(
     base_data = ov.scenario_data(base)
     digests, invalid = _validate_cases(cases, base_data, str(sweep_path))
     store = Store(Path(out_dir))
+    # What this directory's table was made from (the table itself says what each case did).
+    atomic_write_text(
+        store.root / "sweep.json",
+        json.dumps(
+            {
+                "sweep_file": str(sweep_path),
+                "base": base_label,
+                "base_scenario_digest": base.digest(),
+                "solver": spec,
+                "cases": len(cases),
+                "sweep": sweep.model_dump(mode="json"),
+            },
+            indent=2,
+        )  # fmt: skip
+        + "\n",
+    )
     todo: dict[str, Case] = {}
     for case, digest in zip(cases, digests):
         if digest and digest not in todo and not store.done(digest, spec):
