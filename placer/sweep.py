@@ -232,6 +232,23 @@ def _project_root() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
+_SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _loopback_only() -> None:
+    """Keep a local Ray instance on 127.0.0.1: by default Ray listens on every interface and names
+    the node by its network address; its single-machine mode (the one it uses on macOS and Windows,
+    switched by this variable) binds loopback only, so nothing of the sweep is reachable from the
+    network. Set the variable to 1 to have the default back. O(1)."""
+    os.environ.setdefault(_SINGLE_MACHINE, "0")
+    try:  # read by Ray when it is imported; set here too in case it already was
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ[_SINGLE_MACHINE].lower() not in ("0", "false")
+    except (ImportError, AttributeError):
+        pass
+
+
 def _start_ray(address: str | None):
     """Connect to ``address`` (or ``RAY_ADDRESS``) or start a local instance; True when started here."""
     import ray
@@ -242,6 +259,7 @@ def _start_ray(address: str | None):
     address = address or os.environ.get("RAY_ADDRESS") or None
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
     if address is None:
+        _loopback_only()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH", "")) if p)
         ray.init(num_cpus=os.cpu_count() or 1, runtime_env={"env_vars": env}, **common)
     else:

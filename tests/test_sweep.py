@@ -214,6 +214,8 @@ def test_sweep_on_local_ray_then_resume_runs_only_the_missing_case(tmp_path, loc
     seen: list[int] = []
     outcome = run_sweep(sweep, out, on_event=lambda k, i: seen.append(i["case"].index) if k == "case" else None)
     assert (outcome.cases, outcome.ran, outcome.skipped, outcome.failed) == (3, 3, 0, 0)
+    # the local instance listens on loopback only
+    assert {n["NodeManagerAddress"] for n in local_ray.nodes()} == {"127.0.0.1"}
     assert sorted(seen) == [0, 1, 2]
     import pandas as pd
 
@@ -288,10 +290,12 @@ def test_sweep_on_an_existing_cluster_with_address(tmp_path):
         port = s.getsockname()[1]
     # A short directory: Ray's Unix sockets live under it, and a socket path has at most 107 characters.
     ray_tmp = tempfile.mkdtemp(prefix="placer-ray-", dir="/tmp")
+    # Ray's single-machine mode: head and driver on 127.0.0.1 only, nothing on the network.
+    loopback = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     head = subprocess.Popen(
         [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
          "--disable-usage-stats", f"--temp-dir={ray_tmp}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=loopback,
     )  # fmt: skip
     try:
         sweep = write(
@@ -302,7 +306,7 @@ def test_sweep_on_an_existing_cluster_with_address(tmp_path):
                 "grid": [{"kind": "pue", "values": [1.2, 1.3]}],
             },
         )
-        env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(REPO)}
+        env = {**loopback, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(REPO)}
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the head's GCS takes a while to listen
             with socket.socket() as probe:
