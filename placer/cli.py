@@ -34,6 +34,7 @@ from placer.io import (
     load_plan,
     load_scenario,
 )
+from placer.overrides import replay, with_overrides
 from placer.plan import plan_json_schema
 from placer.scenario import Scenario, json_schema
 
@@ -121,6 +122,13 @@ def solve(
         "--marginals/--no-marginals",
         help="single period: what 10 more MW at each binding limit would save (LP duals, the plan's sites fixed)",
     ),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        metavar="PATH=VALUE",
+        help="what-if override of any scenario field, repeatable: policy.power_band_mw.max_mw=620, "
+        "topology.nodes[id=sejong].it_capacity_mw=150, demand.tenants[id=naver].latency[0].min_share=0.5",
+    ),
 ) -> None:
     """Solve a scenario, verify the plan, print a summary and write the plan."""
     from placer.report import print_plan
@@ -130,7 +138,7 @@ def solve(
 
     if output is not None:
         check_output_path(output)
-    sc = resolve_scenario(scenario)
+    sc, what_if = with_overrides(resolve_scenario(scenario), set_, file=scenario)
     overrides: dict[str, Any] = {
         k: v
         for k, v in (
@@ -145,11 +153,18 @@ def solve(
     previous = load_plan(previous_path) if previous_path is not None else None
     log.info("solve.start", scenario=sc.name, digest=sc.digest(), solver=solver)
     replan: dict[str, Any] = {"previous": previous, "move_cost_usd_per_rack": move_cost, "freeze": freeze}
-    plan = run_solver(sc, solver, option_worth=worth, marginals=marginals, **overrides, **replan)
+    try:
+        plan = run_solver(sc, solver, option_worth=worth, marginals=marginals, **overrides, **replan)
+    finally:
+        logs.stop_live()  # the report goes to the same terminal
+    if what_if is not None:
+        plan = plan.model_copy(update={"what_if": what_if})
     report = verify(sc, plan, previous=previous)
     print_plan(out, sc, plan)
     print_replan(out, plan)
     print_marginals(out, plan)
+    if what_if is not None:
+        out.print(Text(f"what-if: {len(what_if.overrides)} override(s): " + "; ".join(what_if.overrides)))
     if not report.valid:
         _print_violations(report)
         if plan.summary.interrupted:  # the user stopped it: 130 says so, whatever the incumbent was worth
@@ -208,8 +223,8 @@ def verify(
     """Recompute every constraint from the scenario and the plan. Exit 0 valid, 1 violations, 2 bad input."""
     from placer.verify import verify as run_verify
 
-    sc = resolve_scenario(scenario)
     pl = load_plan(plan)
+    sc = replay(resolve_scenario(scenario), pl, file=scenario)  # a plan of a what-if: its overrides again
     previous = load_plan(previous_path) if previous_path is not None else None
     try:
         report = run_verify(sc, pl, previous=previous)
@@ -415,6 +430,7 @@ def _run(argv: list[str] | None) -> None:
 
 
 from placer import cli_layout as _cli_layout  # noqa: E402,F401  (registers `placer layout` and `placer racks`)
+from placer import cli_sweep  # noqa: E402,F401  (registers `placer sweep` on app)
 
 if __name__ == "__main__":
     main()

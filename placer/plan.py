@@ -469,10 +469,24 @@ class SiteCriticalPath(_Model):
     text: Text = Field(description="the path in the planner's words")
 
 
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
+class WhatIf(_Model):
+    """The what-if overrides a plan was solved under (``placer solve ... --set PATH=VALUE``):
+    ``scenario_digest`` is the overridden scenario's, this records where it came from."""
+
+    base_scenario_digest: Digest = Field(description="digest of the scenario before the overrides")
+    overrides: list[Annotated[str, Field(max_length=10_000)]] = Field(
+        description="PATH=VALUE in the order applied, the value as JSON (placer.overrides)"
+    )
+
+
 class Plan(_Model):
     schema_version: Literal[1] = PLAN_SCHEMA_VERSION
     scenario: Identifier
-    scenario_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    scenario_digest: Digest
+    what_if: WhatIf | None = Field(None, description="the overrides applied to the base scenario, when any")
     summary: Summary
     assignments: list[Assignment]
     sites: list[SiteLoad]
