@@ -223,8 +223,9 @@ def verify(
     """Recompute every constraint from the scenario and the plan. Exit 0 valid, 1 violations, 2 bad input."""
     from placer.verify import verify as run_verify
 
+    base = resolve_scenario(scenario)  # (first: an unknown scenario is named before the plan is read)
     pl = load_plan(plan)
-    sc = replay(resolve_scenario(scenario), pl, file=scenario)  # a plan of a what-if: its overrides again
+    sc = replay(base, pl, file=scenario)  # a plan of a what-if: its overrides again
     previous = load_plan(previous_path) if previous_path is not None else None
     try:
         report = run_verify(sc, pl, previous=previous)

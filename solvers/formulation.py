@@ -400,7 +400,7 @@ class Formulation:
                         lo=0,
                         explain=False,
                     )
-                for r in opt.requires:
+                for r in sorted(set(opt.requires)):  # (a repeated entry is one rule, one row)
                     yield Row(
                         "option_requires",
                         (opt.id, p.options[r].id, per.ids[q]),
@@ -408,7 +408,7 @@ class Formulation:
                         ((1, self.option(o, q)), (-1, self.option(r, q))),
                         hi=0,
                     )
-            for x in opt.excludes:
+            for x in sorted(set(opt.excludes)):
                 if x > o or o not in p.options[x].excludes:  # each pair once
                     yield Row(
                         "option_excludes",

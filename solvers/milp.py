@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -379,7 +380,12 @@ class _Run:
 
 
 def solve_milp(
-    problem: Problem, engine: str = "highs", *, hint: dict[int, int] | None = None, n1_mode: str = "lazy"
+    problem: Problem,
+    engine: str = "highs",
+    *,
+    hint: dict[int, int] | None = None,
+    n1_mode: str = "lazy",
+    extend: Callable[[MilpModel], object] | None = None,
 ) -> EngineResult:
     """Full solves under the contingency loop; on a single-period HiGHS run that is not yet
     optimal, fix-and-reoptimise neighbourhoods improve the plan and a last full solve, hinted
@@ -388,7 +394,10 @@ def solve_milp(
     ``n1_mode``: ``lazy`` first collects rows from LP-relaxation rounds (:func:`_relaxation_rounds`),
     then runs the loop; ``upfront`` (the benchmarks' yardstick) adds every binding-capable no-harm
     row (:meth:`SecurityLoop.reachable_rows`) before the first solve, within the time limit (else
-    :class:`NoSolutionError`), and the loop only confirms the screen is clean."""
+    :class:`NoSolutionError`), and the loop only confirms the screen is clean.
+
+    ``extend``: called on the built placement model before its grid and objective are set, to add a
+    family from outside (the re-plan's ``moves``: :func:`solvers.replan_milp.add_moves`)."""
     if n1_mode not in ("lazy", "upfront"):
         raise ValueError(f"n1_mode must be 'lazy' or 'upfront', not {n1_mode!r}")
     sc = problem.scenario
@@ -396,6 +405,8 @@ def solve_milp(
     hinted = bool(hint) and engine == "highs"  # (the loop re-hints each re-solve with its last placement)
     t0 = time.perf_counter()
     mm = MilpModel(problem)
+    if extend is not None:
+        extend(mm)
     grid = loop = None
     periods: PeriodGrid | None = None
     if has_grid(sc) and problem.periods.multi:  # every quarter against its own network
