@@ -21,10 +21,12 @@ from placer.scenario import Scenario
 
 def scenario_for_plan(plan: Plan, plan_file: Path, scenario_arg: str | None) -> Scenario:
     """The scenario a plan was solved for: ``scenario_arg`` (a built-in name or a file) or, when
-    omitted, the built-in scenario the plan names. Its digest must match the plan's.
+    omitted, the built-in scenario the plan names, with the plan's what-if overrides re-applied
+    (``plan.what_if``, as ``placer verify`` does). Its digest must match the plan's.
 
     Raises :class:`InputError` (exit 2) when the plan names no built-in scenario and none is given,
-    or when the digests differ (a plan for another scenario, or one solved with overrides)."""
+    or when the digests differ (a plan for another scenario)."""
+    from placer.overrides import replay
     from topologies import builtin_names
 
     if scenario_arg is None:
@@ -34,12 +36,12 @@ def scenario_for_plan(plan: Plan, plan_file: Path, scenario_arg: str | None) -> 
                 file=str(plan_file),
             )
         scenario_arg = plan.scenario
-    sc = resolve_scenario(scenario_arg)
+    sc = replay(resolve_scenario(scenario_arg), plan, file=scenario_arg)
     digest = sc.digest()
     if digest != plan.scenario_digest:
         raise InputError(
             f"{plan.scenario_digest[:19]}… does not match scenario '{scenario_arg}' "
-            f"({digest[:19]}…): the plan was solved for another scenario (or with overrides); "
+            f"({digest[:19]}…): the plan was solved for another scenario; "
             "give the scenario it was solved for with --scenario",
             file=str(plan_file),
             where="scenario_digest",

@@ -15,9 +15,10 @@ go-live deadline, needs it): the option is needed, and ranked first.
 
 Input: the problem, the engine's final racks and schedule, the options built (option -> first
 period), the plan's NPV report and each quarter's re-dispatch (USD per year), held at the plan's
-in the comparisons: the final placement and so the final quarter's grid load are unchanged, and an
-earlier quarter's re-schedule without the option moves racks the grid already carried in the plan
-(a re-dispatch LP per quarter and option would price the difference; not done). Output: one
+in the comparisons. The re-schedule is CP-SAT's, which does not model line flows: the final
+placement and so the final quarter's grid load are unchanged, but an earlier quarter's schedule
+without the option is not screened against that quarter's lines, and its re-dispatch is priced as
+the plan's (a re-dispatch LP per quarter and option would price the difference; not done). Output: one
 :class:`placer.plan.OptionWorth` per built option and the ranked :class:`placer.plan.BuildFirst` list.
 
 Complexity: one CP-SAT solve of the schedule per built option and one for the baseline, each capped at ``time_limit_s``.

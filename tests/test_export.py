@@ -210,3 +210,17 @@ def test_cli_refuses_bad_input(output_plans, tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
     assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary
+
+
+def test_a_what_if_plan_exports_against_its_base_scenario(tmp_path):
+    """A plan solved with --set records its overrides; export re-applies them to the scenario it is
+    given (as verify does), so its digest matches; the unchanged base alone would not."""
+    from tests.helpers import DATA
+
+    plan = tmp_path / "what-if.json"
+    r = run_cli("solve", str(DATA / "tiny.yaml"), "--set", "policy.power_band_mw.max_mw=55", "-o", str(plan))
+    assert r.returncode == 0, r.stderr
+    target = tmp_path / "w.zip"
+    r = run_cli("export", str(plan), "--scenario", str(DATA / "tiny.yaml"), "-o", str(target))
+    assert r.returncode == 0, r.stderr
+    assert "summary.csv" in zipfile.ZipFile(target).namelist()
