@@ -296,6 +296,45 @@ def _critical_path(plan: Plan) -> str:
     )
 
 
+def _layout(plan: Plan, colours: dict[str, tuple]) -> str:
+    """The rack-level layout (plans laid out with ``placer layout`` / ``solve --layout``): the hall
+    view of the smallest laid-out site and every tenant's worst single-fault loss at every site."""
+    from placer.hall_view import hall_view_svg, smallest_site
+
+    site = smallest_site(plan)
+    if site is None or plan.layout is None:
+        return ""
+    rows = [
+        (
+            _e(t.tenant),
+            _e(s.site),
+            f"{t.gpus:,}",
+            _e(t.worst_fault),
+            f"{t.worst_loss_gpus:,}",
+            _pct(t.worst_loss_share),
+            f"{t.limit_gpus:,}",
+            f"{t.blocks} / {t.block_limit}",
+        )
+        for s in plan.layout.sites
+        for t in s.exposure
+    ]
+    svg = hall_view_svg(plan, site, colours)
+    # drawn at its own pixel size (the page's figures stretch to the column; squares would balloon)
+    width = svg.split(b'width="', 1)[1].split(b'"', 1)[0].decode()
+    img = _img(svg, f"hall view of {site}").replace("<img ", f'<img style="width:{width}px;max-width:100%" ', 1)
+    return (
+        "<h2>Inside the sites</h2>"
+        f"<figure>{img}<figcaption>Hall view of {_e(site)}: one square per rack "
+        "position, coloured by tenant (outline: empty).</figcaption></figure>"
+        "<h3>Worst single fault per tenant and site</h3>"
+        + _table(
+            ["tenant", "site", "GPUs", "worst fault", "GPUs lost", "share", "limit", "blocks / limit"],
+            rows,
+            {2, 4, 5, 6},
+        )
+    )
+
+
 def _investments(plan: Plan) -> str:
     if not plan.investments:
         return ""
@@ -475,7 +514,7 @@ def render_report(scenario: Scenario, plan: Plan, *, coastline: bool = True) -> 
         ]
     parts += ["<h2>Cost breakdown</h2>", _costs(plan), _investments(plan)]
     parts += ["<h2>Tenants</h2>", _tenants(scenario, plan, colours), "<h2>Sites in use</h2>", _sites(scenario, plan)]
-    parts += ["<h2>Substations</h2>", _substations(plan), _lines(scenario, plan)]
+    parts += ["<h2>Substations</h2>", _substations(plan), _lines(scenario, plan), _layout(plan, colours)]
     if s.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li class='note'>{_e(n)}</li>" for n in s.notes) + "</ul>")
     parts.append("</main></body></html>\n")

@@ -155,3 +155,27 @@ def test_a_rollout_held_back_by_the_grid_says_so_per_quarter():
     assert all(m is not None and float(m.group(1)) < 0.144 for m in left[:4])
     assert left[4:] == [None, None]  # rebuilt: lots of room
     assert "grid line P-B within a rack of its 55 MW limit" in page or "grid line B-C within a rack" in page
+
+
+def test_a_laid_out_plan_shows_its_hall_view_and_every_tenants_worst_fault():
+    """The report of a plan with a rack-level layout draws the smallest laid-out site's halls (one
+    square per position, a filled one per rack) and lists each tenant's worst single-fault loss."""
+    from placer.cli_layout import lay_out
+    from placer.hall_view import hall_view_svg, smallest_site
+    from placer.io import load_scenario
+    from placer.map import tenant_colours
+    from solvers import solve
+    from tests.helpers import DATA
+
+    sc = load_scenario(DATA / "tiny.yaml")
+    plan = lay_out(sc, solve(sc, "cpsat", time_limit_s=10), time_limit=5)
+    assert plan.layout is not None
+    site = smallest_site(plan)
+    assert site is not None
+    svg = hall_view_svg(plan, site, tenant_colours(sc)).decode()
+    racks_there = sum(1 for r in plan.layout.racks if r.site == site)
+    assert svg.count('fill="#') == racks_there + len({r.tenant for r in plan.layout.racks if r.site == site})
+    page = render_report(sc, plan, coastline=False)
+    assert "Inside the sites" in page and f"Hall view of {site}" in page
+    exposure = [t for s in plan.layout.sites for t in s.exposure]
+    assert exposure and all(html.escape(t.worst_fault) in page for t in exposure)
