@@ -47,23 +47,14 @@ Complexity: every function is O(size of its arguments).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 from placer.contract import limit_slack
-from placer.plan import Binding, GridReport, HeldBack, PathStep
+from placer.plan import Binding, GridReport, HeldBack, LimitKind, PathStep
 
-# The order binding limits are listed in (after the critical one), and ties are broken in.
-LIMIT_ORDER = (
-    "it_capacity",
-    "liquid_cooling",
-    "air_cooling",
-    "feed_n1",
-    "substation_headroom",
-    "grid_line",
-    "build_rate",
-    "go_live",
-    "deliveries",
-    "none",
-)
+# The order binding limits are listed in (after the critical one), and ties are broken in: the
+# schema's own order of the kinds (placer.plan.LimitKind), stated once there.
+LIMIT_ORDER: tuple[str, ...] = get_args(LimitKind)
 # Limits that are capacities in MW, lifted when they rise.
 CAPACITY_LIMITS = frozenset(
     {"it_capacity", "liquid_cooling", "air_cooling", "feed_n1", "substation_headroom", "grid_line"}
