@@ -32,6 +32,7 @@ from solvers.grid_security import (
     SecurityLoop,
     add_raise_cost,
     least_cost_redispatch,
+    merit_order,
     parsimonious_redispatch,
     redispatch_cost_usd_per_year,
     redispatch_lower_mw,
@@ -202,15 +203,8 @@ class PeriodGrid:
         """A least-cost secure re-dispatch for every period (an LP each, under its loop's rows and its
         own lazy screen), or None when some period has none in time."""
         out = []
-        for q, loop in enumerate(self.loops):
-            red = least_cost_redispatch(
-                loop,
-                draws_mw[q],
-                self.lower_mw[q],
-                time_limit_s=time_limit_s / len(self.loops),
-                lifted=self.lifted(q, options),
-                spare_mw=self.spare(q, options),
-            )
+        for q in range(len(self.loops)):
+            red = self._least_cost(q, draws_mw[q], options, time_limit_s, record=False)
             if red is None:
                 return None
             out.append(red)
@@ -221,21 +215,32 @@ class PeriodGrid:
     ) -> np.ndarray:
         """For a placement chosen without line limits (CP-SAT, greedy): each period's least-cost
         re-dispatch under its own lazy loop (rows and iterations recorded), else the merit order."""
-        from solvers.grid_security import merit_order
-
         out = []
         for q, loop in enumerate(self.loops):
-            red = least_cost_redispatch(
-                loop,
-                draws_mw[q],
-                self.lower_mw[q],
-                time_limit_s=time_limit_s / len(self.loops),
-                record=True,
-                lifted=self.lifted(q, options),
-                spare_mw=self.spare(q, options),
-            )
+            red = self._least_cost(q, draws_mw[q], options, time_limit_s, record=True)
             out.append(merit_order(loop.grid, loop, draws_mw[q], self.spare(q, options)) if red is None else red)
         return np.array(out)
+
+    def _least_cost(
+        self,
+        q: int,
+        draw_mw: np.ndarray,
+        options: Mapping[tuple[int, int], int] | None,
+        time_limit_s: float,
+        *,
+        record: bool,
+    ) -> np.ndarray | None:
+        """Period q's least-cost secure re-dispatch with the options built (reinforcements, contracts),
+        its share of ``time_limit_s``."""
+        return least_cost_redispatch(
+            self.loops[q],
+            draw_mw,
+            self.lower_mw[q],
+            time_limit_s=time_limit_s / len(self.loops),
+            record=record,
+            lifted=self.lifted(q, options),
+            spare_mw=self.spare(q, options),
+        )
 
     def reports(
         self,

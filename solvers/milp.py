@@ -473,9 +473,10 @@ def solve_milp(
     # each is a relaxation of the secure problem); the solve that ends the loop runs at the real gap.
     clean_loose: _Incumbent | None = None
     loose_gap = max(LOOP_GAP, opts.relative_gap) if enforce and n1_mode == "lazy" and LOOP_GAP else None
-    # A rollout whose relaxation rounds ended clean spends its time in one solve at the real gap: each
-    # MILP re-solve restarts HiGHS's search from the root, and a rollout's root alone took 55 s of a
-    # 90 s budget on korea-2025-rollout (three solves of 55 + 24 + 17 s, each from scratch).
+    # A rollout whose relaxation rounds ended clean solves at the real gap from the first solve on: each
+    # MILP re-solve restarts the search from the root, and a rollout's root alone took 55 s of a 90 s
+    # budget on korea-2025-rollout (three solves of 55 + 24 + 17 s, each from scratch). HiGHS then
+    # improves it by neighbourhoods; SCIP (no neighbourhoods) spends 0.9 of the time in that solve.
     one_solve = (
         periods is not None
         and bool(iterations)
