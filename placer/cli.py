@@ -341,9 +341,25 @@ def bench(ctx: typer.Context) -> None:
 
 
 @app.command()
-def schema(plan: bool = typer.Option(False, "--plan", help="the plan file's schema instead")) -> None:
+def schema(
+    plan: bool = typer.Option(False, "--plan", help="the plan file's schema instead"),
+    workload: bool = typer.Option(False, "--workload", help="the scheduler's workload (JOBS) file's schema instead"),
+    cluster_schedule: bool = typer.Option(False, "--schedule", help="the cluster schedule's schema instead"),
+) -> None:
     """Print the JSON Schema of the scenario file (generated from the pydantic models)."""
-    print(json.dumps(plan_json_schema() if plan else json_schema(), indent=2))
+    if sum((plan, workload, cluster_schedule)) > 1:
+        raise InputError("give at most one of --plan, --workload and --schedule", where="placer schema")
+    if workload:
+        from placer.workload import Workload
+
+        doc = Workload.model_json_schema()
+    elif cluster_schedule:
+        from placer.cluster_schedule import ClusterSchedule
+
+        doc = ClusterSchedule.model_json_schema()
+    else:
+        doc = plan_json_schema() if plan else json_schema()
+    print(json.dumps(doc, indent=2))
 
 
 class _PipeSafeStdout:
