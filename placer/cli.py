@@ -439,3 +439,4 @@ if __name__ == "__main__":
 
 # The output commands (diff, export, map, report) register themselves on `app`.
 import placer.cli_outputs  # noqa: E402, F401
+import placer.cli_schedule  # noqa: E402, F401  (registers `placer schedule` and `placer verify-schedule`)
