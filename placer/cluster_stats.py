@@ -28,18 +28,18 @@ Metrics
 * ``gpu_hours_capped``: ``sum_k held(k) x (1 - speed(k)) x dur(k) / 3600``.
 * ``gpu_hours_paused``: ``sum over pauses of the GPUs held by the segment before the pause x
   the pause's length / 3600`` plus ``sum over resumed segments of held(k) x checkpoint_s /
-  3600``. A pause precedes every resumed segment (its length: that segment's ``start_s``
-  minus the previous ``end_s``; 0 for a migration made in one instant); an unfinished job
-  whose last segment ends before ``last_end`` was left paused, for ``last_end`` minus that
-  end. Every pause counts, whatever its cause.
+  3600``. A pause is the gap between two consecutive segments of a job (``start_s`` of the
+  later minus ``end_s`` of the earlier; 0 for a migration made in one instant) and, for an
+  unfinished job whose last segment ends before the horizon, horizon minus that end. Every
+  pause counts, whatever its cause.
 * ``gpu_hours_lost_to_power``: ``gpu_hours_capped + gpu_hours_paused``.
 * ``migrations``: resumed segments whose allocation (the sorted list of (domain, GPUs))
   differs from the previous segment's.
-* ``pauses``: resumed segments (a migration is a pause and a start in one instant), plus
-  unfinished jobs left paused (their last segment ends before ``last_end``).
+* ``pauses``: resumed segments that start after the previous segment's end (a gap), plus
+  unfinished jobs whose last segment ends before the horizon (paused, never resumed).
 
-Tenants (one row per tenant of the fleet)
------------------------------------------
+Tenants (one row per tenant of the fleet or of ``workload.tenants``, sorted by name)
+---------------------------------------------------------------------------------------
 * ``quota_gpus``: the tenant policy's ``quota_gpus``, else the GPUs it owns in the fleet;
   ``weight``: the policy's, else 1.0.
 * ``gpu_hours``: ``sum over its jobs' segments of held(k) x dur(k) / 3600``;
@@ -47,14 +47,13 @@ Tenants (one row per tenant of the fleet)
   ``peak_gpus_held``: the most GPUs its jobs hold at one instant;
   ``share_of_quota``: ``mean_gpus_held / quota_gpus`` (0.0 when the quota is 0).
 
-Sites (one row per fleet site)
-------------------------------
+Sites (one row per fleet site, in the fleet's order)
+----------------------------------------------------
 The draw is :data:`placer.fleet.POWER_RULE`; the allowance is
-:func:`placer.workload.allowance_steps` with the fleet's ``base_mw``. The window is the
-makespan's, ``[first_arrival, last_end)`` (just the instant ``first_arrival`` when there is no
-segment). Draw and allowance are step functions (segments are ``[start_s, end_s)``, allowance
-steps hold from their time on), so they are evaluated at every breakpoint of either inside
-the window.
+:func:`placer.workload.allowance_steps` with the fleet's ``base_mw``. The window is
+``[0, last_end)`` (just ``t = 0`` when there is no segment). Draw and allowance are step
+functions (segments are ``[start_s, end_s)``, allowance steps hold from their time on), so
+they are evaluated at every breakpoint of either inside the window.
 
 * ``base_mw``: the fleet's base allowance; ``peak_mw``: the highest draw in the window;
 * ``least_headroom_mw``: the smallest ``allowance - draw`` in the window;

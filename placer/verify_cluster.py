@@ -332,25 +332,7 @@ def _run_checks(fleet: Fleet, workload: Workload, schedule: ClusterSchedule):
     sweep.check_domains(f)
     sweep.check_quotas(f, quota)
     sweep.check_power(f)
-    _check_left_paused(f, workload, records, runs, sweep.last_end)
     return f, records, runs, sweep, quota
-
-
-def _check_left_paused(
-    f: _Findings, workload: Workload, records: dict[str, JobRecord], runs: dict[int, _JobRun], last_end: float | None
-) -> None:
-    """A job that may not be paused is not left paused either: unfinished, stopped before the schedule's end."""
-    for j, run in runs.items():
-        job = workload.jobs[j]
-        if job.preemptible or records[job.id].state != "unfinished" or not run.segs or last_end is None:
-            continue
-        if run.segs[-1].end < last_end - TIME_TOL_S:
-            f.add(
-                "NOT_PREEMPTIBLE",
-                f"job:{job.id}",
-                f"stops at {_t(run.segs[-1].end)} unfinished, before the schedule ends at {_t(last_end)}; "
-                "the job may not be paused",
-            )
 
 
 def _sku_modes(workload: Workload, sku: str) -> _Modes:
@@ -534,6 +516,18 @@ def _check_job(
     ):
         names = ", ".join(sorted(fleet.skus[x] for x in job_skus))
         f.add("JOB_SKU", ent, f"its segments run on different SKUs ({names}); a job runs on one SKU")
+    if (
+        not job.preemptible
+        and rec.state == "unfinished"
+        and run.segs
+        and horizon is not None
+        and run.segs[-1].end < horizon - TIME_TOL_S
+    ):
+        f.add(
+            "NOT_PREEMPTIBLE",
+            ent,
+            f"stops at {_t(run.segs[-1].end)} unfinished, before the horizon {_t(horizon)}; the job may not be paused",
+        )
     _check_state(f, fleet, workload, job, rec, run, quota)
     return run
 
@@ -769,13 +763,14 @@ class _Sweeps:
             deltas = np.concatenate([dm, -dm])
             order = np.argsort(times, kind="stable")
             times, run = times[order], np.cumsum(deltas[order])
-            t_from = self.first_arrival
-            brk = [t_from, *times.tolist(), *_allowance_breaks(self.workload, site)]
+            brk = [0.0, *times.tolist(), *_allowance_breaks(self.workload, site)]
             pts = np.unique(np.asarray(brk, dtype=np.float64))
-            if end_of_window is None or end_of_window <= t_from:
-                pts = np.asarray([t_from])
+            if end_of_window is None:
+                pts = pts[:1]
             else:
-                pts = pts[(pts >= t_from) & (pts < end_of_window)]
+                pts = pts[(pts >= 0.0) & (pts < end_of_window)]
+                if len(pts) == 0:
+                    pts = np.asarray([0.0])
             i = np.searchsorted(times, pts, side="right") - 1
             draw = idle_mw[s] + np.where(i >= 0, run[np.maximum(i, 0)] if len(run) else 0.0, 0.0)
             allow = _allowance_at(self.workload, site, float(fleet.base_mw[s]), pts)
@@ -787,19 +782,19 @@ class _Sweeps:
                 splits = np.flatnonzero(np.diff(idx) > 1) + 1
                 for grp in np.split(idx, splits):
                     w = int(grp[np.argmax(draw[grp] - allow[grp])])
-                    t_a = float(pts[grp[0]])
-                    t_b = float(pts[grp[-1] + 1]) if grp[-1] + 1 < len(pts) else end_of_window
+                    t_from = float(pts[grp[0]])
+                    t_to = float(pts[grp[-1] + 1]) if grp[-1] + 1 < len(pts) else end_of_window
                     floor = " (its idle GPUs alone draw more)" if idle_mw[s] > allow[w] + slack[w] else ""
                     f.add(
                         "SITE_POWER",
                         f"site:{site}",
                         f"site {site} draws up to {draw[w]:,.3f} MW against an allowance of {allow[w]:,.3f} MW "
-                        f"from {_t(t_a)} to {_t(t_b if t_b is not None else t_a)}{floor}",
+                        f"from {_t(t_from)} to {_t(t_to if t_to is not None else t_from)}{floor}",
                         float(draw[w]),
                         float(allow[w]),
                         "MW",
                     )
-            if end_of_window is None or end_of_window <= t_from:
+            if end_of_window is None:
                 energy = 0.0
             else:
                 edges = np.append(pts, max(end_of_window, float(pts[-1])))
@@ -879,7 +874,7 @@ def expected_figures(
     jct, queue = [], []
     capped = paused = 0.0
     migrations = pauses = 0
-    last_end = sweep.last_end if sweep.last_end is not None else 0.0
+    horizon = workload.horizon_s
     tenant_gpu_s: dict[str, float] = defaultdict(float)
     for j, run in runs.items():
         job = jobs[j]
@@ -894,7 +889,8 @@ def expected_figures(
             tenant_gpu_s[job.tenant] += s.held * dur
             if prev is not None and s.resumed:
                 paused += prev.held * max(0.0, s.start - prev.end)
-                pauses += 1
+                if s.start > prev.end + TIME_TOL_S:
+                    pauses += 1
                 if sorted(zip(s.doms.tolist(), s.gpus.tolist(), strict=True)) != sorted(
                     zip(prev.doms.tolist(), prev.gpus.tolist(), strict=True)
                 ):
@@ -902,9 +898,14 @@ def expected_figures(
             if s.resumed:
                 paused += s.held * job.checkpoint_s
             prev = s
-        if state.get(job.id) == "unfinished" and run.segs and run.segs[-1].end < last_end - TIME_TOL_S:
-            pauses += 1  # left paused
-            paused += run.segs[-1].held * (last_end - run.segs[-1].end)
+        if (
+            state.get(job.id) == "unfinished"
+            and run.segs
+            and horizon is not None
+            and run.segs[-1].end < horizon - TIME_TOL_S
+        ):
+            pauses += 1
+            paused += run.segs[-1].held * (horizon - run.segs[-1].end)
     makespan = sweep.makespan
     held_gpu_s = float(np.sum(sweep.seg_held * (sweep.end - sweep.start))) if sweep.segs else 0.0
     denom = fleet.total_gpus * makespan
@@ -928,7 +929,7 @@ def expected_figures(
     }
     weight = {t.tenant: t.weight for t in workload.tenants}
     tenants = {}
-    for name in fleet.tenants:
+    for name in sorted(set(fleet.tenants) | {t.tenant for t in workload.tenants}):
         gs = tenant_gpu_s.get(name, 0.0)
         mean = gs / makespan if makespan > 0 else 0.0
         q = quota[name]
