@@ -27,7 +27,8 @@ Mapping (one Workload job per kept trace job):
   task is a ``ps`` or ``worker``, else ``batch``.
 
 Rows it cannot use are skipped and counted by reason (not Terminated, no GPU, no task, no run
-time). A malformed row (wrong column count, a number that is not one, a repeated job) is an
+time). A first row that is exactly the official column names (the release's ``.header`` file put on
+top) is skipped. A malformed row (wrong column count, a number that is not one, a repeated job) is an
 :class:`placer.errors.InputError` naming the file, the row (1-based) and the column.
 
 Complexity: O(rows) time, O(jobs) memory (the task table is streamed and folded per job).
@@ -101,6 +102,8 @@ def _rows(path: Path, columns: tuple[str, ...]):
             for n, row in enumerate(csv.reader(fh), start=1):
                 if not row:
                     continue
+                if n == 1 and [c.strip() for c in row] == list(columns):
+                    continue  # the release's separate .header file pasted on top: unambiguous, skipped
                 if len(row) != len(columns):
                     raise InputError(
                         f"{len(row)} columns, expected {len(columns)} ({', '.join(columns)}); "

@@ -242,9 +242,12 @@ def synthetic_workload(
             budget = c.share * budget_total
             drawn: list[tuple[int, str | None, list[str] | None, str, float]] = []
             spent = 0.0
-            while spent < budget:
+            while True:
                 gpus, sku, sites, gang = _size(rng, c, info)
                 dur_s = float(_durations_h(rng, c, 1)[0] * HOUR_S)
+                # the last job only when it brings the total nearer the budget (a big one overshoots)
+                if budget - spent < 0.5 * gpus * dur_s:
+                    break
                 drawn.append((gpus, sku, sites, gang, dur_s))
                 spent += gpus * dur_s
             arrivals = np.sort(np.interp(rng.random(len(drawn)), grid_cdf, grid_t))
