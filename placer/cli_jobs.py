@@ -22,7 +22,7 @@ import typer
 
 from placer.cli import app, out
 from placer.errors import InputError
-from placer.io import check_output_path, dump_model, load_plan
+from placer.io import atomic_write_text, check_output_path, dump_model, load_plan
 
 jobs_app = typer.Typer(help="Write a job stream (workload) for `placer schedule`: synthetic or from a public trace.")
 app.add_typer(jobs_app, name="jobs")
@@ -63,7 +63,8 @@ def synth(
         wl = synthetic_workload(fleet, days=days, load=load, seed=seed)
     if scale > 1:
         plan_out = output.with_name(output.stem + ".plan.json")
-        dump_model(laid, plan_out)
+        check_output_path(plan_out)
+        atomic_write_text(plan_out, laid.model_dump_json(indent=2) + "\n")
         out.print(f"scaled plan (x{scale}, {fleet.total_gpus:,} GPUs) -> {plan_out}")
     dump_model(wl, output)
     gpu_h = sum(j.gpus * j.duration_s for j in wl.jobs) / 3600.0

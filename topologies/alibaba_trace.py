@@ -181,7 +181,9 @@ def load_alibaba(
             )
         if status not in STATUSES:
             raise InputError(
-                f"column status ('{status[:40]}') is not one of {', '.join(STATUSES)}", file=str(job_path), where=f"row {n}"
+                f"column status ('{status[:40]}') is not one of {', '.join(STATUSES)}",
+                file=str(job_path),
+                where=f"row {n}",
             )
         submit = _number(job_path, n, JOB_COLUMNS, row, "start_time", optional=True)
         _number(job_path, n, JOB_COLUMNS, row, "end_time", optional=True)

@@ -5,8 +5,9 @@ is ``s.ci`` (``haenam.c3``; copy 0 keeps its name), with its assignments, site t
 layout report copied and every SU id suffixed, so :func:`placer.fleet.fleet_from_plan` gives a
 fleet of ``k`` x the domains, GPUs and MW, with the same tenants owning ``k`` x their GPUs.
 The copy is a scheduling fleet, not a placement: the grid, substations and money of the
-original are not replicated (they are dropped) and the plan's scenario digest is kept with a
-``.cxk`` suffix (``sha256:....cx10``) so a schedule cannot be checked against the original fleet by mistake.
+original are not replicated (they are kept as they are, for the original sites only) and the
+plan's scenario digest becomes :func:`scaled_digest` (SHA-256 of the original's and ``x{k}``), so a
+schedule cannot be checked against the original fleet by mistake.
 
 :func:`scaled_week` is the benchmark's 10x workload: the synthetic stream
 (:func:`topologies.jobs_synthetic.korea_week`) over the scaled fleet, for fewer days when a
@@ -16,6 +17,8 @@ Complexity: O(k x (racks + assignments + sites)).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from placer.errors import InputError
 from placer.fleet import Fleet, fleet_from_plan
@@ -27,6 +30,13 @@ SEP = ".c"  # a copy suffix the schema's identifiers allow: haenam.c3
 
 def _name(site: str, i: int) -> str:
     return site if i == 0 else f"{site}{SEP}{i}"
+
+
+def scaled_digest(digest: str, k: int) -> str:
+    """The k-times plan's digest: SHA-256 of the original's and ``x{k}`` (k = 1: the original)."""
+    if k == 1:
+        return digest
+    return "sha256:" + hashlib.sha256(f"{digest}:x{k}".encode()).hexdigest()
 
 
 def scale_plan(plan: Plan, k: int) -> Plan:
@@ -52,7 +62,7 @@ def scale_plan(plan: Plan, k: int) -> Plan:
     )
     return plan.model_copy(
         update={
-            "scenario_digest": f"{plan.scenario_digest}{SEP}x{k}",
+            "scenario_digest": scaled_digest(plan.scenario_digest, k),
             "assignments": assignments,
             "sites": sites,
             "layout": layout,
@@ -65,7 +75,9 @@ def scaled_fleet(plan: Plan, k: int) -> Fleet:
     return fleet_from_plan(scale_plan(plan, k))
 
 
-def scaled_week(plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 0.95) -> tuple[Plan, Workload]:
+def scaled_week(
+    plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 0.95
+) -> tuple[Plan, Workload]:
     """The k-times plan and a synthetic stream over it (``days`` days, the benchmark's two
     curtailment events, moved into the window when it is shorter than five days).
     Complexity: O(k x racks + jobs)."""
@@ -77,4 +89,4 @@ def scaled_week(plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, lo
     return big, wl
 
 
-__all__ = ["scale_plan", "scaled_fleet", "scaled_week"]
+__all__ = ["scale_plan", "scaled_digest", "scaled_fleet", "scaled_week"]
