@@ -126,3 +126,9 @@ def test_same_inputs_same_schedule(plan):
     two = run(plan, jobs, "easy-blocks")[2]
     strip = {"summary": {"wall_s"}, "decisions": True}
     assert one.model_dump(exclude=strip) == two.model_dump(exclude=strip)
+
+
+def verified(fleet, w, schedule):
+    from placer.verify_cluster import verify_cluster
+
+    return verify_cluster(fleet, w, schedule)
