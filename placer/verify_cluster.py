@@ -20,7 +20,9 @@ Check codes, in the order they run
 * ``DOUBLE_BOOKED``: at no instant do a domain's jobs hold more GPUs than it has.
 * ``GANG_DOMAIN``, ``GANG_BLOCK``, ``GANG_SITE``: the job's gang rule (one domain; whole SUs
   -- every GPU of every SU it touches -- in one block, at least its GPUs; one site).
-* ``JOB_SKU``: the job's SKU when it names one; one SKU per job (every segment) otherwise.
+* ``JOB_SKU``: the job's SKU when it names one; one SKU per placement otherwise (the
+  contract's "any ONE SKU of a gang": a job resumed from a checkpoint may restart on another
+  SKU; its speed is relative to its own full speed whatever the SKU).
 * ``JOB_SITES``: only at the job's allowed sites.
 * ``TENANT_RACKS``: under ``sharing: owned``, only on racks its tenant owns.
 * ``QUOTA``: at no instant does a tenant hold more GPUs than its quota (default: the GPUs it owns).
@@ -386,7 +388,7 @@ def _check_job(
     run = _JobRun()
     horizon = workload.horizon_s
     prev = None  # the previous segment as given (times may be bad)
-    job_skus: set[int] = set()
+    checked_alloc = None  # the allocation whose placement rules were last checked
     for k, seg in enumerate(rec.segments):
         where = f"{ent}/segment:{k}"
         timed = math.isfinite(seg.start_s) and math.isfinite(seg.end_s) and seg.start_s < seg.end_s
@@ -497,11 +499,14 @@ def _check_job(
                 )
         if timed:
             run.work_s += (seg.end_s - seg.start_s) * seg.speed
+        # a continuation on the same allocation (a cap change) breaks the same placement rules again: once is enough
+        same_place = not seg.resumed and checked_alloc == sorted(seg.allocation)
         if timed and doms and not overlaps:
             run.segs.append(_Seg(j, seg.start_s, seg.end_s, seg.cap, seg.speed, seg.resumed, da, ga))
+        if timed and doms and not overlaps and not same_place:
+            checked_alloc = sorted(seg.allocation)
             _check_gang(f, fleet, workload, job, where, da, ga)
             skus = {int(x) for x in fleet.sku[da]}
-            job_skus |= skus
             if job.sku is not None and {fleet.skus[x] for x in skus} != {job.sku}:
                 names = ", ".join(sorted(fleet.skus[x] for x in skus))
                 f.add("JOB_SKU", where, f"runs on {names}; the job must run on {job.sku}")
@@ -509,13 +514,6 @@ def _check_job(
                 names = ", ".join(sorted(fleet.skus[x] for x in skus))
                 f.add("JOB_SKU", where, f"mixes SKUs ({names}); a job runs on one SKU")
         prev = seg
-    if (
-        job.sku is None
-        and len(job_skus) > 1
-        and not any(len({int(x) for x in fleet.sku[s.doms]}) > 1 for s in run.segs)
-    ):
-        names = ", ".join(sorted(fleet.skus[x] for x in job_skus))
-        f.add("JOB_SKU", ent, f"its segments run on different SKUs ({names}); a job runs on one SKU")
     if (
         not job.preemptible
         and rec.state == "unfinished"

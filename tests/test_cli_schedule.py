@@ -41,6 +41,24 @@ def _one_error_line(proc) -> str:
     return lines[0]
 
 
+class _Proc:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def placer(capsys):
+    """The CLI in this process (no interpreter start-up): returns what a subprocess would."""
+
+    def run(*args: str) -> _Proc:
+        capsys.readouterr()
+        code = cli_in_process(*args)
+        got = capsys.readouterr()
+        return _Proc(code, got.out, got.err)
+
+    return run
+
+
 def test_verify_schedule_valid(files):
     proc = run_cli("verify-schedule", str(PLAN), str(files / "jobs.json"), str(files / "schedule.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -61,17 +79,17 @@ def test_verify_schedule_json(files, capsys):
     assert not report["valid"] and "GANG_DOMAIN" in {v["code"] for v in report["violations"]}
 
 
-def test_bad_input_is_one_line_exit_2(files, tmp_path):
+def test_bad_input_is_one_line_exit_2(placer, files, tmp_path):
     jobs, sched = str(files / "jobs.json"), str(files / "schedule.json")
     # a missing file
-    proc = run_cli("verify-schedule", str(PLAN), str(tmp_path / "nope.yaml"), sched)
+    proc = placer("verify-schedule", str(PLAN), str(tmp_path / "nope.yaml"), sched)
     assert proc.returncode == 2 and "nope.yaml" in _one_error_line(proc)
     # a plan without a layout
     plan = json.loads(PLAN.read_text())
     plan["layout"] = None
     flat = tmp_path / "flat.json"
     flat.write_text(json.dumps(plan))
-    proc = run_cli("verify-schedule", str(flat), jobs, sched)
+    proc = placer("verify-schedule", str(flat), jobs, sched)
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "flat.json" in line and "layout" in line
     # a bad workload field: a string where a number goes
@@ -79,7 +97,7 @@ def test_bad_input_is_one_line_exit_2(files, tmp_path):
     wl["jobs"][2]["gpus"] = "144"
     bad_jobs = tmp_path / "bad-jobs.json"
     bad_jobs.write_text(json.dumps(wl))
-    proc = run_cli("verify-schedule", str(PLAN), str(bad_jobs), sched)
+    proc = placer("verify-schedule", str(PLAN), str(bad_jobs), sched)
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "bad-jobs.json" in line and "jobs[2].gpus" in line
     # a schedule with an unknown field
@@ -87,7 +105,7 @@ def test_bad_input_is_one_line_exit_2(files, tmp_path):
     s["metrics"]["speedup"] = 2.0
     bad_sched = tmp_path / "bad-schedule.json"
     bad_sched.write_text(json.dumps(s))
-    proc = run_cli("verify-schedule", str(PLAN), jobs, str(bad_sched))
+    proc = placer("verify-schedule", str(PLAN), jobs, str(bad_sched))
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "bad-schedule.json" in line and "metrics.speedup" in line
 
@@ -117,7 +135,6 @@ def _small_jobs(tmp_path, **changes):
 
 
 def test_schedule_fifo_blocks_writes_a_verified_schedule(tmp_path):
-    pytest.importorskip("solvers.cluster_sim")
     jobs = _small_jobs(tmp_path)
     out = tmp_path / "schedule.json"
     proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo-blocks", "--seed", "3")
@@ -131,28 +148,26 @@ def test_schedule_fifo_blocks_writes_a_verified_schedule(tmp_path):
     assert proc.returncode == 0, proc.stdout
 
 
-def test_schedule_unknown_scheduler_and_response(tmp_path):
-    pytest.importorskip("solvers.cluster_sim")
+def test_schedule_unknown_scheduler_and_response(placer, tmp_path):
     jobs = _small_jobs(tmp_path)
     out = tmp_path / "s.json"
-    proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "magic")
+    proc = placer("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "magic")
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "--scheduler" in line and "magic" in line and "fifo" in line
-    proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo", "--power-response", "x")
+    proc = placer("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo", "--power-response", "x")
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "--power-response" in line
     assert not out.exists()
 
 
-def test_schedule_bad_input_writes_nothing(tmp_path):
-    pytest.importorskip("solvers.cluster_sim")
+def test_schedule_bad_input_writes_nothing(placer, tmp_path):
     out = tmp_path / "s.json"
     jobs = _small_jobs(tmp_path, sharing="shared")
-    proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo")
+    proc = placer("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo")
     line = _one_error_line(proc)
     assert proc.returncode == 2 and "small.json" in line and "sharing" in line
-    proc = run_cli("schedule", str(PLAN), str(tmp_path / "none.json"), "-o", str(out), "--scheduler", "fifo")
+    proc = placer("schedule", str(PLAN), str(tmp_path / "none.json"), "-o", str(out), "--scheduler", "fifo")
     assert proc.returncode == 2 and "none.json" in _one_error_line(proc)
-    proc = run_cli("schedule", str(PLAN), str(_small_jobs(tmp_path)), "-o", str(tmp_path), "--scheduler", "fifo")
+    proc = placer("schedule", str(PLAN), str(_small_jobs(tmp_path)), "-o", str(tmp_path), "--scheduler", "fifo")
     assert proc.returncode == 2 and "directory" in _one_error_line(proc)
     assert not out.exists()
