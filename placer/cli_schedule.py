@@ -77,23 +77,25 @@ def print_schedule(schedule: ClusterSchedule) -> None:
     for name, value in rows:
         table.add_row(Text(name), Text(value))
     out.print(table)
-    tenants = Table(title="Tenants: share against quota")
-    for col in ("tenant", "quota GPUs", "weight", "mean GPUs held", "peak GPUs", "share of quota", "GPU-hours"):
-        tenants.add_column(col, justify="left" if col == "tenant" else "right")
+    tenants = Table(title="Tenants: GPUs held against quota (mean over the makespan)")
+    for col in ("tenant", "quota", "weight", "mean held", "peak", "of quota", "GPU-hours"):
+        left = col == "tenant"
+        tenants.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=6)
     for t in schedule.tenants:
         tenants.add_row(
             Text(t.tenant),
             f"{t.quota_gpus:,}",
             f"{t.weight:g}",
-            f"{t.mean_gpus_held:,.1f}",
+            f"{t.mean_gpus_held:,.0f}",
             f"{t.peak_gpus_held:,}",
             f"{t.share_of_quota:.1%}",
-            f"{t.gpu_hours:,.1f}",
+            f"{t.gpu_hours:,.0f}",
         )
     out.print(tenants)
     sites = Table(title="Sites: facility power against the allowance")
     for col in ("site", "base MW", "peak MW", "least headroom MW", "energy MWh"):
-        sites.add_column(col, justify="left" if col == "site" else "right")
+        left = col == "site"
+        sites.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=6)
     for row in schedule.sites:
         sites.add_row(
             Text(row.site),

@@ -181,10 +181,7 @@ class _Seg:
     resumed: bool
     doms: np.ndarray
     gpus: np.ndarray
-
-    @property
-    def held(self) -> int:
-        return int(self.gpus.sum())
+    held: int = 0  # GPUs held: the allocation's sum
 
 
 @dataclass
@@ -303,13 +300,14 @@ def verify_cluster(fleet: Fleet, workload: Workload, schedule: ClusterSchedule) 
     Inputs: the fleet built from the plan with this workload, the workload, the schedule.
     Output: a :class:`ClusterReport`. Complexity: see the module docstring."""
     t0 = time.perf_counter()
-    f, records, runs, sweep, quota = _run_checks(fleet, workload, schedule)
+    fleet_digest, workload_digest = fleet.digest(), workload.digest()
+    f, records, runs, sweep, quota = _run_checks(fleet, workload, schedule, (fleet_digest, workload_digest))
     _check_figures(f, fleet, workload, schedule, records, runs, sweep, quota)
     return ClusterReport(
         valid=not f.items,
         workload=workload.name,
-        fleet_digest=fleet.digest(),
-        workload_digest=workload.digest(),
+        fleet_digest=fleet_digest,
+        workload_digest=workload_digest,
         checks=list(CODES),
         violations=f.items,
         suppressed=f.suppressed(),
@@ -317,10 +315,11 @@ def verify_cluster(fleet: Fleet, workload: Workload, schedule: ClusterSchedule) 
     )
 
 
-def _run_checks(fleet: Fleet, workload: Workload, schedule: ClusterSchedule):
+def _run_checks(fleet: Fleet, workload: Workload, schedule: ClusterSchedule, digests: tuple[str, str] | None = None):
     """Every check but the reported figures'; returns the findings and what the figures need."""
     f = _Findings()
-    _check_digests(f, fleet, schedule, fleet.digest(), workload.digest())
+    fleet_digest, workload_digest = digests or (fleet.digest(), workload.digest())
+    _check_digests(f, fleet, schedule, fleet_digest, workload_digest)
     records = _check_records(f, workload, schedule)
     tenants = sorted(set(fleet.tenants) | {t.tenant for t in workload.tenants} | {j.tenant for j in workload.jobs})
     quota = _quotas(fleet, workload, tenants)
@@ -425,23 +424,30 @@ def _check_job(
                     prev.end_s,
                     "s",
                 )
-        # allocation
-        doms, gpus = [], []
-        seen: set[int] = set()
-        if not seg.allocation:
+        # allocation (vectorised: the common case has nothing wrong with it)
+        try:
+            arr = np.asarray(seg.allocation, dtype=np.int64).reshape(-1, 2)
+        except OverflowError:  # an index or count beyond 64 bits names no domain of any fleet
+            f.add("ALLOCATION", where, "names a domain index or GPU count beyond any fleet")
+            arr = np.zeros((0, 2), dtype=np.int64)
+        if not len(arr):
             f.add("ALLOCATION", where, "holds no GPUs (an empty allocation)")
-        for d, g in seg.allocation:
-            if not 0 <= d < fleet.domains:
-                f.add("ALLOCATION", where, f"names domain {d}; the fleet has domains 0..{fleet.domains - 1}")
-            elif g <= 0:
-                f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0)")
-            elif d in seen:
-                f.add("ALLOCATION", where, f"lists {_domain(fleet, d)} twice")
-            else:
-                seen.add(d)
-                doms.append(d)
-                gpus.append(g)
-        da, ga = np.asarray(doms, dtype=np.int64), np.asarray(gpus, dtype=np.int64)
+        ok = (arr[:, 0] >= 0) & (arr[:, 0] < fleet.domains) & (arr[:, 1] > 0)
+        if not ok.all() or (len(arr) > 1 and len(set(arr[:, 0].tolist())) != len(arr)):
+            ok[:] = False
+            seen: set[int] = set()
+            for i, (d, g) in enumerate(arr.tolist()):
+                if not 0 <= d < fleet.domains:
+                    f.add("ALLOCATION", where, f"names domain {d}; the fleet has domains 0..{fleet.domains - 1}")
+                elif g <= 0:
+                    f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0)")
+                elif d in seen:
+                    f.add("ALLOCATION", where, f"lists {_domain(fleet, d)} twice")
+                else:
+                    seen.add(d)
+                    ok[i] = True
+        da, ga = arr[ok, 0], arr[ok, 1]
+        doms = len(da) > 0
         held = int(ga.sum())
         if doms and job.gang != "block" and held != job.gpus:
             f.add(
@@ -502,7 +508,7 @@ def _check_job(
         # a continuation on the same allocation (a cap change) breaks the same placement rules again: once is enough
         same_place = not seg.resumed and checked_alloc == sorted(seg.allocation)
         if timed and doms and not overlaps:
-            run.segs.append(_Seg(j, seg.start_s, seg.end_s, seg.cap, seg.speed, seg.resumed, da, ga))
+            run.segs.append(_Seg(j, seg.start_s, seg.end_s, seg.cap, seg.speed, seg.resumed, da, ga, held))
         if timed and doms and not overlaps and not same_place:
             checked_alloc = sorted(seg.allocation)
             _check_gang(f, fleet, workload, job, where, da, ga)
@@ -542,11 +548,11 @@ def _check_gang(
             1,
             "domains",
         )
-    sites = sorted({fleet.sites[int(s)] for s in fleet.site[doms]})
-    if job.gang in ("site", "block") and len(sites) > 1 and job.gang == "site":
+    sites = sorted({fleet.sites[s] for s in fleet.site[doms].tolist()})
+    if job.gang == "site" and len(sites) > 1:
         f.add("GANG_SITE", where, f"spreads over sites {', '.join(sites)}; the job must run at one site", len(sites), 1)
     if job.gang == "block":
-        blocks = sorted({fleet.blocks[int(b)] for b in fleet.block[doms]})
+        blocks = sorted({fleet.blocks[b] for b in fleet.block[doms].tolist()})
         problems = []
         if len(blocks) > 1:
             problems.append(

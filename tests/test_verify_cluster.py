@@ -332,6 +332,7 @@ def test_allocation(fleet, base):
         ([(1, 8), (2, 0), (6, 8)], "must be > 0"),
         ([(1, 8), (1, 8)], "twice"),
         ([(1, 8), (2, 4)], "holds 12 GPUs; the job needs 16"),
+        ([(1, 8), (2**70, 8)], "beyond any fleet"),
     ):
         bad = [seg[0].model_copy(update={"allocation": alloc}), seg[1]]
         vs = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "mig", segments=bad)), "ALLOCATION")
