@@ -171,3 +171,18 @@ def test_schedule_bad_input_writes_nothing(placer, tmp_path):
     proc = placer("schedule", str(PLAN), str(_small_jobs(tmp_path)), "-o", str(tmp_path), "--scheduler", "fifo")
     assert proc.returncode == 2 and "directory" in _one_error_line(proc)
     assert not out.exists()
+
+
+def test_progress_logger_is_throttled():
+    from structlog.testing import capture_logs
+
+    from placer.cli_schedule import progress_logger
+
+    ev = {"now_s": 7200.0, "queued": 3, "running": 2, "completed": 1, "rejected": 0, "decision_s": 0.0, "starts": 0}
+    with capture_logs() as logs:
+        progress_logger(0.0)(ev)
+        quiet = progress_logger(3600.0)
+        quiet(ev)
+        quiet(ev)
+    assert [e["event"] for e in logs] == ["schedule.progress"]
+    assert logs[0]["simulated_h"] == 2.0 and logs[0]["queued"] == 3
