@@ -857,7 +857,7 @@ def _compare(f: _Findings, entity: str, reported, expected) -> None:
         f.add(
             "REPORTED_MISMATCH",
             entity,
-            f"{entity}: the schedule reports {_num(float(reported))}, recomputed {_num(float(expected))}",
+            f"the schedule reports {_num(float(reported))}, recomputed {_num(float(expected))}",
             float(reported),
             float(expected),
         )

@@ -186,3 +186,23 @@ def test_progress_logger_is_throttled():
         quiet(ev)
     assert [e["event"] for e in logs] == ["schedule.progress"]
     assert logs[0]["simulated_h"] == 2.0 and logs[0]["queued"] == 3
+
+
+def test_schedule_with_violations_is_written_exit_1(tmp_path):
+    """A 2,880-GPU block job (five whole nvl72 SUs) fits no block of alpha's (at most 2,304 GPUs): the block-aware
+    FIFO rejects it (exit 0); the block-unaware one spreads it over blocks (Slurm's 17+17+2), which the checker
+    flags: the schedule is still written, exit 1."""
+    jobs = tmp_path / "big-block.json"
+    jobs.write_text(json.dumps({"jobs": [{"id": "train", "tenant": "alpha", "gpus": 2880, "sku": "nvl72",
+                                          "arrival_s": 0.0, "duration_s": 3600.0, "gang": "block"},
+                                         {"id": "small", "tenant": "alpha", "gpus": 8, "arrival_s": 0.0,
+                                          "duration_s": 600.0, "gang": "domain"}]}))  # fmt: skip
+    out = tmp_path / "unaware.json"
+    proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(out), "--scheduler", "fifo")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "GANG_BLOCK" in proc.stdout and "job:train/segment:0" in proc.stdout and out.exists()
+    aware = tmp_path / "aware.json"
+    proc = run_cli("schedule", str(PLAN), str(jobs), "-o", str(aware), "--scheduler", "fifo-blocks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads(aware.read_text())["jobs"][0]
+    assert record["id"] == "train" and record["state"] == "rejected" and record["reason"]

@@ -767,3 +767,22 @@ def test_sim_reported_metric(sim_base, field):
     bad = sched.model_copy(update={"metrics": sched.metrics.model_copy(update={field: wrong})})
     (v,) = only(verify_cluster(fl, wl, bad), "REPORTED_MISMATCH")
     assert v.entity == f"metrics.{field}"
+
+
+def test_every_code_has_an_injection_test():
+    """Each of the checker's codes is the only code of at least one test here (``only(..., "CODE")``)."""
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).read_text()
+    tested = set(re.findall(r'"([A-Z_]+)"\)', source))
+    assert set(CODES) <= tested, set(CODES) - tested
+
+
+def test_fleet_and_plan_digest_mismatch(fleet, base):
+    wl, sched = base
+    bad = sched.model_copy(
+        update={"summary": sched.summary.model_copy(update={"fleet_digest": "sha256:11", "plan_digest": "sha256:22"})}
+    )
+    vs = only(verify_cluster(fleet, wl, bad), "DIGEST_MISMATCH")
+    assert {v.entity for v in vs} == {"summary.fleet_digest", "summary.plan_digest"}
