@@ -727,14 +727,20 @@ def test_sim_double_booked(sim_base):
     single = [r for r in sched.jobs if len(r.segments) == 1 and jobs[r.id].gang == "domain"]
     for a in single:
         sa = a.segments[0]
-        (da, ga), = sa.allocation
+        ((da, ga),) = sa.allocation
         for b in single:
             sb = b.segments[0]
-            (db, gb), = sb.allocation
-            if (a.id == b.id or db == da or ga + gb <= int(fl.gpus[da]) or fl.sku[da] != fl.sku[db]
-                    or fl.tenant[da] != fl.tenant[db] or fl.site[da] != fl.site[db]
-                    or not (sa.start_s < sb.end_s and sb.start_s < sa.end_s)
-                    or jobs[b.id].sites is not None):
+            ((db, gb),) = sb.allocation
+            if (
+                a.id == b.id
+                or db == da
+                or ga + gb <= int(fl.gpus[da])
+                or fl.sku[da] != fl.sku[db]
+                or fl.tenant[da] != fl.tenant[db]
+                or fl.site[da] != fl.site[db]
+                or not (sa.start_s < sb.end_s and sb.start_s < sa.end_s)
+                or jobs[b.id].sites is not None
+            ):
                 continue  # fmt: skip
             seg = sb.model_copy(update={"allocation": [(da, gb)]})
             bad = _inject(fl, wl, sched, b.id, segments=[seg])
