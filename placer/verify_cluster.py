@@ -97,6 +97,7 @@ FINDINGS_PER_CODE = 20
 TIME_TOL_S = 1e-6
 REL_TOL, ABS_TOL = 1e-6, 1e-6
 MODE_TOL = 1e-9
+MAX_DOMAIN_GPUS = 100_000_000  # the schema's most GPUs of anything: beyond it a count is nonsense (and sums overflow)
 
 
 class ClusterReport(BaseModel):
@@ -388,6 +389,7 @@ def _check_job(
     horizon = workload.horizon_s
     prev = None  # the previous segment as given (times may be bad)
     checked_alloc = None  # the allocation whose placement rules were last checked
+    latest: tuple[int, float] | None = None  # the segment that ends last so far, and its end
     for k, seg in enumerate(rec.segments):
         where = f"{ent}/segment:{k}"
         timed = math.isfinite(seg.start_s) and math.isfinite(seg.end_s) and seg.start_s < seg.end_s
@@ -413,17 +415,19 @@ def _check_job(
                     horizon,
                     "s",
                 )
-            if prev is not None and math.isfinite(prev.end_s) and seg.start_s < prev.end_s - TIME_TOL_S:
+            if latest is not None and seg.start_s < latest[1] - TIME_TOL_S:
                 overlaps = True  # the job cannot hold two allocations at once: left out of the sweeps
                 f.add(
                     "SEGMENT_FORM",
                     where,
-                    f"starts at {_t(seg.start_s)}, before segment {k - 1} ends at {_t(prev.end_s)} "
+                    f"starts at {_t(seg.start_s)}, before segment {latest[0]} ends at {_t(latest[1])} "
                     "(segments must be in time order and must not overlap)",
                     seg.start_s,
-                    prev.end_s,
+                    latest[1],
                     "s",
                 )
+            if latest is None or seg.end_s > latest[1]:
+                latest = (k, seg.end_s)
         # allocation (vectorised: the common case has nothing wrong with it)
         try:
             arr = np.asarray(seg.allocation, dtype=np.int64).reshape(-1, 2)
@@ -432,15 +436,15 @@ def _check_job(
             arr = np.zeros((0, 2), dtype=np.int64)
         if not len(arr):
             f.add("ALLOCATION", where, "holds no GPUs (an empty allocation)")
-        ok = (arr[:, 0] >= 0) & (arr[:, 0] < fleet.domains) & (arr[:, 1] > 0)
+        ok = (arr[:, 0] >= 0) & (arr[:, 0] < fleet.domains) & (arr[:, 1] > 0) & (arr[:, 1] <= MAX_DOMAIN_GPUS)
         if not ok.all() or (len(arr) > 1 and len(set(arr[:, 0].tolist())) != len(arr)):
             ok[:] = False
             seen: set[int] = set()
             for i, (d, g) in enumerate(arr.tolist()):
                 if not 0 <= d < fleet.domains:
                     f.add("ALLOCATION", where, f"names domain {d}; the fleet has domains 0..{fleet.domains - 1}")
-                elif g <= 0:
-                    f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0)")
+                elif not 0 < g <= MAX_DOMAIN_GPUS:
+                    f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0 and a domain's)")
                 elif d in seen:
                     f.add("ALLOCATION", where, f"lists {_domain(fleet, d)} twice")
                 else:

@@ -288,6 +288,21 @@ def test_segment_overlap(fleet, base):
     assert "before segment 0 ends" in v.message
 
 
+def test_segment_overlap_with_an_earlier_one(fleet, base):
+    """Segment 2 starts after segment 1 ends but inside segment 0 (which segment 1 already overlapped)."""
+    wl, sched = base
+    segs = _job(sched, "site").segments
+    three = [
+        segs[0].model_copy(update={"end_s": 1100.0}),
+        segs[1].model_copy(update={"start_s": 500.0, "end_s": 600.0}),
+        segs[1].model_copy(update={"start_s": 700.0, "end_s": 700.0 + 1300.0 - 100.0 + 300.0}),
+    ]
+    vs = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "site", segments=three, end_s=2200.0)),
+              "SEGMENT_FORM")  # fmt: skip
+    assert [v.entity for v in vs] == ["job:site/segment:1", "job:site/segment:2"]
+    assert "before segment 0 ends" in vs[1].message
+
+
 def test_segment_mode(fleet, base):
     wl, sched = base
     segs = _job(sched, "blk").segments
@@ -333,6 +348,7 @@ def test_allocation(fleet, base):
         ([(1, 8), (1, 8)], "twice"),
         ([(1, 8), (2, 4)], "holds 12 GPUs; the job needs 16"),
         ([(1, 8), (2**70, 8)], "beyond any fleet"),
+        ([(1, 8), (2, 2**62)], "must be > 0 and a domain's"),
     ):
         bad = [seg[0].model_copy(update={"allocation": alloc}), seg[1]]
         vs = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "mig", segments=bad)), "ALLOCATION")
