@@ -808,3 +808,51 @@ def test_fleet_and_plan_digest_mismatch(fleet, base):
     )
     vs = only(verify_cluster(fleet, wl, bad), "DIGEST_MISMATCH")
     assert {v.entity for v in vs} == {"summary.fleet_digest", "summary.plan_digest"}
+
+
+# --------------------------------------------------------------------------- any value in a segment field
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70).map(float),
+    st.sampled_from([0.0, -1.0, 1e-12, 3600.0, HORIZON, 1e18]),
+)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    job=st.integers(min_value=0, max_value=5),
+    field=st.sampled_from(["start_s", "end_s", "cap", "speed", "resumed", "domain", "gpus", "drop", "state"]),
+    number=_NUMBERS,
+    index=st.integers(min_value=-(2**70), max_value=2**70),
+)
+def test_any_value_gives_a_report(fleet, job, field, number, index):
+    """Whatever one segment field holds, the checker returns a JSON-able report (no crash, no NaN), and a
+    change that breaks the schedule is found."""
+    wl = _workload()
+    recs = _records()
+    rec = recs[job]
+    segs = list(rec.segments)
+    if segs:
+        seg = segs[0]
+        if field in ("start_s", "end_s", "cap", "speed"):
+            segs[0] = seg.model_copy(update={field: number})
+        elif field == "resumed":
+            segs[0] = seg.model_copy(update={"resumed": not seg.resumed})
+        elif field in ("domain", "gpus"):
+            d, g = seg.allocation[0]
+            entry = (index, g) if field == "domain" else (d, index)
+            segs[0] = seg.model_copy(update={"allocation": [entry, *seg.allocation[1:]]})
+        else:
+            segs = segs[1:]
+    changes = {"segments": segs}
+    if field == "state":
+        changes = {"state": {"completed": "unfinished", "unfinished": "rejected", "rejected": "completed"}[rec.state]}
+    recs[job] = rec.model_copy(update=changes)
+    report = verify_cluster(fleet, wl, _schedule(fleet, wl, _records()).model_copy(update={"jobs": recs}))
+    report.model_dump_json()
+    if recs[job] != _records()[job]:
+        assert not report.valid
