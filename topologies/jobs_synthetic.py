@@ -17,16 +17,15 @@ fleet here is national (tenants own ~50,000 GPUs in NVL72 racks and 576-GPU SUs)
   Training Workloads", USENIX ATC 2019; trace: github.com/msr-fiddle/philly-traces, 117,325 jobs
   submitted 2017-08-07 .. 2017-12-22, per-job status Pass/Killed/Failed): training jobs are
   gang-scheduled and wait for locality (whole servers / racks), which is why multi-GPU jobs
-  queue longest; a large share of jobs are killed or fail (the paper's ~30 % failure share,
-  which we do not model: every job here runs to completion). Taken: gang rules per job size
-  (small jobs inside one NVLink domain, big jobs as whole SUs in one block), heavy-tailed run
-  times from minutes to days.
+  queue longest; many jobs end Killed or Failed (not modelled: every job here runs to
+  completion). Taken: gang rules per job size (small jobs inside one NVLink domain, big jobs as
+  whole SUs in one block), heavy-tailed run times from minutes to days.
 * **SenseTime Helios** (Hu et al., "Characterization and Prediction of Deep Learning Workloads
   in Large-Scale GPU Datacenters", SC 2021; trace: github.com/S-Lab-System-Group/HeliosData,
   4 of 8 clusters, >12,000 GPUs, 6 months, 3,362,981 jobs of which 1,580,464 GPU jobs): most GPU
   jobs are small and short while a few large, long jobs hold most of the GPU time (the paper's
-  Figure 4: GPU demand against GPU time); submissions and utilisation follow a 24-hour cycle
-  (its Figure 3). Taken: the class mix below (by count dominated by small 'domain' jobs, by
+  Figure 4, GPU demand against GPU time, as its HeliosArtifact scripts redraw it); submissions
+  and utilisation follow a 24-hour cycle (its Figure 3). Taken: the class mix below (by count dominated by small 'domain' jobs, by
   GPU time by 'block' training), the diurnal submission pattern.
 * **Alibaba PAI** (Weng et al., "MLaaS in the Wild: Workload Analysis and Scheduling in
   Large-Scale Heterogeneous GPU Clusters", NSDI 2022; trace: github.com/alibaba/clusterdata
@@ -35,6 +34,12 @@ fleet here is national (tenants own ~50,000 GPUs in NVL72 racks and 576-GPU SUs)
   where the diurnal/weekly shape comes from; long queueing delays for picky (gang, GPU-type)
   tasks. Taken: an inference class (long-lived, near its users, never paused), SKU-pinned
   large jobs, a weekly cycle. :mod:`topologies.alibaba_trace` reads that trace itself.
+
+What is *not* from the sources: we read the trace repositories' READMEs and the papers'
+abstracts and summaries, not their figures' data, so the only numbers taken from them are the
+trace facts quoted above; the shapes (small/short majority, GPU time in few large jobs, 24-hour
+and weekly cycles, long-lived inference, picky gangs) are theirs, every parameter below is ours.
+Refit :data:`CLASSES` from a trace when one is at hand (:mod:`topologies.alibaba_trace` reads PAI's).
 
 Chosen by us (``est.``): every figure in :data:`CLASSES` (the shares of GPU time per class, the
 size and duration distributions' parameters), the diurnal amplitude (0.5) and peak hour (14:00
