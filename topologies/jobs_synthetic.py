@@ -59,6 +59,7 @@ Complexity: O(jobs + domains) time and memory; deterministic for a seed (numpy's
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -216,6 +217,54 @@ def _size(rng: np.random.Generator, c: JobClass, info: _TenantInfo) -> tuple[int
     return max(16, gpus), None, None, "site"
 
 
+def _warm_start(rng: np.random.Generator, infos: list[_TenantInfo], warm: float) -> list[Job]:
+    """Jobs already running when the stream starts: per tenant, training, serving and medium
+    jobs (in their GPU-time proportions) until ``warm`` x its GPUs, all submitted at t = 0, each
+    with a residual run time uniform in (0, 1] x a drawn duration (est.: a fleet in steady
+    service). They are ordinary jobs to the scheduler (it places them at t = 0).
+    Complexity: O(jobs)."""
+    out: list[Job] = []
+    classes = [c for c in CLASSES if c.gang != "domain"]
+    shares = np.array([c.share for c in classes])
+    for info in infos:
+        target = warm * info.gpus
+        held = 0
+        counts = collections.Counter()
+        tries = 0
+        while held < target and tries < 10_000:
+            tries += 1
+            c = classes[int(rng.choice(len(classes), p=shares / shares.sum()))]
+            if c.gang == "block" and not any(s.max_sus >= 1 for s in info.skus):
+                continue
+            gpus, sku, sites, gang = _size(rng, c, info)
+            if held + gpus > target:
+                continue
+            dur_s = float(_durations_h(rng, c, 1)[0] * HOUR_S) * float(rng.uniform(0.05, 1.0))
+            preemptible = bool(rng.random() < c.preemptible_share)
+            lo, hi = c.checkpoint_s
+            i = counts[c.name]
+            counts[c.name] += 1
+            out.append(
+                Job(
+                    id=f"{info.tenant}-warm-{c.name}-{i:05d}",
+                    tenant=info.tenant,
+                    gpus=gpus,
+                    sku=sku,
+                    arrival_s=0.0,
+                    duration_s=round(max(dur_s, 60.0), 1),
+                    estimate_s=_estimate_s(rng, dur_s),
+                    priority=c.priority,
+                    gang=gang,  # type: ignore[arg-type]
+                    sites=sites,
+                    preemptible=preemptible,
+                    checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
+                    kind=c.kind,  # type: ignore[arg-type]
+                )
+            )
+            held += gpus
+    return out
+
+
 def synthetic_workload(
     fleet: Fleet,
     *,
@@ -223,18 +272,23 @@ def synthetic_workload(
     load: float = 0.95,
     seed: int = 0,
     curtailments: list[Curtailment] | None = None,
+    warm: float = 0.0,
     name: str = "synthetic",
 ) -> Workload:
     """A seeded job stream over ``days`` offering ``load`` x the fleet's GPU-hours.
 
     Inputs: the fleet (tenants, SKUs, SUs, blocks, sites); ``load`` in (0, 3]; the curtailment
-    events to attach. Output: a Workload (jobs sorted by arrival; per-tenant quota = GPUs owned,
+    events to attach; ``warm``: the share of each tenant's GPUs already busy at t = 0 (a fleet
+    in service, not an empty one: jobs submitted at t = 0 with their residual run times, on top
+    of the offered load; see :func:`_warm_start`). Output: a Workload (jobs sorted by arrival; per-tenant quota = GPUs owned,
     weight 1; sharing 'owned'). Every block job fits one of its tenant's blocks and every job
     its tenant's quota, so none is rejected for size. Complexity: O(jobs log jobs + domains)."""
     if not 0 < load <= 3:
         raise ValueError(f"load must be in (0, 3], got {load}")
     if not 0 < days <= 366:
         raise ValueError(f"days must be in (0, 366], got {days}")
+    if not 0 <= warm <= 1:
+        raise ValueError(f"warm must be in [0, 1], got {warm}")
     rng = np.random.default_rng(seed)
     grid_t, grid_cdf = _arrival_density(days)
     infos = _tenant_infos(fleet)
@@ -276,6 +330,8 @@ def synthetic_workload(
                         kind=c.kind,  # type: ignore[arg-type]
                     )
                 )
+    if warm > 0:
+        jobs += _warm_start(rng, infos, warm)
     jobs.sort(key=lambda j: (j.arrival_s, j.id))
     return Workload(
         name=name,
@@ -323,12 +379,25 @@ def korea_curtailments(fleet: Fleet, days: float = 7.0) -> list[Curtailment]:
     return events
 
 
-def korea_week(fleet: Fleet, seed: int = 0, *, load: float = 0.95, days: float = 7.0) -> Workload:
-    """The scheduling benchmark's week: :func:`synthetic_workload` (7 days, load 0.95) with the
-    two curtailment events of :func:`korea_curtailments`. ~36,000 jobs on the Korea fleet."""
+#: est.: the share of the fleet busy when the benchmark week starts (a fleet in service).
+KOREA_WARM = 0.75
+
+
+def korea_week(
+    fleet: Fleet, seed: int = 0, *, load: float = 0.95, days: float = 7.0, warm: float = KOREA_WARM
+) -> Workload:
+    """The scheduling benchmark's week: :func:`synthetic_workload` (7 days, load 0.95, the fleet
+    75 % busy at t = 0) with the two curtailment events of :func:`korea_curtailments`.
+    ~36,000 jobs on the Korea fleet, plus ~300 running at the start."""
     return synthetic_workload(
-        fleet, days=days, load=load, seed=seed, curtailments=korea_curtailments(fleet, days), name="korea-week"
+        fleet,
+        days=days,
+        load=load,
+        seed=seed,
+        curtailments=korea_curtailments(fleet, days),
+        warm=warm,
+        name="korea-week",
     )
 
 
-__all__ = ["CLASSES", "JobClass", "korea_curtailments", "korea_week", "synthetic_workload"]
+__all__ = ["CLASSES", "KOREA_WARM", "JobClass", "korea_curtailments", "korea_week", "synthetic_workload"]
