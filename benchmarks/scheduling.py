@@ -8,7 +8,7 @@ Cases:
 
 * ``korea-week``: the Korea fleet (``--plan``, else ``placer solve korea-2025 --layout
   --deterministic``, ~30 s) with :func:`topologies.jobs_synthetic.korea_week` (~36,000 jobs,
-  load 0.95, a demand-response event on two sites and a line outage on a third). Every scheduler
+  load 1.0, 75 % busy at t = 0, a demand-response event on two sites and a line outage on a third). Every scheduler
   of :data:`solvers.cluster_schedulers.SCHEDULERS` with its default power response, then
   ``easy-blocks`` with each other response of :data:`solvers.cluster_schedulers.RESPONSES`.
 * ``decision-10k``: the same fleet with the week's first jobs submitted at t = 0 (those whose GPUs

@@ -76,7 +76,7 @@ def scaled_fleet(plan: Plan, k: int) -> Fleet:
 
 
 def scaled_week(
-    plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 0.95
+    plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 1.0
 ) -> tuple[Plan, Workload]:
     """The k-times plan and a synthetic stream over it (``days`` days, the benchmark's two
     curtailment events, moved into the window when it is shorter than five days).
