@@ -50,6 +50,7 @@ from placer.cluster_schedule import (
     SitePower,
     TenantShare,
 )
+from placer.cluster_stats import SECONDS_PER_HOUR, percentile
 from placer.errors import InputError
 from placer.fleet import Fleet
 from placer.workload import Job, Workload, allowance_steps
@@ -203,13 +204,12 @@ def simulate(
     t_first = jobs[order[0]].arrival_s if jobs else 0.0
     acc = {"held": 0.0, "frag": 0.0, "pause": 0.0}
     acc_tenant = np.zeros(len(fleet.tenants))
-    acc_site = np.zeros(n_sites)
-    peak_site = np.zeros(n_sites)
-    least_head = np.full(n_sites, math.inf)
+    site_log: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # (from, to, draw, allowance)
     peak_tenant = np.zeros(len(fleet.tenants), dtype=np.int64)
-    cur = {"t": t_first, "held": 0, "frag": 0.0}
+    cur = {"t": 0.0, "held": 0, "frag": 0.0}
     cur_tenant = np.zeros(len(fleet.tenants))
     cur_draw = ix.site_draw_mw(free, cap_gpus)
+    cur_allow = allow_now.copy()
     big = fleet.gpus.astype(np.int64)
 
     def refresh(t: float) -> None:
@@ -220,7 +220,7 @@ def simulate(
             acc["held"] += cur["held"] * dt
             acc["frag"] += cur["frag"] * dt
             acc_tenant[:] += cur_tenant * dt
-            acc_site[:] += cur_draw * dt
+            site_log.append((cur["t"], t, cur_draw, cur_allow.copy()))
             cur["t"] = t
         cur_draw = ix.site_draw_mw(free, cap_gpus)
         part = (free > 0) & (free < big)
@@ -229,8 +229,7 @@ def simulate(
         for i, tn in enumerate(fleet.tenants):
             cur_tenant[i] = held_by_tenant[tn]
         np.maximum(peak_tenant, cur_tenant.astype(np.int64), out=peak_tenant)
-        np.maximum(peak_site, cur_draw, out=peak_site)
-        np.minimum(least_head, allow_now - cur_draw, out=least_head)
+        cur_allow[:] = allow_now
 
     def open_segment(lv: _Live, t: float, cap: float, speed: float, resumed: bool) -> None:
         lv.open = (t, cap, speed, resumed, lv.last_alloc)
@@ -447,8 +446,10 @@ def simulate(
     # -- the event loop ----------------------------------------------------------------------
     next_arrival = 0
     t = 0.0
-    refresh(t_first)
+    refresh(0.0)
     while True:
+        if next_arrival >= len(arrivals) and not queue and not running:
+            break  # every job is done or rejected: later allowance changes do not matter
         cands = []
         if next_arrival < len(arrivals):
             cands.append(_tick(arrivals[next_arrival].job.arrival_s, interval_s))
@@ -517,8 +518,8 @@ def simulate(
     # what is still running stops at t_stop; what is queued never started
     last_end = t_first
     for lv in live.values():
-        if lv.end_s is not None:
-            last_end = max(last_end, lv.end_s)
+        if lv.segments:
+            last_end = max(last_end, lv.segments[-1].end_s)
     if running:
         last_end = max(last_end, t_stop)
     refresh(max(last_end, cur["t"]))
@@ -549,9 +550,7 @@ def simulate(
         allow,
         acc,
         acc_tenant,
-        acc_site,
-        peak_site,
-        least_head,
+        site_log,
         peak_tenant,
         t_first,
         last_end,
@@ -576,9 +575,7 @@ def _assemble(
     allow,
     acc,
     acc_tenant,
-    acc_site,
-    peak_site,
-    least_head,
+    site_log,
     peak_tenant,
     t_first,
     last_end,
@@ -607,17 +604,19 @@ def _assemble(
         for s in segs:
             g = sum(n for _, n in s.allocation)
             capped_gs += g * (1.0 - s.speed) * (s.end_s - s.start_s)
-            if s.resumed:
+            if s.resumed and prev is not None:
                 paused_gs += g * j.checkpoint_s
-                if prev is not None:
+                gap = s.start_s - prev.end_s
+                if gap > 0:
                     pauses += 1
-                    paused_gs += sum(n for _, n in prev.allocation) * (s.start_s - prev.end_s)
-                    if s.allocation != prev.allocation:
-                        migrations += 1
+                    paused_gs += sum(n for _, n in prev.allocation) * gap
+                if sorted(s.allocation) != sorted(prev.allocation):
+                    migrations += 1
             prev = s
-        if lv.state == "unfinished" and segs and live_paused(lv):
+        horizon = workload.horizon_s
+        if lv.state == "unfinished" and segs and horizon is not None and segs[-1].end_s < horizon - 1e-9:
             pauses += 1
-            paused_gs += sum(n for _, n in segs[-1].allocation) * max(0.0, last_end - segs[-1].end_s)
+            paused_gs += sum(n for _, n in segs[-1].allocation) * (horizon - segs[-1].end_s)
         records.append(
             JobRecord(
                 id=j.id,
@@ -633,7 +632,7 @@ def _assemble(
         return float(np.mean(x)) if x else 0.0
 
     def p99(x: list[float]) -> float:
-        return float(np.percentile(x, 99)) if x else 0.0
+        return percentile(x, 99)
 
     total = fleet.total_gpus
     n = len(arrivals)
@@ -650,31 +649,35 @@ def _assemble(
         makespan_s=makespan,
         utilisation=acc["held"] / (total * makespan) if makespan > 0 else 0.0,
         fragmentation=acc["frag"] / (total * makespan) if makespan > 0 else 0.0,
-        gpu_hours_lost_to_power=(capped_gs + paused_gs) / 3600.0,
-        gpu_hours_capped=capped_gs / 3600.0,
-        gpu_hours_paused=paused_gs / 3600.0,
+        gpu_hours_lost_to_power=(capped_gs + paused_gs) / SECONDS_PER_HOUR,
+        gpu_hours_capped=capped_gs / SECONDS_PER_HOUR,
+        gpu_hours_paused=paused_gs / SECONDS_PER_HOUR,
         migrations=migrations,
         pauses=pauses,
     )
-    tenants = [
-        TenantShare(
-            tenant=tn,
-            quota_gpus=int(quota[tn]),
-            weight=float(weight[tn]),
-            mean_gpus_held=float(acc_tenant[i] / makespan) if makespan > 0 else 0.0,
-            peak_gpus_held=int(peak_tenant[i]),
-            share_of_quota=float(acc_tenant[i] / makespan / quota[tn]) if makespan > 0 and quota[tn] > 0 else 0.0,
-            gpu_hours=float(acc_tenant[i] / 3600.0),
+    tenants = []
+    for tn in sorted(set(fleet.tenants) | set(quota)):
+        i = ix.tenant_of.get(tn)
+        held_s = float(acc_tenant[i]) if i is not None else 0.0
+        tenants.append(
+            TenantShare(
+                tenant=tn,
+                quota_gpus=int(quota[tn]),
+                weight=float(weight.get(tn, 1.0)),
+                mean_gpus_held=held_s / makespan if makespan > 0 else 0.0,
+                peak_gpus_held=int(peak_tenant[i]) if i is not None else 0,
+                share_of_quota=held_s / makespan / quota[tn] if makespan > 0 and quota[tn] > 0 else 0.0,
+                gpu_hours=held_s / SECONDS_PER_HOUR,
+            )
         )
-        for i, tn in enumerate(fleet.tenants)
-    ]
+    peak, least, energy = _site_figures(site_log, last_end, len(fleet.sites))
     sites = [
         SitePower(
             site=s,
             base_mw=float(fleet.base_mw[i]),
-            peak_mw=float(peak_site[i]),
-            least_headroom_mw=float(least_head[i]),
-            energy_mwh=float(acc_site[i] / 3600.0),
+            peak_mw=float(peak[i]),
+            least_headroom_mw=float(least[i]),
+            energy_mwh=float(energy[i] / SECONDS_PER_HOUR),
         )
         for i, s in enumerate(fleet.sites)
     ]
@@ -682,7 +685,7 @@ def _assemble(
     decisions = DecisionTimes(
         events=len(decision_s),
         mean_s=float(np.mean(ds)),
-        p99_s=float(np.percentile(ds, 99)),
+        p99_s=percentile(ds, 99),
         max_s=float(np.max(ds)),
         total_s=float(np.sum(ds)),
     )
@@ -707,9 +710,23 @@ def _assemble(
     )
 
 
-def live_paused(lv: _Live) -> bool:
-    """An unfinished job that ran and was left paused (queued again) at the end."""
-    return lv.open is None and lv.reason.startswith("paused")
+def _site_figures(log: list, last_end: float, n_sites: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peak draw, least headroom and energy (MW s) per site over the window [0, last_end)."""
+    peak = np.zeros(n_sites)
+    least = np.full(n_sites, math.inf)
+    energy = np.zeros(n_sites)
+    for t0, t1, draw, allow in log:
+        t1 = min(t1, last_end)
+        if t1 <= t0:
+            continue
+        np.maximum(peak, draw, out=peak)
+        np.minimum(least, allow - draw, out=least)
+        energy += draw * (t1 - t0)
+    if not np.isfinite(least).all() and log:
+        t0, _, draw, allow = log[0]
+        least = np.where(np.isfinite(least), least, allow - draw)
+        peak = np.where(np.isfinite(least), np.maximum(peak, draw), peak)
+    return peak, least, energy
 
 
 __all__ = ["simulate"]
