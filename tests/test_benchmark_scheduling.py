@@ -68,11 +68,6 @@ def test_decision_case_queues_its_jobs(suite):
         assert r["unfinished"] > 0  # the 2-hour horizon stops it
 
 
-@pytest.mark.xfail(
-    reason="the simulator's reported p99 and least_headroom_mw differ from the checker's recomputation "
-    "(REPORTED_MISMATCH, helpers sim/check); remove this mark once they agree",
-    strict=False,
-)
 def test_every_schedule_verifies_but_for_expected_block_findings(suite):
     code, doc, _ = suite
     assert all(not r["unexpected_violations"] for r in doc["records"]), [r["violations_first"] for r in doc["records"]]
