@@ -7,7 +7,7 @@ decision time with 10,000 queued jobs, and the 10x fleet; every schedule verifie
 Cases:
 
 * ``korea-week``: the Korea fleet (``--plan``, else ``placer solve korea-2025 --layout
-  --deterministic``, ~30 s) with :func:`topologies.jobs_synthetic.korea_week` (~36,000 jobs,
+  --deterministic``, ~30 s) with :func:`topologies.jobs_synthetic.korea_week` (~39,000 jobs,
   load 1.0, 75 % busy at t = 0, a demand-response event on two sites and a line outage on a third). Every scheduler
   of :data:`solvers.cluster_schedulers.SCHEDULERS` with its default power response, then
   ``easy-blocks`` with each other response of :data:`solvers.cluster_schedulers.RESPONSES`.
@@ -16,7 +16,7 @@ Cases:
   ``--queued`` jobs waiting (recorded: events with at least that many, their times): the decision
   time per event at Korea scale (the issue's target: <= 1 s with 260,000 GPUs and 10,000 queued).
 * ``fleet-10x``: the plan's sites replicated 10 times (:func:`topologies.fleet_scale.scale_plan`,
-  2.6 M GPUs) with ``--scale-days`` (default 1: a week would be ~360,000 jobs) of the same
+  2.6 M GPUs) with ``--scale-days`` (default 1: a week would be ~390,000 jobs) of the same
   stream; every scheduler with its default response.
 
 Each (case, scheduler, response) runs in a fresh subprocess (``python -m benchmarks.scheduling
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "suite_wall_s": time.perf_counter() - t_all,
         "notes": [
             f"fleet-10x plays {args.scale_days:g} day(s) of the stream on the {args.scale}x fleet (a week would be "
-            f"~{36_000 * args.scale:,} jobs)",
+            f"~{39_000 * args.scale:,} jobs)",
             f"decision-10k: the week's first jobs submitted at t=0 (those filling the fleet + {args.queued:,}), "
             f"{DECISION_HORIZON_S / 3600:g} h horizon; 'events >= N queued' are events with >= {args.queued:,} waiting",
             "JCT / easy-blocks: each run's mean JCT over easy-blocks' (default response) in the same case",

@@ -11,7 +11,7 @@ schedule cannot be checked against the original fleet by mistake.
 
 :func:`scaled_week` is the benchmark's 10x workload: the synthetic stream
 (:func:`topologies.jobs_synthetic.korea_week`) over the scaled fleet, for fewer days when a
-week is too long to simulate (the job count grows with the fleet: ~36,000 x k per week).
+week is too long to simulate (the job count grows with the fleet: ~39,000 x k per week).
 
 Complexity: O(k x (racks + assignments + sites)).
 """
