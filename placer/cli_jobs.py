@@ -78,11 +78,14 @@ def synth(
         atomic_write_text(plan_out, laid.model_dump_json(indent=2) + "\n")
         out.print(f"scaled plan (x{scale}, {fleet.total_gpus:,} GPUs) -> {plan_out}")
     dump_model(wl, output)
-    gpu_h = sum(j.gpus * j.duration_s for j in wl.jobs) / 3600.0
+    warm_jobs = [j for j in wl.jobs if "-warm-" in j.id]
+    gpu_h = sum(j.gpus * j.duration_s for j in wl.jobs if "-warm-" not in j.id) / 3600.0
+    warm_gpus = sum(j.gpus for j in warm_jobs)
     out.print(
         f"{len(wl.jobs):,} jobs over {days:g} days for {len(wl.tenants)} tenants on {fleet.total_gpus:,} GPUs: "
-        f"{gpu_h:,.0f} GPU-hours offered (load {gpu_h / (fleet.total_gpus * days * 24):.2f}), "
-        f"{len(wl.power.curtailments)} curtailment events -> {output}"
+        f"{gpu_h:,.0f} GPU-hours offered by the stream (load {gpu_h / (fleet.total_gpus * days * 24):.2f}), "
+        f"{len(warm_jobs)} running at t=0 on {warm_gpus:,} GPUs, {len(wl.power.curtailments)} curtailment events "
+        f"-> {output}"
     )
 
 
