@@ -40,7 +40,6 @@ from solvers.cluster_engine import (
     Decision,
     PowerResponse,
     QueuedJob,
-    RunningJob,
     SchedulerCapabilities,
     Start,
 )
@@ -259,50 +258,80 @@ class QueueScheduler(ClusterScheduler):
             pool.take((doms[keep], g[keep]))
 
     def _reserve(self, state: ClusterState, ix: FleetIndex, ledger: Ledger, q: QueuedJob, s: Shape) -> Reservation:
-        """The head's reservation: release running jobs in the order of their estimated ends
-        until the head fits (GPUs, quota, power at cap 1.0); no shadow (inf, nothing reserved)
-        if it never fits."""
+        """The head's reservation: the fewest running jobs, released in the order of their
+        estimated ends, after which the head fits (GPUs under its gang rule, quota, power at
+        cap 1.0); no shadow (inf, nothing reserved) if it never fits.
+
+        Fitting is monotone in the released prefix (more free GPUs, less draw, less held), so
+        the prefix is found by bisection: O(log running) placements on a pool rebuilt by one
+        bincount each, O(running) to sort the ends."""
         now = state.now_s
-        ends: list[tuple[float, str, RunningJob]] = []
-        for r in state.running.values():
-            left = self.est_left_s(r.job.estimate, r.job.duration_s, r.remaining_at(now))
-            ends.append((now + left / r.speed, r.job.id, r))
-        ends.sort(key=lambda e: (e[0], e[1]))
-        pool = ledger.pool.copy()
-        draw = ledger.draw.copy()
         tenant = q.job.tenant
-        held = ledger.held.get(tenant, 0)
         quota = ledger.quota.get(tenant, 0)
-        mask = np.zeros(ix.dom_gpus.shape[0], dtype=bool)
-        mask[ix.eligible_domains(s.key)] = True
-        elig_free = int(pool.free[mask].sum())
-        for t_end, _, r in ends:
-            jp = self._power.get(ix, r)
-            pool.give((jp.doms, jp.gpus))
-            draw -= jp.draw(r.cap)
-            if r.job.tenant == tenant:
-                held -= int(jp.gpus.sum())
-            elig_free += int(jp.gpus[mask[jp.doms]].sum())
-            if elig_free < s.gpus or held + s.gpus > quota:
-                continue
-            alloc = find(pool, s, blocks=self.blocks, fit=self.fit)
+        none = Reservation(math.inf, ledger.pool, quota - ledger.held.get(tenant, 0), np.full(ix.n_sites, np.inf))
+        if not state.running:
+            return none
+        rs = list(state.running.values())  # in start order: the tie-break of equal ends
+        since = np.fromiter((r.since_s for r in rs), np.float64, len(rs))
+        rem = np.fromiter((r.remaining_s for r in rs), np.float64, len(rs))
+        speed = np.fromiter((r.speed for r in rs), np.float64, len(rs))
+        cap = np.fromiter((r.cap for r in rs), np.float64, len(rs))
+        slack = np.fromiter((r.job.estimate - r.job.duration_s for r in rs), np.float64, len(rs))
+        # work left by the estimate: estimate - work done = slack + the true work left now
+        left = np.maximum(0.0, slack + np.maximum(0.0, rem - (now - since) * speed))
+        end_s = now + left / speed
+        order = np.argsort(end_s, kind="stable")
+        jps = [self._power.get(ix, rs[i]) for i in order]
+        doms_all = np.concatenate([jp.doms for jp in jps])
+        gpus_all = np.concatenate([jp.gpus for jp in jps])
+        bounds = np.cumsum([jp.doms.shape[0] for jp in jps])
+        full = np.stack([jp.full for jp in jps])
+        idle = np.stack([jp.idle for jp in jps])
+        draw_cum = np.cumsum(cap[order][:, None] * full - idle, axis=0)
+        mine = np.fromiter((rs[i].job.tenant == tenant for i in order), bool, len(rs))
+        held_cum = np.cumsum(np.where(mine, [jp.held for jp in jps], 0))
+        ends = end_s[order]
+        held0 = ledger.held.get(tenant, 0)
+        n_dom = ix.dom_gpus.shape[0]
+
+        def probe(k: int):
+            held = held0 - int(held_cum[k - 1])
+            if held + s.gpus > quota:
+                return None
+            b = int(bounds[k - 1])
+            free = ledger.pool.free + np.bincount(doms_all[:b], weights=gpus_all[:b], minlength=n_dom).astype(np.int64)
+            alloc = find(FreePool(ix, free), s, blocks=self.blocks, fit=self.fit)
             if alloc is None:
-                continue
+                return None
+            held_h = int(alloc[1].sum())
+            if held + held_h > quota:
+                return None
+            draw = ledger.draw - draw_cum[k - 1]
             rise = ix.delta_mw(alloc, 1.0)
             touched = rise > 0
             if not np.all(draw[touched] + rise[touched] <= ledger.allow[touched] + TOL_MW):
-                continue
-            held_h = int(alloc[1].sum())
-            if held + held_h > quota:
-                continue
-            outside = ledger.pool.copy()
-            outside.free[alloc[0]] = 0
-            outside.su_free = np.bincount(ix.dom_su, weights=outside.free, minlength=ix.n_sus).astype(np.int64)
-            spare_mw = ledger.allow - (draw + rise)
-            # a site the head does not touch bounds a backfill job only by its allowance now
-            spare_mw[~touched] = np.inf
-            return Reservation(t_end, outside, quota - held - held_h, spare_mw)
-        return Reservation(math.inf, ledger.pool, quota, np.full(ix.n_sites, np.inf))
+                return None
+            return alloc, rise, draw, quota - held - held_h
+
+        lo, hi = 1, len(rs)
+        got = probe(hi)
+        if got is None:
+            return none
+        while lo < hi:
+            mid = (lo + hi) // 2
+            at = probe(mid)
+            if at is None:
+                lo = mid + 1
+            else:
+                hi, got = mid, at
+        alloc, rise, draw, spare_quota = got
+        outside = ledger.pool.copy()
+        outside.free[alloc[0]] = 0
+        outside.su_free = np.bincount(ix.dom_su, weights=outside.free, minlength=ix.n_sus).astype(np.int64)
+        spare_mw = ledger.allow - (draw + rise)
+        # a site the head does not touch bounds a backfill job only by its allowance now
+        spare_mw[~(rise > 0)] = np.inf
+        return Reservation(float(ends[hi - 1]), outside, spare_quota, spare_mw)
 
 
 def fifo_factory(name: str, *, backfill: bool, blocks: bool):

@@ -33,12 +33,13 @@ def state_index(state: ClusterState) -> FleetIndex:
 class JobPower:
     """A running job's per-site draw figures (cached per job and allocation by the callers)."""
 
-    __slots__ = ("alloc_obj", "doms", "gpus", "full", "idle", "sku", "sites")
+    __slots__ = ("alloc_obj", "doms", "full", "gpus", "held", "idle", "sites", "sku")
 
     def __init__(self, ix: FleetIndex, r: RunningJob):
         self.alloc_obj = r.allocation
         a = np.asarray(r.allocation, dtype=np.int64).reshape(-1, 2)
         self.doms, self.gpus = a[:, 0].copy(), a[:, 1].copy()
+        self.held = int(self.gpus.sum())
         self.full, self.idle = ix.full_and_idle_mw((self.doms, self.gpus))
         self.sku = int(ix.dom_sku[self.doms[0]])
         self.sites = np.flatnonzero(self.full > 0)

@@ -135,6 +135,10 @@ def _check_power_input(fleet: Fleet, workload: Workload, ix: FleetIndex, file: s
         low(mw, s, i, f"power.curtailments[{n}]", "the curtailed allowance")
 
 
+def _order(q: QueuedJob) -> int:
+    return q.order
+
+
 def _tick(t: float, interval_s: float) -> float:
     return math.ceil(t / interval_s - 1e-9) * interval_s
 
@@ -189,7 +193,8 @@ def simulate(
     free = ix.dom_gpus.copy()
     cap_gpus = np.zeros(fleet.domains, dtype=np.float64)
     held_by_tenant = {t: 0 for t in fleet.tenants}
-    queue: list[QueuedJob] = []
+    queue: list[QueuedJob] = []  # in FIFO order (QueuedJob.order)
+    queued: dict[str, QueuedJob] = {}
     running: dict[str, RunningJob] = {}
     heap: list[tuple[float, int, str, int]] = []
     allow_now = np.array([a[0][1] for a in allow], dtype=np.float64)
@@ -290,7 +295,8 @@ def simulate(
         release(lv, r.cap)
         lv.state = "queued"
         q = QueuedJob(job=r.job, remaining_s=r.remaining_at(t) + r.job.checkpoint_s, paused=True, order=lv.order)
-        bisect.insort(queue, q, key=lambda x: x.order)
+        bisect.insort(queue, q, key=_order)
+        queued[jid] = q
 
     def apply_cap(jid: str, cap: float, t: float) -> None:
         r = running.get(jid)
@@ -350,14 +356,21 @@ def simulate(
                 f"above its quota of {quota.get(j.tenant, 0)}"
             )
 
-    def apply_start(st: Any, t: float, qmap: dict[str, QueuedJob]) -> None:
-        q = qmap.pop(st.job_id, None)
+    def unqueue(q: QueuedJob) -> None:
+        del queued[q.job.id]
+        i = bisect.bisect_left(queue, q.order, key=_order)
+        assert queue[i] is q
+        del queue[i]
+
+    def apply_start(st: Any, t: float) -> None:
+        q = queued.get(st.job_id)
         if q is None:
             raise SchedulerBug(f"start of job '{st.job_id}', which is not queued")
         lv = live[st.job_id]
         a = np.asarray(st.allocation, dtype=np.int64).reshape(-1, 2)
         doms, gpus = a[:, 0].copy(), a[:, 1].copy()
         check_start(lv, doms, gpus)
+        unqueue(q)
         lv.doms, lv.gpus, lv.held = doms, gpus, int(gpus.sum())
         speed = speed_of(lv, st.cap)
         free[doms] -= gpus
@@ -408,22 +421,19 @@ def simulate(
             apply_pause(jid, t)
         for jid, c in sorted(dec.caps.items()):
             apply_cap(jid, float(c), t)
-        qmap = {q.job.id: q for q in queue}
         started = set()
         for st in dec.starts:
-            apply_start(st, t, qmap)
+            apply_start(st, t)
             started.add(st.job_id)
         rejected = set()
         for jid, why in dec.rejects.items():
-            if jid not in qmap or jid in started:
+            if jid not in queued:
                 raise SchedulerBug(f"reject of job '{jid}', which is not queued")
             lv = live[jid]
             lv.state, lv.reason = "rejected", why or "rejected by the scheduler"
             rejected.add(jid)
-            qmap.pop(jid)
+            unqueue(queued[jid])
             n_rejected += 1
-        if started or rejected:
-            queue[:] = [q for q in queue if q.job.id not in started and q.job.id not in rejected]
         refresh(t)
         over = np.flatnonzero((cur_draw > allow_now + TOL_MW) & (cur_draw > before + TOL_MW))
         if over.size:
@@ -468,7 +478,9 @@ def simulate(
         while next_arrival < len(arrivals) and arrivals[next_arrival].job.arrival_s <= t:
             lv = arrivals[next_arrival]
             lv.state = "queued"
-            queue.append(QueuedJob(job=lv.job, remaining_s=lv.job.duration_s, order=lv.order))
+            q = QueuedJob(job=lv.job, remaining_s=lv.job.duration_s, order=lv.order)
+            queue.append(q)
+            queued[lv.job.id] = q
             next_arrival += 1
         while allow_ptr < len(allow_times) and allow_times[allow_ptr] <= t:
             allow_ptr += 1
