@@ -217,20 +217,37 @@ def simulate(
     cur_allow = allow_now.copy()
     big = fleet.gpus.astype(np.int64)
 
-    def refresh(t: float) -> None:
-        """Integrate the current levels up to t, then re-read them from the fleet's state."""
+    frag_d = np.zeros(fleet.domains)  # each domain's part of the current levels
+    draw_d = np.zeros(fleet.domains)
+    dirty: list[np.ndarray] = []  # domains changed since the levels were last read
+
+    def refresh(t: float, exact: bool = True) -> None:
+        """Integrate the current levels up to t, then re-read them from the fleet's state: all of
+        it (O(domains)) when ``exact``, else only the domains changed since (a completion)."""
         nonlocal cur_draw
         dt = t - cur["t"]
         if dt > 0:
             acc["held"] += cur["held"] * dt
             acc["frag"] += cur["frag"] * dt
             acc_tenant[:] += cur_tenant * dt
-            site_log.append((cur["t"], t, cur_draw, cur_allow.copy()))
+            site_log.append((cur["t"], t, cur_draw.copy(), cur_allow.copy()))
             cur["t"] = t
-        cur_draw = ix.site_draw_mw(free, cap_gpus)
-        part = (free > 0) & (free < big)
-        cur["frag"] = float(free[part].sum())
-        cur["held"] = int(big.sum() - free.sum())
+        if exact:
+            draw_d[:] = ix.mw_per_gpu * (cap_gpus + free * ix.dom_idle)
+            frag_d[:] = np.where((free > 0) & (free < big), free, 0)
+            cur_draw = np.bincount(ix.dom_site, weights=draw_d, minlength=n_sites)
+            cur["frag"] = float(frag_d.sum())
+        elif dirty:
+            d = np.unique(np.concatenate(dirty))
+            new_draw = ix.mw_per_gpu[d] * (cap_gpus[d] + free[d] * ix.dom_idle[d])
+            cur_draw = cur_draw + np.bincount(ix.dom_site[d], weights=new_draw - draw_d[d], minlength=n_sites)
+            draw_d[d] = new_draw
+            f = free[d]
+            new_frag = np.where((f > 0) & (f < big[d]), f, 0)
+            cur["frag"] += float((new_frag - frag_d[d]).sum())
+            frag_d[d] = new_frag
+        dirty.clear()
+        cur["held"] = sum(held_by_tenant.values())
         for i, tn in enumerate(fleet.tenants):
             cur_tenant[i] = held_by_tenant[tn]
         np.maximum(peak_tenant, cur_tenant.astype(np.int64), out=peak_tenant)
@@ -257,6 +274,7 @@ def simulate(
         return float(tbl.speeds[hit[0]])
 
     def release(lv: _Live, cap: float) -> None:
+        dirty.append(lv.doms)
         free[lv.doms] += lv.gpus
         cap_gpus[lv.doms] -= lv.gpus * cap
         held_by_tenant[lv.job.tenant] -= lv.held
@@ -279,7 +297,7 @@ def simulate(
             release(lv, r.cap)
             lv.state, lv.end_s = "completed", tf
             n_completed += 1
-            refresh(tf)
+            refresh(tf, exact=False)
 
     # -- applying a decision -------------------------------------------------------------------
     def apply_pause(jid: str, t: float) -> None:
