@@ -40,6 +40,7 @@ from solvers.cluster_engine import (
     Decision,
     PowerResponse,
     QueuedJob,
+    RunningJob,
     SchedulerCapabilities,
     Start,
 )
@@ -81,6 +82,109 @@ class Reservation:
     spare_mw: np.ndarray
 
 
+class RunTable:
+    """The running jobs as arrays, kept across events so a reservation costs numpy, not a
+    Python pass per job: per slot the estimated end (absolute: ``since + (estimate - duration
+    + remaining) / speed``, fixed until the job's segment changes), GPUs held, tenant, cap and
+    per-site full/idle MW; and flat ``(domain, GPUs, slot)`` entries of every allocation.
+
+    :meth:`sync` does one cheap pass over ``state.running`` (identity and segment start), then
+    touches only the jobs that started, ended or changed segment. O(running) per event, O(changed
+    x allocation) to update."""
+
+    def __init__(self, ix: FleetIndex, cache: PowerCache):
+        self.ix, self.cache = ix, cache
+        self.slot: dict[str, int] = {}
+        self.obj: list[RunningJob | None] = []
+        self.since: list[float] = []
+        n = 64
+        self.end_abs = np.zeros(n)
+        self.cap = np.zeros(n)
+        self.held = np.zeros(n, dtype=np.int64)
+        self.tenant = np.full(n, -1, dtype=np.int64)
+        self.alive = np.zeros(n, dtype=bool)
+        self.full = np.zeros((n, ix.n_sites))
+        self.idle = np.zeros((n, ix.n_sites))
+        self.spare: list[int] = []  # slots free to reuse (their flat entries are gone)
+        self.pending: list[int] = []  # dropped slots whose flat entries are still there
+        self.flat_doms = np.zeros(0, dtype=np.int64)
+        self.flat_gpus = np.zeros(0, dtype=np.int64)
+        self.flat_slot = np.zeros(0, dtype=np.int64)
+        self.dead = 0
+
+    def _grow(self) -> None:
+        n = self.end_abs.shape[0]
+        for name in ("end_abs", "cap", "held", "tenant", "alive", "full", "idle"):
+            a = getattr(self, name)
+            b = np.zeros((2 * n, *a.shape[1:]), dtype=a.dtype)
+            if name == "tenant":
+                b[:] = -1
+            b[:n] = a
+            setattr(self, name, b)
+
+    def _drop(self, jid: str) -> None:
+        k = self.slot.pop(jid)
+        self.alive[k] = False
+        self.obj[k] = None
+        self.dead += 1
+        self.pending.append(k)
+
+    def sync(self, running: dict[str, RunningJob]) -> None:
+        ix = self.ix
+        for jid in sorted(self.slot.keys() - running.keys()):
+            self._drop(jid)
+        added: list[tuple[int, RunningJob]] = []
+        changed: list[tuple[int, RunningJob]] = []
+        for jid, r in running.items():
+            k = self.slot.get(jid)
+            if k is not None and self.obj[k] is r:
+                if self.since[k] != r.since_s:
+                    changed.append((k, r))
+                continue
+            if k is not None:  # a new run of the same job (paused and restarted): a new allocation
+                self._drop(jid)
+            if self.spare:
+                k = self.spare.pop()
+            else:
+                k = len(self.obj)
+                self.obj.append(None)
+                self.since.append(0.0)
+                if k >= self.end_abs.shape[0]:
+                    self._grow()
+            self.slot[jid] = k
+            self.obj[k] = r
+            added.append((k, r))
+        for k, r in added + changed:
+            self.since[k] = r.since_s
+            self.end_abs[k] = r.since_s + (r.job.estimate - r.job.duration_s + r.remaining_s) / r.speed
+            self.cap[k] = r.cap
+        if added:
+            for k, r in added:
+                jp = self.cache.get(ix, r)
+                self.alive[k] = True
+                self.held[k] = jp.held
+                self.tenant[k] = ix.tenant_of.get(r.job.tenant, -1)
+                self.full[k] = jp.full
+                self.idle[k] = jp.idle
+            jps = [self.cache.get(ix, r) for _, r in added]
+            self.flat_doms = np.concatenate([self.flat_doms, *[jp.doms for jp in jps]])
+            self.flat_gpus = np.concatenate([self.flat_gpus, *[jp.gpus for jp in jps]])
+            self.flat_slot = np.concatenate(
+                [
+                    self.flat_slot,
+                    *[np.full(jp.doms.shape[0], k, dtype=np.int64) for (k, _), jp in zip(added, jps, strict=True)],
+                ]
+            )
+        if self.dead * 2 > len(self.slot) + 16:
+            keep = self.alive[self.flat_slot]
+            self.flat_doms = self.flat_doms[keep]
+            self.flat_gpus = self.flat_gpus[keep]
+            self.flat_slot = self.flat_slot[keep]
+            self.dead = 0
+            self.spare.extend(sorted(self.pending, reverse=True))
+            self.pending.clear()
+
+
 class QueueScheduler(ClusterScheduler):
     """FIFO order with optional EASY backfilling; subclasses choose the placement fit."""
 
@@ -112,6 +216,7 @@ class QueueScheduler(ClusterScheduler):
         self._shapes: dict[str, Shape | str] = {}
         self._seen_order = -1
         self._power = PowerCache()
+        self._table: RunTable | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def shape(self, ix: FleetIndex, q: QueuedJob, sharing: str) -> Shape | str:
@@ -264,33 +369,27 @@ class QueueScheduler(ClusterScheduler):
 
         Fitting is monotone in the released prefix (more free GPUs, less draw, less held), so
         the prefix is found by bisection: O(log running) placements on a pool rebuilt by one
-        bincount each, O(running) to sort the ends."""
+        bincount each; the running jobs' figures come from the :class:`RunTable` kept across
+        events (O(running) numpy to sort their ends)."""
         now = state.now_s
         tenant = q.job.tenant
         quota = ledger.quota.get(tenant, 0)
         none = Reservation(math.inf, ledger.pool, quota - ledger.held.get(tenant, 0), np.full(ix.n_sites, np.inf))
         if not state.running:
             return none
-        rs = list(state.running.values())  # in start order: the tie-break of equal ends
-        since = np.fromiter((r.since_s for r in rs), np.float64, len(rs))
-        rem = np.fromiter((r.remaining_s for r in rs), np.float64, len(rs))
-        speed = np.fromiter((r.speed for r in rs), np.float64, len(rs))
-        cap = np.fromiter((r.cap for r in rs), np.float64, len(rs))
-        slack = np.fromiter((r.job.estimate - r.job.duration_s for r in rs), np.float64, len(rs))
-        # work left by the estimate: estimate - work done = slack + the true work left now
-        left = np.maximum(0.0, slack + np.maximum(0.0, rem - (now - since) * speed))
-        end_s = now + left / speed
-        order = np.argsort(end_s, kind="stable")
-        jps = [self._power.get(ix, rs[i]) for i in order]
-        doms_all = np.concatenate([jp.doms for jp in jps])
-        gpus_all = np.concatenate([jp.gpus for jp in jps])
-        bounds = np.cumsum([jp.doms.shape[0] for jp in jps])
-        full = np.stack([jp.full for jp in jps])
-        idle = np.stack([jp.idle for jp in jps])
-        draw_cum = np.cumsum(cap[order][:, None] * full - idle, axis=0)
-        mine = np.fromiter((rs[i].job.tenant == tenant for i in order), bool, len(rs))
-        held_cum = np.cumsum(np.where(mine, [jp.held for jp in jps], 0))
-        ends = end_s[order]
+        if self._table is None or self._table.ix is not ix:
+            self._table = RunTable(ix, self._power)
+        tb = self._table
+        tb.sync(state.running)
+        alive = np.flatnonzero(tb.alive[: len(tb.obj)])  # by slot: the tie-break of equal ends
+        order = alive[np.argsort(np.maximum(now, tb.end_abs[alive]), kind="stable")]
+        ends = np.maximum(now, tb.end_abs[order])
+        rank = np.full(len(tb.obj), len(tb.obj) + 1, dtype=np.int64)
+        rank[order] = np.arange(order.shape[0])
+        flat_rank = rank[tb.flat_slot]
+        draw_cum = np.cumsum(tb.cap[order][:, None] * tb.full[order] - tb.idle[order], axis=0)
+        t_idx = ix.tenant_of.get(tenant, -2)
+        held_cum = np.cumsum(np.where(tb.tenant[order] == t_idx, tb.held[order], 0))
         held0 = ledger.held.get(tenant, 0)
         n_dom = ix.dom_gpus.shape[0]
 
@@ -298,8 +397,10 @@ class QueueScheduler(ClusterScheduler):
             held = held0 - int(held_cum[k - 1])
             if held + s.gpus > quota:
                 return None
-            b = int(bounds[k - 1])
-            free = ledger.pool.free + np.bincount(doms_all[:b], weights=gpus_all[:b], minlength=n_dom).astype(np.int64)
+            m = flat_rank < k
+            free = ledger.pool.free + np.bincount(tb.flat_doms[m], weights=tb.flat_gpus[m], minlength=n_dom).astype(
+                np.int64
+            )
             alloc = find(FreePool(ix, free), s, blocks=self.blocks, fit=self.fit)
             if alloc is None:
                 return None
@@ -313,7 +414,7 @@ class QueueScheduler(ClusterScheduler):
                 return None
             return alloc, rise, draw, quota - held - held_h
 
-        lo, hi = 1, len(rs)
+        lo, hi = 1, int(order.shape[0])
         got = probe(hi)
         if got is None:
             return none

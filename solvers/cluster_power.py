@@ -77,6 +77,7 @@ class ProportionalResponse(PowerResponse):
 
     def __init__(self) -> None:
         self._cache = PowerCache()
+        self._capped: set[str] = set()
 
     def _jobs_at(self, state: ClusterState, ix: FleetIndex, site: int) -> list[tuple[RunningJob, JobPower]]:
         out = []
@@ -131,13 +132,17 @@ class ProportionalResponse(PowerResponse):
                     dec.caps[r.job.id] = new
         for jid in dec.pauses:
             dec.caps.pop(jid, None)
+        self._capped |= {j for j, c in dec.caps.items() if c < 1.0}
         return dec
 
     def relax(self, state: ClusterState) -> Decision:
         """Raise capped jobs to the highest common cap every site they touch can now carry."""
         ix = state_index(state)
         dec = Decision()
-        capped = [r for r in state.running.values() if r.cap < 1.0]
+        # only jobs this response capped can be below 1.0 under a baseline; they are tracked so
+        # that an event with nothing capped costs nothing
+        self._capped = {j for j in self._capped if j in state.running and state.running[j].cap < 1.0}
+        capped = [state.running[j] for j in sorted(self._capped)]
         if not capped:
             return dec
         draw = state.draw_mw.astype(np.float64).copy()
