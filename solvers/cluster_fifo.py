@@ -292,7 +292,7 @@ class QueueScheduler(ClusterScheduler):
                 ledger.draw += jp.draw(c) - jp.draw(r.cap)
             dec.caps.update(up.caps)
         dec.rejects = self._rejects(state, ix)
-        failed: dict[tuple, int] = {}
+        failed: dict[tuple, float] = {}
         head: Shape | None = None
         head_tenant = ""
         res: Reservation | None = None

@@ -78,8 +78,8 @@ class _Live:
     tenant: int  # fleet tenant index, -1 unknown
     segments: list[Segment] = field(default_factory=list)
     open: tuple | None = None  # (start_s, cap, speed, resumed, allocation list)
-    doms: np.ndarray | None = None
-    gpus: np.ndarray | None = None
+    doms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gpus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     held: int = 0
     version: int = 0
     state: str = "waiting"  # waiting, queued, running, completed, rejected
@@ -598,28 +598,28 @@ def simulate(
 
 
 def _assemble(
-    fleet,
-    workload,
-    scheduler,
-    live,
-    arrivals,
-    ix,
-    quota,
-    weight,
-    allow,
-    acc,
-    acc_tenant,
-    site_log,
-    peak_tenant,
-    t_first,
-    last_end,
-    decision_s,
-    notes,
-    seed,
-    workers,
-    interval_s,
-    wall_s,
-):  # type: ignore[no-untyped-def]
+    fleet: Fleet,
+    workload: Workload,
+    scheduler: ClusterScheduler,
+    live: dict[str, _Live],
+    arrivals: list[_Live],
+    ix: FleetIndex,
+    quota: dict[str, int],
+    weight: dict[str, float],
+    allow: list[list[tuple[float, float]]],
+    acc: dict[str, float],
+    acc_tenant: np.ndarray,
+    site_log: list[tuple[float, float, np.ndarray, np.ndarray]],
+    peak_tenant: np.ndarray,
+    t_first: float,
+    last_end: float,
+    decision_s: list[float],
+    notes: list[str],
+    seed: int,
+    workers: int,
+    interval_s: float,
+    wall_s: float,
+) -> ClusterSchedule:
     """The schedule's records and figures from the simulator's records and integrals."""
     makespan = max(0.0, last_end - t_first)
     records: list[JobRecord] = []
@@ -632,7 +632,7 @@ def _assemble(
         segs = lv.segments
         if lv.first_start_s is not None:
             queue_s.append(lv.first_start_s - j.arrival_s)
-        if lv.state == "completed":
+        if lv.state == "completed" and lv.end_s is not None:
             jct.append(lv.end_s - j.arrival_s)
         prev = None
         for s in segs:
