@@ -237,7 +237,7 @@ class QueueScheduler(ClusterScheduler):
             if isinstance(s, str):
                 out[q.job.id] = s
                 continue
-            why = never_fits(ix, s, state.quota_gpus.get(q.job.tenant, 0), blocks=self.blocks)
+            why = never_fits(ix, s, state.quota_gpus.get(q.job.tenant, 0), tenant=q.job.tenant, blocks=self.blocks)
             if why:
                 out[q.job.id] = why
         self._seen_order = newest

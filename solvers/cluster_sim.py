@@ -193,7 +193,7 @@ def simulate(
 
     free = ix.dom_gpus.copy()
     cap_gpus = np.zeros(fleet.domains, dtype=np.float64)
-    held_by_tenant = {t: 0 for t in fleet.tenants}
+    held_by_tenant = dict.fromkeys(sorted(set(fleet.tenants) | set(quota)), 0)
     queue: list[QueuedJob] = []  # in FIFO order (QueuedJob.order)
     queued: dict[str, QueuedJob] = {}
     running: dict[str, RunningJob] = {}
@@ -209,11 +209,12 @@ def simulate(
     # piecewise-constant integrals over [first arrival, last end]
     t_first = jobs[order[0]].arrival_s if jobs else 0.0
     acc = {"held": 0.0, "frag": 0.0, "pause": 0.0}
-    acc_tenant = np.zeros(len(fleet.tenants))
+    tenant_names = list(held_by_tenant)  # fleet and workload tenants, sorted
+    acc_tenant = np.zeros(len(tenant_names))
     site_log: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # (from, to, draw, allowance)
-    peak_tenant = np.zeros(len(fleet.tenants), dtype=np.int64)
+    peak_tenant = np.zeros(len(tenant_names), dtype=np.int64)
     cur = {"t": 0.0, "held": 0, "frag": 0.0}
-    cur_tenant = np.zeros(len(fleet.tenants))
+    cur_tenant = np.zeros(len(tenant_names))
     cur_draw = ix.site_draw_mw(free, cap_gpus)
     cur_allow = allow_now.copy()
     big = fleet.gpus.astype(np.int64)
@@ -249,7 +250,7 @@ def simulate(
             frag_d[d] = new_frag
         dirty.clear()
         cur["held"] = sum(held_by_tenant.values())
-        for i, tn in enumerate(fleet.tenants):
+        for i, tn in enumerate(tenant_names):
             cur_tenant[i] = held_by_tenant[tn]
         np.maximum(peak_tenant, cur_tenant.astype(np.int64), out=peak_tenant)
         cur_allow[:] = allow_now
@@ -343,8 +344,8 @@ def simulate(
         if over.size:
             d = int(doms[over[0]])
             raise SchedulerBug(f"{bad}: domain {d} has {int(free[d])} free GPUs, {int(gpus[over[0]])} asked")
-        if lv.tenant < 0:
-            raise SchedulerBug(f"{bad}: tenant '{j.tenant}' has no racks")
+        if lv.tenant < 0 and not pooled:
+            raise SchedulerBug(f"{bad}: tenant '{j.tenant}' has no racks (sharing: owned)")
         if not pooled and np.any(ix.dom_tenant[doms] != lv.tenant):
             raise SchedulerBug(f"{bad}: a domain not owned by tenant '{j.tenant}'")
         skus = np.unique(ix.dom_sku[doms])
@@ -690,16 +691,15 @@ def _assemble(
         pauses=pauses,
     )
     tenants = []
-    for tn in sorted(set(fleet.tenants) | set(quota)):
-        i = ix.tenant_of.get(tn)
-        held_s = float(acc_tenant[i]) if i is not None else 0.0
+    for i, tn in enumerate(sorted(quota)):  # the simulator's tenant rows: fleet and workload tenants, sorted
+        held_s = float(acc_tenant[i])
         tenants.append(
             TenantShare(
                 tenant=tn,
                 quota_gpus=int(quota[tn]),
                 weight=float(weight.get(tn, 1.0)),
                 mean_gpus_held=held_s / makespan if makespan > 0 else 0.0,
-                peak_gpus_held=int(peak_tenant[i]) if i is not None else 0,
+                peak_gpus_held=int(peak_tenant[i]),
                 share_of_quota=held_s / makespan / quota[tn] if makespan > 0 and quota[tn] > 0 else 0.0,
                 gpu_hours=held_s / SECONDS_PER_HOUR,
             )

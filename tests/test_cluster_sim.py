@@ -311,3 +311,17 @@ def verified(fleet, w, schedule):
     from placer.verify_cluster import verify_cluster
 
     return verify_cluster(fleet, w, schedule)
+
+
+def test_pooled_sharing_runs_a_tenant_without_racks_within_its_quota(plan):
+    jobs = [job("g1", 8, tenant="gamma", gang="domain"), job("g2", 72, tenant="gamma", gang="domain")]
+    pooled = {"sharing": "pooled", "tenants": [{"tenant": "gamma", "quota_gpus": 79}]}
+    fleet, w, sch = run(plan, jobs, "easy-blocks", **pooled)
+    r = by_id(sch)
+    assert r["g1"].state == r["g2"].state == "completed"
+    assert r["g2"].first_start_s >= r["g1"].end_s  # 8 + 72 > 79: one at a time
+    gamma = next(t for t in sch.tenants if t.tenant == "gamma")
+    assert gamma.quota_gpus == 79 and gamma.peak_gpus_held == 72
+    assert verified(fleet, w, sch).valid
+    owned = run(plan, jobs, "easy-blocks", tenants=[{"tenant": "gamma", "quota_gpus": 80}])[2]
+    assert {j.state for j in owned.jobs} == {"rejected"}
