@@ -325,3 +325,19 @@ def test_pooled_sharing_runs_a_tenant_without_racks_within_its_quota(plan):
     assert verified(fleet, w, sch).valid
     owned = run(plan, jobs, "easy-blocks", tenants=[{"tenant": "gamma", "quota_gpus": 80}])[2]
     assert {j.state for j in owned.jobs} == {"rejected"}
+
+
+def test_best_fit_takes_the_tightest_block_and_first_fit_the_first(plan):
+    from solvers.cluster_alloc import BEST, FIRST, fleet_index, find, never_fits
+
+    fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
+    ix = fleet_index(fleet, np.full(len(fleet.skus), 0.2))
+    shape = ix.resolve(job("b", 1152, gang="block"), "owned")
+    pool = ix.empty_pool()
+    first = find(pool, shape, blocks=True, fit=FIRST)
+    best = find(pool, shape, blocks=True, fit=BEST)
+    blocks = [{fleet.blocks[int(fleet.block[d])] for d in a[0]} for a in (first, best)]
+    assert blocks == [{"south/hall-1-block-2"}, {"south/hall-1-block-8"}]  # 1,728 free vs 1,440 (tightest)
+    assert int(best[1].sum()) == 1152  # its two 576-GPU SUs, not the 288 one
+    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, tenant="beta") is not None
+    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, blocks=False) is None
