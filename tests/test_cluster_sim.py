@@ -328,7 +328,7 @@ def test_pooled_sharing_runs_a_tenant_without_racks_within_its_quota(plan):
 
 
 def test_best_fit_takes_the_tightest_block_and_first_fit_the_first(plan):
-    from solvers.cluster_alloc import BEST, FIRST, fleet_index, find, never_fits
+    from solvers.cluster_alloc import BEST, FIRST, find, fleet_index, never_fits
 
     fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
     ix = fleet_index(fleet, np.full(len(fleet.skus), 0.2))
