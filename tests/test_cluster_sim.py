@@ -341,3 +341,43 @@ def test_best_fit_takes_the_tightest_block_and_first_fit_the_first(plan):
     assert int(best[1].sum()) == 1152  # its two 576-GPU SUs, not the 288 one
     assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, tenant="beta") is not None
     assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, blocks=False) is None
+
+
+class _Migrator(ClusterScheduler):
+    """Starts job m on the first beta domain; at t = 600 s (n's arrival) moves m to the second, starts n on the third."""
+
+    name = "migrator"
+    capabilities = SchedulerCapabilities(False, True, False, False, False)
+
+    def __init__(self, fleet):
+        self.response = ProportionalResponse()
+        self.doms = [int(d) for d in np.flatnonzero(fleet.tenant == fleet.tenants.index("beta"))[:3]]
+
+    def decide(self, state):
+        if state.queue and state.now_s < 600.0:
+            return Decision(starts=[Start(job_id=state.queue[0].job.id, allocation=[(self.doms[0], 8)])])
+        if state.now_s == 600.0 and "m" in state.running:
+            return Decision(
+                pauses=["m"],
+                starts=[
+                    Start(job_id="m", allocation=[(self.doms[1], 8)]),
+                    Start(job_id="n", allocation=[(self.doms[2], 8)]),
+                ],
+            )
+        return Decision()
+
+
+def test_a_pause_and_a_start_in_one_decision_is_a_migration_with_its_checkpoint(plan):
+    w = Workload(jobs=[job("m", 8, d=1000.0, gang="domain", checkpoint_s=100.0), job("n", 8, t=599.0, d=10.0)])
+    fleet = fleet_from_plan(plan, w)
+    events = []
+    sch = simulate(fleet, w, _Migrator(fleet), on_event=events.append)
+    segs = by_id(sch)["m"].segments
+    assert [(s.start_s, s.end_s, s.resumed) for s in segs] == [(0.0, 600.0, False), (600.0, 1100.0, True)]
+    assert segs[0].allocation != segs[1].allocation
+    assert sch.metrics.migrations == 1 and sch.metrics.pauses == 0
+    assert sch.metrics.gpu_hours_paused == pytest.approx(8 * 100.0 / 3600)  # the checkpoint redone
+    assert events and {"now_s", "queued", "running", "decision_s"} <= set(events[0])
+    assert sch.decisions.events == len(events)
+    report = verified(fleet, w, sch)
+    assert report.valid, [(v.code, v.message) for v in report.violations]
