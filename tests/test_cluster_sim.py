@@ -381,3 +381,14 @@ def test_a_pause_and_a_start_in_one_decision_is_a_migration_with_its_checkpoint(
     assert sch.decisions.events == len(events)
     report = verified(fleet, w, sch)
     assert report.valid, [(v.code, v.message) for v in report.violations]
+
+
+def test_a_curtailment_no_response_can_meet_is_noted_and_the_checker_flags_it(plan):
+    fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
+    idle, per_gpu = _site_mw(fleet, "south")
+    mw = idle + 7200 * per_gpu * (0.4 - 0.2)  # below the lowest mode (0.5) of a job that may not pause
+    cut = {"curtailments": [{"site": "south", "start_s": 1000.0, "end_s": 2000.0, "mw": mw}]}
+    fleet, w, sch = run(plan, [job("pinned", 7200, d=3000.0, preemptible=False)], "easy-blocks", power=cut)
+    assert any("only non-preemptible jobs at their lowest power mode" in n for n in sch.summary.notes)
+    assert {s.cap for s in by_id(sch)["pinned"].segments} == {1.0, 0.5}
+    assert {v.code for v in verified(fleet, w, sch).violations} == {"SITE_POWER"}
