@@ -202,6 +202,13 @@ class FreePool:
         self.free = np.array(free, dtype=np.int64)
         self.su_free = np.bincount(index.dom_su, weights=self.free, minlength=index.n_sus).astype(np.int64)
 
+    @classmethod
+    def of(cls, index: FleetIndex, free: np.ndarray, su_free: np.ndarray) -> FreePool:
+        """A pool over arrays the caller built and gives up (no copy, no recount)."""
+        pool = cls.__new__(cls)
+        pool.ix, pool.free, pool.su_free = index, free, su_free
+        return pool
+
     def copy(self) -> FreePool:
         other = FreePool.__new__(FreePool)
         other.ix, other.free, other.su_free = self.ix, self.free.copy(), self.su_free.copy()

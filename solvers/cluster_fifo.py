@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,7 @@ from solvers.cluster_engine import (
 from solvers.cluster_power import TOL_MW, PowerCache, state_index
 
 SLURM_BF_MAX_JOB_TEST = 500
+_SINCE = attrgetter("since_s")
 
 
 class Ledger:
@@ -96,8 +99,9 @@ class RunTable:
         self.ix, self.cache = ix, cache
         self.slot: dict[str, int] = {}
         self.obj: list[RunningJob | None] = []
-        self.since: list[float] = []
         n = 64
+        self.since_arr = np.full(n, np.nan)
+        self.obj_id = np.zeros(n, dtype=np.int64)  # id() of the slot's RunningJob (held in obj, so unique)
         self.end_abs = np.zeros(n)
         self.cap = np.zeros(n)
         self.held = np.zeros(n, dtype=np.int64)
@@ -114,11 +118,13 @@ class RunTable:
 
     def _grow(self) -> None:
         n = self.end_abs.shape[0]
-        for name in ("end_abs", "cap", "held", "tenant", "alive", "full", "idle"):
+        for name in ("end_abs", "cap", "held", "tenant", "alive", "full", "idle", "since_arr", "obj_id"):
             a = getattr(self, name)
             b = np.zeros((2 * n, *a.shape[1:]), dtype=a.dtype)
             if name == "tenant":
                 b[:] = -1
+            if name == "since_arr":
+                b[:] = np.nan
             b[:n] = a
             setattr(self, name, b)
 
@@ -126,6 +132,7 @@ class RunTable:
         k = self.slot.pop(jid)
         self.alive[k] = False
         self.obj[k] = None
+        self.obj_id[k] = 0
         self.dead += 1
         self.pending.append(k)
 
@@ -133,29 +140,36 @@ class RunTable:
         ix = self.ix
         for jid in sorted(self.slot.keys() - running.keys()):
             self._drop(jid)
+        n = len(running)
+        keys = list(running)
+        objs = list(running.values())
+        # C-level passes (map over builtins): which jobs are known, the same run, the same segment
+        slots = np.fromiter(map(self.slot.get, keys, repeat(-1)), np.int64, n)
+        oid = np.fromiter(map(id, objs), np.int64, n)
+        since = np.fromiter(map(_SINCE, objs), np.float64, n)
+        known = slots >= 0
+        same = np.zeros(n, dtype=bool)
+        same[known] = self.obj_id[slots[known]] == oid[known]
+        changed_pos = np.flatnonzero(same & (self.since_arr[np.maximum(slots, 0)] != since))
+        changed = [(int(slots[i]), objs[i]) for i in changed_pos]
         added: list[tuple[int, RunningJob]] = []
-        changed: list[tuple[int, RunningJob]] = []
-        for jid, r in running.items():
-            k = self.slot.get(jid)
-            if k is not None and self.obj[k] is r:
-                if self.since[k] != r.since_s:
-                    changed.append((k, r))
-                continue
-            if k is not None:  # a new run of the same job (paused and restarted): a new allocation
+        for i in np.flatnonzero(~same):
+            jid, r = keys[i], objs[i]
+            if jid in self.slot:  # a new run of the same job (paused and restarted): a new allocation
                 self._drop(jid)
             if self.spare:
                 k = self.spare.pop()
             else:
                 k = len(self.obj)
                 self.obj.append(None)
-                self.since.append(0.0)
                 if k >= self.end_abs.shape[0]:
                     self._grow()
             self.slot[jid] = k
             self.obj[k] = r
+            self.obj_id[k] = id(r)
             added.append((k, r))
         for k, r in added + changed:
-            self.since[k] = r.since_s
+            self.since_arr[k] = r.since_s
             self.end_abs[k] = r.since_s + (r.job.estimate - r.job.duration_s + r.remaining_s) / r.speed
             self.cap[k] = r.cap
         if added:
@@ -398,10 +412,12 @@ class QueueScheduler(ClusterScheduler):
             if held + s.gpus > quota:
                 return None
             m = flat_rank < k
-            free = ledger.pool.free + np.bincount(tb.flat_doms[m], weights=tb.flat_gpus[m], minlength=n_dom).astype(
+            doms, gpus = tb.flat_doms[m], tb.flat_gpus[m]
+            free = ledger.pool.free + np.bincount(doms, weights=gpus, minlength=n_dom).astype(np.int64)
+            su_free = ledger.pool.su_free + np.bincount(ix.dom_su[doms], weights=gpus, minlength=ix.n_sus).astype(
                 np.int64
             )
-            alloc = find(FreePool(ix, free), s, blocks=self.blocks, fit=self.fit)
+            alloc = find(FreePool.of(ix, free, su_free), s, blocks=self.blocks, fit=self.fit)
             if alloc is None:
                 return None
             held_h = int(alloc[1].sum())
