@@ -311,3 +311,84 @@ def verified(fleet, w, schedule):
     from placer.verify_cluster import verify_cluster
 
     return verify_cluster(fleet, w, schedule)
+
+
+def test_pooled_sharing_runs_a_tenant_without_racks_within_its_quota(plan):
+    jobs = [job("g1", 8, tenant="gamma", gang="domain"), job("g2", 72, tenant="gamma", gang="domain")]
+    pooled = {"sharing": "pooled", "tenants": [{"tenant": "gamma", "quota_gpus": 79}]}
+    fleet, w, sch = run(plan, jobs, "easy-blocks", **pooled)
+    r = by_id(sch)
+    assert r["g1"].state == r["g2"].state == "completed"
+    assert r["g2"].first_start_s >= r["g1"].end_s  # 8 + 72 > 79: one at a time
+    gamma = next(t for t in sch.tenants if t.tenant == "gamma")
+    assert gamma.quota_gpus == 79 and gamma.peak_gpus_held == 72
+    assert verified(fleet, w, sch).valid
+    owned = run(plan, jobs, "easy-blocks", tenants=[{"tenant": "gamma", "quota_gpus": 80}])[2]
+    assert {j.state for j in owned.jobs} == {"rejected"}
+
+
+def test_best_fit_takes_the_tightest_block_and_first_fit_the_first(plan):
+    from solvers.cluster_alloc import BEST, FIRST, find, fleet_index, never_fits
+
+    fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
+    ix = fleet_index(fleet, np.full(len(fleet.skus), 0.2))
+    shape = ix.resolve(job("b", 1152, gang="block"), "owned")
+    pool = ix.empty_pool()
+    first = find(pool, shape, blocks=True, fit=FIRST)
+    best = find(pool, shape, blocks=True, fit=BEST)
+    blocks = [{fleet.blocks[int(fleet.block[d])] for d in a[0]} for a in (first, best)]
+    assert blocks == [{"south/hall-1-block-2"}, {"south/hall-1-block-8"}]  # 1,728 free vs 1,440 (tightest)
+    assert int(best[1].sum()) == 1152  # its two 576-GPU SUs, not the 288 one
+    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, tenant="beta") is not None
+    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, blocks=False) is None
+
+
+class _Migrator(ClusterScheduler):
+    """Starts job m on the first beta domain; at t = 600 s (n's arrival) moves m to the second, starts n on the third."""
+
+    name = "migrator"
+    capabilities = SchedulerCapabilities(False, True, False, False, False)
+
+    def __init__(self, fleet):
+        self.response = ProportionalResponse()
+        self.doms = [int(d) for d in np.flatnonzero(fleet.tenant == fleet.tenants.index("beta"))[:3]]
+
+    def decide(self, state):
+        if state.queue and state.now_s < 600.0:
+            return Decision(starts=[Start(job_id=state.queue[0].job.id, allocation=[(self.doms[0], 8)])])
+        if state.now_s == 600.0 and "m" in state.running:
+            return Decision(
+                pauses=["m"],
+                starts=[
+                    Start(job_id="m", allocation=[(self.doms[1], 8)]),
+                    Start(job_id="n", allocation=[(self.doms[2], 8)]),
+                ],
+            )
+        return Decision()
+
+
+def test_a_pause_and_a_start_in_one_decision_is_a_migration_with_its_checkpoint(plan):
+    w = Workload(jobs=[job("m", 8, d=1000.0, gang="domain", checkpoint_s=100.0), job("n", 8, t=599.0, d=10.0)])
+    fleet = fleet_from_plan(plan, w)
+    events = []
+    sch = simulate(fleet, w, _Migrator(fleet), on_event=events.append)
+    segs = by_id(sch)["m"].segments
+    assert [(s.start_s, s.end_s, s.resumed) for s in segs] == [(0.0, 600.0, False), (600.0, 1100.0, True)]
+    assert segs[0].allocation != segs[1].allocation
+    assert sch.metrics.migrations == 1 and sch.metrics.pauses == 0
+    assert sch.metrics.gpu_hours_paused == pytest.approx(8 * 100.0 / 3600)  # the checkpoint redone
+    assert events and {"now_s", "queued", "running", "decision_s"} <= set(events[0])
+    assert sch.decisions.events == len(events)
+    report = verified(fleet, w, sch)
+    assert report.valid, [(v.code, v.message) for v in report.violations]
+
+
+def test_a_curtailment_no_response_can_meet_is_noted_and_the_checker_flags_it(plan):
+    fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
+    idle, per_gpu = _site_mw(fleet, "south")
+    mw = idle + 7200 * per_gpu * (0.4 - 0.2)  # below the lowest mode (0.5) of a job that may not pause
+    cut = {"curtailments": [{"site": "south", "start_s": 1000.0, "end_s": 2000.0, "mw": mw}]}
+    fleet, w, sch = run(plan, [job("pinned", 7200, d=3000.0, preemptible=False)], "easy-blocks", power=cut)
+    assert any("only non-preemptible jobs at their lowest power mode" in n for n in sch.summary.notes)
+    assert {s.cap for s in by_id(sch)["pinned"].segments} == {1.0, 0.5}
+    assert {v.code for v in verified(fleet, w, sch).violations} == {"SITE_POWER"}
