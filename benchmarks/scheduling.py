@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.runner import machine_info
 
     command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
-    doc = {
+    doc: dict[str, Any] = {
         "command": command,
         "machine": machine_info(),
         "plan": str(args.plan) if args.plan else "placer solve korea-2025 --layout --deterministic",

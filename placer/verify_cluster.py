@@ -199,10 +199,11 @@ def _domain(fleet: Fleet, d: int) -> str:
 def _quotas(fleet: Fleet, workload: Workload, tenants: list[str]) -> dict[str, int]:
     owned = fleet.owned_gpus()
     policy = {t.tenant: t for t in workload.tenants}
-    return {
-        t: (policy[t].quota_gpus if t in policy and policy[t].quota_gpus is not None else owned.get(t, 0))
-        for t in tenants
-    }
+    out: dict[str, int] = {}
+    for t in tenants:
+        given = policy[t].quota_gpus if t in policy else None
+        out[t] = given if given is not None else owned.get(t, 0)
+    return out
 
 
 def _allowance_at(workload: Workload, site: str, base_mw: float, times: np.ndarray) -> np.ndarray:
@@ -253,7 +254,7 @@ def placement_on_empty_fleet(fleet: Fleet, workload: Workload, job: Job, quota: 
     if job.sites is not None:
         ids = [fleet.sites.index(s) for s in job.sites if s in fleet.sites]
         mask &= np.isin(fleet.site, ids)
-    skus = range(len(fleet.skus))
+    skus: list[int] = list(range(len(fleet.skus)))
     if job.sku is not None:
         if job.sku not in fleet.skus:
             return None
@@ -841,12 +842,12 @@ def _check_figures(
         )
     srows = {r.site: r for r in schedule.sites}
     for name, exp in want["sites"].items():
-        row = srows.pop(name, None)
-        if row is None:
+        srow = srows.pop(name, None)
+        if srow is None:
             f.add("REPORTED_MISMATCH", f"sites:{name}", f"the schedule has no row for site {name}")
             continue
         for key, value in exp.items():
-            _compare(f, f"sites[{name}].{key}", getattr(row, key), value)
+            _compare(f, f"sites[{name}].{key}", getattr(srow, key), value)
     for name in srows:
         f.add("REPORTED_MISMATCH", f"sites:{name}", f"the schedule reports site {name}, not in the fleet")
     _check_decisions(f, schedule)

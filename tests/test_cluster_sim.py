@@ -333,14 +333,18 @@ def test_best_fit_takes_the_tightest_block_and_first_fit_the_first(plan):
     fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
     ix = fleet_index(fleet, np.full(len(fleet.skus), 0.2))
     shape = ix.resolve(job("b", 1152, gang="block"), "owned")
+    assert not isinstance(shape, str)
     pool = ix.empty_pool()
     first = find(pool, shape, blocks=True, fit=FIRST)
     best = find(pool, shape, blocks=True, fit=BEST)
+    assert first is not None and best is not None
     blocks = [{fleet.blocks[int(fleet.block[d])] for d in a[0]} for a in (first, best)]
     assert blocks == [{"south/hall-1-block-2"}, {"south/hall-1-block-8"}]  # 1,728 free vs 1,440 (tightest)
     assert int(best[1].sum()) == 1152  # its two 576-GPU SUs, not the 288 one
-    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, tenant="beta") is not None
-    assert never_fits(ix, ix.resolve(job("b", 2000, gang="block"), "owned"), 7200, blocks=False) is None
+    big = ix.resolve(job("b", 2000, gang="block"), "owned")
+    assert not isinstance(big, str)
+    assert never_fits(ix, big, 7200, tenant="beta") is not None
+    assert never_fits(ix, big, 7200, blocks=False) is None
 
 
 class _Migrator(ClusterScheduler):
@@ -370,7 +374,7 @@ class _Migrator(ClusterScheduler):
 def test_a_pause_and_a_start_in_one_decision_is_a_migration_with_its_checkpoint(plan):
     w = Workload(jobs=[job("m", 8, d=1000.0, gang="domain", checkpoint_s=100.0), job("n", 8, t=599.0, d=10.0)])
     fleet = fleet_from_plan(plan, w)
-    events = []
+    events: list[dict] = []
     sch = simulate(fleet, w, _Migrator(fleet), on_event=events.append)
     segs = by_id(sch)["m"].segments
     assert [(s.start_s, s.end_s, s.resumed) for s in segs] == [(0.0, 600.0, False), (600.0, 1100.0, True)]

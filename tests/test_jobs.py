@@ -65,11 +65,11 @@ def test_every_job_fits_its_tenant_and_its_gang(fleet, week):
     owned = fleet.owned_gpus()
     assert {t.tenant: t.quota_gpus for t in week.tenants} == owned
     # per (tenant, sku): the most SUs one block holds, and its SU sizes
-    sus_in_block = collections.defaultdict(lambda: collections.defaultdict(set))
+    sus_in_block: collections.defaultdict = collections.defaultdict(lambda: collections.defaultdict(set))
     for d in range(fleet.domains):
         key = (fleet.tenants[fleet.tenant[d]], fleet.skus[fleet.sku[d]])
         sus_in_block[key][int(fleet.block[d])].add(int(fleet.su[d]))
-    largest_domain = collections.defaultdict(int)
+    largest_domain: collections.defaultdict[tuple[str, str], int] = collections.defaultdict(int)
     for d in range(fleet.domains):
         t = fleet.tenants[fleet.tenant[d]]
         largest_domain[t] = max(largest_domain[t], int(fleet.gpus[d]))

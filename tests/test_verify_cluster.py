@@ -848,7 +848,7 @@ def test_any_value_gives_a_report(fleet, job, field, number, index):
             segs[0] = seg.model_copy(update={"allocation": [entry, *seg.allocation[1:]]})
         else:
             segs = segs[1:]
-    changes = {"segments": segs}
+    changes: dict[str, object] = {"segments": segs}
     if field == "state":
         changes = {"state": {"completed": "unfinished", "unfinished": "rejected", "rejected": "completed"}[rec.state]}
     recs[job] = rec.model_copy(update=changes)

@@ -217,10 +217,11 @@ def load_alibaba(
         if status != "Terminated":
             skip(f"jobs {status.lower()} (not Terminated)")
             continue
-        a = acc.get(name)
-        if a is None:
+        got = acc.get(name)
+        if got is None:
             skip("jobs without tasks")
             continue
+        a = got
         if a.gpu_pct <= 0:
             skip("jobs without GPUs")
             continue

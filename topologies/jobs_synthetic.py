@@ -209,13 +209,13 @@ def _size(rng: np.random.Generator, c: JobClass, info: _TenantInfo) -> tuple[int
     site = sites[int(rng.choice(len(sites), p=weights / weights.sum()))]
     room = info.site_gpus[site]
     if c.name == "serve":
-        gpus = int(min(room // 4, 72 * rng.integers(1, 9)))  # est.: 1-8 racks' worth of GPUs
+        gpus = min(int(room // 4), 72 * int(rng.integers(1, 9)))  # est.: 1-8 racks' worth of GPUs
         if rng.random() < c.extra.get("any_share", 0.0):
             return max(8, gpus), None, None, "any"
         return max(8, gpus), None, [site], "site"
     # multi: 2-16 domains' worth at one site
     unit = largest_domain
-    gpus = int(min(room // 4, unit * rng.integers(2, 17)))
+    gpus = min(int(room // 4), unit * int(rng.integers(2, 17)))
     return max(16, gpus), None, None, "site"
 
 
@@ -231,7 +231,7 @@ def _warm_start(rng: np.random.Generator, infos: list[_TenantInfo], warm: float)
     for info in infos:
         target = warm * info.gpus
         held = 0
-        counts = collections.Counter()
+        counts: collections.Counter[str] = collections.Counter()
         tries = 0
         while held < target and tries < 10_000:
             tries += 1
@@ -256,11 +256,11 @@ def _warm_start(rng: np.random.Generator, infos: list[_TenantInfo], warm: float)
                     duration_s=round(max(dur_s, 60.0), 1),
                     estimate_s=_estimate_s(rng, dur_s),
                     priority=c.priority,
-                    gang=gang,  # type: ignore[arg-type]
+                    gang=gang,
                     sites=sites,
                     preemptible=preemptible,
                     checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
-                    kind=c.kind,  # type: ignore[arg-type]
+                    kind=c.kind,
                 )
             )
             held += gpus
@@ -325,11 +325,11 @@ def synthetic_workload(
                         duration_s=round(dur_s, 1),
                         estimate_s=_estimate_s(rng, dur_s),
                         priority=c.priority,
-                        gang=gang,  # type: ignore[arg-type]
+                        gang=gang,
                         sites=sites,
                         preemptible=preemptible,
                         checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
-                        kind=c.kind,  # type: ignore[arg-type]
+                        kind=c.kind,
                     )
                 )
     if warm > 0:
