@@ -74,6 +74,7 @@ class RunningJob:
     since_s: float  # start of its current segment
     remaining_s: float  # full-speed seconds of work left at since_s
     site: int  # the site index of its allocation (one site unless its gang is 'any')
+    started_s: float = 0.0  # start of its current run: its first start or its latest resume
 
     def remaining_at(self, now_s: float) -> float:
         return max(0.0, self.remaining_s - (now_s - self.since_s) * self.speed)
