@@ -387,7 +387,7 @@ def job_options(win: Window, ci: int, qj: QueuedJob, value: float, pools: np.nda
             if job.gang == "domain" and job.gpus > idx.p_domain_max[p0]:
                 continue
         caps, speeds = win.modes[int(idx.p_sku[p0])]
-        mw_gpu = float(idx.p_mw_per_gpu[members].max())
+        mw_gpu = float(idx.p_mw_per_gpu[list(members)].max())
         idle = float(win.idle[p0])
         for cap, speed in zip(caps, speeds, strict=True):
             power_u = math.ceil(held * mw_gpu * (cap - idle) * UNITS_PER_MW)
@@ -735,7 +735,8 @@ class CpsatScheduler(ClusterScheduler):
         )
     )
     _index: PoolIndex | None = None
-    _pools_of: dict[str, np.ndarray] = field(default_factory=dict)
+    _pools_of: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict)
+    _sku_ran: dict[str, str] = field(default_factory=dict)
     _rejected: dict[str, str] = field(default_factory=dict)
     _placeable: set[str] = field(default_factory=set)
 
@@ -782,10 +783,19 @@ class CpsatScheduler(ClusterScheduler):
         return self._index
 
     def _pools(self, win: Window, job: Job) -> np.ndarray:
-        p = self._pools_of.get(job.id)
+        key = (job.id, job.sku)
+        p = self._pools_of.get(key)
         if p is None:
-            p = self._pools_of[job.id] = eligible_pools(win, job)
+            p = self._pools_of[key] = eligible_pools(win, job)
         return p
+
+    def _pinned(self, qj: QueuedJob) -> QueuedJob:
+        """A paused job of no given SKU, pinned to the SKU it ran on (its checkpoint resumes there only)."""
+        sku = self._sku_ran.get(qj.job.id)
+        if not qj.paused or qj.job.sku is not None or sku is None:
+            return qj
+        return QueuedJob(job=qj.job.model_copy(update={"sku": sku}), remaining_s=qj.remaining_s, paused=True,
+                         order=qj.order)
 
     def _scores(self, q: list[QueuedJob], now_s: float) -> np.ndarray:
         prio = np.fromiter((qj.job.priority for qj in q), float, len(q))
@@ -798,6 +808,9 @@ class CpsatScheduler(ClusterScheduler):
         from solvers.cluster_power_opt import uncap
 
         idx = self._idx(state)
+        for jid, r in state.running.items():  # a job stays on one SKU: a resumed one on the SKU it ran on
+            if r.job.sku is None:
+                self._sku_ran[jid] = state.fleet.skus[int(state.fleet.sku[r.allocation[0][0]])]
         win = build_window(state, idx, self.lookahead_s)
         decision = Decision()
         decision.caps.update(uncap(state, win))
@@ -806,7 +819,7 @@ class CpsatScheduler(ClusterScheduler):
             r = state.running[jid]
             _charge_running(win, state, r, cap)
         pending = self._resume_migrations(state, win, decision)
-        queue = [qj for qj in state.queue if qj.job.id not in pending]
+        queue = [self._pinned(qj) for qj in state.queue if qj.job.id not in pending]
         scores = self._scores(queue, state.now_s)
         order = np.argsort(-scores, kind="stable")
         # rejects: jobs that can never be placed
@@ -966,8 +979,7 @@ class CpsatScheduler(ClusterScheduler):
     def _commit(self, win: Window, residual: Residual, qj: QueuedJob, allocation, mw, end_s: float) -> None:
         dom = np.asarray([d for d, _ in allocation], np.int64)
         gp = np.asarray([g for _, g in allocation], np.int64)
-        np.subtract.at(win.free, dom, gp)
-        residual.quota_left[qj.job.tenant] = residual.quota_left.get(qj.job.tenant, 0) - int(gp.sum())
+        np.subtract.at(win.free, dom, gp)  # the quota is taken by Residual.take (aggregate and concrete alike)
         active = win.steps_s < end_s
         win.headroom_mw[:, active] -= mw[:, None]
 
@@ -1065,6 +1077,33 @@ __all__ = [
     "Window",
     "build_pool_index",
     "build_window",
+    "cpsat_factory",
     "greedy_choice",
     "solve_window",
 ]
+
+
+def cpsat_factory(
+    *,
+    power_response: Any = "optimised",
+    seed: int = 0,
+    workers: int = 1,
+    time_limit_s: float | None = None,
+    **options: Any,
+) -> CpsatScheduler:
+    """The registry's factory: ``SCHEDULERS['cpsat'](power_response=..., seed=..., workers=..., time_limit_s=...,
+    candidates=..., lookahead_s=..., aging_s=..., reserve_after_s=..., fill_limit=...)``."""
+    from solvers.cluster_schedulers import make_response
+
+    known = {"candidates", "lookahead_s", "aging_s", "reserve_after_s", "fill_limit"}
+    extra = {k: v for k, v in options.items() if k in known}
+    resp = make_response(power_response, seed=seed, workers=workers) if isinstance(power_response, str) else (
+        power_response
+    )
+    return CpsatScheduler(
+        response=resp,
+        seed=seed,
+        workers=workers,
+        time_limit_s=0.4 if time_limit_s is None else time_limit_s,
+        **extra,
+    )

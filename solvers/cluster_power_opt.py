@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -77,7 +77,8 @@ def uncap(state: ClusterState, win: Window) -> dict[str, float]:
 
     f = state.fleet
     head = win.headroom_mw.copy()
-    capped = [r for r in state.running.values() if r.cap < 1.0]
+    # not a job whose cap changed at this very instant (the response just capped it): no flapping, no empty segment
+    capped = [r for r in state.running.values() if r.cap < 1.0 and r.since_s < state.now_s]
     out: dict[str, float] = {}
     if not capped:
         return out
@@ -181,7 +182,9 @@ class OptimisedResponse(PowerResponse):
                 full = self._units(cur, over)
                 opts.append(_Opt(r.job.id, "pause", 0.0, full, round(g * (d_s + r.job.checkpoint_s) / 60.0)))
                 if self.allow_migration:
-                    opts.extend(self._migrations(state, win, r, g, work, full, eligible_pools(win, r.job), over))
+                    pools = eligible_pools(win, r.job)
+                    pools = pools[idx.p_sku[pools] == sku]  # a job stays on the SKU it runs on
+                    opts.extend(self._migrations(state, win, r, g, work, full, pools, over))
         chosen, status, loss_min, fair = self._solve(state, win, opts, over, excess_u)
         note = ""
         if chosen is None:
@@ -362,7 +365,16 @@ class OptimisedResponse(PowerResponse):
 
         idx = win.idx
         mask = (idx.pool_of == o.dest_pool) if o.dest_pool >= 0 else (idx.group_of == o.dest_group)
-        return allocate(state, state.running[o.job].job, np.where(mask, win.free, 0))
+        r = state.running[o.job]
+        job = r.job
+        if job.sku is None:
+            job = job.model_copy(update={"sku": state.fleet.skus[int(state.fleet.sku[r.allocation[0][0]])]})
+        return allocate(state, job, np.where(mask, win.free, 0))
 
 
-__all__ = ["OptimisedResponse", "ResponseRecord", "uncap"]
+def optimised_factory(*, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, **_: Any) -> OptimisedResponse:
+    """The registry's factory: ``RESPONSES['optimised'](seed=..., workers=..., time_limit_s=...)``."""
+    return OptimisedResponse(seed=seed, workers=workers, time_limit_s=0.3 if time_limit_s is None else time_limit_s)
+
+
+__all__ = ["OptimisedResponse", "ResponseRecord", "optimised_factory", "uncap"]
