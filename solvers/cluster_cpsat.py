@@ -198,33 +198,41 @@ class Releases:
     mw_above_idle: np.ndarray
 
 
-def running_releases(state: ClusterState) -> Releases:
-    """Flatten the running jobs' allocations. Complexity: O(allocation entries)."""
+def running_releases(state: ClusterState, cache: dict | None = None) -> Releases:
+    """Flatten the running jobs' allocations. Complexity: O(allocation entries) numpy; O(running jobs) Python with
+    ``cache`` (per job and segment: a segment's figures do not change while it runs)."""
     f = state.fleet
-    jobs: list[str] = []
-    dom: list[int] = []
-    gp: list[int] = []
-    end: list[float] = []
-    pend: list[float] = []
-    caps: list[float] = []
+    cache = {} if cache is None else cache
+    parts = []
     for jid, r in state.running.items():
-        left = r.remaining_at(state.now_s)
-        est = estimated_remaining_s(r.job, left)
-        overrun = r.job.estimate - max(0.0, r.job.duration_s - left) <= 0
-        e = state.now_s + (OVERRUN_S if overrun else est / r.speed)
-        pe = math.inf if overrun else e
-        for d, g in r.allocation:
-            jobs.append(jid)
-            dom.append(d)
-            gp.append(g)
-            end.append(e)
-            pend.append(pe)
-            caps.append(r.cap)
-    domain = np.asarray(dom, np.int64)
-    gpus = np.asarray(gp, np.int64)
-    idle = np.asarray([state.power[k].idle_share for k in f.sku[domain]]) if len(dom) else np.zeros(0)
-    mw = gpus * f.kw_per_gpu[domain] * f.pue[f.site[domain]] / 1000.0 * (np.asarray(caps) - idle) if len(dom) else idle
-    return Releases(jobs, domain, gpus, np.asarray(end), np.asarray(pend), np.asarray(mw, dtype=float))
+        key = (r.since_s, r.cap, id(r.allocation))
+        got = cache.get(jid)
+        if got is None or got[0] != key:
+            a = np.asarray(r.allocation, dtype=np.int64).reshape(-1, 2)
+            dom, gp = a[:, 0].copy(), a[:, 1].copy()
+            idle = np.asarray([state.power[k].idle_share for k in f.sku[dom]])
+            mw = gp * f.kw_per_gpu[dom] * f.pue[f.site[dom]] / 1000.0 * (r.cap - idle)
+            est = r.job.estimate - max(0.0, r.job.duration_s - r.remaining_s)  # estimated work left at since_s
+            end = r.since_s + max(0.0, est) / r.speed
+            got = cache[jid] = (key, dom, gp, mw, end)
+        parts.append(got)
+    if len(cache) > 2 * len(state.running) + 1000:
+        for k in [k for k in cache if k not in state.running]:
+            del cache[k]
+    if not parts:
+        z = np.zeros(0)
+        return Releases([], z.astype(np.int64), z.astype(np.int64), z, z, z)
+    lens = [len(p[1]) for p in parts]
+    ends = np.repeat(np.asarray([p[4] for p in parts]), lens)
+    overrun = ends <= state.now_s
+    return Releases(
+        job=[jid for jid, n in zip(state.running, lens, strict=True) for _ in range(n)],
+        domain=np.concatenate([p[1] for p in parts]),
+        gpus=np.concatenate([p[2] for p in parts]),
+        end_s=np.where(overrun, state.now_s + OVERRUN_S, ends),
+        power_end_s=np.where(overrun, np.inf, ends),
+        mw_above_idle=np.concatenate([p[3] for p in parts]),
+    )
 
 
 @dataclass
@@ -257,7 +265,7 @@ def allowance_at(steps: list[tuple[float, float]], t: float) -> float:
     return level
 
 
-def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float) -> Window:
+def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache: dict | None = None) -> Window:
     """Aggregate one event's state. Complexity: O(domains + allocation entries + sites x steps)."""
     f = state.fleet
     free = np.asarray(state.free, dtype=np.int64).copy()
@@ -274,7 +282,7 @@ def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float) -> Win
             if state.now_s < t <= horizon:
                 times.add(float(t))
     steps_s = np.asarray(sorted(times))
-    rel = running_releases(state)
+    rel = running_releases(state, cache)
     n_s = len(f.sites)
     head = np.zeros((n_s, len(steps_s)))
     rel_site = f.site[rel.domain] if len(rel.domain) else np.zeros(0, np.int64)
@@ -737,6 +745,7 @@ class CpsatScheduler(ClusterScheduler):
     _index: PoolIndex | None = None
     _pools_of: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict)
     _sku_ran: dict[str, str] = field(default_factory=dict)
+    _release_cache: dict = field(default_factory=dict)
     _rejected: dict[str, str] = field(default_factory=dict)
     _placeable: set[str] = field(default_factory=set)
 
@@ -811,7 +820,7 @@ class CpsatScheduler(ClusterScheduler):
         for jid, r in state.running.items():  # a job stays on one SKU: a resumed one on the SKU it ran on
             if r.job.sku is None:
                 self._sku_ran[jid] = state.fleet.skus[int(state.fleet.sku[r.allocation[0][0]])]
-        win = build_window(state, idx, self.lookahead_s)
+        win = build_window(state, idx, self.lookahead_s, self._release_cache)
         decision = Decision()
         decision.caps.update(uncap(state, win))
         # the uncapped jobs' extra draw comes off the headroom before any start
@@ -862,7 +871,14 @@ class CpsatScheduler(ClusterScheduler):
         rec = SolveRecord("NO_CANDIDATES", None, None, 0.0, 0)
         chosen: list[Option | None] = []
         fallback = ""
-        if cands:
+        if cands and all(h is not None and h.value == max(o.value for o in opts) for h, opts in zip(hint, cand_opts,
+                                                                                                   strict=True)):
+            # every candidate starts at its most valuable mode: the value part is at its upper bound, so no model
+            # is needed; only the best-fit tie-break is the greedy's (status says so, not OPTIMAL)
+            chosen = hint
+            val = float(sum(h.value for h in hint if h is not None))
+            rec = SolveRecord("ALL_START", val, val + (TIE_SCALE - 1) * len(hint), 0.0, 0)
+        elif cands:
             chosen, rec = solve_window(
                 win,
                 cands,

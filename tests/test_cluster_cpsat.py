@@ -247,12 +247,16 @@ def test_deterministic_with_fixed_seed_and_workers():
 
 
 def test_records_every_call():
-    f = make_fleet(sites=1)
+    f = make_fleet(sites=1, blocks=1, sus=1, doms=2)  # 16 GPUs: two 16-GPU jobs contend, so CP-SAT runs
     sched = scheduler()
-    sched.decide(make_state(f, [job("j", 8, 600.0)]))
+    sched.decide(make_state(f, [job("a", 16, 600.0), job("b", 16, 900.0)]))
     c = sched.calls[-1]
-    assert c.status in ("OPTIMAL", "FEASIBLE") and c.objective is not None and c.bound is not None
-    assert c.decide_s >= c.solve_s >= 0 and sched.report()["calls"] == 1
+    assert c.status == "OPTIMAL" and c.objective is not None and c.bound == c.objective and c.booleans > 0
+    assert c.decide_s >= c.solve_s > 0
+    # no contention: every candidate starts at full power, no model is solved and the record says so
+    sched.decide(make_state(make_fleet(sites=1), [job("c", 8, 600.0)]))
+    assert sched.calls[-1].status == "ALL_START" and sched.calls[-1].solve_s == 0.0
+    assert sched.report()["calls"] == 2
 
 
 @pytest.mark.parametrize("gang", ["domain", "site"])
