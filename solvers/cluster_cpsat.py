@@ -24,7 +24,7 @@ At each scheduling event (:meth:`CpsatScheduler.decide`, a :class:`ClusterState`
    sense: a job's w/p, slower modes worth proportionally less), plus a tie-break (< one
    value unit) for the tighter pool (best fit). Hinted with the greedy decision (the same
    candidates in score order, first feasible option, full power first), fixed seed and
-   workers, ``time_limit_s`` (default 0.4 s).
+   workers, ``time_limit_s`` (default 0.3 s).
 4. **Reservations** (no starvation): per tenant (one for the fleet when pooled) the oldest
    job that has waited ``reserve_after_s`` and does not fit now gets a reservation at the
    earliest time T its pool/group frees enough GPUs by the running jobs' estimated ends;
@@ -118,6 +118,7 @@ class PoolIndex:
     g_sku: np.ndarray
     g_gpus: np.ndarray
     su_pool: np.ndarray
+    p_domains: list[np.ndarray]
 
     @property
     def pools(self) -> int:
@@ -170,6 +171,7 @@ def build_pool_index(fleet: Fleet, sharing: str = "owned") -> PoolIndex:
         g_sku=gkeys[:, 2],
         g_gpus=np.bincount(p_group, weights=p_gpus, minlength=gkeys.shape[0]).astype(np.int64),
         su_pool=su_pool,
+        p_domains=[np.flatnonzero(pool_of == p) for p in range(n_p)],
     )
 
 
@@ -245,6 +247,7 @@ class Window:
     p_free: np.ndarray
     p_whole_sus: np.ndarray
     g_free: np.ndarray
+    p_max_free: np.ndarray  # per pool: the most free GPUs in one domain (domain gangs)
     quota_left: dict[str, int]
     steps_s: np.ndarray  # look-ahead step times, steps_s[0] = now
     headroom_u: np.ndarray  # [site, step] power headroom in model units (floored, >= 0)
@@ -274,6 +277,8 @@ def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache:
     whole = su_free == f.su_gpus
     p_whole = np.bincount(idx.su_pool, weights=whole, minlength=idx.pools).astype(np.int64)
     g_free = np.bincount(idx.p_group, weights=p_free, minlength=idx.groups).astype(np.int64)
+    p_max_free = np.zeros(idx.pools, np.int64)
+    np.maximum.at(p_max_free, idx.pool_of, free)
     quota_left = {t: int(q) - int(state.held_by_tenant.get(t, 0)) for t, q in state.quota_gpus.items()}
     horizon = state.now_s + lookahead_s
     times = {state.now_s}
@@ -306,6 +311,7 @@ def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache:
         p_free=p_free,
         p_whole_sus=p_whole,
         g_free=g_free,
+        p_max_free=p_max_free,
         quota_left=quota_left,
         steps_s=steps_s,
         headroom_u=np.floor(np.maximum(head, 0.0) * UNITS_PER_MW).astype(np.int64),
@@ -392,7 +398,7 @@ def job_options(win: Window, ci: int, qj: QueuedJob, value: float, pools: np.nda
             cap_now = win.p_free[p0] if kind == "pool" else win.g_free[where]
             if held > cap_now:
                 continue
-            if job.gang == "domain" and job.gpus > idx.p_domain_max[p0]:
+            if job.gang == "domain" and job.gpus > win.p_max_free[p0]:
                 continue
         caps, speeds = win.modes[int(idx.p_sku[p0])]
         mw_gpu = float(idx.p_mw_per_gpu[list(members)].max())
@@ -729,7 +735,7 @@ class CpsatScheduler(ClusterScheduler):
     response: PowerResponse
     seed: int = 0
     workers: int = 1
-    time_limit_s: float = 0.4
+    time_limit_s: float = 0.3
     candidates: int = 48
     lookahead_s: float = 6 * 3600.0
     aging_s: float = 3600.0
@@ -743,11 +749,11 @@ class CpsatScheduler(ClusterScheduler):
         )
     )
     _index: PoolIndex | None = None
-    _pools_of: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict)
+    _pools_of: dict[tuple, np.ndarray] = field(default_factory=dict)
+    _never: dict[tuple, str | None] = field(default_factory=dict)
     _sku_ran: dict[str, str] = field(default_factory=dict)
     _release_cache: dict = field(default_factory=dict)
     _rejected: dict[str, str] = field(default_factory=dict)
-    _placeable: set[str] = field(default_factory=set)
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -792,7 +798,7 @@ class CpsatScheduler(ClusterScheduler):
         return self._index
 
     def _pools(self, win: Window, job: Job) -> np.ndarray:
-        key = (job.id, job.sku)
+        key = (job.tenant, job.sku, tuple(job.sites) if job.sites is not None else None)
         p = self._pools_of.get(key)
         if p is None:
             p = self._pools_of[key] = eligible_pools(win, job)
@@ -838,12 +844,11 @@ class CpsatScheduler(ClusterScheduler):
             jid = qj.job.id
             if jid in self._rejected:
                 continue
-            if jid not in self._placeable:
-                why = why_never(state, qj.job)
-                if why is None:
-                    self._placeable.add(jid)
-            else:
-                why = None
+            j = qj.job
+            shape = (j.tenant, j.sku, tuple(j.sites) if j.sites is not None else None, j.gang, j.gpus)
+            if shape not in self._never:  # one answer per job shape: a queue of 10,000 has a few hundred
+                self._never[shape] = why_never(state, j)
+            why = self._never[shape]
             if why is not None:
                 self._rejected[jid] = why
                 decision.rejects[jid] = why
@@ -988,7 +993,8 @@ class CpsatScheduler(ClusterScheduler):
             minlength=len(f.sites),
         )
         active = win.steps_s < end_s
-        if (win.headroom_mw[:, active] < mw[:, None] - 1e-9).any():
+        touched = mw > 0  # only the sites it draws at: another site may be over in a future step already
+        if (win.headroom_mw[np.ix_(touched, active)] < mw[touched, None] - 1e-9).any():
             return False, np.zeros(0)
         return True, mw
 
@@ -996,6 +1002,8 @@ class CpsatScheduler(ClusterScheduler):
         dom = np.asarray([d for d, _ in allocation], np.int64)
         gp = np.asarray([g for _, g in allocation], np.int64)
         np.subtract.at(win.free, dom, gp)  # the quota is taken by Residual.take (aggregate and concrete alike)
+        for p in np.unique(win.idx.pool_of[dom]):
+            win.p_max_free[p] = int(win.free[win.idx.p_domains[p]].max())
         active = win.steps_s < end_s
         win.headroom_mw[:, active] -= mw[:, None]
 
@@ -1037,10 +1045,10 @@ class CpsatScheduler(ClusterScheduler):
                     continue
                 allocation = self._place(state, win, qj, o)
                 if not allocation:
-                    continue
+                    break  # one allocation attempt per backfilled job: the fill stays O(fill_limit) allocations
                 ok, mw = self._concrete_ok(state, win, residual, qj, allocation, o.cap, o.end_s)
                 if not ok:
-                    continue
+                    break
                 self._commit(win, residual, qj, allocation, mw, o.end_s)
                 residual.take(o, qj.job.tenant, win, reservations)
                 decision.starts.append(Start(qj.job.id, [(int(d), int(g)) for d, g in allocation], o.cap))
@@ -1120,6 +1128,6 @@ def cpsat_factory(
         response=resp,
         seed=seed,
         workers=workers,
-        time_limit_s=0.4 if time_limit_s is None else time_limit_s,
+        time_limit_s=0.3 if time_limit_s is None else time_limit_s,
         **extra,
     )

@@ -34,7 +34,7 @@ def make_fleet(sites: int = 2, blocks: int = 2, sus: int = 2, doms: int = 2, gpu
     for s in range(sites):
         for b in range(blocks):
             for u in range(sus):
-                for d in range(doms):
+                for _d in range(doms):
                     cols["site"].append(s)
                     cols["block"].append(s * blocks + b)
                     cols["su"].append((s * blocks + b) * sus + u)
@@ -186,7 +186,7 @@ def _loss_gpu_h(state: ClusterState, dec, horizon_s: float) -> float:
     for jid, r in state.running.items():
         g = sum(x for _, x in r.allocation)
         if jid in dec.pauses:
-            lost += g * ((r.job.checkpoint_s if jid in moved else horizon_s + r.job.checkpoint_s)) / 3600.0
+            lost += g * (r.job.checkpoint_s if jid in moved else horizon_s + r.job.checkpoint_s) / 3600.0
         elif jid in dec.caps:
             speed = float(SPEEDS[np.argmin(np.abs(CAPS - dec.caps[jid]))])
             lost += g * (1.0 - speed) * min(horizon_s, r.remaining_s / speed) / 3600.0
