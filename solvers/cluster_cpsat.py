@@ -741,6 +741,7 @@ class CpsatScheduler(ClusterScheduler):
     aging_s: float = 3600.0
     reserve_after_s: float = 3600.0
     fill_limit: int = 400
+    reserve_scan: int = 200
     calls: list[CallRecord] = field(default_factory=list)
     name: str = "cpsat"
     capabilities: SchedulerCapabilities = field(
@@ -957,7 +958,7 @@ class CpsatScheduler(ClusterScheduler):
         seen: set[str] = set()
         old = [i for i in live if state.now_s - queue[i].job.arrival_s >= self.reserve_after_s]
         old.sort(key=lambda i: queue[i].order)
-        for i in old:
+        for i in old[: self.reserve_scan]:  # bounded: the oldest few hundred decide the reservations
             qj = queue[i]
             key = qj.job.tenant if state.sharing == "owned" else "*"
             if key in seen:
