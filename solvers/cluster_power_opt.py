@@ -138,7 +138,7 @@ class OptimisedResponse(PowerResponse):
 
     seed: int = 0
     workers: int = 1
-    time_limit_s: float = 0.3
+    time_limit_s: float = 0.15  # per solve (two: GPU-hours, then fair share)
     horizon_s: float = 24 * 3600.0
     lookahead_s: float = 6 * 3600.0
     allow_migration: bool = True
@@ -374,7 +374,7 @@ class OptimisedResponse(PowerResponse):
 
 def optimised_factory(*, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, **_: Any) -> OptimisedResponse:
     """The registry's factory: ``RESPONSES['optimised'](seed=..., workers=..., time_limit_s=...)``."""
-    return OptimisedResponse(seed=seed, workers=workers, time_limit_s=0.3 if time_limit_s is None else time_limit_s)
+    return OptimisedResponse(seed=seed, workers=workers, time_limit_s=0.15 if time_limit_s is None else time_limit_s)
 
 
 __all__ = ["OptimisedResponse", "ResponseRecord", "optimised_factory", "uncap"]
