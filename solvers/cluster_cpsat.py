@@ -43,9 +43,9 @@ Integer scaling (stated so the coefficient ranges are known): GPUs are integers 
 (1 .. 10^5 per term); power is in 10 W units, a job's increment above idle rounded up and a
 site's headroom rounded down (so the integer model never admits a start the real numbers
 refuse): terms 1 .. ~2 x 10^6 (a 10,000-GPU job at 2 kW), right-hand sides up to
-~1.2 x 10^7 (a 120 MW site); objective coefficients ``value_scale x speed`` with value in
-1 .. 10^4 times 100 plus a tie-break 0 .. 99, so at most ~10^6 per term and ~5 x 10^7 for
-the objective.
+~1.2 x 10^7 (a 120 MW site); objective coefficients ``value x speed`` with value in
+10^2 .. 10^6 (VALUE_FLOOR .. VALUE_SCALE), times 100, plus a tie-break 0 .. 99: at most 10^8
+per term and ~5 x 10^9 for the objective (K = 48), far inside int64.
 
 Every call is recorded (:attr:`CpsatScheduler.calls`: status, objective, bound, seconds,
 candidates, queue length, starts, fallback) and summarised by :meth:`CpsatScheduler.report`.
@@ -82,7 +82,8 @@ from solvers.cluster_engine import (
 )
 
 UNITS_PER_MW = 100_000  # the model's power unit: 10 W
-VALUE_SCALE = 10_000  # the best candidate's value; the others in proportion, at least 1
+VALUE_SCALE = 1_000_000  # the best candidate's value; the others in proportion (Smith's ratios kept) ...
+VALUE_FLOOR = 100  # ... down to this floor, so a mode 1 % slower is still worth strictly less
 TIE_SCALE = 100  # value units are multiplied by this; the best-fit tie-break stays below it
 OVERRUN_S = 600.0  # a job past its estimate is assumed to end this soon (reservations only)
 
@@ -420,7 +421,7 @@ def job_options(win: Window, ci: int, qj: QueuedJob, value: float, pools: np.nda
                     sus=sus,
                     power_u=power_u,
                     end_s=end,
-                    value=max(1, round(value * speed)) * TIE_SCALE,
+                    value=round(max(VALUE_FLOOR, value) * speed) * TIE_SCALE,
                     site=site,
                     group=int(idx.p_group[p0]),
                     pools=members,
