@@ -104,7 +104,7 @@ def make_state(fleet: Fleet, queue: list[Job], *, now: float = 0.0, running: lis
 
 
 def scheduler(**kw) -> CpsatScheduler:
-    return CpsatScheduler(response=OptimisedResponse(), time_limit_s=2.0, **kw)
+    return CpsatScheduler(response=OptimisedResponse(), time_limit_s=0.5, **kw)
 
 
 def site_draw_after(state: ClusterState, starts, t: float = None) -> np.ndarray:
@@ -240,7 +240,7 @@ def test_deterministic_with_fixed_seed_and_workers():
     q = [j if j.gang != "domain" or j.gpus <= 8 else j.model_copy(update={"gang": "site"}) for j in q]
     runs = []
     for _ in range(2):
-        d = CpsatScheduler(response=OptimisedResponse(), seed=7, workers=1, time_limit_s=1.0).decide(
+        d = CpsatScheduler(response=OptimisedResponse(), seed=7, workers=1, time_limit_s=0.5).decide(
             make_state(f, q, now=100.0))
         runs.append([(s.job_id, s.allocation, s.cap) for s in d.starts])
     assert runs[0] == runs[1] and runs[0]
@@ -285,7 +285,7 @@ def test_end_to_end_on_the_tiny_plan_verifies():
     w = synthetic_workload(f0, days=0.4, load=1.2, seed=2, curtailments=cut)
     fleet = fleet_from_plan(plan, w)
     # a one-minute look-ahead: the drop is not seen coming, so the optimised response must meet it
-    sched = SCHEDULERS["cpsat"](time_limit_s=0.2, lookahead_s=60.0)
+    sched = SCHEDULERS["cpsat"](lookahead_s=60.0)
     s = simulate(fleet, w, sched)
     report = verify_cluster(fleet, w, s)
     rules = [v for v in report.violations if v.code != "REPORTED_MISMATCH"]
