@@ -759,8 +759,10 @@ class CpsatScheduler(ClusterScheduler):
     _index: PoolIndex | None = None
     _pools_of: dict[tuple, np.ndarray] = field(default_factory=dict)
     _never: dict[tuple, str | None] = field(default_factory=dict)
+    _placeable: set[str] = field(default_factory=set)
     _sku_ran: dict[str, str] = field(default_factory=dict)
     _release_cache: dict = field(default_factory=dict)
+    _arrival: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _rejected: dict[str, str] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, Any]:
@@ -822,7 +824,7 @@ class CpsatScheduler(ClusterScheduler):
 
     def _scores(self, q: list[QueuedJob], now_s: float) -> np.ndarray:
         prio = np.fromiter((qj.job.priority for qj in q), float, len(q))
-        arr = np.fromiter((qj.job.arrival_s for qj in q), float, len(q))
+        arr = self._arrival = np.fromiter((qj.job.arrival_s for qj in q), float, len(q))
         est = np.fromiter((estimated_remaining_s(qj.job, qj.remaining_s) for qj in q), float, len(q))
         return prio * (1.0 + np.maximum(0.0, now_s - arr) / self.aging_s) / est
 
@@ -850,6 +852,9 @@ class CpsatScheduler(ClusterScheduler):
         for i in order:
             qj = queue[int(i)]
             jid = qj.job.id
+            if jid in self._placeable:
+                live.append(int(i))
+                continue
             if jid in self._rejected:
                 continue
             j = qj.job
@@ -861,6 +866,7 @@ class CpsatScheduler(ClusterScheduler):
                 self._rejected[jid] = why
                 decision.rejects[jid] = why
                 continue
+            self._placeable.add(jid)
             live.append(int(i))
         reservations = self._reservations(state, win, queue, live)
         reserved = {r.job_id for r in reservations}
@@ -963,8 +969,13 @@ class CpsatScheduler(ClusterScheduler):
         """Per tenant (one for all when pooled) the oldest live job waiting >= reserve_after_s that cannot start now."""
         out: list[Reservation] = []
         seen: set[str] = set()
-        old = [i for i in live if state.now_s - queue[i].job.arrival_s >= self.reserve_after_s]
-        old.sort(key=lambda i: queue[i].order)
+        lv = np.asarray(live, dtype=np.int64)
+        if lv.size == 0:
+            return out
+        arr = self._arrival[lv]
+        old_i = lv[state.now_s - arr >= self.reserve_after_s]
+        order = np.fromiter((queue[i].order for i in old_i), np.int64, len(old_i))
+        old = [int(i) for i in old_i[np.argsort(order, kind="stable")]]
         for i in old[: self.reserve_scan]:  # bounded: the oldest few hundred decide the reservations
             qj = queue[i]
             key = qj.job.tenant if state.sharing == "owned" else "*"
