@@ -115,6 +115,10 @@ class _Opt:
     dest_u: int = 0
     dest_end_s: float = 0.0
     held: int = 0
+    tot: int = field(init=False)  # saving_u summed (the greedy's key; a Python int, not a numpy reduction per look)
+
+    def __post_init__(self) -> None:
+        self.tot = int(self.saving_u.sum())
 
 
 @dataclass
@@ -142,6 +146,7 @@ class OptimisedResponse(PowerResponse):
     horizon_s: float = 24 * 3600.0
     lookahead_s: float = 6 * 3600.0
     allow_migration: bool = True
+    max_model_options: int = 1500  # above this many options the greedy answers (module docstring)
     name: str = "optimised"
     calls: list[ResponseRecord] = field(default_factory=list)
     #: migrations chosen at the last response: the job is paused here (a response may not start jobs) and the
@@ -171,11 +176,13 @@ class OptimisedResponse(PowerResponse):
             sku = int(f.sku[r.allocation[0][0]])
             work = estimated_remaining_s(r.job, r.remaining_at(state.now_s))
             d_s = max(dur[int(f.site[d])] for d, _ in r.allocation if int(f.site[d]) in pos)
-            cur = _job_mw_by_site(state, r, r.cap)
+            at0 = _job_mw_by_site(state, r, 0.0)  # minus its GPUs' idle draw, per site
+            per_cap = _job_mw_by_site(state, r, 1.0) - at0  # its GPUs' full draw: above idle at cap c = c x this + at0
+            cur = r.cap * per_cap + at0
             for cap, speed in zip(state.power[sku].caps, state.power[sku].speeds, strict=True):
                 if cap > r.cap + 1e-12:
                     continue
-                saving = cur - _job_mw_by_site(state, r, float(cap))
+                saving = (r.cap - float(cap)) * per_cap
                 loss = g * (1.0 - float(speed)) * min(d_s, work / float(speed)) / 60.0
                 opts.append(_Opt(r.job.id, "keep", float(cap), self._units(saving, over), round(loss)))
             if r.job.preemptible:
@@ -185,10 +192,19 @@ class OptimisedResponse(PowerResponse):
                     pools = eligible_pools(win, r.job)
                     pools = pools[idx.p_sku[pools] == sku]  # a job stays on the SKU it runs on
                     opts.extend(self._migrations(state, win, r, g, work, full, pools, over))
-        chosen, status, loss_min, fair = self._solve(state, win, opts, over, excess_u)
+        greedy = self._greedy(opts, over, excess_u)
+        if greedy is not None and len(opts) > self.max_model_options:
+            # too many jobs for the time limit: the hull greedy is the LP relaxation's optimum up to one job's step
+            chosen, status, loss_min, fair = greedy, "GREEDY", sum(o.loss_min for o in greedy), None
+        else:
+            chosen, status, loss_min, fair = self._solve(state, win, opts, over, excess_u, greedy)
         note = ""
-        if chosen is None:
-            chosen = self._fallback(opts, over, excess_u)
+        if chosen is None and greedy is not None:
+            chosen = greedy
+            loss_min = sum(o.loss_min for o in greedy)
+            note = f"CP-SAT {status}: the greedy (cheapest GPU-hours per MW first)"
+        elif chosen is None:
+            chosen = self._deepest(opts)
             note = f"CP-SAT {status}: the deepest cuts (lowest mode, preemptible jobs paused)"
         n_mig = 0
         for o in chosen:
@@ -284,7 +300,7 @@ class OptimisedResponse(PowerResponse):
             )
         return out
 
-    def _solve(self, state, win, opts: list[_Opt], over, excess_u):
+    def _solve(self, state, win, opts: list[_Opt], over, excess_u, hint: list[_Opt] | None):
         m = cp_model.CpModel()
         y = [m.new_bool_var(f"y{i}") for i in range(len(opts))]
         by_job: dict[str, list[int]] = {}
@@ -298,6 +314,10 @@ class OptimisedResponse(PowerResponse):
         tenants = sorted({state.running[o.job].job.tenant for o in opts})
         self._add_dest(m, y, opts, win)
         m.minimize(loss)
+        if hint is not None:
+            hinted = {id(o) for o in hint}
+            for i, o in enumerate(opts):
+                m.add_hint(y[i], id(o) in hinted)
         solver = cp_model.CpSolver()
         # deterministic time (reproducible), a wall-clock backstop behind it (as solvers.cluster_cpsat)
         solver.parameters.max_deterministic_time = self.time_limit_s
@@ -351,13 +371,70 @@ class OptimisedResponse(PowerResponse):
                 if act:
                     m.add(sum(opts[i].dest_u * y[i] for i in act) <= int(win.headroom_u[s, h]))
 
-    def _fallback(self, opts: list[_Opt], over, excess_u) -> list[_Opt]:
+    @staticmethod
+    def _greedy(opts: list[_Opt], over, excess_u) -> list[_Opt] | None:
+        """The hint and the fallback: from every job at its current cap, take the cheapest steps (GPU-minutes lost per
+        unit of power saved, along each job's lower convex hull of options, migrations excluded) until every
+        over-drawn site's excess is covered. None when even the deepest cuts do not cover it.
+        Complexity: O(options log options)."""
+        import heapq
+
+        by_job: dict[str, list[_Opt]] = {}
+        for o in opts:
+            if o.kind != "migrate":
+                by_job.setdefault(o.job, []).append(o)
+        need = np.asarray(excess_u, dtype=np.int64).copy()
+        chosen: dict[str, _Opt] = {}
+        hulls: dict[str, list[_Opt]] = {}
+        heap: list[tuple[float, str, int]] = []
+        for jid, jo in sorted(by_job.items()):
+            jo = sorted(jo, key=lambda o: (o.tot, o.loss_min))
+            start = next(o for o in jo if o.kind == "keep" and o.tot == 0) if any(
+                o.kind == "keep" and o.tot == 0 for o in jo) else jo[0]
+            hull = [start]
+            for o in jo:
+                if o.tot <= hull[-1].tot:
+                    if o.tot == hull[-1].tot and o.loss_min < hull[-1].loss_min:
+                        hull[-1] = o
+                    continue
+                while len(hull) >= 2:
+                    a, b = hull[-2], hull[-1]
+                    ra = (b.loss_min - a.loss_min) / max(1, b.tot - a.tot)
+                    rb = (o.loss_min - b.loss_min) / max(1, o.tot - b.tot)
+                    if rb <= ra:
+                        hull.pop()
+                    else:
+                        break
+                hull.append(o)
+            hulls[jid] = hull
+            chosen[jid] = hull[0]
+            if len(hull) > 1:
+                a, b = hull[0], hull[1]
+                heapq.heappush(heap, ((b.loss_min - a.loss_min) / max(1, b.tot - a.tot), jid, 1))
+        got = sum(o.saving_u for o in chosen.values()) if chosen else np.zeros(len(over), np.int64)
+        while (got < need).any() and heap:
+            _, jid, k = heapq.heappop(heap)
+            cur, nxt = chosen[jid], hulls[jid][k]
+            if not ((cur.saving_u > 0) | (nxt.saving_u > 0))[got < need].any():
+                continue  # it saves only at sites already covered
+            got = got - cur.saving_u + nxt.saving_u
+            chosen[jid] = nxt
+            if k + 1 < len(hulls[jid]):
+                a, b = nxt, hulls[jid][k + 1]
+                heapq.heappush(heap, ((b.loss_min - a.loss_min) / max(1, b.tot - a.tot), jid,
+                                      k + 1))
+        if (got < need).any():
+            return None
+        return list(chosen.values())
+
+    @staticmethod
+    def _deepest(opts: list[_Opt]) -> list[_Opt]:
         out: dict[str, _Opt] = {}
         for o in opts:
             if o.kind == "migrate":
                 continue
             cur = out.get(o.job)
-            if cur is None or o.saving_u.sum() > cur.saving_u.sum():
+            if cur is None or o.tot > cur.tot:
                 out[o.job] = o
         return list(out.values())
 
