@@ -205,8 +205,12 @@ def test_optimised_response_loses_less_than_proportional():
     assert st.draw_mw[0] > st.allowance_mw[0]
     opt = OptimisedResponse()
     d_opt = opt.respond(st, [0])
+    assert opt.calls[-1].status == "OPTIMAL"
+    greedy = OptimisedResponse(max_model_options=0)  # the hull greedy alone (what answers for big sites)
+    d_greedy = greedy.respond(st, [0])
+    assert greedy.calls[-1].status == "GREEDY"
     d_pro = ProportionalResponse().respond(st, [0])
-    for d in (d_opt, d_pro):
+    for d in (d_opt, d_greedy, d_pro):
         after = site_draw_after(st, [])
         for jid, cap in d.caps.items():
             r = st.running[jid]
@@ -216,7 +220,7 @@ def test_optimised_response_loses_less_than_proportional():
             after[0] -= sum(g for _, g in r.allocation) * KW / 1000.0 * (r.cap - IDLE)
         assert after[0] <= st.allowance_mw[0] + 1e-9
     lo, lp = _loss_gpu_h(st, d_opt, 14_400.0), _loss_gpu_h(st, d_pro, 14_400.0)
-    assert lo < lp
+    assert lo < lp and _loss_gpu_h(st, d_greedy, 14_400.0) < lp
     assert d_opt.caps.get("ending", 1.0) < d_opt.caps.get("long", 1.0)  # the ending job takes the deep cut
 
 
