@@ -201,6 +201,8 @@ class Releases:
     end_s: np.ndarray
     power_end_s: np.ndarray  # for power look-ahead: inf when past its estimate (it may run on)
     mw_above_idle: np.ndarray
+    mw_full: np.ndarray  # the entry's GPUs at full power (MW)
+    cap: np.ndarray
 
 
 def running_releases(state: ClusterState, cache: dict | None = None) -> Releases:
@@ -216,17 +218,18 @@ def running_releases(state: ClusterState, cache: dict | None = None) -> Releases
             a = np.asarray(r.allocation, dtype=np.int64).reshape(-1, 2)
             dom, gp = a[:, 0].copy(), a[:, 1].copy()
             idle = np.asarray([state.power[k].idle_share for k in f.sku[dom]])
-            mw = gp * f.kw_per_gpu[dom] * f.pue[f.site[dom]] / 1000.0 * (r.cap - idle)
+            full = gp * f.kw_per_gpu[dom] * f.pue[f.site[dom]] / 1000.0
+            mw = full * (r.cap - idle)
             est = r.job.estimate - max(0.0, r.job.duration_s - r.remaining_s)  # estimated work left at since_s
             end = r.since_s + max(0.0, est) / r.speed
-            got = cache[jid] = (key, dom, gp, mw, end)
+            got = cache[jid] = (key, dom, gp, mw, end, full, np.full(len(dom), r.cap))
         parts.append(got)
     if len(cache) > 2 * len(state.running) + 1000:
         for k in [k for k in cache if k not in state.running]:
             del cache[k]
     if not parts:
         z = np.zeros(0)
-        return Releases([], z.astype(np.int64), z.astype(np.int64), z, z, z)
+        return Releases([], z.astype(np.int64), z.astype(np.int64), z, z, z, z, z)
     lens = [len(p[1]) for p in parts]
     ends = np.repeat(np.asarray([p[4] for p in parts]), lens)
     overrun = ends <= state.now_s
@@ -237,6 +240,8 @@ def running_releases(state: ClusterState, cache: dict | None = None) -> Releases
         end_s=np.where(overrun, state.now_s + OVERRUN_S, ends),
         power_end_s=np.where(overrun, np.inf, ends),
         mw_above_idle=np.concatenate([p[3] for p in parts]),
+        mw_full=np.concatenate([p[5] for p in parts]),
+        cap=np.concatenate([p[6] for p in parts]),
     )
 
 
@@ -258,6 +263,7 @@ class Window:
     idle: np.ndarray  # per pool: its SKU's idle share
     modes: list[tuple[np.ndarray, np.ndarray]]  # per fleet SKU: caps, speeds (descending cap)
     releases: Releases
+    lookahead_cap: float = 1.0
 
 
 def allowance_at(steps: list[tuple[float, float]], t: float) -> float:
@@ -271,8 +277,14 @@ def allowance_at(steps: list[tuple[float, float]], t: float) -> float:
     return level
 
 
-def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache: dict | None = None) -> Window:
-    """Aggregate one event's state. Complexity: O(domains + allocation entries + sites x steps)."""
+def build_window(
+    state: ClusterState, idx: PoolIndex, lookahead_s: float, cache: dict | None = None, lookahead_cap: float = 1.0
+) -> Window:
+    """Aggregate one event's state. Complexity: O(domains + allocation entries + sites x steps).
+
+    In the future steps every job still running (and every new start) counts at ``min(its cap, lookahead_cap)``:
+    the power response may cap it that far when the allowance drops (cap 0.8 costs 6 % speed on the default
+    curve); 1.0 plans every future step at today's caps."""
     f = state.fleet
     free = np.asarray(state.free, dtype=np.int64).copy()
     p_free = np.bincount(idx.pool_of, weights=free, minlength=idx.pools).astype(np.int64)
@@ -299,7 +311,9 @@ def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache:
             head[:, 0] = np.asarray(state.allowance_mw, float) - np.asarray(state.draw_mw, float)
             continue
         gone = rel.power_end_s <= t
-        freed = np.bincount(rel_site[gone], weights=rel.mw_above_idle[gone], minlength=n_s) if gone.any() else 0.0
+        # ended jobs free their draw above idle; the rest may be capped down to lookahead_cap then
+        give = np.where(gone, rel.mw_above_idle, rel.mw_full * np.maximum(0.0, rel.cap - lookahead_cap))
+        freed = np.bincount(rel_site, weights=give, minlength=n_s) if len(give) else 0.0
         allow = np.asarray([allowance_at(state.allowance[s], t) for s in range(n_s)])
         head[:, h] = allow - (np.asarray(state.draw_mw, float) - freed)
     modes = []
@@ -322,6 +336,7 @@ def build_window(state: ClusterState, idx: PoolIndex, lookahead_s: float, cache:
         idle=idle,
         modes=modes,
         releases=rel,
+        lookahead_cap=lookahead_cap,
     )
 
 
@@ -338,7 +353,7 @@ class Option:
     speed: float
     held: int  # GPUs held (whole SUs for block gangs)
     sus: int  # whole SUs (block gangs), else 0
-    power_u: int  # power above idle, 10 W units, rounded up
+    power_u: np.ndarray  # per look-ahead step: power above idle, 10 W units, rounded up (0 once it has ended)
     end_s: float  # estimated end at this speed
     value: int
     site: int
@@ -407,10 +422,12 @@ def job_options(win: Window, ci: int, qj: QueuedJob, value: float, pools: np.nda
         mw_gpu = float(idx.p_mw_per_gpu[list(members)].max())
         idle = float(win.idle[p0])
         for cap, speed in zip(caps, speeds, strict=True):
-            power_u = math.ceil(held * mw_gpu * (cap - idle) * UNITS_PER_MW)
+            now_u = math.ceil(held * mw_gpu * (cap - idle) * UNITS_PER_MW)
+            later_u = math.ceil(held * mw_gpu * (min(cap, win.lookahead_cap) - idle) * UNITS_PER_MW)
             end = win.now_s + est / speed
-            active = win.steps_s < end
-            if (power_u > win.headroom_u[site][active]).any():
+            power_u = np.where(win.steps_s < end, later_u, 0).astype(np.int64)
+            power_u[0] = now_u
+            if (power_u > win.headroom_u[site]).any():
                 continue
             out.append(
                 Option(
@@ -536,8 +553,7 @@ class Residual:
                 return False
         if self.g_free[o.group] < o.held:
             return False
-        active = win.steps_s < o.end_s
-        if (self.headroom_u[o.site][active] < o.power_u).any():
+        if (self.headroom_u[o.site] < o.power_u).any():
             return False
         for i, r in enumerate(reservations):
             if o.end_s > r.at_s and set(o.pools) & set(r.pools):
@@ -554,8 +570,7 @@ class Residual:
             self.p_free[o.where] -= o.held
             self.p_whole_sus[o.where] -= o.sus
         self.g_free[o.group] -= o.held
-        active = win.steps_s < o.end_s
-        self.headroom_u[o.site][active] -= o.power_u
+        self.headroom_u[o.site] -= o.power_u
         for i, r in enumerate(reservations):
             if o.end_s > r.at_s and set(o.pools) & set(r.pools):
                 self.res_spare[i] -= o.held
@@ -645,10 +660,10 @@ def solve_window(
             m.add(sum(flat[i].held * x[i] for i in idxs) <= max(0, left))
     for s in {o.site for o in flat}:
         at_site = [i for i, o in enumerate(flat) if o.site == s]
-        for h, t in enumerate(win.steps_s):
-            active = [i for i in at_site if flat[i].end_s > t]
-            if active and sum(flat[i].power_u for i in active) > win.headroom_u[s, h]:
-                m.add(sum(flat[i].power_u * x[i] for i in active) <= int(win.headroom_u[s, h]))
+        for h in range(len(win.steps_s)):
+            active = [i for i in at_site if flat[i].power_u[h] > 0]
+            if active and sum(int(flat[i].power_u[h]) for i in active) > win.headroom_u[s, h]:
+                m.add(sum(int(flat[i].power_u[h]) * x[i] for i in active) <= int(win.headroom_u[s, h]))
     for _r_i, r in enumerate(reservations):
         late = [i for i, o in enumerate(flat) if o.end_s > r.at_s and set(o.pools) & set(r.pools)]
         if late:
@@ -745,6 +760,7 @@ class CpsatScheduler(ClusterScheduler):
     time_limit_s: float = 0.05
     candidates: int = 48
     lookahead_s: float = 6 * 3600.0
+    lookahead_cap: float = 0.8
     aging_s: float = 3600.0
     reserve_after_s: float = 3600.0
     fill_limit: int = 400
@@ -770,6 +786,7 @@ class CpsatScheduler(ClusterScheduler):
             "time_limit_s": self.time_limit_s,
             "candidates": self.candidates,
             "lookahead_s": self.lookahead_s,
+            "lookahead_cap": self.lookahead_cap,
             "aging_s": self.aging_s,
             "reserve_after_s": self.reserve_after_s,
             "fill_limit": self.fill_limit,
@@ -836,7 +853,7 @@ class CpsatScheduler(ClusterScheduler):
         for jid, r in state.running.items():  # a job stays on one SKU: a resumed one on the SKU it ran on
             if r.job.sku is None:
                 self._sku_ran[jid] = state.fleet.skus[int(state.fleet.sku[r.allocation[0][0]])]
-        win = build_window(state, idx, self.lookahead_s, self._release_cache)
+        win = build_window(state, idx, self.lookahead_s, self._release_cache, self.lookahead_cap)
         decision = Decision()
         decision.caps.update(uncap(state, win))
         # the uncapped jobs' extra draw comes off the headroom before any start
@@ -999,21 +1016,15 @@ class CpsatScheduler(ClusterScheduler):
         self, state: ClusterState, win: Window, residual: Residual, qj: QueuedJob, allocation, cap: float, end_s: float
     ) -> tuple[bool, np.ndarray]:
         """Re-check a concrete allocation: free GPUs, quota, every step's exact power headroom."""
-        f = state.fleet
         dom = np.asarray([d for d, _ in allocation], np.int64)
         gp = np.asarray([g for _, g in allocation], np.int64)
         if (win.free[dom] < gp).any():
             return False, np.zeros(0)
         if residual.quota_left.get(qj.job.tenant, 0) < int(gp.sum()):
             return False, np.zeros(0)
-        idle = np.asarray([state.power[k].idle_share for k in f.sku[dom]])
-        mw = np.bincount(
-            f.site[dom], weights=gp * f.kw_per_gpu[dom] * f.pue[f.site[dom]] / 1000.0 * (cap - idle),
-            minlength=len(f.sites),
-        )
-        active = win.steps_s < end_s
-        touched = mw > 0  # only the sites it draws at: another site may be over in a future step already
-        if (win.headroom_mw[np.ix_(touched, active)] < mw[touched, None] - 1e-9).any():
+        mw = _start_mw(state, win, dom, gp, cap, end_s)
+        touched = mw[:, 0] > 0  # only the sites it draws at: another site may be over in a future step already
+        if (win.headroom_mw[touched] < mw[touched] - 1e-9).any():
             return False, np.zeros(0)
         return True, mw
 
@@ -1023,8 +1034,7 @@ class CpsatScheduler(ClusterScheduler):
         np.subtract.at(win.free, dom, gp)  # the quota is taken by Residual.take (aggregate and concrete alike)
         for p in np.unique(win.idx.pool_of[dom]):
             win.p_max_free[p] = int(win.free[win.idx.p_domains[p]].max())
-        active = win.steps_s < end_s
-        win.headroom_mw[:, active] -= mw[:, None]
+        win.headroom_mw -= mw
 
     def _map(self, state, win, residual, reservations, cands, chosen, decision) -> tuple[set[str], int]:
         """Concrete allocations for the model's starts: block gangs first, then domain, then site/any."""
@@ -1088,9 +1098,22 @@ def _take_aggregate(win: Window, allocation: list[tuple[int, int]], mw: np.ndarr
     su_free = np.bincount(f.su, weights=win.free, minlength=len(f.sus)).astype(np.int64)
     whole = su_free == f.su_gpus
     win.p_whole_sus[:] = np.bincount(idx.su_pool, weights=whole, minlength=idx.pools).astype(np.int64)
-    active = win.steps_s < end_s
-    win.headroom_u[:, active] -= np.ceil(mw * UNITS_PER_MW).astype(np.int64)[:, None]
+    win.headroom_u -= np.ceil(mw * UNITS_PER_MW).astype(np.int64)
     np.maximum(win.headroom_u, 0, out=win.headroom_u)
+
+
+def _start_mw(state: ClusterState, win: Window, dom: np.ndarray, gp: np.ndarray, cap: float, end_s: float) -> np.ndarray:
+    """A start's draw above idle per [site, look-ahead step] (MW): at ``cap`` now, at most ``lookahead_cap`` later,
+    nothing after its estimated end."""
+    f = state.fleet
+    idle = np.asarray([state.power[k].idle_share for k in f.sku[dom]])
+    full = gp * f.kw_per_gpu[dom] * f.pue[f.site[dom]] / 1000.0
+    n_s = len(f.sites)
+    now = np.bincount(f.site[dom], weights=full * (cap - idle), minlength=n_s)
+    later = np.bincount(f.site[dom], weights=full * (min(cap, win.lookahead_cap) - idle), minlength=n_s)
+    out = np.where(win.steps_s[None, :] < end_s, later[:, None], 0.0)
+    out[:, 0] = now
+    return out
 
 
 def _charge_running(win: Window, state: ClusterState, r: RunningJob, new_cap: float) -> None:
@@ -1138,7 +1161,7 @@ def cpsat_factory(
     candidates=..., lookahead_s=..., aging_s=..., reserve_after_s=..., fill_limit=...)``."""
     from solvers.cluster_schedulers import make_response
 
-    known = {"candidates", "lookahead_s", "aging_s", "reserve_after_s", "fill_limit"}
+    known = {"candidates", "lookahead_s", "lookahead_cap", "aging_s", "reserve_after_s", "fill_limit", "reserve_scan"}
     extra = {k: v for k, v in options.items() if k in known}
     resp = make_response(power_response, seed=seed, workers=workers) if isinstance(power_response, str) else (
         power_response
