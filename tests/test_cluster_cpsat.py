@@ -297,3 +297,15 @@ def test_end_to_end_on_the_tiny_plan_verifies():
     assert s.metrics.completed > 0 and s.summary.scheduler == "cpsat" and s.summary.power_response == "optimised"
     assert sched.report()["calls"] == len(sched.calls) > 0
     assert sched.response.calls, "the curtailment reached the optimised response"
+
+
+def test_headroom_goes_to_a_queued_job_before_an_uncap():
+    f = make_fleet(sites=1, blocks=1, sus=1, doms=2)  # 16 GPUs: full 16 kW, idle 3.2 kW
+    run = job("capped", 8, 36_000.0)
+    # the running job at cap 0.5 draws 3.2 + 8 x 0.3 = 5.6 kW; 10 kW leaves 4.4 kW: uncapping it to 1.0 would take
+    # 3.2 kW, a new 8-GPU start at cap 0.7 takes 4.0 kW; only one fits, and the start is worth more
+    st = make_state(f, [job("q", 8, 3600.0)], running=[(run, [(0, 8)], 0.5)], allowance=[[(0.0, 0.010)]], now=100.0)
+    st.running["capped"].since_s = 0.0  # capped earlier, not at this instant
+    d = scheduler().decide(st)
+    assert [s.job_id for s in d.starts] == ["q"] and d.starts[0].cap == 0.7
+    assert "capped" not in d.caps or d.caps["capped"] <= 0.6
