@@ -5,7 +5,7 @@ At each scheduling event (:meth:`CpsatScheduler.decide`, a :class:`ClusterState`
 
 1. **Candidates.** Every queued job gets a score, Smith's rule with aging:
    ``priority x (1 + wait_s / aging_s) / estimated remaining s`` (short, heavy, old first).
-   The ``candidates`` (K, default 48) best-scored jobs whose tenant has quota and capacity
+   The ``candidates`` (K, default 32) best-scored jobs whose tenant has quota and capacity
    left enter the model; the rest of the queue is only backfilled greedily afterwards, so a
    queue of 10,000 jobs costs one vectorised sort, not a bigger model.
 2. **Aggregate capacity.** Free GPUs are summed per *pool* = (network block, owner tenant,
@@ -47,7 +47,7 @@ site's headroom rounded down (so the integer model never admits a start the real
 refuse): terms 1 .. ~2 x 10^6 (a 10,000-GPU job at 2 kW), right-hand sides up to
 ~1.2 x 10^7 (a 120 MW site); objective coefficients ``value x speed`` with value in
 10^2 .. 10^6 (VALUE_FLOOR .. VALUE_SCALE), times 100, plus a tie-break 0 .. 99: at most 10^8
-per term and ~5 x 10^9 for the objective (K = 48), far inside int64.
+per term and ~5 x 10^9 for the objective (K = 32), far inside int64.
 
 Every call is recorded (:attr:`CpsatScheduler.calls`: status, objective, bound, seconds,
 candidates, queue length, starts, fallback) and summarised by :meth:`CpsatScheduler.report`.
@@ -758,7 +758,7 @@ class CpsatScheduler(ClusterScheduler):
     seed: int = 0
     workers: int = 1
     time_limit_s: float = 0.05
-    candidates: int = 48
+    candidates: int = 32
     lookahead_s: float = 6 * 3600.0
     lookahead_cap: float = 0.8
     aging_s: float = 3600.0
