@@ -2,6 +2,9 @@
 
 ``python -m benchmarks [--suite S ...] [--solver X ...] [--time-limit S] [--upfront-time-limit S] --out DIR``
 
+``--suite scheduling`` (issue 14: cluster schedulers on job streams) has its own runner and
+options: :mod:`benchmarks.scheduling`.
+
 The ``pglib-n1`` suite runs, per case, the lazy contingency loop (``milp``) and then, back to
 back, the up-front N-1 yardstick (``milp-upfront``, capped by ``--upfront-time-limit``), and
 records their engine wall-time ratio (:func:`n1_pairs`): a lower bound ("≥") when the up-front
@@ -220,8 +223,16 @@ def plot(records: list[dict], path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "scheduling" or a == "--suite=scheduling" for a in args_in):
+        # issue 14: the scheduling suite plays job streams, not scenarios; its own runner and options
+        from benchmarks.scheduling import main as scheduling_main
+
+        return scheduling_main(args_in)
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", action="append", choices=sorted(SUITES), help="repeatable; default: small")
+    ap.add_argument(
+        "--suite", action="append", choices=sorted([*SUITES, "scheduling"]), help="repeatable; default: small"
+    )
     ap.add_argument("--solver", action="append", help=f"repeatable; default: {' '.join(DEFAULT_SOLVERS)}")
     ap.add_argument("--case", action="append", help="only these case names (repeatable)")
     ap.add_argument("--time-limit", type=float, default=120.0, help="solver time limit per run, s")

@@ -439,4 +439,5 @@ if __name__ == "__main__":
 
 # The output commands (diff, export, map, report) register themselves on `app`.
 import placer.cli_outputs  # noqa: E402, F401
+import placer.cli_schedule  # noqa: E402, F401  (registers `placer schedule` and `placer verify-schedule`)
 from placer import cli_jobs as _cli_jobs  # noqa: E402,F401  (registers `placer jobs synth` and `placer jobs alibaba`)

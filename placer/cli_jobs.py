@@ -1,6 +1,6 @@
 """``placer jobs``: write a workload for ``placer schedule`` from a laid-out plan (registered on :data:`placer.cli.app`).
 
-* ``placer jobs synth PLAN -o jobs.yaml [--days D] [--load L] [--seed N] [--korea-week] [--scale K]``:
+* ``placer jobs synth PLAN -o jobs.yaml [--days D] [--load L] [--seed N] [--korea-week] [--warm S] [--scale K]``:
   the seeded synthetic stream of :mod:`topologies.jobs_synthetic` over the plan's fleet
   (``--korea-week``: the benchmark week with its two curtailment events; ``--scale K``: over
   the plan's sites replicated K times, :mod:`topologies.fleet_scale`, writing the scaled plan
@@ -44,23 +44,34 @@ def synth(
     plan: Path = typer.Argument(..., help="a laid-out plan (placer solve --layout, or placer layout)"),
     output: Path = typer.Option(..., "-o", "--output", help="the workload file: .json, else YAML"),
     days: float = typer.Option(7.0, "--days", min=0.01, max=366, help="length of the stream, days"),
-    load: float = typer.Option(0.95, "--load", min=0.01, max=3.0, help="offered GPU-hours over the fleet's"),
+    load: float | None = typer.Option(
+        None, "--load", min=0.01, max=3.0, help="offered GPU-hours over the fleet's (default 0.95; 1.0 --korea-week)"
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="the generator's seed"),
     korea_week: bool = typer.Option(
         False, "--korea-week", help="add the benchmark week's two curtailment events (demand response, line outage)"
     ),
     scale: int = typer.Option(1, "--scale", min=1, max=100, help="replicate the plan's sites K times first"),
+    warm: float | None = typer.Option(
+        None, "--warm", min=0.0, max=1.0, help="share of the fleet busy at t=0 (default 0; 0.75 with --korea-week)"
+    ),
 ) -> None:
     """A seeded synthetic job stream over the plan's fleet (shapes from Philly, Helios, Alibaba PAI)."""
+    from topologies.jobs_synthetic import KOREA_LOAD, KOREA_WARM, synthetic_workload
     from topologies.jobs_synthetic import korea_week as week
-    from topologies.jobs_synthetic import synthetic_workload
 
     check_output_path(output)
     laid, fleet = _fleet(plan, scale)
     if korea_week:
-        wl = week(fleet, seed=seed, load=load, days=days)
+        wl = week(
+            fleet,
+            seed=seed,
+            load=KOREA_LOAD if load is None else load,
+            days=days,
+            warm=KOREA_WARM if warm is None else warm,
+        )
     else:
-        wl = synthetic_workload(fleet, days=days, load=load, seed=seed)
+        wl = synthetic_workload(fleet, days=days, load=0.95 if load is None else load, seed=seed, warm=warm or 0.0)
     if scale > 1:
         plan_out = output.with_name(output.stem + ".plan.json")
         check_output_path(plan_out)

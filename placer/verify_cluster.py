@@ -20,7 +20,9 @@ Check codes, in the order they run
 * ``DOUBLE_BOOKED``: at no instant do a domain's jobs hold more GPUs than it has.
 * ``GANG_DOMAIN``, ``GANG_BLOCK``, ``GANG_SITE``: the job's gang rule (one domain; whole SUs
   -- every GPU of every SU it touches -- in one block, at least its GPUs; one site).
-* ``JOB_SKU``: the job's SKU when it names one; one SKU per job (every segment) otherwise.
+* ``JOB_SKU``: the job's SKU when it names one; one SKU per placement otherwise (the
+  contract's "any ONE SKU of a gang": a job resumed from a checkpoint may restart on another
+  SKU; its speed is relative to its own full speed whatever the SKU).
 * ``JOB_SITES``: only at the job's allowed sites.
 * ``TENANT_RACKS``: under ``sharing: owned``, only on racks its tenant owns.
 * ``QUOTA``: at no instant does a tenant hold more GPUs than its quota (default: the GPUs it owns).
@@ -95,6 +97,7 @@ FINDINGS_PER_CODE = 20
 TIME_TOL_S = 1e-6
 REL_TOL, ABS_TOL = 1e-6, 1e-6
 MODE_TOL = 1e-9
+MAX_DOMAIN_GPUS = 100_000_000  # the schema's most GPUs of anything: beyond it a count is nonsense (and sums overflow)
 
 
 class ClusterReport(BaseModel):
@@ -179,10 +182,7 @@ class _Seg:
     resumed: bool
     doms: np.ndarray
     gpus: np.ndarray
-
-    @property
-    def held(self) -> int:
-        return int(self.gpus.sum())
+    held: int = 0  # GPUs held: the allocation's sum
 
 
 @dataclass
@@ -301,13 +301,14 @@ def verify_cluster(fleet: Fleet, workload: Workload, schedule: ClusterSchedule) 
     Inputs: the fleet built from the plan with this workload, the workload, the schedule.
     Output: a :class:`ClusterReport`. Complexity: see the module docstring."""
     t0 = time.perf_counter()
-    f, records, runs, sweep, quota = _run_checks(fleet, workload, schedule)
+    fleet_digest, workload_digest = fleet.digest(), workload.digest()
+    f, records, runs, sweep, quota = _run_checks(fleet, workload, schedule, (fleet_digest, workload_digest))
     _check_figures(f, fleet, workload, schedule, records, runs, sweep, quota)
     return ClusterReport(
         valid=not f.items,
         workload=workload.name,
-        fleet_digest=fleet.digest(),
-        workload_digest=workload.digest(),
+        fleet_digest=fleet_digest,
+        workload_digest=workload_digest,
         checks=list(CODES),
         violations=f.items,
         suppressed=f.suppressed(),
@@ -315,10 +316,11 @@ def verify_cluster(fleet: Fleet, workload: Workload, schedule: ClusterSchedule) 
     )
 
 
-def _run_checks(fleet: Fleet, workload: Workload, schedule: ClusterSchedule):
+def _run_checks(fleet: Fleet, workload: Workload, schedule: ClusterSchedule, digests: tuple[str, str] | None = None):
     """Every check but the reported figures'; returns the findings and what the figures need."""
     f = _Findings()
-    _check_digests(f, fleet, schedule, fleet.digest(), workload.digest())
+    fleet_digest, workload_digest = digests or (fleet.digest(), workload.digest())
+    _check_digests(f, fleet, schedule, fleet_digest, workload_digest)
     records = _check_records(f, workload, schedule)
     tenants = sorted(set(fleet.tenants) | {t.tenant for t in workload.tenants} | {j.tenant for j in workload.jobs})
     quota = _quotas(fleet, workload, tenants)
@@ -386,7 +388,8 @@ def _check_job(
     run = _JobRun()
     horizon = workload.horizon_s
     prev = None  # the previous segment as given (times may be bad)
-    job_skus: set[int] = set()
+    checked_alloc = None  # the allocation whose placement rules were last checked
+    latest: tuple[int, float] | None = None  # the segment that ends last so far, and its end
     for k, seg in enumerate(rec.segments):
         where = f"{ent}/segment:{k}"
         timed = math.isfinite(seg.start_s) and math.isfinite(seg.end_s) and seg.start_s < seg.end_s
@@ -412,34 +415,43 @@ def _check_job(
                     horizon,
                     "s",
                 )
-            if prev is not None and math.isfinite(prev.end_s) and seg.start_s < prev.end_s - TIME_TOL_S:
+            if latest is not None and seg.start_s < latest[1] - TIME_TOL_S:
                 overlaps = True  # the job cannot hold two allocations at once: left out of the sweeps
                 f.add(
                     "SEGMENT_FORM",
                     where,
-                    f"starts at {_t(seg.start_s)}, before segment {k - 1} ends at {_t(prev.end_s)} "
+                    f"starts at {_t(seg.start_s)}, before segment {latest[0]} ends at {_t(latest[1])} "
                     "(segments must be in time order and must not overlap)",
                     seg.start_s,
-                    prev.end_s,
+                    latest[1],
                     "s",
                 )
-        # allocation
-        doms, gpus = [], []
-        seen: set[int] = set()
-        if not seg.allocation:
+            if latest is None or seg.end_s > latest[1]:
+                latest = (k, seg.end_s)
+        # allocation (vectorised: the common case has nothing wrong with it)
+        try:
+            arr = np.asarray(seg.allocation, dtype=np.int64).reshape(-1, 2)
+        except OverflowError:  # an index or count beyond 64 bits names no domain of any fleet
+            f.add("ALLOCATION", where, "names a domain index or GPU count beyond any fleet")
+            arr = np.zeros((0, 2), dtype=np.int64)
+        if not len(arr):
             f.add("ALLOCATION", where, "holds no GPUs (an empty allocation)")
-        for d, g in seg.allocation:
-            if not 0 <= d < fleet.domains:
-                f.add("ALLOCATION", where, f"names domain {d}; the fleet has domains 0..{fleet.domains - 1}")
-            elif g <= 0:
-                f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0)")
-            elif d in seen:
-                f.add("ALLOCATION", where, f"lists {_domain(fleet, d)} twice")
-            else:
-                seen.add(d)
-                doms.append(d)
-                gpus.append(g)
-        da, ga = np.asarray(doms, dtype=np.int64), np.asarray(gpus, dtype=np.int64)
+        ok = (arr[:, 0] >= 0) & (arr[:, 0] < fleet.domains) & (arr[:, 1] > 0) & (arr[:, 1] <= MAX_DOMAIN_GPUS)
+        if not ok.all() or (len(arr) > 1 and len(set(arr[:, 0].tolist())) != len(arr)):
+            ok[:] = False
+            seen: set[int] = set()
+            for i, (d, g) in enumerate(arr.tolist()):
+                if not 0 <= d < fleet.domains:
+                    f.add("ALLOCATION", where, f"names domain {d}; the fleet has domains 0..{fleet.domains - 1}")
+                elif not 0 < g <= MAX_DOMAIN_GPUS:
+                    f.add("ALLOCATION", where, f"holds {g} GPUs on {_domain(fleet, d)} (must be > 0 and a domain's)")
+                elif d in seen:
+                    f.add("ALLOCATION", where, f"lists {_domain(fleet, d)} twice")
+                else:
+                    seen.add(d)
+                    ok[i] = True
+        da, ga = arr[ok, 0], arr[ok, 1]
+        doms = len(da) > 0
         held = int(ga.sum())
         if doms and job.gang != "block" and held != job.gpus:
             f.add(
@@ -497,11 +509,14 @@ def _check_job(
                 )
         if timed:
             run.work_s += (seg.end_s - seg.start_s) * seg.speed
+        # a continuation on the same allocation (a cap change) breaks the same placement rules again: once is enough
+        same_place = not seg.resumed and checked_alloc == sorted(seg.allocation)
         if timed and doms and not overlaps:
-            run.segs.append(_Seg(j, seg.start_s, seg.end_s, seg.cap, seg.speed, seg.resumed, da, ga))
+            run.segs.append(_Seg(j, seg.start_s, seg.end_s, seg.cap, seg.speed, seg.resumed, da, ga, held))
+        if timed and doms and not overlaps and not same_place:
+            checked_alloc = sorted(seg.allocation)
             _check_gang(f, fleet, workload, job, where, da, ga)
             skus = {int(x) for x in fleet.sku[da]}
-            job_skus |= skus
             if job.sku is not None and {fleet.skus[x] for x in skus} != {job.sku}:
                 names = ", ".join(sorted(fleet.skus[x] for x in skus))
                 f.add("JOB_SKU", where, f"runs on {names}; the job must run on {job.sku}")
@@ -509,13 +524,6 @@ def _check_job(
                 names = ", ".join(sorted(fleet.skus[x] for x in skus))
                 f.add("JOB_SKU", where, f"mixes SKUs ({names}); a job runs on one SKU")
         prev = seg
-    if (
-        job.sku is None
-        and len(job_skus) > 1
-        and not any(len({int(x) for x in fleet.sku[s.doms]}) > 1 for s in run.segs)
-    ):
-        names = ", ".join(sorted(fleet.skus[x] for x in job_skus))
-        f.add("JOB_SKU", ent, f"its segments run on different SKUs ({names}); a job runs on one SKU")
     if (
         not job.preemptible
         and rec.state == "unfinished"
@@ -544,11 +552,11 @@ def _check_gang(
             1,
             "domains",
         )
-    sites = sorted({fleet.sites[int(s)] for s in fleet.site[doms]})
-    if job.gang in ("site", "block") and len(sites) > 1 and job.gang == "site":
+    sites = sorted({fleet.sites[s] for s in fleet.site[doms].tolist()})
+    if job.gang == "site" and len(sites) > 1:
         f.add("GANG_SITE", where, f"spreads over sites {', '.join(sites)}; the job must run at one site", len(sites), 1)
     if job.gang == "block":
-        blocks = sorted({fleet.blocks[int(b)] for b in fleet.block[doms]})
+        blocks = sorted({fleet.blocks[b] for b in fleet.block[doms].tolist()})
         problems = []
         if len(blocks) > 1:
             problems.append(
@@ -853,7 +861,7 @@ def _compare(f: _Findings, entity: str, reported, expected) -> None:
         f.add(
             "REPORTED_MISMATCH",
             entity,
-            f"{entity}: the schedule reports {_num(float(reported))}, recomputed {_num(float(expected))}",
+            f"the schedule reports {_num(float(reported))}, recomputed {_num(float(expected))}",
             float(reported),
             float(expected),
         )

@@ -109,8 +109,8 @@ class FleetIndex:
     def resolve(self, job: Job, sharing: str) -> Shape | str:
         """The job's :class:`Shape`, or why it can never run here (an unknown name)."""
         t = self.tenant_of.get(job.tenant)
-        if t is None:
-            return f"tenant '{job.tenant}' has no racks in the fleet"
+        if t is None and sharing != "pooled":
+            return f"tenant '{job.tenant}' has no racks in the fleet (sharing: owned)"
         k = -1
         if job.sku is not None:
             k = self.sku_of.get(job.sku, -2)
@@ -122,7 +122,7 @@ class FleetIndex:
             if not known:
                 return f"none of its sites ({', '.join(job.sites)}) is in the fleet"
             sites = tuple(known)
-        return Shape(t, k, sites, job.gang, job.gpus, sharing == "pooled")
+        return Shape(-1 if t is None else t, k, sites, job.gang, job.gpus, sharing == "pooled")
 
     def eligible_domains(self, key: tuple) -> np.ndarray:
         """Sorted indices of the domains a job with this eligibility key may use (cached)."""
@@ -325,12 +325,15 @@ def _pick(doms: np.ndarray, free: np.ndarray, size: np.ndarray, need: int, fit: 
     return doms[nz], take[nz]
 
 
-def never_fits(index: FleetIndex, shape: Shape, quota_gpus: int, *, blocks: bool = True) -> str | None:
-    """Why ``shape`` could never be placed (on the empty fleet, within its tenant's quota), or None.
-
-    Complexity: one :func:`find` on the empty fleet."""
+def never_fits(
+    index: FleetIndex, shape: Shape, quota_gpus: int, *, tenant: str = "", blocks: bool = True
+) -> str | None:
+    """Why ``shape`` (a job of ``tenant``) could never be placed on the empty fleet within the
+    tenant's quota, or None when it could. Power is not a placement rule here (the base
+    allowance lets every GPU run). Complexity: one :func:`find` on the empty fleet."""
+    whose = f"tenant '{tenant}'" if tenant else "its tenant"
     if shape.gpus > quota_gpus:
-        return f"{shape.gpus} GPUs exceed tenant '{index.fleet.tenants[shape.tenant]}''s quota of {quota_gpus}"
+        return f"{shape.gpus:,} GPUs exceed the quota of {whose} ({quota_gpus:,} GPUs)"
     alloc = find(index.empty_pool(), shape, blocks=blocks, fit=FIRST)
     if alloc is None:
         idx = index.eligible_domains(shape.key)
@@ -338,18 +341,16 @@ def never_fits(index: FleetIndex, shape: Shape, quota_gpus: int, *, blocks: bool
             "domain": "one NVLink domain",
             "block": "whole SUs of one block" if blocks else "whole SUs of one site",
             "site": "one site",
-            "any": "the fleet",
+            "any": "the GPUs",
         }[shape.gang]
-        whose = "any tenant's" if shape.pooled else f"tenant '{index.fleet.tenants[shape.tenant]}''s"
+        racks = "of any rack (sharing: pooled)" if shape.pooled else f"of the racks of {whose}"
         return (
-            f"{shape.gpus} GPUs ({shape.gang} gang) do not fit in {where} of {whose} racks "
-            f"({int(index.dom_gpus[idx].sum())} eligible GPUs)"
+            f"{shape.gpus:,} GPUs ({shape.gang} gang) do not fit in {where} {racks} it may use "
+            f"({int(index.dom_gpus[idx].sum()):,} eligible GPUs in all)"
         )
     held = int(alloc[1].sum())
     if held > quota_gpus:
-        return (
-            f"holds {held} GPUs (whole SUs), above tenant '{index.fleet.tenants[shape.tenant]}''s quota of {quota_gpus}"
-        )
+        return f"its whole SUs hold {held:,} GPUs, above the quota of {whose} ({quota_gpus:,} GPUs)"
     return None
 
 

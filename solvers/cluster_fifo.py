@@ -82,6 +82,109 @@ class Reservation:
     spare_mw: np.ndarray
 
 
+class RunTable:
+    """The running jobs as arrays, kept across events so a reservation costs numpy, not a
+    Python pass per job: per slot the estimated end (absolute: ``since + (estimate - duration
+    + remaining) / speed``, fixed until the job's segment changes), GPUs held, tenant, cap and
+    per-site full/idle MW; and flat ``(domain, GPUs, slot)`` entries of every allocation.
+
+    :meth:`sync` does one cheap pass over ``state.running`` (identity and segment start), then
+    touches only the jobs that started, ended or changed segment. O(running) per event, O(changed
+    x allocation) to update."""
+
+    def __init__(self, ix: FleetIndex, cache: PowerCache):
+        self.ix, self.cache = ix, cache
+        self.slot: dict[str, int] = {}
+        self.obj: list[RunningJob | None] = []
+        self.since: list[float] = []
+        n = 64
+        self.end_abs = np.zeros(n)
+        self.cap = np.zeros(n)
+        self.held = np.zeros(n, dtype=np.int64)
+        self.tenant = np.full(n, -1, dtype=np.int64)
+        self.alive = np.zeros(n, dtype=bool)
+        self.full = np.zeros((n, ix.n_sites))
+        self.idle = np.zeros((n, ix.n_sites))
+        self.spare: list[int] = []  # slots free to reuse (their flat entries are gone)
+        self.pending: list[int] = []  # dropped slots whose flat entries are still there
+        self.flat_doms = np.zeros(0, dtype=np.int64)
+        self.flat_gpus = np.zeros(0, dtype=np.int64)
+        self.flat_slot = np.zeros(0, dtype=np.int64)
+        self.dead = 0
+
+    def _grow(self) -> None:
+        n = self.end_abs.shape[0]
+        for name in ("end_abs", "cap", "held", "tenant", "alive", "full", "idle"):
+            a = getattr(self, name)
+            b = np.zeros((2 * n, *a.shape[1:]), dtype=a.dtype)
+            if name == "tenant":
+                b[:] = -1
+            b[:n] = a
+            setattr(self, name, b)
+
+    def _drop(self, jid: str) -> None:
+        k = self.slot.pop(jid)
+        self.alive[k] = False
+        self.obj[k] = None
+        self.dead += 1
+        self.pending.append(k)
+
+    def sync(self, running: dict[str, RunningJob]) -> None:
+        ix = self.ix
+        for jid in sorted(self.slot.keys() - running.keys()):
+            self._drop(jid)
+        added: list[tuple[int, RunningJob]] = []
+        changed: list[tuple[int, RunningJob]] = []
+        for jid, r in running.items():
+            k = self.slot.get(jid)
+            if k is not None and self.obj[k] is r:
+                if self.since[k] != r.since_s:
+                    changed.append((k, r))
+                continue
+            if k is not None:  # a new run of the same job (paused and restarted): a new allocation
+                self._drop(jid)
+            if self.spare:
+                k = self.spare.pop()
+            else:
+                k = len(self.obj)
+                self.obj.append(None)
+                self.since.append(0.0)
+                if k >= self.end_abs.shape[0]:
+                    self._grow()
+            self.slot[jid] = k
+            self.obj[k] = r
+            added.append((k, r))
+        for k, r in added + changed:
+            self.since[k] = r.since_s
+            self.end_abs[k] = r.since_s + (r.job.estimate - r.job.duration_s + r.remaining_s) / r.speed
+            self.cap[k] = r.cap
+        if added:
+            for k, r in added:
+                jp = self.cache.get(ix, r)
+                self.alive[k] = True
+                self.held[k] = jp.held
+                self.tenant[k] = ix.tenant_of.get(r.job.tenant, -1)
+                self.full[k] = jp.full
+                self.idle[k] = jp.idle
+            jps = [self.cache.get(ix, r) for _, r in added]
+            self.flat_doms = np.concatenate([self.flat_doms, *[jp.doms for jp in jps]])
+            self.flat_gpus = np.concatenate([self.flat_gpus, *[jp.gpus for jp in jps]])
+            self.flat_slot = np.concatenate(
+                [
+                    self.flat_slot,
+                    *[np.full(jp.doms.shape[0], k, dtype=np.int64) for (k, _), jp in zip(added, jps, strict=True)],
+                ]
+            )
+        if self.dead * 2 > len(self.slot) + 16:
+            keep = self.alive[self.flat_slot]
+            self.flat_doms = self.flat_doms[keep]
+            self.flat_gpus = self.flat_gpus[keep]
+            self.flat_slot = self.flat_slot[keep]
+            self.dead = 0
+            self.spare.extend(sorted(self.pending, reverse=True))
+            self.pending.clear()
+
+
 class QueueScheduler(ClusterScheduler):
     """FIFO order with optional EASY backfilling; subclasses choose the placement fit."""
 
@@ -113,6 +216,7 @@ class QueueScheduler(ClusterScheduler):
         self._shapes: dict[str, Shape | str] = {}
         self._seen_order = -1
         self._power = PowerCache()
+        self._table: RunTable | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def shape(self, ix: FleetIndex, q: QueuedJob, sharing: str) -> Shape | str:
@@ -133,7 +237,7 @@ class QueueScheduler(ClusterScheduler):
             if isinstance(s, str):
                 out[q.job.id] = s
                 continue
-            why = never_fits(ix, s, state.quota_gpus.get(q.job.tenant, 0), blocks=self.blocks)
+            why = never_fits(ix, s, state.quota_gpus.get(q.job.tenant, 0), tenant=q.job.tenant, blocks=self.blocks)
             if why:
                 out[q.job.id] = why
         self._seen_order = newest
@@ -188,7 +292,7 @@ class QueueScheduler(ClusterScheduler):
                 ledger.draw += jp.draw(c) - jp.draw(r.cap)
             dec.caps.update(up.caps)
         dec.rejects = self._rejects(state, ix)
-        failed: dict[tuple, int] = {}
+        failed: dict[tuple, float] = {}
         head: Shape | None = None
         head_tenant = ""
         res: Reservation | None = None
@@ -259,50 +363,76 @@ class QueueScheduler(ClusterScheduler):
             pool.take((doms[keep], g[keep]))
 
     def _reserve(self, state: ClusterState, ix: FleetIndex, ledger: Ledger, q: QueuedJob, s: Shape) -> Reservation:
-        """The head's reservation: release running jobs in the order of their estimated ends
-        until the head fits (GPUs, quota, power at cap 1.0); no shadow (inf, nothing reserved)
-        if it never fits."""
+        """The head's reservation: the fewest running jobs, released in the order of their
+        estimated ends, after which the head fits (GPUs under its gang rule, quota, power at
+        cap 1.0); no shadow (inf, nothing reserved) if it never fits.
+
+        Fitting is monotone in the released prefix (more free GPUs, less draw, less held), so
+        the prefix is found by bisection: O(log running) placements on a pool rebuilt by one
+        bincount each; the running jobs' figures come from the :class:`RunTable` kept across
+        events (O(running) numpy to sort their ends)."""
         now = state.now_s
-        ends: list[tuple[float, str, RunningJob]] = []
-        for r in state.running.values():
-            left = self.est_left_s(r.job.estimate, r.job.duration_s, r.remaining_at(now))
-            ends.append((now + left / r.speed, r.job.id, r))
-        ends.sort(key=lambda e: (e[0], e[1]))
-        pool = ledger.pool.copy()
-        draw = ledger.draw.copy()
         tenant = q.job.tenant
-        held = ledger.held.get(tenant, 0)
         quota = ledger.quota.get(tenant, 0)
-        mask = np.zeros(ix.dom_gpus.shape[0], dtype=bool)
-        mask[ix.eligible_domains(s.key)] = True
-        elig_free = int(pool.free[mask].sum())
-        for t_end, _, r in ends:
-            jp = self._power.get(ix, r)
-            pool.give((jp.doms, jp.gpus))
-            draw -= jp.draw(r.cap)
-            if r.job.tenant == tenant:
-                held -= int(jp.gpus.sum())
-            elig_free += int(jp.gpus[mask[jp.doms]].sum())
-            if elig_free < s.gpus or held + s.gpus > quota:
-                continue
-            alloc = find(pool, s, blocks=self.blocks, fit=self.fit)
+        none = Reservation(math.inf, ledger.pool, quota - ledger.held.get(tenant, 0), np.full(ix.n_sites, np.inf))
+        if not state.running:
+            return none
+        if self._table is None or self._table.ix is not ix:
+            self._table = RunTable(ix, self._power)
+        tb = self._table
+        tb.sync(state.running)
+        alive = np.flatnonzero(tb.alive[: len(tb.obj)])  # by slot: the tie-break of equal ends
+        order = alive[np.argsort(np.maximum(now, tb.end_abs[alive]), kind="stable")]
+        ends = np.maximum(now, tb.end_abs[order])
+        rank = np.full(len(tb.obj), len(tb.obj) + 1, dtype=np.int64)
+        rank[order] = np.arange(order.shape[0])
+        flat_rank = rank[tb.flat_slot]
+        draw_cum = np.cumsum(tb.cap[order][:, None] * tb.full[order] - tb.idle[order], axis=0)
+        t_idx = ix.tenant_of.get(tenant, -2)
+        held_cum = np.cumsum(np.where(tb.tenant[order] == t_idx, tb.held[order], 0))
+        held0 = ledger.held.get(tenant, 0)
+        n_dom = ix.dom_gpus.shape[0]
+
+        def probe(k: int):
+            held = held0 - int(held_cum[k - 1])
+            if held + s.gpus > quota:
+                return None
+            m = flat_rank < k
+            free = ledger.pool.free + np.bincount(tb.flat_doms[m], weights=tb.flat_gpus[m], minlength=n_dom).astype(
+                np.int64
+            )
+            alloc = find(FreePool(ix, free), s, blocks=self.blocks, fit=self.fit)
             if alloc is None:
-                continue
+                return None
+            held_h = int(alloc[1].sum())
+            if held + held_h > quota:
+                return None
+            draw = ledger.draw - draw_cum[k - 1]
             rise = ix.delta_mw(alloc, 1.0)
             touched = rise > 0
             if not np.all(draw[touched] + rise[touched] <= ledger.allow[touched] + TOL_MW):
-                continue
-            held_h = int(alloc[1].sum())
-            if held + held_h > quota:
-                continue
-            outside = ledger.pool.copy()
-            outside.free[alloc[0]] = 0
-            outside.su_free = np.bincount(ix.dom_su, weights=outside.free, minlength=ix.n_sus).astype(np.int64)
-            spare_mw = ledger.allow - (draw + rise)
-            # a site the head does not touch bounds a backfill job only by its allowance now
-            spare_mw[~touched] = np.inf
-            return Reservation(t_end, outside, quota - held - held_h, spare_mw)
-        return Reservation(math.inf, ledger.pool, quota, np.full(ix.n_sites, np.inf))
+                return None
+            return alloc, rise, draw, quota - held - held_h
+
+        lo, hi = 1, int(order.shape[0])
+        got = probe(hi)
+        if got is None:
+            return none
+        while lo < hi:
+            mid = (lo + hi) // 2
+            at = probe(mid)
+            if at is None:
+                lo = mid + 1
+            else:
+                hi, got = mid, at
+        alloc, rise, draw, spare_quota = got
+        outside = ledger.pool.copy()
+        outside.free[alloc[0]] = 0
+        outside.su_free = np.bincount(ix.dom_su, weights=outside.free, minlength=ix.n_sus).astype(np.int64)
+        spare_mw = ledger.allow - (draw + rise)
+        # a site the head does not touch bounds a backfill job only by its allowance now
+        spare_mw[~(rise > 0)] = np.inf
+        return Reservation(float(ends[hi - 1]), outside, spare_quota, spare_mw)
 
 
 def fifo_factory(name: str, *, backfill: bool, blocks: bool):

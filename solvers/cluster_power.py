@@ -33,12 +33,13 @@ def state_index(state: ClusterState) -> FleetIndex:
 class JobPower:
     """A running job's per-site draw figures (cached per job and allocation by the callers)."""
 
-    __slots__ = ("alloc_obj", "doms", "gpus", "full", "idle", "sku", "sites")
+    __slots__ = ("alloc_obj", "doms", "full", "gpus", "held", "idle", "sites", "sku")
 
     def __init__(self, ix: FleetIndex, r: RunningJob):
         self.alloc_obj = r.allocation
         a = np.asarray(r.allocation, dtype=np.int64).reshape(-1, 2)
         self.doms, self.gpus = a[:, 0].copy(), a[:, 1].copy()
+        self.held = int(self.gpus.sum())
         self.full, self.idle = ix.full_and_idle_mw((self.doms, self.gpus))
         self.sku = int(ix.dom_sku[self.doms[0]])
         self.sites = np.flatnonzero(self.full > 0)
@@ -76,6 +77,7 @@ class ProportionalResponse(PowerResponse):
 
     def __init__(self) -> None:
         self._cache = PowerCache()
+        self._capped: set[str] = set()
 
     def _jobs_at(self, state: ClusterState, ix: FleetIndex, site: int) -> list[tuple[RunningJob, JobPower]]:
         out = []
@@ -130,13 +132,17 @@ class ProportionalResponse(PowerResponse):
                     dec.caps[r.job.id] = new
         for jid in dec.pauses:
             dec.caps.pop(jid, None)
+        self._capped |= {j for j, c in dec.caps.items() if c < 1.0}
         return dec
 
     def relax(self, state: ClusterState) -> Decision:
         """Raise capped jobs to the highest common cap every site they touch can now carry."""
         ix = state_index(state)
         dec = Decision()
-        capped = [r for r in state.running.values() if r.cap < 1.0]
+        # only jobs this response capped can be below 1.0 under a baseline; they are tracked so
+        # that an event with nothing capped costs nothing
+        self._capped = {j for j in self._capped if j in state.running and state.running[j].cap < 1.0}
+        capped = [state.running[j] for j in sorted(self._capped)]
         if not capped:
             return dec
         draw = state.draw_mw.astype(np.float64).copy()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from solvers.cluster_bestfit import bestfit_factory
 from solvers.cluster_cpsat import cpsat_factory
 from solvers.cluster_engine import ClusterScheduler, PowerResponse
 from solvers.cluster_fifo import fifo_factory
@@ -43,6 +44,7 @@ SCHEDULERS: dict[str, Callable[..., ClusterScheduler]] = {
     "fifo-blocks": fifo_factory("fifo-blocks", backfill=False, blocks=True),
     "easy": fifo_factory("easy", backfill=True, blocks=False),
     "easy-blocks": fifo_factory("easy-blocks", backfill=True, blocks=True),
+    "bestfit": bestfit_factory,
     "cpsat": cpsat_factory,
 }
 

@@ -50,6 +50,7 @@ from placer.cluster_schedule import (
     SitePower,
     TenantShare,
 )
+from placer.cluster_stats import SECONDS_PER_HOUR, percentile
 from placer.errors import InputError
 from placer.fleet import Fleet
 from placer.workload import Job, Workload, allowance_steps
@@ -65,6 +66,7 @@ from solvers.cluster_engine import (
 )
 
 TOL_MW = 1e-6  # a site's draw may exceed its allowance by float noise only
+EXACT_EVERY = 64  # events between exact O(domains) re-reads of the levels
 
 
 @dataclass
@@ -76,8 +78,8 @@ class _Live:
     tenant: int  # fleet tenant index, -1 unknown
     segments: list[Segment] = field(default_factory=list)
     open: tuple | None = None  # (start_s, cap, speed, resumed, allocation list)
-    doms: np.ndarray | None = None
-    gpus: np.ndarray | None = None
+    doms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gpus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     held: int = 0
     version: int = 0
     state: str = "waiting"  # waiting, queued, running, completed, rejected
@@ -134,6 +136,10 @@ def _check_power_input(fleet: Fleet, workload: Workload, ix: FleetIndex, file: s
         low(mw, s, i, f"power.curtailments[{n}]", "the curtailed allowance")
 
 
+def _order(q: QueuedJob) -> int:
+    return q.order
+
+
 def _tick(t: float, interval_s: float) -> float:
     return math.ceil(t / interval_s - 1e-9) * interval_s
 
@@ -187,8 +193,9 @@ def simulate(
 
     free = ix.dom_gpus.copy()
     cap_gpus = np.zeros(fleet.domains, dtype=np.float64)
-    held_by_tenant = {t: 0 for t in fleet.tenants}
-    queue: list[QueuedJob] = []
+    held_by_tenant = dict.fromkeys(sorted(set(fleet.tenants) | set(quota)), 0)
+    queue: list[QueuedJob] = []  # in FIFO order (QueuedJob.order)
+    queued: dict[str, QueuedJob] = {}
     running: dict[str, RunningJob] = {}
     heap: list[tuple[float, int, str, int]] = []
     allow_now = np.array([a[0][1] for a in allow], dtype=np.float64)
@@ -196,41 +203,57 @@ def simulate(
     allow_ptr = 0
     notes: list[str] = []
     decision_s: list[float] = []
-    n_completed = n_rejected = 0
+    n_completed = n_rejected = n_events = 0
     seq = 0
 
     # piecewise-constant integrals over [first arrival, last end]
     t_first = jobs[order[0]].arrival_s if jobs else 0.0
     acc = {"held": 0.0, "frag": 0.0, "pause": 0.0}
-    acc_tenant = np.zeros(len(fleet.tenants))
-    acc_site = np.zeros(n_sites)
-    peak_site = np.zeros(n_sites)
-    least_head = np.full(n_sites, math.inf)
-    peak_tenant = np.zeros(len(fleet.tenants), dtype=np.int64)
-    cur = {"t": t_first, "held": 0, "frag": 0.0}
-    cur_tenant = np.zeros(len(fleet.tenants))
+    tenant_names = list(held_by_tenant)  # fleet and workload tenants, sorted
+    acc_tenant = np.zeros(len(tenant_names))
+    site_log: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # (from, to, draw, allowance)
+    peak_tenant = np.zeros(len(tenant_names), dtype=np.int64)
+    cur = {"t": 0.0, "held": 0, "frag": 0.0}
+    cur_tenant = np.zeros(len(tenant_names))
     cur_draw = ix.site_draw_mw(free, cap_gpus)
+    cur_allow = allow_now.copy()
     big = fleet.gpus.astype(np.int64)
 
-    def refresh(t: float) -> None:
-        """Integrate the current levels up to t, then re-read them from the fleet's state."""
+    frag_d = np.zeros(fleet.domains)  # each domain's part of the current levels
+    draw_d = np.zeros(fleet.domains)
+    dirty: list[np.ndarray] = []  # domains changed since the levels were last read
+
+    def refresh(t: float, exact: bool = True) -> None:
+        """Integrate the current levels up to t, then re-read them from the fleet's state: all of
+        it (O(domains)) when ``exact``, else only the domains changed since (a completion)."""
         nonlocal cur_draw
         dt = t - cur["t"]
         if dt > 0:
             acc["held"] += cur["held"] * dt
             acc["frag"] += cur["frag"] * dt
             acc_tenant[:] += cur_tenant * dt
-            acc_site[:] += cur_draw * dt
+            site_log.append((cur["t"], t, cur_draw.copy(), cur_allow.copy()))
             cur["t"] = t
-        cur_draw = ix.site_draw_mw(free, cap_gpus)
-        part = (free > 0) & (free < big)
-        cur["frag"] = float(free[part].sum())
-        cur["held"] = int(big.sum() - free.sum())
-        for i, tn in enumerate(fleet.tenants):
+        if exact:
+            draw_d[:] = ix.mw_per_gpu * (cap_gpus + free * ix.dom_idle)
+            frag_d[:] = np.where((free > 0) & (free < big), free, 0)
+            cur_draw = np.bincount(ix.dom_site, weights=draw_d, minlength=n_sites)
+            cur["frag"] = float(frag_d.sum())
+        elif dirty:
+            d = np.unique(np.concatenate(dirty))
+            new_draw = ix.mw_per_gpu[d] * (cap_gpus[d] + free[d] * ix.dom_idle[d])
+            cur_draw = cur_draw + np.bincount(ix.dom_site[d], weights=new_draw - draw_d[d], minlength=n_sites)
+            draw_d[d] = new_draw
+            f = free[d]
+            new_frag = np.where((f > 0) & (f < big[d]), f, 0)
+            cur["frag"] += float((new_frag - frag_d[d]).sum())
+            frag_d[d] = new_frag
+        dirty.clear()
+        cur["held"] = sum(held_by_tenant.values())
+        for i, tn in enumerate(tenant_names):
             cur_tenant[i] = held_by_tenant[tn]
         np.maximum(peak_tenant, cur_tenant.astype(np.int64), out=peak_tenant)
-        np.maximum(peak_site, cur_draw, out=peak_site)
-        np.minimum(least_head, allow_now - cur_draw, out=least_head)
+        cur_allow[:] = allow_now
 
     def open_segment(lv: _Live, t: float, cap: float, speed: float, resumed: bool) -> None:
         lv.open = (t, cap, speed, resumed, lv.last_alloc)
@@ -253,6 +276,7 @@ def simulate(
         return float(tbl.speeds[hit[0]])
 
     def release(lv: _Live, cap: float) -> None:
+        dirty.append(lv.doms)
         free[lv.doms] += lv.gpus
         cap_gpus[lv.doms] -= lv.gpus * cap
         held_by_tenant[lv.job.tenant] -= lv.held
@@ -275,7 +299,7 @@ def simulate(
             release(lv, r.cap)
             lv.state, lv.end_s = "completed", tf
             n_completed += 1
-            refresh(tf)
+            refresh(tf, exact=False)
 
     # -- applying a decision -------------------------------------------------------------------
     def apply_pause(jid: str, t: float) -> None:
@@ -291,7 +315,8 @@ def simulate(
         release(lv, r.cap)
         lv.state = "queued"
         q = QueuedJob(job=r.job, remaining_s=r.remaining_at(t) + r.job.checkpoint_s, paused=True, order=lv.order)
-        bisect.insort(queue, q, key=lambda x: x.order)
+        bisect.insort(queue, q, key=_order)
+        queued[jid] = q
 
     def apply_cap(jid: str, cap: float, t: float) -> None:
         r = running.get(jid)
@@ -303,6 +328,7 @@ def simulate(
             return
         close_segment(lv, t)
         cap_gpus[lv.doms] += lv.gpus * (cap - r.cap)
+        dirty.append(lv.doms)
         r.remaining_s, r.since_s, r.cap, r.speed = r.remaining_at(t), t, cap, speed
         open_segment(lv, t, cap, speed, False)
         push_finish(r, lv)
@@ -318,8 +344,8 @@ def simulate(
         if over.size:
             d = int(doms[over[0]])
             raise SchedulerBug(f"{bad}: domain {d} has {int(free[d])} free GPUs, {int(gpus[over[0]])} asked")
-        if lv.tenant < 0:
-            raise SchedulerBug(f"{bad}: tenant '{j.tenant}' has no racks")
+        if lv.tenant < 0 and not pooled:
+            raise SchedulerBug(f"{bad}: tenant '{j.tenant}' has no racks (sharing: owned)")
         if not pooled and np.any(ix.dom_tenant[doms] != lv.tenant):
             raise SchedulerBug(f"{bad}: a domain not owned by tenant '{j.tenant}'")
         skus = np.unique(ix.dom_sku[doms])
@@ -351,17 +377,25 @@ def simulate(
                 f"above its quota of {quota.get(j.tenant, 0)}"
             )
 
-    def apply_start(st: Any, t: float, qmap: dict[str, QueuedJob]) -> None:
-        q = qmap.pop(st.job_id, None)
+    def unqueue(q: QueuedJob) -> None:
+        del queued[q.job.id]
+        i = bisect.bisect_left(queue, q.order, key=_order)
+        assert queue[i] is q
+        del queue[i]
+
+    def apply_start(st: Any, t: float) -> None:
+        q = queued.get(st.job_id)
         if q is None:
             raise SchedulerBug(f"start of job '{st.job_id}', which is not queued")
         lv = live[st.job_id]
         a = np.asarray(st.allocation, dtype=np.int64).reshape(-1, 2)
         doms, gpus = a[:, 0].copy(), a[:, 1].copy()
         check_start(lv, doms, gpus)
+        unqueue(q)
         lv.doms, lv.gpus, lv.held = doms, gpus, int(gpus.sum())
         speed = speed_of(lv, st.cap)
         free[doms] -= gpus
+        dirty.append(doms)
         cap_gpus[doms] += gpus * st.cap
         held_by_tenant[lv.job.tenant] += lv.held
         alloc = [(int(d), int(g)) for d, g in zip(doms, gpus, strict=True)]
@@ -409,23 +443,20 @@ def simulate(
             apply_pause(jid, t)
         for jid, c in sorted(dec.caps.items()):
             apply_cap(jid, float(c), t)
-        qmap = {q.job.id: q for q in queue}
         started = set()
         for st in dec.starts:
-            apply_start(st, t, qmap)
+            apply_start(st, t)
             started.add(st.job_id)
         rejected = set()
         for jid, why in dec.rejects.items():
-            if jid not in qmap or jid in started:
+            if jid not in queued:
                 raise SchedulerBug(f"reject of job '{jid}', which is not queued")
             lv = live[jid]
             lv.state, lv.reason = "rejected", why or "rejected by the scheduler"
             rejected.add(jid)
-            qmap.pop(jid)
+            unqueue(queued[jid])
             n_rejected += 1
-        if started or rejected:
-            queue[:] = [q for q in queue if q.job.id not in started and q.job.id not in rejected]
-        refresh(t)
+        refresh(t, exact=False)
         over = np.flatnonzero((cur_draw > allow_now + TOL_MW) & (cur_draw > before + TOL_MW))
         if over.size:
             s = int(over[0])
@@ -447,8 +478,10 @@ def simulate(
     # -- the event loop ----------------------------------------------------------------------
     next_arrival = 0
     t = 0.0
-    refresh(t_first)
+    refresh(0.0)
     while True:
+        if next_arrival >= len(arrivals) and not queue and not running:
+            break  # every job is done or rejected: later allowance changes do not matter
         cands = []
         if next_arrival < len(arrivals):
             cands.append(_tick(arrivals[next_arrival].job.arrival_s, interval_s))
@@ -467,13 +500,16 @@ def simulate(
         while next_arrival < len(arrivals) and arrivals[next_arrival].job.arrival_s <= t:
             lv = arrivals[next_arrival]
             lv.state = "queued"
-            queue.append(QueuedJob(job=lv.job, remaining_s=lv.job.duration_s, order=lv.order))
+            q = QueuedJob(job=lv.job, remaining_s=lv.job.duration_s, order=lv.order)
+            queue.append(q)
+            queued[lv.job.id] = q
             next_arrival += 1
         while allow_ptr < len(allow_times) and allow_times[allow_ptr] <= t:
             allow_ptr += 1
         for s in range(n_sites):
             allow_now[s] = [mw for ts, mw in allow[s] if ts <= t][-1]
-        refresh(t)
+        n_events += 1
+        refresh(t, exact=n_events % EXACT_EVERY == 0)  # bounds the incremental sums' float drift
         t0 = time.perf_counter()
         over = [int(s) for s in np.flatnonzero(cur_draw > allow_now + TOL_MW)]
         if over:
@@ -517,8 +553,8 @@ def simulate(
     # what is still running stops at t_stop; what is queued never started
     last_end = t_first
     for lv in live.values():
-        if lv.end_s is not None:
-            last_end = max(last_end, lv.end_s)
+        if lv.segments:
+            last_end = max(last_end, lv.segments[-1].end_s)
     if running:
         last_end = max(last_end, t_stop)
     refresh(max(last_end, cur["t"]))
@@ -549,9 +585,7 @@ def simulate(
         allow,
         acc,
         acc_tenant,
-        acc_site,
-        peak_site,
-        least_head,
+        site_log,
         peak_tenant,
         t_first,
         last_end,
@@ -565,30 +599,28 @@ def simulate(
 
 
 def _assemble(
-    fleet,
-    workload,
-    scheduler,
-    live,
-    arrivals,
-    ix,
-    quota,
-    weight,
-    allow,
-    acc,
-    acc_tenant,
-    acc_site,
-    peak_site,
-    least_head,
-    peak_tenant,
-    t_first,
-    last_end,
-    decision_s,
-    notes,
-    seed,
-    workers,
-    interval_s,
-    wall_s,
-):  # type: ignore[no-untyped-def]
+    fleet: Fleet,
+    workload: Workload,
+    scheduler: ClusterScheduler,
+    live: dict[str, _Live],
+    arrivals: list[_Live],
+    ix: FleetIndex,
+    quota: dict[str, int],
+    weight: dict[str, float],
+    allow: list[list[tuple[float, float]]],
+    acc: dict[str, float],
+    acc_tenant: np.ndarray,
+    site_log: list[tuple[float, float, np.ndarray, np.ndarray]],
+    peak_tenant: np.ndarray,
+    t_first: float,
+    last_end: float,
+    decision_s: list[float],
+    notes: list[str],
+    seed: int,
+    workers: int,
+    interval_s: float,
+    wall_s: float,
+) -> ClusterSchedule:
     """The schedule's records and figures from the simulator's records and integrals."""
     makespan = max(0.0, last_end - t_first)
     records: list[JobRecord] = []
@@ -601,23 +633,25 @@ def _assemble(
         segs = lv.segments
         if lv.first_start_s is not None:
             queue_s.append(lv.first_start_s - j.arrival_s)
-        if lv.state == "completed":
+        if lv.state == "completed" and lv.end_s is not None:
             jct.append(lv.end_s - j.arrival_s)
         prev = None
         for s in segs:
             g = sum(n for _, n in s.allocation)
             capped_gs += g * (1.0 - s.speed) * (s.end_s - s.start_s)
-            if s.resumed:
+            if s.resumed and prev is not None:
                 paused_gs += g * j.checkpoint_s
-                if prev is not None:
+                gap = s.start_s - prev.end_s
+                if gap > 0:
                     pauses += 1
-                    paused_gs += sum(n for _, n in prev.allocation) * (s.start_s - prev.end_s)
-                    if s.allocation != prev.allocation:
-                        migrations += 1
+                    paused_gs += sum(n for _, n in prev.allocation) * gap
+                if sorted(s.allocation) != sorted(prev.allocation):
+                    migrations += 1
             prev = s
-        if lv.state == "unfinished" and segs and live_paused(lv):
+        horizon = workload.horizon_s
+        if lv.state == "unfinished" and segs and horizon is not None and segs[-1].end_s < horizon - 1e-9:
             pauses += 1
-            paused_gs += sum(n for _, n in segs[-1].allocation) * max(0.0, last_end - segs[-1].end_s)
+            paused_gs += sum(n for _, n in segs[-1].allocation) * (horizon - segs[-1].end_s)
         records.append(
             JobRecord(
                 id=j.id,
@@ -633,7 +667,7 @@ def _assemble(
         return float(np.mean(x)) if x else 0.0
 
     def p99(x: list[float]) -> float:
-        return float(np.percentile(x, 99)) if x else 0.0
+        return percentile(x, 99)
 
     total = fleet.total_gpus
     n = len(arrivals)
@@ -650,31 +684,34 @@ def _assemble(
         makespan_s=makespan,
         utilisation=acc["held"] / (total * makespan) if makespan > 0 else 0.0,
         fragmentation=acc["frag"] / (total * makespan) if makespan > 0 else 0.0,
-        gpu_hours_lost_to_power=(capped_gs + paused_gs) / 3600.0,
-        gpu_hours_capped=capped_gs / 3600.0,
-        gpu_hours_paused=paused_gs / 3600.0,
+        gpu_hours_lost_to_power=(capped_gs + paused_gs) / SECONDS_PER_HOUR,
+        gpu_hours_capped=capped_gs / SECONDS_PER_HOUR,
+        gpu_hours_paused=paused_gs / SECONDS_PER_HOUR,
         migrations=migrations,
         pauses=pauses,
     )
-    tenants = [
-        TenantShare(
-            tenant=tn,
-            quota_gpus=int(quota[tn]),
-            weight=float(weight[tn]),
-            mean_gpus_held=float(acc_tenant[i] / makespan) if makespan > 0 else 0.0,
-            peak_gpus_held=int(peak_tenant[i]),
-            share_of_quota=float(acc_tenant[i] / makespan / quota[tn]) if makespan > 0 and quota[tn] > 0 else 0.0,
-            gpu_hours=float(acc_tenant[i] / 3600.0),
+    tenants = []
+    for i, tn in enumerate(sorted(quota)):  # the simulator's tenant rows: fleet and workload tenants, sorted
+        held_s = float(acc_tenant[i])
+        tenants.append(
+            TenantShare(
+                tenant=tn,
+                quota_gpus=int(quota[tn]),
+                weight=float(weight.get(tn, 1.0)),
+                mean_gpus_held=held_s / makespan if makespan > 0 else 0.0,
+                peak_gpus_held=int(peak_tenant[i]),
+                share_of_quota=held_s / makespan / quota[tn] if makespan > 0 and quota[tn] > 0 else 0.0,
+                gpu_hours=held_s / SECONDS_PER_HOUR,
+            )
         )
-        for i, tn in enumerate(fleet.tenants)
-    ]
+    peak, least, energy = _site_figures(site_log, last_end, len(fleet.sites))
     sites = [
         SitePower(
             site=s,
             base_mw=float(fleet.base_mw[i]),
-            peak_mw=float(peak_site[i]),
-            least_headroom_mw=float(least_head[i]),
-            energy_mwh=float(acc_site[i] / 3600.0),
+            peak_mw=float(peak[i]),
+            least_headroom_mw=float(least[i]),
+            energy_mwh=float(energy[i] / SECONDS_PER_HOUR),
         )
         for i, s in enumerate(fleet.sites)
     ]
@@ -682,7 +719,7 @@ def _assemble(
     decisions = DecisionTimes(
         events=len(decision_s),
         mean_s=float(np.mean(ds)),
-        p99_s=float(np.percentile(ds, 99)),
+        p99_s=percentile(ds, 99),
         max_s=float(np.max(ds)),
         total_s=float(np.sum(ds)),
     )
@@ -707,9 +744,23 @@ def _assemble(
     )
 
 
-def live_paused(lv: _Live) -> bool:
-    """An unfinished job that ran and was left paused (queued again) at the end."""
-    return lv.open is None and lv.reason.startswith("paused")
+def _site_figures(log: list, last_end: float, n_sites: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peak draw, least headroom and energy (MW s) per site over the window [0, last_end)."""
+    peak = np.zeros(n_sites)
+    least = np.full(n_sites, math.inf)
+    energy = np.zeros(n_sites)
+    for t0, t1, draw, allow in log:
+        t1 = min(t1, last_end)
+        if t1 <= t0:
+            continue
+        np.maximum(peak, draw, out=peak)
+        np.minimum(least, allow - draw, out=least)
+        energy += draw * (t1 - t0)
+    if not np.isfinite(least).all() and log:
+        t0, _, draw, allow = log[0]
+        least = np.where(np.isfinite(least), least, allow - draw)
+        peak = np.where(np.isfinite(least), np.maximum(peak, draw), peak)
+    return peak, least, energy
 
 
 __all__ = ["simulate"]

@@ -297,3 +297,15 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "row 4: column start_time ('soon') is not a number" in err[-1]
     assert not out.exists()
+
+
+def test_warm_start_fills_the_fleet_at_t0(fleet, week):
+    owned = fleet.owned_gpus()
+    warm = [j for j in week.jobs if "-warm-" in j.id]
+    assert warm and all(j.arrival_s == 0.0 for j in warm)
+    for tenant, gpus in owned.items():
+        held = sum(j.gpus for j in warm if j.tenant == tenant)
+        assert 0.6 * gpus <= held <= 0.75 * gpus
+    assert not any("-warm-" in j.id for j in synthetic_workload(fleet, days=1.0, seed=3).jobs)
+    with pytest.raises(ValueError, match="warm"):
+        synthetic_workload(fleet, warm=1.5)

@@ -288,6 +288,21 @@ def test_segment_overlap(fleet, base):
     assert "before segment 0 ends" in v.message
 
 
+def test_segment_overlap_with_an_earlier_one(fleet, base):
+    """Segment 2 starts after segment 1 ends but inside segment 0 (which segment 1 already overlapped)."""
+    wl, sched = base
+    segs = _job(sched, "site").segments
+    three = [
+        segs[0].model_copy(update={"end_s": 1100.0}),
+        segs[1].model_copy(update={"start_s": 500.0, "end_s": 600.0}),
+        segs[1].model_copy(update={"start_s": 700.0, "end_s": 700.0 + 1300.0 - 100.0 + 300.0}),
+    ]
+    vs = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "site", segments=three, end_s=2200.0)),
+              "SEGMENT_FORM")  # fmt: skip
+    assert [v.entity for v in vs] == ["job:site/segment:1", "job:site/segment:2"]
+    assert "before segment 0 ends" in vs[1].message
+
+
 def test_segment_mode(fleet, base):
     wl, sched = base
     segs = _job(sched, "blk").segments
@@ -332,6 +347,8 @@ def test_allocation(fleet, base):
         ([(1, 8), (2, 0), (6, 8)], "must be > 0"),
         ([(1, 8), (1, 8)], "twice"),
         ([(1, 8), (2, 4)], "holds 12 GPUs; the job needs 16"),
+        ([(1, 8), (2**70, 8)], "beyond any fleet"),
+        ([(1, 8), (2, 2**62)], "must be > 0 and a domain's"),
     ):
         bad = [seg[0].model_copy(update={"allocation": alloc}), seg[1]]
         vs = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "mig", segments=bad)), "ALLOCATION")
@@ -416,14 +433,17 @@ def test_job_sku(fleet, base):
     assert "must run on hgx" in v.message
 
 
-def test_job_one_sku_over_its_segments(fleet, base):
+def test_job_one_sku_per_placement(fleet, base):
     wl = _workload()
-    wl.jobs[3].sku = None  # mig: any one SKU; it migrates from hgx to nvl72 (16 of domain 60's 72)
+    wl.jobs[3].sku = None  # mig: any one SKU; its second placement mixes hgx and nvl72 GPUs
     sched = _schedule(fleet, wl, _records())
     segs = _job(sched, "mig").segments
-    bad = [segs[0], segs[1].model_copy(update={"allocation": [(60, 16)]})]
+    bad = [segs[0], segs[1].model_copy(update={"allocation": [(3, 8), (60, 8)]})]
     (v,) = only(verify_cluster(fleet, wl, _inject(fleet, wl, sched, "mig", segments=bad)), "JOB_SKU")
-    assert "different SKUs" in v.message
+    assert "mixes SKUs (hgx, nvl72)" in v.message
+    # resumed on another SKU (whole new placement): allowed
+    moved = [segs[0], segs[1].model_copy(update={"allocation": [(60, 16)]})]
+    assert verify_cluster(fleet, wl, _inject(fleet, wl, sched, "mig", segments=moved)).valid
 
 
 def test_job_sites(fleet, base):
@@ -627,3 +647,212 @@ def test_nan_times_do_not_crash(fleet, base):
     report = verify_cluster(fleet, wl, _inject(fleet, wl, sched, "dom", segments=[seg]))
     assert "SEGMENT_FORM" in {v.code for v in report.violations}
     report.model_dump_json()  # no NaN left in the report
+
+
+# --------------------------------------------------------------------------- the simulator's schedules as the base
+
+SIM_HORIZON = 50_000.0
+
+
+def _sim_workload(fleet0) -> Workload:
+    """Half a day of synthetic jobs (every gang) on the tiny fleet, all preemptible, with two deep curtailments
+    (30 % of base: pauses and migrations) and a horizon (unfinished jobs)."""
+    from placer.workload import Curtailment
+    from topologies.jobs_synthetic import synthetic_workload
+
+    wl = synthetic_workload(
+        fleet0,
+        days=0.5,
+        load=0.9,
+        seed=1,
+        curtailments=[
+            Curtailment(site="south", start_s=15_000.0, end_s=22_000.0, share=0.3),
+            Curtailment(site="north", start_s=30_000.0, end_s=36_000.0, share=0.3),
+        ],
+    )
+    jobs = [j.model_copy(update={"preemptible": True}) for j in wl.jobs]
+    return wl.model_copy(update={"jobs": jobs, "horizon_s": SIM_HORIZON})
+
+
+@pytest.fixture(scope="module")
+def sim_runs(plan):
+    """Every registered scheduler's schedule of the same workload: {name: (fleet, workload, schedule)}."""
+    from solvers.cluster_schedulers import SCHEDULERS
+    from solvers.cluster_sim import simulate
+
+    wl = _sim_workload(fleet_from_plan(plan))
+    fl = fleet_from_plan(plan, wl)
+    names = [n for n in ("fifo", "easy-blocks", "bestfit") if n in SCHEDULERS]
+    return {n: (fl, wl, simulate(fl, wl, SCHEDULERS[n](time_limit_s=1.0), interval_s=60.0)) for n in names}
+
+
+def test_simulated_schedules_verify(sim_runs):
+    """The simulator's own figures agree with the checker's; block-aware schedulers keep every rule; the
+    block-unaware FIFO breaks only the block rule (Slurm's 17+17+2)."""
+    for name, (fl, wl, sched) in sim_runs.items():
+        report = verify_cluster(fl, wl, sched)
+        if name == "fifo":
+            assert {v.code for v in report.violations} <= {"GANG_BLOCK"}, report.violations
+        else:
+            assert report.valid, (name, report.violations)
+    m = sim_runs["easy-blocks"][2].metrics
+    assert m.pauses > 0 and m.migrations > 0 and m.unfinished > 0 and m.gpu_hours_capped > 0
+
+
+@pytest.fixture
+def sim_base(sim_runs):
+    return sim_runs["easy-blocks"]
+
+
+def _with_workload(schedule: ClusterSchedule, wl: Workload) -> ClusterSchedule:
+    return schedule.model_copy(update={"summary": schedule.summary.model_copy(update={"workload_digest": wl.digest()})})
+
+
+def test_sim_site_power(sim_base):
+    """A curtailment deepened (after the fact) under the running jobs: the draw breaks it, nothing else."""
+    fl, wl, sched = sim_base
+    s = fl.sites.index("north")
+    peak = next(r for r in sched.sites if r.site == "north").peak_mw
+    curt = list(wl.power.curtailments) + [
+        wl.power.curtailments[0].model_copy(update={"site": "north", "start_s": 0.0, "end_s": SIM_HORIZON,
+                                                     "share": 0.999 * peak / float(fl.base_mw[s])})
+    ]  # fmt: skip
+    wl2 = wl.model_copy(update={"power": wl.power.model_copy(update={"curtailments": curt})})
+    report = verify_cluster(fl, wl2, refigure(fl, wl2, _with_workload(sched, wl2)))
+    vs = only(report, "SITE_POWER")
+    assert all(v.entity == "site:north" for v in vs)
+
+
+def test_sim_quota(sim_base):
+    fl, wl, sched = sim_base
+    alpha = next(t for t in sched.tenants if t.tenant == "alpha")
+    biggest = max(j.gpus for j in wl.jobs if j.tenant == "alpha" and any(r.id == j.id and r.segments
+                                                                          for r in sched.jobs))  # fmt: skip
+    quota = max(alpha.peak_gpus_held - 1, biggest)
+    assert quota < alpha.peak_gpus_held
+    tenants = [t.model_copy(update={"quota_gpus": quota}) if t.tenant == "alpha" else t for t in wl.tenants]
+    wl2 = wl.model_copy(update={"tenants": tenants})
+    (v,) = only(verify_cluster(fl, wl2, refigure(fl, wl2, _with_workload(sched, wl2))), "QUOTA")
+    assert v.measured == alpha.peak_gpus_held and v.limit == quota
+
+
+def test_sim_double_booked(sim_base):
+    """One domain job moved onto another's domain while both run (same SKU, tenant and site)."""
+    fl, wl, sched = sim_base
+    jobs = {j.id: j for j in wl.jobs}
+    single = [r for r in sched.jobs if len(r.segments) == 1 and jobs[r.id].gang == "domain"]
+    for a in single:
+        sa = a.segments[0]
+        ((da, ga),) = sa.allocation
+        for b in single:
+            sb = b.segments[0]
+            ((db, gb),) = sb.allocation
+            if (
+                a.id == b.id
+                or db == da
+                or ga + gb <= int(fl.gpus[da])
+                or fl.sku[da] != fl.sku[db]
+                or fl.tenant[da] != fl.tenant[db]
+                or fl.site[da] != fl.site[db]
+                or not (sa.start_s < sb.end_s and sb.start_s < sa.end_s)
+                or jobs[b.id].sites is not None
+            ):
+                continue  # fmt: skip
+            seg = sb.model_copy(update={"allocation": [(da, gb)]})
+            bad = _inject(fl, wl, sched, b.id, segments=[seg])
+            vs = only(verify_cluster(fl, wl, bad), "DOUBLE_BOOKED")
+            assert vs[0].entity == f"domain:{da}"
+            return
+    pytest.fail("no pair of concurrent domain jobs to collide")
+
+
+def test_sim_job_work_and_false_reject(sim_base):
+    fl, wl, sched = sim_base
+    done = next(r for r in sched.jobs if r.state == "completed" and len(r.segments) == 1)
+    seg = done.segments[0]
+    short_end = seg.start_s + 0.9 * (seg.end_s - seg.start_s)
+    bad = _inject(fl, wl, sched, done.id, segments=[seg.model_copy(update={"end_s": short_end})], end_s=short_end)
+    (v,) = only(verify_cluster(fl, wl, bad), "JOB_WORK")
+    assert v.entity == f"job:{done.id}"
+    bad = _inject(fl, wl, sched, done.id, state="rejected", segments=[], end_s=None, first_start_s=None,
+                  reason="too big")  # fmt: skip
+    (v,) = only(verify_cluster(fl, wl, bad), "JOB_REJECTED")
+    assert "fits the empty fleet" in v.message
+
+
+@pytest.mark.parametrize("field", ["mean_jct_s", "p99_jct_s", "utilisation", "fragmentation", "gpu_hours_paused",
+                                   "migrations", "pauses"])  # fmt: skip
+def test_sim_reported_metric(sim_base, field):
+    fl, wl, sched = sim_base
+    value = getattr(sched.metrics, field)
+    wrong = value + 1 if isinstance(value, int) else value * 1.001 + 1e-3
+    bad = sched.model_copy(update={"metrics": sched.metrics.model_copy(update={field: wrong})})
+    (v,) = only(verify_cluster(fl, wl, bad), "REPORTED_MISMATCH")
+    assert v.entity == f"metrics.{field}"
+
+
+def test_every_code_has_an_injection_test():
+    """Each of the checker's codes is the only code of at least one test here (``only(..., "CODE")``)."""
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).read_text()
+    tested = set(re.findall(r'"([A-Z_]+)"\)', source))
+    assert set(CODES) <= tested, set(CODES) - tested
+
+
+def test_fleet_and_plan_digest_mismatch(fleet, base):
+    wl, sched = base
+    bad = sched.model_copy(
+        update={"summary": sched.summary.model_copy(update={"fleet_digest": "sha256:11", "plan_digest": "sha256:22"})}
+    )
+    vs = only(verify_cluster(fleet, wl, bad), "DIGEST_MISMATCH")
+    assert {v.entity for v in vs} == {"summary.fleet_digest", "summary.plan_digest"}
+
+
+# --------------------------------------------------------------------------- any value in a segment field
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70).map(float),
+    st.sampled_from([0.0, -1.0, 1e-12, 3600.0, HORIZON, 1e18]),
+)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    job=st.integers(min_value=0, max_value=5),
+    field=st.sampled_from(["start_s", "end_s", "cap", "speed", "resumed", "domain", "gpus", "drop", "state"]),
+    number=_NUMBERS,
+    index=st.integers(min_value=-(2**70), max_value=2**70),
+)
+def test_any_value_gives_a_report(fleet, job, field, number, index):
+    """Whatever one segment field holds, the checker returns a JSON-able report (no crash, no NaN), and a
+    change that breaks the schedule is found."""
+    wl = _workload()
+    recs = _records()
+    rec = recs[job]
+    segs = list(rec.segments)
+    if segs:
+        seg = segs[0]
+        if field in ("start_s", "end_s", "cap", "speed"):
+            segs[0] = seg.model_copy(update={field: number})
+        elif field == "resumed":
+            segs[0] = seg.model_copy(update={"resumed": not seg.resumed})
+        elif field in ("domain", "gpus"):
+            d, g = seg.allocation[0]
+            entry = (index, g) if field == "domain" else (d, index)
+            segs[0] = seg.model_copy(update={"allocation": [entry, *seg.allocation[1:]]})
+        else:
+            segs = segs[1:]
+    changes = {"segments": segs}
+    if field == "state":
+        changes = {"state": {"completed": "unfinished", "unfinished": "rejected", "rejected": "completed"}[rec.state]}
+    recs[job] = rec.model_copy(update=changes)
+    report = verify_cluster(fleet, wl, _schedule(fleet, wl, _records()).model_copy(update={"jobs": recs}))
+    report.model_dump_json()
+    if recs[job] != _records()[job]:
+        assert not report.valid

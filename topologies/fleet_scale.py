@@ -11,7 +11,7 @@ schedule cannot be checked against the original fleet by mistake.
 
 :func:`scaled_week` is the benchmark's 10x workload: the synthetic stream
 (:func:`topologies.jobs_synthetic.korea_week`) over the scaled fleet, for fewer days when a
-week is too long to simulate (the job count grows with the fleet: ~36,000 x k per week).
+week is too long to simulate (the job count grows with the fleet: ~39,000 x k per week).
 
 Complexity: O(k x (racks + assignments + sites)).
 """
@@ -76,7 +76,7 @@ def scaled_fleet(plan: Plan, k: int) -> Fleet:
 
 
 def scaled_week(
-    plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 0.95
+    plan: Plan, k: int = 10, *, days: float = 7.0, seed: int = 0, load: float = 1.0
 ) -> tuple[Plan, Workload]:
     """The k-times plan and a synthetic stream over it (``days`` days, the benchmark's two
     curtailment events, moved into the window when it is shorter than five days).
