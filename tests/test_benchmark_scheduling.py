@@ -1,4 +1,4 @@
-"""The scheduling benchmark suite on a tiny configuration (the tiny laid-out fleet, half a day,
+"""The scheduling benchmark suite on a tiny configuration (the tiny laid-out fleet, a quarter day,
 200 queued, a 2x fleet): every case runs every registered scheduler, each schedule is checked,
 and the results files are written. Timing is recorded by the suite, never asserted here."""
 
@@ -14,7 +14,7 @@ from solvers.cluster_schedulers import SCHEDULERS
 from tests.helpers import DATA
 
 PLAN = DATA / "tiny_laid_plan.json"
-TINY = ["--plan", str(PLAN), "--days", "0.5", "--queued", "200", "--scale", "2", "--scale-days", "0.2"]
+TINY = ["--plan", str(PLAN), "--days", "0.25", "--queued", "200", "--scale", "2", "--scale-days", "0.1"]
 
 
 @pytest.fixture(scope="module")
