@@ -1007,8 +1007,17 @@ class CpsatScheduler(ClusterScheduler):
         return out
 
     def _place(self, state: ClusterState, win: Window, qj: QueuedJob, o: Option) -> list[tuple[int, int]] | None:
-        """The best-fit allocator on the free GPUs of the option's pool (or group) only."""
+        """The best-fit allocator on the free GPUs of the option's pool (or group) only; a job that is not a block gang
+        first without the wholly free SUs (SU-level best fit: whole SUs stay whole for the block gangs, which
+        otherwise wait longest), then with them."""
         mask = (win.idx.pool_of == o.where) if o.kind == "pool" else np.isin(win.idx.pool_of, o.pools)
+        if qj.job.gang != "block":
+            f = state.fleet
+            su_free = np.bincount(f.su, weights=win.free, minlength=len(f.sus))
+            broken = (su_free != f.su_gpus)[f.su]
+            got = allocate(state, qj.job, np.where(mask & broken, win.free, 0))
+            if got:
+                return got
         return allocate(state, qj.job, np.where(mask, win.free, 0))
 
     def _concrete_ok(

@@ -309,3 +309,11 @@ def test_headroom_goes_to_a_queued_job_before_an_uncap():
     d = scheduler().decide(st)
     assert [s.job_id for s in d.starts] == ["q"] and d.starts[0].cap == 0.7
     assert "capped" not in d.caps or d.caps["capped"] <= 0.6
+
+
+def test_small_jobs_keep_whole_sus_whole():
+    f = make_fleet(sites=1, blocks=1, sus=2, doms=2)  # SU 0: domains 0, 1; SU 1: domains 2, 3
+    busy = job("busy", 4, 36_000.0)
+    d = scheduler().decide(make_state(f, [job("dom", 8, 3600.0, gang="domain")], running=[(busy, [(2, 4)], 1.0)]))
+    # domain 0 (SU 0, wholly free) and domain 3 (SU 1, partly used) both hold it: SU 1's is taken, SU 0 stays whole
+    assert d.starts[0].allocation == [(3, 8)]
