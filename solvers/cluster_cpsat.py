@@ -389,12 +389,15 @@ def eligible_pools(win: Window, job: Job) -> np.ndarray:
     return np.flatnonzero(ok)
 
 
-def job_options(win: Window, ci: int, qj: QueuedJob, value: float, pools: np.ndarray, prune_modes: bool) -> list[Option]:
+def job_options(
+    win: Window, ci: int, qj: QueuedJob, value: float, pools: np.ndarray, prune_modes: bool
+) -> list[Option]:
     """Every (where, mode) the candidate may start in now by the aggregate counts. Complexity: O(pools x modes)."""
     idx = win.idx
     job = qj.job
     est = estimated_remaining_s(job, qj.remaining_s)
     out: list[Option] = []
+    places: list[tuple[int, tuple[int, ...]]]
     if job.gang in ("block", "domain"):
         places = [(int(p), (int(p),)) for p in pools]
         kind = "pool"
@@ -836,8 +839,9 @@ class CpsatScheduler(ClusterScheduler):
         sku = self._sku_ran.get(qj.job.id)
         if not qj.paused or qj.job.sku is not None or sku is None:
             return qj
-        return QueuedJob(job=qj.job.model_copy(update={"sku": sku}), remaining_s=qj.remaining_s, paused=True,
-                         order=qj.order)
+        return QueuedJob(
+            job=qj.job.model_copy(update={"sku": sku}), remaining_s=qj.remaining_s, paused=True, order=qj.order
+        )
 
     def _scores(self, q: list[QueuedJob], now_s: float) -> np.ndarray:
         prio = np.fromiter((qj.job.priority for qj in q), float, len(q))
@@ -902,8 +906,9 @@ class CpsatScheduler(ClusterScheduler):
         rec = SolveRecord("NO_CANDIDATES", None, None, 0.0, 0)
         chosen: list[Option | None] = []
         fallback = ""
-        if cands and all(h is not None and h.value == max(o.value for o in opts) for h, opts in zip(hint, cand_opts,
-                                                                                                   strict=True)):
+        if cands and all(
+            h is not None and h.value == max(o.value for o in opts) for h, opts in zip(hint, cand_opts, strict=True)
+        ):
             # every candidate starts at its most valuable mode: the value part is at its upper bound, so no model
             # is needed; only the best-fit tie-break is the greedy's (status says so, not OPTIMAL)
             chosen = hint
@@ -981,7 +986,9 @@ class CpsatScheduler(ClusterScheduler):
         np.add.at(need, idx.p_site, win.p_free * idx.p_mw_per_gpu * UNITS_PER_MW)
         return bool((win.headroom_u.min(axis=1) >= need).all())
 
-    def _reservations(self, state: ClusterState, win: Window, queue: list[QueuedJob], live: list[int]) -> list[Reservation]:
+    def _reservations(
+        self, state: ClusterState, win: Window, queue: list[QueuedJob], live: list[int]
+    ) -> list[Reservation]:
         """Per tenant (one for all when pooled) the oldest live job waiting >= reserve_after_s that cannot start now."""
         out: list[Reservation] = []
         seen: set[str] = set()
@@ -1053,9 +1060,10 @@ class CpsatScheduler(ClusterScheduler):
         dropped = 0
         for qj, o in picked:
             allocation = self._place(state, win, qj, o)
-            ok, mw = (False, None) if not allocation else self._concrete_ok(
-                state, win, residual, qj, allocation, o.cap, o.end_s
-            )
+            if not allocation:
+                dropped += 1
+                continue
+            ok, mw = self._concrete_ok(state, win, residual, qj, allocation, o.cap, o.end_s)
             if not ok:
                 dropped += 1
                 continue
@@ -1110,7 +1118,9 @@ def _take_aggregate(win: Window, allocation: list[tuple[int, int]], mw: np.ndarr
     np.maximum(win.headroom_u, 0, out=win.headroom_u)
 
 
-def _start_mw(state: ClusterState, win: Window, dom: np.ndarray, gp: np.ndarray, cap: float, end_s: float) -> np.ndarray:
+def _start_mw(
+    state: ClusterState, win: Window, dom: np.ndarray, gp: np.ndarray, cap: float, end_s: float
+) -> np.ndarray:
     """A start's draw above idle per [site, look-ahead step] (MW): at ``cap`` now, at most ``lookahead_cap`` later,
     nothing after its estimated end."""
     f = state.fleet
@@ -1153,8 +1163,10 @@ def cpsat_factory(
 
     known = {"candidates", "lookahead_s", "lookahead_cap", "aging_s", "reserve_after_s", "fill_limit", "reserve_scan"}
     extra = {k: v for k, v in options.items() if k in known}
-    resp = make_response(power_response, seed=seed, workers=workers) if isinstance(power_response, str) else (
-        power_response
+    resp = (
+        make_response(power_response, seed=seed, workers=workers)
+        if isinstance(power_response, str)
+        else (power_response)
     )
     return CpsatScheduler(
         response=resp,

@@ -389,8 +389,11 @@ class OptimisedResponse(PowerResponse):
         heap: list[tuple[float, str, int]] = []
         for jid, jo in sorted(by_job.items()):
             jo = sorted(jo, key=lambda o: (o.tot, o.loss_min))
-            start = next(o for o in jo if o.kind == "keep" and o.tot == 0) if any(
-                o.kind == "keep" and o.tot == 0 for o in jo) else jo[0]
+            start = (
+                next(o for o in jo if o.kind == "keep" and o.tot == 0)
+                if any(o.kind == "keep" and o.tot == 0 for o in jo)
+                else jo[0]
+            )
             hull = [start]
             for o in jo:
                 if o.tot <= hull[-1].tot:
@@ -421,8 +424,7 @@ class OptimisedResponse(PowerResponse):
             chosen[jid] = nxt
             if k + 1 < len(hulls[jid]):
                 a, b = nxt, hulls[jid][k + 1]
-                heapq.heappush(heap, ((b.loss_min - a.loss_min) / max(1, b.tot - a.tot), jid,
-                                      k + 1))
+                heapq.heappush(heap, ((b.loss_min - a.loss_min) / max(1, b.tot - a.tot), jid, k + 1))
         if (got < need).any():
             return None
         return list(chosen.values())
@@ -451,7 +453,9 @@ class OptimisedResponse(PowerResponse):
         return allocate(state, job, np.where(mask, win.free, 0))
 
 
-def optimised_factory(*, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, **_: Any) -> OptimisedResponse:
+def optimised_factory(
+    *, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, **_: Any
+) -> OptimisedResponse:
     """The registry's factory: ``RESPONSES['optimised'](seed=..., workers=..., time_limit_s=...)``."""
     return OptimisedResponse(seed=seed, workers=workers, time_limit_s=0.05 if time_limit_s is None else time_limit_s)
 

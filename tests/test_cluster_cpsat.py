@@ -25,8 +25,9 @@ IDLE = 0.2
 KW = 1.0  # kW per GPU at full power, PUE 1: one GPU at full power is 1 kW at the meter
 
 
-def make_fleet(sites: int = 2, blocks: int = 2, sus: int = 2, doms: int = 2, gpus: int = 8,
-               owners: list[str] | None = None) -> Fleet:
+def make_fleet(
+    sites: int = 2, blocks: int = 2, sus: int = 2, doms: int = 2, gpus: int = 8, owners: list[str] | None = None
+) -> Fleet:
     """sites x blocks x SUs x domains of ``gpus`` GPUs, one SKU; ``owners[s]`` owns site s (default 'a')."""
     owners = owners or ["a"] * sites
     tenants = sorted(set(owners))
@@ -64,15 +65,41 @@ def make_fleet(sites: int = 2, blocks: int = 2, sus: int = 2, doms: int = 2, gpu
     )
 
 
-def job(jid: str, gpus: int, dur: float, *, tenant: str = "a", prio: int = 1, gang: str = "any",
-        arrival: float = 0.0, preemptible: bool = True, ckpt: float = 300.0) -> Job:
-    return Job(id=jid, tenant=tenant, gpus=gpus, arrival_s=arrival, duration_s=dur, priority=prio, gang=gang,
-               preemptible=preemptible, checkpoint_s=ckpt)
+def job(
+    jid: str,
+    gpus: int,
+    dur: float,
+    *,
+    tenant: str = "a",
+    prio: int = 1,
+    gang: str = "any",
+    arrival: float = 0.0,
+    preemptible: bool = True,
+    ckpt: float = 300.0,
+) -> Job:
+    return Job(
+        id=jid,
+        tenant=tenant,
+        gpus=gpus,
+        arrival_s=arrival,
+        duration_s=dur,
+        priority=prio,
+        gang=gang,
+        preemptible=preemptible,
+        checkpoint_s=ckpt,
+    )
 
 
-def make_state(fleet: Fleet, queue: list[Job], *, now: float = 0.0, running: list[tuple[Job, list, float]] = (),
-               allowance: list[list[tuple[float, float]]] | None = None, quota: dict[str, int] | None = None,
-               weight: dict[str, float] | None = None) -> ClusterState:
+def make_state(
+    fleet: Fleet,
+    queue: list[Job],
+    *,
+    now: float = 0.0,
+    running: tuple[tuple[Job, list, float], ...] | list[tuple[Job, list, float]] = (),
+    allowance: list[list[tuple[float, float]]] | None = None,
+    quota: dict[str, int] | None = None,
+    weight: dict[str, float] | None = None,
+) -> ClusterState:
     """The state with ``running`` jobs (job, allocation, cap) started at ``now`` and the rest free."""
     free = fleet.gpus.astype(np.int64).copy()
     held = {t: 0 for t in fleet.tenants}
@@ -82,8 +109,16 @@ def make_state(fleet: Fleet, queue: list[Job], *, now: float = 0.0, running: lis
             free[d] -= g
         held[j.tenant] += sum(g for _, g in alloc)
         speed = float(SPEEDS[np.argmin(np.abs(CAPS - cap))])
-        run[j.id] = RunningJob(job=j, allocation=alloc, cap=cap, speed=speed, since_s=now, remaining_s=j.duration_s,
-                               site=int(fleet.site[alloc[0][0]]), started_s=now)
+        run[j.id] = RunningJob(
+            job=j,
+            allocation=alloc,
+            cap=cap,
+            speed=speed,
+            since_s=now,
+            remaining_s=j.duration_s,
+            site=int(fleet.site[alloc[0][0]]),
+            started_s=now,
+        )
     mw_gpu = fleet.kw_per_gpu * fleet.pue[fleet.site] / 1000.0
     busy = np.zeros(fleet.domains)
     for r in run.values():
@@ -93,12 +128,17 @@ def make_state(fleet: Fleet, queue: list[Job], *, now: float = 0.0, running: lis
     allow = allowance or [[(0.0, float(b))] for b in fleet.base_mw]
     now_allow = np.asarray([[mw for t, mw in a if t <= now][-1] for a in allow])
     return ClusterState(
-        now_s=now, fleet=fleet, free=free,
+        now_s=now,
+        fleet=fleet,
+        free=free,
         queue=[QueuedJob(job=j, remaining_s=j.duration_s, order=i) for i, j in enumerate(queue)],
-        running=run, held_by_tenant=held,
+        running=run,
+        held_by_tenant=held,
         quota_gpus=quota or {t: int(fleet.gpus[fleet.tenant == i].sum()) for i, t in enumerate(fleet.tenants)},
         weight=weight or {t: 1.0 for t in fleet.tenants},
-        draw_mw=draw, allowance_mw=now_allow, allowance=allow,
+        draw_mw=draw,
+        allowance_mw=now_allow,
+        allowance=allow,
         power=[SkuPowerTable(caps=CAPS, speeds=SPEEDS, idle_share=IDLE)],
     )
 
@@ -107,7 +147,7 @@ def scheduler(**kw) -> CpsatScheduler:
     return CpsatScheduler(response=OptimisedResponse(), time_limit_s=0.5, **kw)
 
 
-def site_draw_after(state: ClusterState, starts, t: float = None) -> np.ndarray:
+def site_draw_after(state: ClusterState, starts) -> np.ndarray:
     """Each site's draw with the decision's starts added (their GPUs from idle to their cap)."""
     f = state.fleet
     draw = state.draw_mw.copy()
@@ -166,14 +206,19 @@ def test_lookahead_avoids_a_site_about_to_be_curtailed():
     # site 0 drops to its idle draw in 1 h; site 1 is never curtailed
     allow = [[(0.0, base), (3600.0, 16 * IDLE / 1000.0)], [(0.0, base)]]
     busy = job("busy", 8, 36_000.0)
-    st = make_state(f, [job("long", 8, 36_000.0, gang="site")], allowance=allow,
-                    running=[(busy, [(2, 8)], 1.0)])  # site 1 half used: best fit alone would pick it anyway
+    st = make_state(
+        f, [job("long", 8, 36_000.0, gang="site")], allowance=allow, running=[(busy, [(2, 8)], 1.0)]
+    )  # site 1 half used: best fit alone would pick it anyway
     d = scheduler().decide(st)
     assert len(d.starts) == 1 and {int(f.site[x]) for x, _ in d.starts[0].allocation} == {1}
     # with site 1 full, the long job waits rather than start at site 0; a short one may start there
     busy2 = job("busy2", 8, 36_000.0)
-    st = make_state(f, [job("long", 8, 36_000.0, gang="site"), job("short", 8, 1800.0, gang="site")],
-                    allowance=allow, running=[(busy, [(2, 8)], 1.0), (busy2, [(3, 8)], 1.0)])
+    st = make_state(
+        f,
+        [job("long", 8, 36_000.0, gang="site"), job("short", 8, 1800.0, gang="site")],
+        allowance=allow,
+        running=[(busy, [(2, 8)], 1.0), (busy2, [(3, 8)], 1.0)],
+    )
     d = scheduler().decide(st)
     assert [s.job_id for s in d.starts] == ["short"]
     assert {int(f.site[x]) for x, _ in d.starts[0].allocation} == {0}
@@ -238,14 +283,23 @@ def test_optimised_response_migrates_to_free_capacity():
 def test_deterministic_with_fixed_seed_and_workers():
     f = make_fleet(sites=2, blocks=2, sus=2, doms=2)
     rng = np.random.default_rng(3)
-    q = [job(f"j{i}", int(rng.choice([4, 8, 16, 32])), float(rng.integers(600, 40_000)), prio=int(rng.integers(1, 5)),
-             gang=str(rng.choice(["any", "site", "block", "domain"])) if i % 3 else "block", arrival=float(i))
-         for i in range(40)]
+    q = [
+        job(
+            f"j{i}",
+            int(rng.choice([4, 8, 16, 32])),
+            float(rng.integers(600, 40_000)),
+            prio=int(rng.integers(1, 5)),
+            gang=str(rng.choice(["any", "site", "block", "domain"])) if i % 3 else "block",
+            arrival=float(i),
+        )
+        for i in range(40)
+    ]
     q = [j if j.gang != "domain" or j.gpus <= 8 else j.model_copy(update={"gang": "site"}) for j in q]
     runs = []
     for _ in range(2):
         d = CpsatScheduler(response=OptimisedResponse(), seed=7, workers=1, time_limit_s=0.5).decide(
-            make_state(f, q, now=100.0))
+            make_state(f, q, now=100.0)
+        )
         runs.append([(s.job_id, s.allocation, s.cap) for s in d.starts])
     assert runs[0] == runs[1] and runs[0]
 
@@ -290,6 +344,7 @@ def test_end_to_end_on_the_tiny_plan_verifies():
     fleet = fleet_from_plan(plan, w)
     # a one-minute look-ahead: the drop is not seen coming, so the optimised response must meet it
     sched = SCHEDULERS["cpsat"](lookahead_s=60.0)
+    assert isinstance(sched, CpsatScheduler) and isinstance(sched.response, OptimisedResponse)
     s = simulate(fleet, w, sched)
     report = verify_cluster(fleet, w, s)
     rules = [v for v in report.violations if v.code != "REPORTED_MISMATCH"]
