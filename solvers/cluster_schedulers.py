@@ -15,13 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from solvers.cluster_bestfit import bestfit_factory
+from solvers.cluster_cpsat import cpsat_factory
 from solvers.cluster_engine import ClusterScheduler, PowerResponse
 from solvers.cluster_fifo import fifo_factory
 from solvers.cluster_power import ProportionalResponse
+from solvers.cluster_power_opt import optimised_factory
 
 #: power-response name -> factory (keyword options: seed, workers, time_limit_s)
 RESPONSES: dict[str, Callable[..., PowerResponse]] = {
     "proportional": lambda **_: ProportionalResponse(),
+    "optimised": optimised_factory,
 }
 
 
@@ -42,6 +45,7 @@ SCHEDULERS: dict[str, Callable[..., ClusterScheduler]] = {
     "easy": fifo_factory("easy", backfill=True, blocks=False),
     "easy-blocks": fifo_factory("easy-blocks", backfill=True, blocks=True),
     "bestfit": bestfit_factory,
+    "cpsat": cpsat_factory,
 }
 
 __all__ = ["RESPONSES", "SCHEDULERS", "make_response"]
