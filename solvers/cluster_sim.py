@@ -87,6 +87,7 @@ class _Live:
     first_start_s: float | None = None
     end_s: float | None = None
     last_alloc: list | None = None
+    carry_resumed: bool = False  # a zero-length resumed segment was dropped: the next one at that instant is resumed
 
 
 def _power_tables(fleet: Fleet, workload: Workload) -> list[SkuPowerTable]:
@@ -256,14 +257,20 @@ def simulate(
         cur_allow[:] = allow_now
 
     def open_segment(lv: _Live, t: float, cap: float, speed: float, resumed: bool) -> None:
-        lv.open = (t, cap, speed, resumed, lv.last_alloc)
+        lv.open = (t, cap, speed, resumed or lv.carry_resumed, lv.last_alloc)
+        lv.carry_resumed = False
 
     def close_segment(lv: _Live, t: float) -> None:
         if lv.open is None:
             return
         start, cap, speed, resumed, alloc = lv.open
-        lv.segments.append(Segment(start_s=start, end_s=t, cap=cap, speed=speed, resumed=resumed, allocation=alloc))
         lv.open = None
+        if t <= start:
+            # a start and a cap change (or a pause) at one instant: no time ran at that cap, so no
+            # segment; a resume's checkpoint is still owed by the segment that follows at this instant
+            lv.carry_resumed = resumed
+            return
+        lv.segments.append(Segment(start_s=start, end_s=t, cap=cap, speed=speed, resumed=resumed, allocation=alloc))
 
     def speed_of(lv: _Live, cap: float) -> float:
         tbl = power[int(ix.dom_sku[lv.doms[0]])]
@@ -494,7 +501,7 @@ def simulate(
         if not cands:
             break
         t = max(min(cands), t)
-        if t > horizon:
+        if t >= horizon:  # nothing started at the horizon could run: it is where the schedule stops
             break
         complete_until(t)
         while next_arrival < len(arrivals) and arrivals[next_arrival].job.arrival_s <= t:

@@ -396,3 +396,17 @@ def test_a_curtailment_no_response_can_meet_is_noted_and_the_checker_flags_it(pl
     assert any("only non-preemptible jobs at their lowest power mode" in n for n in sch.summary.notes)
     assert {s.cap for s in by_id(sch)["pinned"].segments} == {1.0, 0.5}
     assert {v.code for v in verified(fleet, w, sch).violations} == {"SITE_POWER"}
+
+
+def test_the_horizon_cuts_without_zero_length_segments(plan):
+    from placer.verify_cluster import verify_cluster
+
+    # 'b' arrives exactly at the horizon (a scheduling tick): it must not get a [600, 600) segment
+    w = Workload(horizon_s=600.0, jobs=[job("a", 8, d=1000.0, gang="domain"), job("b", 8, t=600.0, d=10.0)])
+    fleet = fleet_from_plan(plan, w)
+    sch = simulate(fleet, w, SCHEDULERS["easy-blocks"]())
+    rec = by_id(sch)
+    assert rec["a"].state == "unfinished" and rec["a"].segments[-1].end_s == 600.0
+    assert rec["b"].state == "unfinished" and rec["b"].segments == []
+    assert all(s.end_s > s.start_s for r in sch.jobs for s in r.segments)
+    assert verify_cluster(fleet, w, sch).valid
