@@ -42,7 +42,7 @@ def bestfit_factory(
     from solvers.cluster_schedulers import make_response
 
     return BestFitScheduler(
-        response=make_response(power_response),
+        response=make_response(power_response, migrations=False),
         backfill_depth=backfill_depth,
         seed=seed,
         workers=workers,

@@ -467,7 +467,7 @@ def fifo_factory(name: str, *, backfill: bool, blocks: bool):
             name,
             backfill=backfill,
             blocks=blocks,
-            response=make_response(power_response),
+            response=make_response(power_response, migrations=False),
             backfill_depth=backfill_depth,
             seed=seed,
             workers=workers,

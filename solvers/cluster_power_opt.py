@@ -153,6 +153,19 @@ class OptimisedResponse(PowerResponse):
     #: cpsat scheduler, called next at the same instant, resumes it at this allocation (pause + resume = migration)
     pending: dict[str, Start] = field(default_factory=dict)
 
+    def relax(self, state: ClusterState) -> Decision:
+        """When the allowance rises: capped jobs raised by :func:`uncap` (every look-ahead step carries them).
+
+        The baselines call a response's ``relax`` at every event; the cpsat scheduler calls
+        :func:`uncap` itself, after its starts. Without this a baseline paired with this response kept
+        a job capped for the rest of its run. Complexity: O(1) with nothing capped, else a window."""
+        from solvers.cluster_cpsat import build_pool_index, build_window
+
+        if not any(r.cap < 1.0 for r in state.running.values()):
+            return Decision()
+        win = build_window(state, build_pool_index(state.fleet, state.sharing), self.lookahead_s)
+        return Decision(caps=uncap(state, win))
+
     def respond(self, state: ClusterState, sites: list[int]) -> Decision:
         from solvers.cluster_cpsat import build_pool_index, build_window, eligible_pools, estimated_remaining_s
 
@@ -454,10 +467,18 @@ class OptimisedResponse(PowerResponse):
 
 
 def optimised_factory(
-    *, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, **_: Any
+    *, seed: int = 0, workers: int = 1, time_limit_s: float | None = None, migrations: bool = True, **_: Any
 ) -> OptimisedResponse:
-    """The registry's factory: ``RESPONSES['optimised'](seed=..., workers=..., time_limit_s=...)``."""
-    return OptimisedResponse(seed=seed, workers=workers, time_limit_s=0.05 if time_limit_s is None else time_limit_s)
+    """The registry's factory: ``RESPONSES['optimised'](seed=..., workers=..., time_limit_s=..., migrations=...)``.
+
+    ``migrations``: whether the scheduler it serves resumes the jobs it pauses to migrate at once (cpsat
+    does); a baseline does not, so for it a migration would be a pause priced as a checkpoint."""
+    return OptimisedResponse(
+        seed=seed,
+        workers=workers,
+        time_limit_s=0.05 if time_limit_s is None else time_limit_s,
+        allow_migration=migrations,
+    )
 
 
 __all__ = ["OptimisedResponse", "ResponseRecord", "optimised_factory", "uncap"]

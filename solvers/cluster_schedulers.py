@@ -21,7 +21,7 @@ from solvers.cluster_fifo import fifo_factory
 from solvers.cluster_power import ProportionalResponse
 from solvers.cluster_power_opt import optimised_factory
 
-#: power-response name -> factory (keyword options: seed, workers, time_limit_s)
+#: power-response name -> factory (keyword options: seed, workers, time_limit_s, migrations)
 RESPONSES: dict[str, Callable[..., PowerResponse]] = {
     "proportional": lambda **_: ProportionalResponse(),
     "optimised": optimised_factory,

@@ -410,3 +410,23 @@ def test_the_horizon_cuts_without_zero_length_segments(plan):
     assert rec["b"].state == "unfinished" and rec["b"].segments == []
     assert all(s.end_s > s.start_s for r in sch.jobs for s in r.segments)
     assert verify_cluster(fleet, w, sch).valid
+
+
+@pytest.mark.parametrize("name", ["easy-blocks", "bestfit"])
+def test_a_baseline_with_the_optimised_response_uncaps_when_the_allowance_rises(plan, name):
+    # the optimised response has no scheduler of its own to lift its caps: a baseline paired with it
+    # must still run at full power once the curtailment ends (it kept the cap to the end of the job)
+    fleet = fleet_from_plan(plan, Workload(jobs=[job("x", 8)]))
+    idle, per_gpu = _site_mw(fleet, "south")
+    mw = idle + 7200 * per_gpu * (0.85 - 0.2)
+    w = Workload(
+        jobs=[job("all", 7200, d=5000.0)],
+        power={"curtailments": [{"site": "south", "start_s": 1000.0, "end_s": 3000.0, "mw": mw}]},
+    )
+    fleet = fleet_from_plan(plan, w)
+    sch = simulate(fleet, w, SCHEDULERS[name](power_response="optimised"))
+    segs = by_id(sch)["all"].segments
+    assert segs[0].cap == 1.0 and min(s.cap for s in segs) < 1.0
+    assert segs[-1].cap == 1.0 and segs[-1].start_s == 3000.0
+    assert sch.metrics.migrations == 0
+    assert verified(fleet, w, sch).valid
