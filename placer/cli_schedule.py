@@ -40,6 +40,14 @@ log = structlog.get_logger("placer.schedule")
 PROGRESS_EVERY_S = 10.0
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    """A rich table whose first column (a name) is left-aligned and may wrap; the figures right-aligned."""
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold", no_wrap=i > 0, min_width=6)
+    return table
+
+
 def progress_logger(every_s: float = PROGRESS_EVERY_S) -> Callable[[dict[str, Any]], None]:
     """An ``on_event`` callback that logs the simulation's progress (``schedule.progress``: simulated
     hours, queued, running, completed, rejected) at most once per ``every_s`` wall seconds: a
@@ -106,10 +114,10 @@ def print_schedule(schedule: ClusterSchedule) -> None:
     for name, value in rows:
         table.add_row(Text(name), Text(value))
     out.print(table)
-    tenants = Table(title="Tenants: GPUs held against quota (mean over the makespan)")
-    for col in ("tenant", "quota", "weight", "mean held", "peak", "of quota", "GPU-hours"):
-        left = col == "tenant"
-        tenants.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=6)
+    tenants = _table(
+        "Tenants: GPUs held against quota (mean over the makespan)",
+        ("tenant", "quota", "weight", "mean held", "peak", "of quota", "GPU-hours"),
+    )
     for t in schedule.tenants:
         tenants.add_row(
             Text(t.tenant),
@@ -121,10 +129,9 @@ def print_schedule(schedule: ClusterSchedule) -> None:
             f"{t.gpu_hours:,.0f}",
         )
     out.print(tenants)
-    sites = Table(title="Sites: facility power against the allowance")
-    for col in ("site", "base MW", "peak MW", "least headroom MW", "energy MWh"):
-        left = col == "site"
-        sites.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=6)
+    sites = _table(
+        "Sites: facility power against the allowance", ("site", "base MW", "peak MW", "least headroom MW", "energy MWh")
+    )
     for row in schedule.sites:
         sites.add_row(
             Text(row.site),

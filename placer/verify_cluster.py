@@ -828,29 +828,25 @@ def _check_figures(
     got = schedule.metrics.model_dump()
     for name, value in want["metrics"].items():
         _compare(f, f"metrics.{name}", got[name], value)
-    rows = {r.tenant: r for r in schedule.tenants}
-    for name, exp in want["tenants"].items():
+    _compare_rows(
+        f, "tenants", {r.tenant: r for r in schedule.tenants}, want["tenants"], "unknown to fleet and workload"
+    )
+    _compare_rows(f, "sites", {r.site: r for r in schedule.sites}, want["sites"], "not in the fleet")
+    _check_decisions(f, schedule)
+
+
+def _compare_rows(f: _Findings, kind: str, rows: dict[str, object], want: dict[str, dict], unknown: str) -> None:
+    """Each expected row's figures against the reported row of that name; a missing or unknown row is a finding."""
+    what = kind[:-1]
+    for name, exp in want.items():
         row = rows.pop(name, None)
         if row is None:
-            f.add("REPORTED_MISMATCH", f"tenants:{name}", f"the schedule has no row for tenant {name}")
+            f.add("REPORTED_MISMATCH", f"{kind}:{name}", f"the schedule has no row for {what} {name}")
             continue
         for key, value in exp.items():
-            _compare(f, f"tenants[{name}].{key}", getattr(row, key), value)
+            _compare(f, f"{kind}[{name}].{key}", getattr(row, key), value)
     for name in rows:
-        f.add(
-            "REPORTED_MISMATCH", f"tenants:{name}", f"the schedule reports tenant {name}, unknown to fleet and workload"
-        )
-    srows = {r.site: r for r in schedule.sites}
-    for name, exp in want["sites"].items():
-        srow = srows.pop(name, None)
-        if srow is None:
-            f.add("REPORTED_MISMATCH", f"sites:{name}", f"the schedule has no row for site {name}")
-            continue
-        for key, value in exp.items():
-            _compare(f, f"sites[{name}].{key}", getattr(srow, key), value)
-    for name in srows:
-        f.add("REPORTED_MISMATCH", f"sites:{name}", f"the schedule reports site {name}, not in the fleet")
-    _check_decisions(f, schedule)
+        f.add("REPORTED_MISMATCH", f"{kind}:{name}", f"the schedule reports {what} {name}, {unknown}")
 
 
 def _compare(f: _Findings, entity: str, reported, expected) -> None:

@@ -219,6 +219,39 @@ def _size(rng: np.random.Generator, c: JobClass, info: _TenantInfo) -> tuple[int
     return max(16, gpus), None, None, "site"
 
 
+def _job(
+    rng: np.random.Generator,
+    c: JobClass,
+    tenant: str,
+    job_id: str,
+    shape: tuple[int, str | None, list[str] | None, str],
+    arrival_s: float,
+    dur_s: float,
+    min_s: float,
+) -> Job:
+    """One job of class ``c``: draws, in this order, whether it may be paused, the user's estimate
+    and its checkpoint cost (the order is part of the stream's seed contract). O(1)."""
+    gpus, sku, sites, gang = shape
+    preemptible = bool(rng.random() < c.preemptible_share)
+    lo, hi = c.checkpoint_s
+    estimate_s = _estimate_s(rng, dur_s)
+    return Job(
+        id=job_id,
+        tenant=tenant,
+        gpus=gpus,
+        sku=sku,
+        arrival_s=round(arrival_s, 1),
+        duration_s=round(max(dur_s, min_s), 1),
+        estimate_s=estimate_s,
+        priority=c.priority,
+        gang=gang,
+        sites=sites,
+        preemptible=preemptible,
+        checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
+        kind=c.kind,
+    )
+
+
 def _warm_start(rng: np.random.Generator, infos: list[_TenantInfo], warm: float) -> list[Job]:
     """Jobs already running when the stream starts: per tenant, training, serving and medium
     jobs (in their GPU-time proportions) until ``warm`` x its GPUs, all submitted at t = 0, each
@@ -242,27 +275,10 @@ def _warm_start(rng: np.random.Generator, infos: list[_TenantInfo], warm: float)
             if held + gpus > target:
                 continue
             dur_s = float(_durations_h(rng, c, 1)[0] * HOUR_S) * float(rng.uniform(0.05, 1.0))
-            preemptible = bool(rng.random() < c.preemptible_share)
-            lo, hi = c.checkpoint_s
             i = counts[c.name]
             counts[c.name] += 1
-            out.append(
-                Job(
-                    id=f"{info.tenant}-warm-{c.name}-{i:05d}",
-                    tenant=info.tenant,
-                    gpus=gpus,
-                    sku=sku,
-                    arrival_s=0.0,
-                    duration_s=round(max(dur_s, 60.0), 1),
-                    estimate_s=_estimate_s(rng, dur_s),
-                    priority=c.priority,
-                    gang=gang,
-                    sites=sites,
-                    preemptible=preemptible,
-                    checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
-                    kind=c.kind,
-                )
-            )
+            shape = (gpus, sku, sites, gang)
+            out.append(_job(rng, c, info.tenant, f"{info.tenant}-warm-{c.name}-{i:05d}", shape, 0.0, dur_s, 60.0))
             held += gpus
     return out
 
@@ -313,25 +329,8 @@ def synthetic_workload(
                 spent += gpus * dur_s
             arrivals = np.sort(np.interp(rng.random(len(drawn)), grid_cdf, grid_t))
             for i, ((gpus, sku, sites, gang, dur_s), t) in enumerate(zip(drawn, arrivals, strict=True)):
-                preemptible = bool(rng.random() < c.preemptible_share)
-                lo, hi = c.checkpoint_s
-                jobs.append(
-                    Job(
-                        id=f"{info.tenant}-{c.name}-{i:05d}",
-                        tenant=info.tenant,
-                        gpus=gpus,
-                        sku=sku,
-                        arrival_s=round(float(t), 1),
-                        duration_s=round(dur_s, 1),
-                        estimate_s=_estimate_s(rng, dur_s),
-                        priority=c.priority,
-                        gang=gang,
-                        sites=sites,
-                        preemptible=preemptible,
-                        checkpoint_s=round(float(rng.uniform(lo, hi)), 1) if preemptible else 0.0,
-                        kind=c.kind,
-                    )
-                )
+                shape = (gpus, sku, sites, gang)
+                jobs.append(_job(rng, c, info.tenant, f"{info.tenant}-{c.name}-{i:05d}", shape, float(t), dur_s, 0.0))
     if warm > 0:
         jobs += _warm_start(rng, infos, warm)
     jobs.sort(key=lambda j: (j.arrival_s, j.id))
