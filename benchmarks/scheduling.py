@@ -91,15 +91,9 @@ def _decision_jobs(wl, fleet_gpus: int, queued: int) -> int:
     return len(wl.jobs)
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    if not xs:
-        return 0.0
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
-
-
 def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
     """One (case, scheduler, response) run, in this process: simulate, verify, summarise."""
+    from placer.cluster_stats import percentile
     from placer.verify_cluster import verify_cluster
     from solvers.cluster_schedulers import SCHEDULERS
     from solvers.cluster_sim import simulate
@@ -160,7 +154,7 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
         "decision_max_s": d.max_s,
         "events_with_queue": len(busy),
         "busy_decision_mean_s": sum(busy) / len(busy) if busy else None,
-        "busy_decision_p99_s": _percentile(busy, 99) if busy else None,
+        "busy_decision_p99_s": percentile(busy, 99) if busy else None,
         "busy_decision_max_s": max(busy) if busy else None,
         "max_queued": max((q for q, _ in events), default=0),
         "build_s": build_s,
